@@ -1,0 +1,1 @@
+"""The HTTP surfaces; the only package that knows HTTP and wire names."""

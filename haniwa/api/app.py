@@ -1,0 +1,172 @@
+"""``create_app(settings)``: builds the platform (registry, database) once and mounts every surface."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from haniwa.api import bedrock as bedrock_ops
+from haniwa.api import bedrock_runtime
+from haniwa.api import eventstream
+from haniwa.api import openai as openai_api
+from haniwa.api.auth import verify_sigv4
+from haniwa.api.errors import bedrock_error
+from haniwa.api.wire import EventStream, Handler, Operation, Router, parse_input, serialize_output, stream_member
+from haniwa.config import Settings
+from haniwa.errors import NotImplementedOperationError, PlatformError, ValidationError
+from haniwa.plugins import make_plugin_manager
+from haniwa.runtime.registry import ModelRegistry
+from haniwa.store.db import Database
+
+__all__ = ["create_app", "Platform", "Call"]
+
+
+@dataclass
+class Platform:
+    """Everything a request handler may use; lives on ``app.state.platform``."""
+
+    settings: Settings
+    registry: ModelRegistry
+    db: Database
+    router: Router = field(default_factory=Router)
+    handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    async def log_invocation(
+        self,
+        *,
+        request_id: str,
+        surface: str,
+        operation: str,
+        model_requested: str | None,
+        model_id: str | None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        latency_ms: int | None = None,
+        first_token_ms: int | None = None,
+        status: str = "ok",
+        error_code: str | None = None,
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO invocations (request_id, ts, surface, operation, model_requested, model_id,"
+            " input_tokens, output_tokens, latency_ms, first_token_ms, status, error_code)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (request_id, time.time(), surface, operation, model_requested, model_id, input_tokens,
+             output_tokens, latency_ms, first_token_ms, status, error_code),
+        )
+
+
+@dataclass
+class Call:
+    """One Bedrock operation call, as a handler sees it."""
+
+    platform: Platform
+    op: Operation
+    request_id: str
+    headers: Mapping[str, str]
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
+
+
+def _platform(request: Request) -> Platform:
+    p: Platform = request.app.state.platform
+    return p
+
+
+async def _encode(op: Operation, stream: EventStream, request_id: str) -> AsyncIterator[bytes]:
+    from haniwa.api.wire import service_model
+
+    try:
+        async for name, payload in stream.events:
+            yield eventstream.event(name, payload)
+    except PlatformError as exc:
+        # exception events are members of the stream union, named in lowerCamelCase
+        code = exc.code[0].lower() + exc.code[1:]
+        union = op.model.output_shape.members[stream_member(op) or ""]
+        if code not in union.members:
+            code = "internalServerException" if "internalServerException" in union.members else code
+        del service_model
+        yield eventstream.exception_event(code, exc.message)
+
+
+async def _dispatch(request: Request) -> Response:
+    platform = _platform(request)
+    request_id = str(uuid.uuid4())
+    raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    found = platform.router.match(request.method, raw_path)
+    if found is None:
+        return JSONResponse(
+            {"message": f"no Bedrock operation answers {request.method} {request.url.path}"},
+            status_code=404,
+            headers={"x-amzn-errortype": "UnknownOperationException", "x-amzn-requestid": request_id},
+        )
+    op, path_params = found
+    try:
+        body = await request.body()
+        if len(body) > platform.settings.max_body_bytes:
+            raise ValidationError(
+                f"request body of {len(body)} bytes exceeds the limit of {platform.settings.max_body_bytes}"
+            )
+        verify_sigv4(platform.settings, request.method, str(request.url), list(request.headers.items()), body)
+        handler = platform.handlers.get((op.service, op.name))
+        if handler is None:
+            raise NotImplementedOperationError(f"{op.service} {op.name} is not served by this haniwa version yet")
+        query = parse_qs(request.url.query, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        params = parse_input(op, path_params, query, headers, body)
+        call = Call(platform, op, request_id, headers)
+        result = await handler(call, params)
+        status, out_headers, payload = serialize_output(op, result)
+    except PlatformError as exc:
+        return bedrock_error(op.service, exc, request_id)
+    out_headers["x-amzn-requestid"] = request_id
+    if isinstance(payload, EventStream):
+        return StreamingResponse(
+            _encode(op, payload, request_id), status_code=status, headers=out_headers,
+            media_type=eventstream.CONTENT_TYPE,
+        )
+    media = out_headers.pop("Content-Type", None) or out_headers.pop("content-type", None)
+    return Response(payload, status_code=status, headers=out_headers, media_type=media or "application/json")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app: plugins, model registry, database, then the OpenAI and Bedrock surfaces."""
+    settings = settings or Settings()
+    # llama.cpp/OpenMP collapse 10-20x on a busy machine when idle threads spin (see README).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    pm = make_plugin_manager(settings.load_plugins)
+    registry = ModelRegistry.from_plugins(settings, pm)
+    db = Database(settings.db_path)
+    platform = Platform(settings, registry, db)
+    for module in (bedrock_runtime, bedrock_ops):
+        for name, handler in module.OPERATIONS.items():
+            platform.handlers[name] = handler
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.close()
+
+    app = FastAPI(title="haniwa", docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan)
+    app.state.platform = platform
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "loaded": dict(platform.registry.loaded()), "uptime_s": time.time() - platform.started}
+
+    app.include_router(openai_api.router)
+    app.add_api_route(
+        "/{path:path}", _dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
+    )
+    return app

@@ -1,0 +1,342 @@
+"""``bedrock-runtime``: Converse, ConverseStream, InvokeModel (+ stream) and CountTokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse, StreamStats
+from haniwa.api.native.formats import pick_format
+from haniwa.api.wire import EventStream
+from haniwa.errors import PlatformError, ValidationError
+from haniwa.runtime.base import (
+    Block,
+    ChatEvent,
+    ChatRequest,
+    ChatResult,
+    ImageBlock,
+    InferenceParams,
+    Message,
+    StreamEnd,
+    TextBlock,
+    TextDelta,
+    ToolResultBlock,
+    ToolSpec,
+    ToolUseBlock,
+    ToolUseEvent,
+)
+from haniwa.runtime.echo import rough_tokens
+
+if TYPE_CHECKING:
+    from haniwa.api.app import Call
+
+__all__ = ["OPERATIONS", "converse_request", "check_images"]
+
+_IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+
+
+# -- Converse wire → ChatRequest ---------------------------------------------------------------------
+def _b64(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ValidationError("image bytes must be base64-encoded") from exc
+
+
+def _block(raw: Mapping[str, Any]) -> Block | None:
+    if "text" in raw:
+        return TextBlock(raw["text"])
+    if "image" in raw:
+        img = raw["image"]
+        if "bytes" not in img.get("source", {}):
+            raise ValidationError("only image.source.bytes is supported (no s3Location)")
+        return ImageBlock(_b64(img["source"]["bytes"]), _IMAGE_TYPES.get(img.get("format", ""), "image/png"))
+    if "toolUse" in raw:
+        tu = raw["toolUse"]
+        return ToolUseBlock(tu["toolUseId"], tu["name"], tu.get("input") or {})
+    if "toolResult" in raw:
+        tr = raw["toolResult"]
+        parts = []
+        for c in tr.get("content", []):
+            if "text" in c:
+                parts.append(c["text"])
+            elif "json" in c:
+                parts.append(json.dumps(c["json"], ensure_ascii=False))
+        return ToolResultBlock(tr["toolUseId"], "\n".join(parts), tr.get("status") == "error")
+    if "document" in raw:
+        doc = raw["document"]
+        data = doc.get("source", {}).get("bytes")
+        text = _b64(data).decode("utf-8", "replace") if data else doc.get("source", {}).get("text", "")
+        return TextBlock(f"<document name=\"{doc.get('name', '')}\">\n{text}\n</document>")
+    return None  # cachePoint, guardContent markers, reasoning blocks: nothing to generate from
+
+
+def converse_request(params: Mapping[str, Any]) -> ChatRequest:
+    messages = []
+    for m in params.get("messages", []):
+        blocks = tuple(b for b in (_block(c) for c in m["content"]) if b is not None)
+        messages.append(Message(m["role"], blocks))
+    if not messages:
+        raise ValidationError("messages must contain at least one message")
+    if messages[0].role != "user":
+        raise ValidationError("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
+    system = "\n".join(s["text"] for s in params.get("system", []) if "text" in s) or None
+    ic = params.get("inferenceConfig", {})
+    extra = params.get("additionalModelRequestFields") or {}
+    top_k = extra.get("top_k", extra.get("topK"))
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
+        raise ValidationError("additionalModelRequestFields.top_k must be a non-negative integer")
+    tools: list[ToolSpec] = []
+    choice = "auto"
+    tc = params.get("toolConfig")
+    if tc:
+        for t in tc.get("tools", []):
+            if "toolSpec" in t:
+                spec = t["toolSpec"]
+                tools.append(ToolSpec(spec["name"], spec.get("description", ""), spec["inputSchema"]["json"]))
+        tch = tc.get("toolChoice", {})
+        choice = "any" if "any" in tch else tch["tool"]["name"] if "tool" in tch else "auto"
+    return ChatRequest(
+        messages=tuple(messages),
+        system=system,
+        params=InferenceParams(
+            max_tokens=ic.get("maxTokens"),
+            temperature=ic.get("temperature"),
+            top_p=ic.get("topP"),
+            top_k=top_k,
+            stop=tuple(ic.get("stopSequences", ())),
+            seed=extra.get("seed"),
+        ),
+        tools=tuple(tools),
+        tool_choice=choice,
+    )
+
+
+def check_images(req: ChatRequest, supports_images: bool, model_id: str) -> None:
+    """A model that cannot see gets a clear ValidationException rather than a silent text-only answer."""
+    if supports_images:
+        return
+    if any(isinstance(b, ImageBlock) for m in req.messages for b in m.content):
+        raise ValidationError(
+            f"model {model_id} does not support image input. Configure a vision model (an OpenAI-compatible "
+            "backend or a llama.cpp GGUF with an mmproj) and send the image to it."
+        )
+
+
+# -- ChatResult → Converse wire ----------------------------------------------------------------------
+def _wire_block(b: Block) -> dict[str, Any]:
+    if isinstance(b, TextBlock):
+        return {"text": b.text}
+    if isinstance(b, ToolUseBlock):
+        return {"toolUse": {"toolUseId": b.id, "name": b.name, "input": dict(b.input)}}
+    raise AssertionError(f"assistant messages hold text and tool uses, not {type(b).__name__}")
+
+
+def _usage(u: Any) -> dict[str, int]:
+    return {"inputTokens": u.input_tokens, "outputTokens": u.output_tokens, "totalTokens": u.total_tokens}
+
+
+async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    req = converse_request(params)
+    res, model = await call.platform.registry.chat(params["modelId"])
+    check_images(req, model.supports_images, params["modelId"])
+    try:
+        result = await model.converse(req)
+    except PlatformError as exc:
+        await _log(call, params["modelId"], res.info.id, None, exc.code)
+        raise
+    await _log(call, params["modelId"], res.info.id, result)
+    return {
+        "output": {"message": {"role": "assistant", "content": [_wire_block(b) for b in result.message.content]}},
+        "stopReason": result.stop_reason,
+        "usage": _usage(result.usage),
+        "metrics": {"latencyMs": call.elapsed_ms()},
+    }
+
+
+async def _log(
+    call: Call, requested: str, model_id: str, result: ChatResult | StreamEnd | None, error: str | None = None,
+    first_token_ms: int | None = None,
+) -> None:
+    await call.platform.log_invocation(
+        request_id=call.request_id,
+        surface="bedrock",
+        operation=call.op.name,
+        model_requested=requested,
+        model_id=model_id,
+        input_tokens=result.usage.input_tokens if result else None,
+        output_tokens=result.usage.output_tokens if result else None,
+        latency_ms=call.elapsed_ms(),
+        first_token_ms=first_token_ms,
+        status="error" if error else "ok",
+        error_code=error,
+    )
+
+
+async def _converse_events(call: Call, params: dict[str, Any]) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    req = converse_request(params)
+    res, model = await call.platform.registry.chat(params["modelId"])
+    check_images(req, model.supports_images, params["modelId"])
+    yield "messageStart", {"role": "assistant"}
+    index, text_open, first = 0, False, None
+    try:
+        async for ev in model.converse_stream(req):
+            if first is None:
+                first = call.elapsed_ms()
+            if isinstance(ev, TextDelta):
+                text_open = True
+                yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": ev.text}}
+            elif isinstance(ev, ToolUseEvent):
+                if text_open:
+                    yield "contentBlockStop", {"contentBlockIndex": index}
+                    index, text_open = index + 1, False
+                yield "contentBlockStart", {
+                    "contentBlockIndex": index,
+                    "start": {"toolUse": {"toolUseId": ev.id, "name": ev.name}},
+                }
+                yield "contentBlockDelta", {
+                    "contentBlockIndex": index,
+                    "delta": {"toolUse": {"input": json.dumps(dict(ev.input), ensure_ascii=False)}},
+                }
+                yield "contentBlockStop", {"contentBlockIndex": index}
+                index += 1
+            else:
+                if text_open:
+                    yield "contentBlockStop", {"contentBlockIndex": index}
+                yield "messageStop", {"stopReason": ev.stop_reason}
+                yield "metadata", {"usage": _usage(ev.usage), "metrics": {"latencyMs": call.elapsed_ms()}}
+                await _log(call, params["modelId"], res.info.id, ev, first_token_ms=first)
+    except PlatformError as exc:
+        await _log(call, params["modelId"], res.info.id, None, exc.code)
+        raise
+
+
+async def converse_stream(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    # resolve eagerly so an unknown model is an HTTP error, not an in-stream one
+    call.platform.registry.resolve(params["modelId"])
+    return {"stream": EventStream(_converse_events(call, params))}
+
+
+# -- InvokeModel ---------------------------------------------------------------------------------------
+def _body(params: Mapping[str, Any]) -> dict[str, Any]:
+    raw = params.get("body", b"")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"Malformed input request: the body is not valid JSON ({exc})") from exc
+    if not isinstance(body, dict):
+        raise ValidationError("Malformed input request: the body must be a JSON object")
+    return body
+
+
+async def _embed(call: Call, model_id: str, fmt: EmbedFormat, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    req = fmt.parse(body)
+    res, vectors = await call.platform.registry.embed(
+        model_id, list(req.texts), req.purpose, dimensions=req.dimensions
+    )
+    tokens = sum(len(rough_tokens(t)) for t in req.texts)
+    await call.platform.log_invocation(
+        request_id=call.request_id, surface="bedrock", operation=call.op.name, model_requested=model_id,
+        model_id=res.info.id, input_tokens=tokens, output_tokens=0, latency_ms=call.elapsed_ms(),
+    )
+    return fmt.render(EmbedResponse(vectors, tokens), req), tokens
+
+
+async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    model_id = params["modelId"]
+    body = _body(params)
+    res = call.platform.registry.resolve(model_id)
+    fmt = pick_format(model_id, res.info.kind, body)
+    if fmt.kind == "embed":
+        out, _ = await _embed(call, model_id, fmt, body)
+        return {"body": json.dumps(out).encode(), "contentType": "application/json"}
+    req = fmt.parse(body)
+    res, model = await call.platform.registry.chat(model_id)
+    check_images(req, model.supports_images, model_id)
+    try:
+        result = await model.converse(req)
+    except PlatformError as exc:
+        await _log(call, model_id, res.info.id, None, exc.code)
+        raise
+    await _log(call, model_id, res.info.id, result)
+    return {"body": json.dumps(fmt.render(result, model_id), ensure_ascii=False).encode(), "contentType": "application/json"}
+
+
+async def _invoke_chunks(call: Call, model_id: str, fmt: ChatFormat, req: ChatRequest) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    res, model = await call.platform.registry.chat(model_id)
+    check_images(req, model.supports_images, model_id)
+    first: int | None = None
+    end: StreamEnd | None = None
+
+    async def events() -> AsyncIterator[ChatEvent]:
+        nonlocal first, end
+        async for ev in model.converse_stream(req):
+            if first is None:
+                first = call.elapsed_ms()
+            if isinstance(ev, StreamEnd):
+                end = ev
+            yield ev
+
+    pending: dict[str, Any] | None = None
+    try:
+        async for chunk in fmt.chunks(events(), model_id):
+            if pending is not None:
+                yield "chunk", {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()}
+            pending = dict(chunk)
+    except PlatformError as exc:
+        await _log(call, model_id, res.info.id, None, exc.code)
+        raise
+    assert end is not None
+    pending = pending or {}
+    pending["amazon-bedrock-invocationMetrics"] = {
+        "inputTokenCount": end.usage.input_tokens,
+        "outputTokenCount": end.usage.output_tokens,
+        "invocationLatency": call.elapsed_ms(),
+        "firstByteLatency": first if first is not None else call.elapsed_ms(),
+    }
+    await _log(call, model_id, res.info.id, end, first_token_ms=first)
+    yield "chunk", {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()}
+
+
+async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    model_id = params["modelId"]
+    body = _body(params)
+    res = call.platform.registry.resolve(model_id)
+    fmt = pick_format(model_id, res.info.kind, body)
+    if fmt.kind == "embed":
+        raise ValidationError(f"model {model_id} is an embedding model and does not support streaming")
+    req = fmt.parse(body)
+    return {"body": EventStream(_invoke_chunks(call, model_id, fmt, req)), "contentType": "application/json"}
+
+
+async def count_tokens(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    model_id = params["modelId"]
+    inp = params["input"]
+    res = call.platform.registry.resolve(model_id)
+    if "converse" in inp:
+        req = converse_request(inp["converse"])
+    else:
+        body = _body(inp["invokeModel"])
+        fmt = pick_format(model_id, res.info.kind, body)
+        if fmt.kind == "embed":
+            return {"inputTokens": sum(len(rough_tokens(t)) for t in fmt.parse(body).texts)}
+        req = fmt.parse(body)
+    _, model = await call.platform.registry.chat(model_id)
+    n = await model.count_tokens(req)
+    if n is None:
+        n = sum(len(rough_tokens(m.text)) for m in req.messages) + len(rough_tokens(req.system or ""))
+    return {"inputTokens": n}
+
+
+OPERATIONS = {
+    ("bedrock-runtime", "Converse"): converse,
+    ("bedrock-runtime", "ConverseStream"): converse_stream,
+    ("bedrock-runtime", "InvokeModel"): invoke_model,
+    ("bedrock-runtime", "InvokeModelWithResponseStream"): invoke_model_stream,
+    ("bedrock-runtime", "CountTokens"): count_tokens,
+}

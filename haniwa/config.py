@@ -1,0 +1,75 @@
+"""Settings: built once (``Settings()`` reads ``HANIWA_*`` variables) and passed down explicitly."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from haniwa.errors import UsageError
+
+__all__ = ["Settings", "default_home"]
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("HANIWA_HOME") or Path.home() / ".haniwa")
+
+
+class Settings(BaseSettings):
+    """Every knob of a haniwa server. Each field is also the environment variable ``HANIWA_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="HANIWA_", extra="forbid")
+
+    home: Path = Field(default_factory=default_home, description="Data directory (state, models, catalog).")
+    host: str = Field("127.0.0.1", description="Address `haniwa serve` binds.")
+    port: int = Field(8765, description="Port `haniwa serve` binds.")
+    access_key_id: str | None = Field(None, description="AWS access key id clients sign with (SigV4).")
+    secret_access_key: SecretStr | None = Field(None, description="The matching secret; enables SigV4 checks.")
+    api_keys: list[str] = Field(default_factory=list, description="Extra bearer keys for the OpenAI surface.")
+    region: str = Field("us-east-1", description="Region reported in ARNs.")
+    profile: str = Field(
+        "default", description='"default" (Qwen2.5-Coder-1.5B) or "fast" (0.5B) for the embedded chat model.'
+    )
+    threads: int = Field(0, description="CPU threads per llama.cpp model; 0 picks min(4, cores).")
+    max_queue: int = Field(16, description="Requests that may wait per model before ThrottlingException.")
+    max_body_bytes: int = Field(20 * 1024 * 1024, description="Largest request body accepted.")
+    load_plugins: str | None = Field(None, description="Comma-separated plugin names to load; unset = all.")
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "haniwa.db"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "models.toml"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.access_key_id is not None and self.secret_access_key is not None
+
+    def llama_threads(self) -> int:
+        return self.threads or max(1, min(4, os.cpu_count() or 1))
+
+    def check_bind(self) -> None:
+        """Refuse to listen beyond loopback without credentials (security by default)."""
+        if self.auth_enabled:
+            return
+        host = self.host.strip("[]")
+        if host == "localhost":
+            return
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise UsageError(
+                f"refusing to bind {self.host} without credentials: set HANIWA_ACCESS_KEY_ID and "
+                "HANIWA_SECRET_ACCESS_KEY (clients then sign with them), or bind 127.0.0.1"
+            )

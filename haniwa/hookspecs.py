@@ -1,0 +1,23 @@
+"""Plugin hooks. Built-ins register through these exactly as third-party plugins do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("haniwa")
+hookimpl = pluggy.HookimplMarker("haniwa")
+
+__all__ = ["hookspec", "hookimpl", "register_backends", "register_models"]
+
+
+@hookspec
+def register_backends(register: Callable[[Any], None]) -> None:
+    """Register model runtimes (objects satisfying ``haniwa.runtime.base.Backend``)."""
+
+
+@hookspec
+def register_models(register: Callable[..., None]) -> None:
+    """Register catalog entries (``ModelInfo``) and aliases: ``register(info, aliases=[...])``."""

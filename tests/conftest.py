@@ -1,0 +1,98 @@
+"""Fixtures: a real haniwa on 127.0.0.1 driven by boto3 and the openai SDK.
+
+Fast tests point every Bedrock alias at the deterministic ``echo:echo`` / ``hash:hash-384`` backends
+through a ``models.toml`` in a temporary HANIWA_HOME, exactly as a user would configure it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from haniwa.api.app import create_app
+from haniwa.config import Settings
+from haniwa.testing.server import serve_in_thread
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+ECHO_CATALOG = """
+[aliases]
+"amazon.titan-embed-text-v1" = { target = "hash:hash-384", dimensions = 1536, allowed_dimensions = [1536] }
+"amazon.titan-embed-text-v2:0" = { target = "hash:hash-384", dimensions = 1024, allowed_dimensions = [256, 512, 1024] }
+"cohere.embed-multilingual-v3" = { target = "hash:hash-384", dimensions = 1024, allowed_dimensions = [1024] }
+"anthropic.*" = "echo:echo"
+"amazon.titan-text-*" = "echo:echo"
+"cohere.command-*" = "echo:echo"
+"meta.*" = "echo:echo"
+"mistral.*" = "echo:echo"
+"us.*" = "echo:echo"
+"""
+
+
+def client_kwargs(url: str) -> dict[str, Any]:
+    return {
+        "endpoint_url": url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "AKIDEXAMPLE",
+        "aws_secret_access_key": "secret-example",
+        "config": Config(retries={"max_attempts": 1}, read_timeout=300),
+    }
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    h = tmp_path / "haniwa-home"
+    h.mkdir()
+    (h / "models.toml").write_text(ECHO_CATALOG, encoding="utf-8")
+    return h
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return Settings(home=home, profile="fast")
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    with serve_in_thread(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture
+def runtime(server: str) -> Any:
+    return boto3.client("bedrock-runtime", **client_kwargs(server))
+
+
+@pytest.fixture
+def bedrock(server: str) -> Any:
+    return boto3.client("bedrock", **client_kwargs(server))
+
+
+@pytest.fixture
+def oai(server: str) -> Any:
+    import openai
+
+    return openai.OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0)
+
+
+# -- the real bundled models (module-scoped: load once) ------------------------------------------------
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("haniwa-model-home")
+    models = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
+    models.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(models)
+    settings = Settings(home=home, profile=os.environ.get("HANIWA_TEST_PROFILE", "default"))
+    with serve_in_thread(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def model_runtime(model_server: str) -> Any:
+    return boto3.client("bedrock-runtime", **client_kwargs(model_server))
