@@ -22,6 +22,11 @@ from haniwa.testing.server import serve_in_thread
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ECHO_CATALOG = """
+[models."echo:blind"]
+backend = "echo"
+kind = "chat"
+options = { vision = false }
+
 [aliases]
 "amazon.titan-embed-text-v1" = { target = "hash:hash-384", dimensions = 1536, allowed_dimensions = [1536] }
 "amazon.titan-embed-text-v2:0" = { target = "hash:hash-384", dimensions = 1024, allowed_dimensions = [256, 512, 1024] }

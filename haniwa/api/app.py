@@ -84,20 +84,15 @@ def _platform(request: Request) -> Platform:
     return p
 
 
-async def _encode(op: Operation, stream: EventStream, request_id: str) -> AsyncIterator[bytes]:
-    from haniwa.api.wire import service_model
-
+async def _encode(op: Operation, stream: EventStream) -> AsyncIterator[bytes]:
     try:
         async for name, payload in stream.events:
             yield eventstream.event(name, payload)
     except PlatformError as exc:
         # exception events are members of the stream union, named in lowerCamelCase
-        code = exc.code[0].lower() + exc.code[1:]
         union = op.model.output_shape.members[stream_member(op) or ""]
-        if code not in union.members:
-            code = "internalServerException" if "internalServerException" in union.members else code
-        del service_model
-        yield eventstream.exception_event(code, exc.message)
+        code = exc.code[0].lower() + exc.code[1:]
+        yield eventstream.exception_event(code if code in union.members else "internalServerException", exc.message)
 
 
 async def _dispatch(request: Request) -> Response:
@@ -118,13 +113,17 @@ async def _dispatch(request: Request) -> Response:
             raise ValidationError(
                 f"request body of {len(body)} bytes exceeds the limit of {platform.settings.max_body_bytes}"
             )
-        verify_sigv4(platform.settings, request.method, str(request.url), list(request.headers.items()), body)
+        query_string = request.scope.get("query_string", b"").decode("latin-1")
+        signed_url = f"{request.url.scheme}://{request.url.netloc}{raw_path}" + (
+            f"?{query_string}" if query_string else ""
+        )
+        verify_sigv4(platform.settings, request.method, signed_url, list(request.headers.items()), body)
+        query = parse_qs(query_string, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        params = parse_input(op, path_params, query, headers, body)
         handler = platform.handlers.get((op.service, op.name))
         if handler is None:
             raise NotImplementedOperationError(f"{op.service} {op.name} is not served by this haniwa version yet")
-        query = parse_qs(request.url.query, keep_blank_values=True)
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        params = parse_input(op, path_params, query, headers, body)
         call = Call(platform, op, request_id, headers)
         result = await handler(call, params)
         status, out_headers, payload = serialize_output(op, result)
@@ -133,7 +132,7 @@ async def _dispatch(request: Request) -> Response:
     out_headers["x-amzn-requestid"] = request_id
     if isinstance(payload, EventStream):
         return StreamingResponse(
-            _encode(op, payload, request_id), status_code=status, headers=out_headers,
+            _encode(op, payload), status_code=status, headers=out_headers,
             media_type=eventstream.CONTENT_TYPE,
         )
     media = out_headers.pop("Content-Type", None) or out_headers.pop("content-type", None)

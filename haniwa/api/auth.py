@@ -11,7 +11,7 @@ import hmac
 import re
 
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 from haniwa.config import Settings
@@ -31,14 +31,11 @@ class _Verifier(SigV4Auth):
         super().__init__(creds, service, region)
         self._signed = signed
 
-    def headers_to_sign(self, request: AWSRequest) -> object:
-        from botocore.awsrequest import HTTPHeaders
-
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        # exactly the headers the client listed in SignedHeaders, as received
         out = HTTPHeaders()
         for name in self._signed:
-            for value in request.headers.get_all(name) if hasattr(request.headers, "get_all") else []:
-                out[name] = value
-            if name not in out and name in request.headers:
+            if name in request.headers:
                 out[name] = request.headers[name]
         return out
 
@@ -46,7 +43,11 @@ class _Verifier(SigV4Auth):
 def verify_sigv4(
     settings: Settings, method: str, url: str, headers: list[tuple[str, str]], body: bytes
 ) -> None:
-    """Raise AccessDeniedError unless the request carries a valid signature by the configured key."""
+    """Raise AccessDeniedError unless the request carries a valid signature by the configured key.
+
+    ``url`` must carry the path exactly as the client sent it (still percent-encoded), because SigV4
+    canonicalises the encoded path.
+    """
     if not settings.auth_enabled:
         return
     lower = {k.lower(): v for k, v in headers}

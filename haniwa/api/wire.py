@@ -184,7 +184,40 @@ def parse_input(
     report = ParamValidator().validate(params, shape)
     if report.has_errors():
         raise ValidationError(report.generate_report().replace("Invalid parameters:", "").strip() or "invalid")
+    _check_enums(params, shape, "")
     return params
+
+
+def _check_enums(value: Any, shape: Shape, path: str) -> None:
+    """botocore's ParamValidator skips enum and max checks (the service does them); so do we, here."""
+    t = shape.type_name
+    if t == "string" and isinstance(value, str):
+        enum = getattr(shape, "enum", None)
+        if enum and value not in enum:
+            raise ValidationError(
+                f"Value '{value}' at '{path.lstrip('.')}' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(enum)}]"
+            )
+        limit = shape.metadata.get("max")
+        if limit is not None and len(value) > limit:
+            raise ValidationError(f"'{path.lstrip('.')}' is longer than {limit} characters")
+    elif t in ("integer", "long", "float", "double") and isinstance(value, int | float):
+        limit = shape.metadata.get("max")
+        if limit is not None and value > limit:
+            raise ValidationError(
+                f"Value '{value}' at '{path.lstrip('.')}' failed to satisfy constraint: "
+                f"Member must have value less than or equal to {limit}"
+            )
+    elif t == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():  # type: ignore[attr-defined]
+            if name in value:
+                _check_enums(value[name], member, f"{path}.{name}")
+    elif t == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_enums(item, shape.member, f"{path}[{i}]")  # type: ignore[attr-defined]
+    elif t == "map" and isinstance(value, dict):
+        for k, v in value.items():
+            _check_enums(v, shape.value, f"{path}.{k}")  # type: ignore[attr-defined]
 
 
 def _json(body: bytes) -> Any:

@@ -60,17 +60,18 @@ def _example(schema: Mapping[str, Any]) -> Any:
 class EchoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prefix: str = ""
+    vision: bool = True
 
 
 class EchoChat:
     """Echoes the last user turn; its output is fully determined by its input."""
 
     supports_tools = True
-    supports_images = True
 
-    def __init__(self, name: str, prefix: str = "") -> None:
+    def __init__(self, name: str, prefix: str = "", vision: bool = True) -> None:
         self.name = name
         self.prefix = prefix
+        self.supports_images = vision
 
     async def count_tokens(self, req: ChatRequest) -> int:
         parts = [req.system or ""] + [m.text for m in req.messages]
@@ -160,7 +161,7 @@ class EchoBackend:
 
     def load_chat(self, info: ModelInfo, options: BaseModel, settings: Settings) -> ChatBackend:
         assert isinstance(options, EchoOptions)
-        return EchoChat(info.id, options.prefix)
+        return EchoChat(info.id, options.prefix, options.vision)
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
         raise UsageError("the echo backend has no embedding model; use the hash backend")
