@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `haniwa serve` binds.")
     port: int = Field(8765, description="Port `haniwa serve` binds.")
     access_key_id: str | None = Field(None, description="AWS access key id clients sign with (SigV4).")
-    secret_access_key: SecretStr | None = Field(None, description="The matching secret; enables SigV4 checks.")
+    secret_access_key: SecretStr | None = Field(
+        None, description="The matching secret; enables SigV4 checks."
+    )
     api_keys: list[str] = Field(default_factory=list, description="Extra bearer keys for the OpenAI surface.")
     region: str = Field("us-east-1", description="Region reported in ARNs.")
     profile: str = Field(

@@ -29,7 +29,8 @@ options = { vision = false }
 
 [aliases]
 "amazon.titan-embed-text-v1" = { target = "hash:hash-384", dimensions = 1536, allowed_dimensions = [1536] }
-"amazon.titan-embed-text-v2:0" = { target = "hash:hash-384", dimensions = 1024, allowed_dimensions = [256, 512, 1024] }
+"amazon.titan-embed-text-v2:0" = { target = "hash:hash-384", dimensions = 1024, \
+allowed_dimensions = [256, 512, 1024] }
 "cohere.embed-multilingual-v3" = { target = "hash:hash-384", dimensions = 1024, allowed_dimensions = [1024] }
 "anthropic.*" = "echo:echo"
 "amazon.titan-text-*" = "echo:echo"

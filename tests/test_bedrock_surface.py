@@ -53,9 +53,11 @@ def test_invocation_log_records_calls(runtime: Any, settings: Settings) -> None:
     runtime.converse(modelId="echo:echo", messages=[{"role": "user", "content": [{"text": "log me"}]}])
     import sqlite3
 
-    rows = sqlite3.connect(settings.db_path).execute(
-        "SELECT operation, model_id, output_tokens, status FROM invocations"
-    ).fetchall()
+    rows = (
+        sqlite3.connect(settings.db_path)
+        .execute("SELECT operation, model_id, output_tokens, status FROM invocations")
+        .fetchall()
+    )
     assert ("Converse", "echo:echo", 2, "ok") in rows
 
 
@@ -64,10 +66,20 @@ def test_invocation_log_records_calls(runtime: Any, settings: Settings) -> None:
     [
         ("POST", "/model/echo:echo/converse", b"{not json", 400, "ValidationException"),
         ("POST", "/model/echo:echo/converse", b'{"messages": "nope"}', 400, "ValidationException"),
-        ("POST", "/model/echo:echo/converse", b'{"messages": [], "inferenceConfig": {"maxTokens": 0}}', 400,
-         "ValidationException"),
-        ("POST", "/model/missing-model/converse", b'{"messages": [{"role":"user","content":[{"text":"x"}]}]}',
-         404, "ResourceNotFoundException"),
+        (
+            "POST",
+            "/model/echo:echo/converse",
+            b'{"messages": [], "inferenceConfig": {"maxTokens": 0}}',
+            400,
+            "ValidationException",
+        ),
+        (
+            "POST",
+            "/model/missing-model/converse",
+            b'{"messages": [{"role":"user","content":[{"text":"x"}]}]}',
+            404,
+            "ResourceNotFoundException",
+        ),
         ("POST", "/model/echo:echo/invoke", b"[1,2]", 400, "ValidationException"),
         ("POST", "/model/echo:echo/count-tokens", b'{"input": {}}', 400, "ValidationException"),
         ("GET", "/foundation-models/nope.nope", b"", 404, "ResourceNotFoundException"),

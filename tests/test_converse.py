@@ -42,7 +42,9 @@ def test_converse_multi_turn_usage_and_latency(runtime: Any) -> None:
 
 
 def test_converse_max_tokens_and_stop_sequence(runtime: Any) -> None:
-    out = runtime.converse(modelId=MODEL, messages=[user("one two three four")], inferenceConfig={"maxTokens": 2})
+    out = runtime.converse(
+        modelId=MODEL, messages=[user("one two three four")], inferenceConfig={"maxTokens": 2}
+    )
     assert out["stopReason"] == "max_tokens"
     assert out["output"]["message"]["content"][0]["text"] == "one two"
     out = runtime.converse(
@@ -73,7 +75,9 @@ def test_converse_tool_use_round_trip(runtime: Any) -> None:
         out["output"]["message"],
         {
             "role": "user",
-            "content": [{"toolResult": {"toolUseId": tool_use["toolUseId"], "content": [{"json": {"temp": 21}}]}}],
+            "content": [
+                {"toolResult": {"toolUseId": tool_use["toolUseId"], "content": [{"json": {"temp": 21}}]}}
+            ],
         },
     ]
     final = runtime.converse(modelId=MODEL, messages=msgs, toolConfig={"tools": [WEATHER]})
@@ -104,7 +108,10 @@ def test_image_to_blind_model_is_validation_error(runtime: Any) -> None:
     png = base64.b64decode(
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
     )
-    msg = {"role": "user", "content": [{"text": "what is this?"}, {"image": {"format": "png", "source": {"bytes": png}}}]}
+    msg = {
+        "role": "user",
+        "content": [{"text": "what is this?"}, {"image": {"format": "png", "source": {"bytes": png}}}],
+    }
     # echo can "see": it answers
     assert runtime.converse(modelId="echo:echo", messages=[msg])["stopReason"] == "end_turn"
     with pytest.raises(runtime.exceptions.ValidationException) as exc:

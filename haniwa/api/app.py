@@ -15,12 +15,19 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from haniwa.api import bedrock as bedrock_ops
-from haniwa.api import bedrock_runtime
-from haniwa.api import eventstream
+from haniwa.api import bedrock_runtime, eventstream
 from haniwa.api import openai as openai_api
 from haniwa.api.auth import verify_sigv4
 from haniwa.api.errors import bedrock_error
-from haniwa.api.wire import EventStream, Handler, Operation, Router, parse_input, serialize_output, stream_member
+from haniwa.api.wire import (
+    EventStream,
+    Handler,
+    Operation,
+    Router,
+    parse_input,
+    serialize_output,
+    stream_member,
+)
 from haniwa.config import Settings
 from haniwa.errors import NotImplementedOperationError, PlatformError, ValidationError
 from haniwa.plugins import make_plugin_manager
@@ -60,8 +67,20 @@ class Platform:
             "INSERT INTO invocations (request_id, ts, surface, operation, model_requested, model_id,"
             " input_tokens, output_tokens, latency_ms, first_token_ms, status, error_code)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (request_id, time.time(), surface, operation, model_requested, model_id, input_tokens,
-             output_tokens, latency_ms, first_token_ms, status, error_code),
+            (
+                request_id,
+                time.time(),
+                surface,
+                operation,
+                model_requested,
+                model_id,
+                input_tokens,
+                output_tokens,
+                latency_ms,
+                first_token_ms,
+                status,
+                error_code,
+            ),
         )
 
 
@@ -92,7 +111,9 @@ async def _encode(op: Operation, stream: EventStream) -> AsyncIterator[bytes]:
         # exception events are members of the stream union, named in lowerCamelCase
         union = op.model.output_shape.members[stream_member(op) or ""]
         code = exc.code[0].lower() + exc.code[1:]
-        yield eventstream.exception_event(code if code in union.members else "internalServerException", exc.message)
+        yield eventstream.exception_event(
+            code if code in union.members else "internalServerException", exc.message
+        )
 
 
 async def _dispatch(request: Request) -> Response:
@@ -123,7 +144,9 @@ async def _dispatch(request: Request) -> Response:
         params = parse_input(op, path_params, query, headers, body)
         handler = platform.handlers.get((op.service, op.name))
         if handler is None:
-            raise NotImplementedOperationError(f"{op.service} {op.name} is not served by this haniwa version yet")
+            raise NotImplementedOperationError(
+                f"{op.service} {op.name} is not served by this haniwa version yet"
+            )
         call = Call(platform, op, request_id, headers)
         result = await handler(call, params)
         status, out_headers, payload = serialize_output(op, result)
@@ -132,7 +155,9 @@ async def _dispatch(request: Request) -> Response:
     out_headers["x-amzn-requestid"] = request_id
     if isinstance(payload, EventStream):
         return StreamingResponse(
-            _encode(op, payload), status_code=status, headers=out_headers,
+            _encode(op, payload),
+            status_code=status,
+            headers=out_headers,
             media_type=eventstream.CONTENT_TYPE,
         )
     media = out_headers.pop("Content-Type", None) or out_headers.pop("content-type", None)
@@ -157,12 +182,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         db.close()
 
-    app = FastAPI(title="haniwa", docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan)
+    app = FastAPI(
+        title="haniwa", docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan
+    )
     app.state.platform = platform
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "loaded": dict(platform.registry.loaded()), "uptime_s": time.time() - platform.started}
+        return {
+            "status": "ok",
+            "loaded": dict(platform.registry.loaded()),
+            "uptime_s": time.time() - platform.started,
+        }
 
     app.include_router(openai_api.router)
     app.add_api_route(

@@ -26,7 +26,7 @@ _AUTH = re.compile(
 _MAX_SKEW = dt.timedelta(minutes=15)
 
 
-class _Verifier(SigV4Auth):
+class _Verifier(SigV4Auth):  # type: ignore[misc]
     def __init__(self, creds: Credentials, service: str, region: str, signed: list[str]) -> None:
         super().__init__(creds, service, region)
         self._signed = signed
@@ -64,9 +64,13 @@ def verify_sigv4(
     if abs(dt.datetime.now(dt.UTC) - when) > _MAX_SKEW:
         raise AccessDeniedError("Signature expired: X-Amz-Date is more than 15 minutes from server time")
     assert settings.secret_access_key is not None
-    creds = Credentials(m["key"], settings.secret_access_key.get_secret_value(), lower.get("x-amz-security-token"))
+    creds = Credentials(
+        m["key"], settings.secret_access_key.get_secret_value(), lower.get("x-amz-security-token")
+    )
     signed = m["signed"].split(";")
-    req = AWSRequest(method=method, url=url, data=body, headers={k: v for k, v in headers if k.lower() in signed})
+    req = AWSRequest(
+        method=method, url=url, data=body, headers={k: v for k, v in headers if k.lower() in signed}
+    )
     req.context["timestamp"] = amz_date
     verifier = _Verifier(creds, m["service"], m["region"], signed)
     canonical = verifier.canonical_request(req)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse, StreamStats
+from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse
 from haniwa.api.native.formats import pick_format
 from haniwa.api.wire import EventStream
 from haniwa.errors import PlatformError, ValidationError
@@ -72,7 +71,7 @@ def _block(raw: Mapping[str, Any]) -> Block | None:
         doc = raw["document"]
         data = doc.get("source", {}).get("bytes")
         text = _b64(data).decode("utf-8", "replace") if data else doc.get("source", {}).get("text", "")
-        return TextBlock(f"<document name=\"{doc.get('name', '')}\">\n{text}\n</document>")
+        return TextBlock(f'<document name="{doc.get("name", "")}">\n{text}\n</document>')
     return None  # cachePoint, guardContent markers, reasoning blocks: nothing to generate from
 
 
@@ -84,7 +83,10 @@ def converse_request(params: Mapping[str, Any]) -> ChatRequest:
     if not messages:
         raise ValidationError("messages must contain at least one message")
     if messages[0].role != "user":
-        raise ValidationError("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
+        raise ValidationError(
+            "A conversation must start with a user message. Try again with a conversation that starts "
+            "with a user message."
+        )
     system = "\n".join(s["text"] for s in params.get("system", []) if "text" in s) or None
     ic = params.get("inferenceConfig", {})
     extra = params.get("additionalModelRequestFields") or {}
@@ -152,7 +154,9 @@ async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         raise
     await _log(call, params["modelId"], res.info.id, result)
     return {
-        "output": {"message": {"role": "assistant", "content": [_wire_block(b) for b in result.message.content]}},
+        "output": {
+            "message": {"role": "assistant", "content": [_wire_block(b) for b in result.message.content]}
+        },
         "stopReason": result.stop_reason,
         "usage": _usage(result.usage),
         "metrics": {"latencyMs": call.elapsed_ms()},
@@ -160,7 +164,11 @@ async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _log(
-    call: Call, requested: str, model_id: str, result: ChatResult | StreamEnd | None, error: str | None = None,
+    call: Call,
+    requested: str,
+    model_id: str,
+    result: ChatResult | StreamEnd | None,
+    error: str | None = None,
     first_token_ms: int | None = None,
 ) -> None:
     await call.platform.log_invocation(
@@ -178,7 +186,9 @@ async def _log(
     )
 
 
-async def _converse_events(call: Call, params: dict[str, Any]) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+async def _converse_events(
+    call: Call, params: dict[str, Any]
+) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
     req = converse_request(params)
     res, model = await call.platform.registry.chat(params["modelId"])
     check_images(req, model.supports_images, params["modelId"])
@@ -195,14 +205,20 @@ async def _converse_events(call: Call, params: dict[str, Any]) -> AsyncIterator[
                 if text_open:
                     yield "contentBlockStop", {"contentBlockIndex": index}
                     index, text_open = index + 1, False
-                yield "contentBlockStart", {
-                    "contentBlockIndex": index,
-                    "start": {"toolUse": {"toolUseId": ev.id, "name": ev.name}},
-                }
-                yield "contentBlockDelta", {
-                    "contentBlockIndex": index,
-                    "delta": {"toolUse": {"input": json.dumps(dict(ev.input), ensure_ascii=False)}},
-                }
+                yield (
+                    "contentBlockStart",
+                    {
+                        "contentBlockIndex": index,
+                        "start": {"toolUse": {"toolUseId": ev.id, "name": ev.name}},
+                    },
+                )
+                yield (
+                    "contentBlockDelta",
+                    {
+                        "contentBlockIndex": index,
+                        "delta": {"toolUse": {"input": json.dumps(dict(ev.input), ensure_ascii=False)}},
+                    },
+                )
                 yield "contentBlockStop", {"contentBlockIndex": index}
                 index += 1
             else:
@@ -234,15 +250,23 @@ def _body(params: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-async def _embed(call: Call, model_id: str, fmt: EmbedFormat, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+async def _embed(
+    call: Call, model_id: str, fmt: EmbedFormat, body: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
     req = fmt.parse(body)
     res, vectors = await call.platform.registry.embed(
         model_id, list(req.texts), req.purpose, dimensions=req.dimensions
     )
     tokens = sum(len(rough_tokens(t)) for t in req.texts)
     await call.platform.log_invocation(
-        request_id=call.request_id, surface="bedrock", operation=call.op.name, model_requested=model_id,
-        model_id=res.info.id, input_tokens=tokens, output_tokens=0, latency_ms=call.elapsed_ms(),
+        request_id=call.request_id,
+        surface="bedrock",
+        operation=call.op.name,
+        model_requested=model_id,
+        model_id=res.info.id,
+        input_tokens=tokens,
+        output_tokens=0,
+        latency_ms=call.elapsed_ms(),
     )
     return fmt.render(EmbedResponse(vectors, tokens), req), tokens
 
@@ -264,10 +288,15 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         await _log(call, model_id, res.info.id, None, exc.code)
         raise
     await _log(call, model_id, res.info.id, result)
-    return {"body": json.dumps(fmt.render(result, model_id), ensure_ascii=False).encode(), "contentType": "application/json"}
+    return {
+        "body": json.dumps(fmt.render(result, model_id), ensure_ascii=False).encode(),
+        "contentType": "application/json",
+    }
 
 
-async def _invoke_chunks(call: Call, model_id: str, fmt: ChatFormat, req: ChatRequest) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+async def _invoke_chunks(
+    call: Call, model_id: str, fmt: ChatFormat, req: ChatRequest
+) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
     res, model = await call.platform.registry.chat(model_id)
     check_images(req, model.supports_images, model_id)
     first: int | None = None
@@ -286,7 +315,10 @@ async def _invoke_chunks(call: Call, model_id: str, fmt: ChatFormat, req: ChatRe
     try:
         async for chunk in fmt.chunks(events(), model_id):
             if pending is not None:
-                yield "chunk", {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()}
+                yield (
+                    "chunk",
+                    {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()},
+                )
             pending = dict(chunk)
     except PlatformError as exc:
         await _log(call, model_id, res.info.id, None, exc.code)

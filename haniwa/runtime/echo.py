@@ -29,7 +29,6 @@ from haniwa.runtime.base import (
     EmbedPurpose,
     ModelInfo,
     StreamEnd,
-    TextBlock,
     TextDelta,
     ToolResultBlock,
     ToolUseEvent,

