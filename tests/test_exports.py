@@ -1,0 +1,30 @@
+"""Public modules declare ``__all__`` and every name in it exists."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+MODULES = [
+    "haniwa.errors",
+    "haniwa.config",
+    "haniwa.hookspecs",
+    "haniwa.plugins",
+    "haniwa.runtime.base",
+    "haniwa.runtime.registry",
+    "haniwa.runtime.dims",
+    "haniwa.runtime.echo",
+    "haniwa.api.wire",
+    "haniwa.api.eventstream",
+    "haniwa.api.app",
+    "haniwa.store.db",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_names_exist(name: str) -> None:
+    mod = importlib.import_module(name)
+    assert mod.__all__
+    for member in mod.__all__:
+        assert hasattr(mod, member), f"{name}.{member}"
