@@ -13,12 +13,16 @@ from haniwa.runtime.registry import strip_arn
 
 
 def cos(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+        sum(x * x for x in a) * sum(y * y for y in b)
+    )
 
 
 def test_event_stream_frames_decode_with_botocore() -> None:
     buf = EventStreamBuffer()
-    buf.add_data(event("chunk", {"bytes": "eyJhIjogMX0="}) + exception_event("throttlingException", "slow down"))
+    buf.add_data(
+        event("chunk", {"bytes": "eyJhIjogMX0="}) + exception_event("throttlingException", "slow down")
+    )
     first, second = list(buf)
     assert first.headers[":event-type"] == "chunk" and first.payload == b'{"bytes":"eyJhIjogMX0="}'
     assert second.headers[":message-type"] == "exception"
