@@ -18,6 +18,8 @@ MODULES = [
     "haniwa.api.wire",
     "haniwa.api.eventstream",
     "haniwa.api.app",
+    "haniwa.api.openai",
+    "haniwa.runtime.openai_compat",
     "haniwa.store.db",
 ]
 
