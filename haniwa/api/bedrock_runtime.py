@@ -353,7 +353,8 @@ async def count_tokens(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     if "converse" in inp:
         req = converse_request(inp["converse"])
     else:
-        body = _body(inp["invokeModel"])
+        # a blob nested in JSON arrives base64-encoded
+        body = _body({"body": _b64(inp["invokeModel"]["body"])})
         fmt = pick_format(model_id, res.info.kind, body)
         if fmt.kind == "embed":
             return {"inputTokens": sum(len(rough_tokens(t)) for t in fmt.parse(body).texts)}
