@@ -202,9 +202,8 @@ def _local_url(settings: Settings) -> str:
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
 def serve(host: str | None, port: int | None, profile: str | None, log_level: str) -> None:
     """Serve the Bedrock and OpenAI APIs."""
-    import uvicorn
-
     from haniwa.api.app import create_app
+    from haniwa.api.serve import run_server
 
     settings = _settings(host=host, port=port, profile=profile)
     settings.check_bind()
@@ -216,7 +215,7 @@ def serve(host: str | None, port: int | None, profile: str | None, log_level: st
     _say(out, f"haniwa {haniwa.__version__} on {url} ({where})", "bold")
     snippet = f'boto3.client("bedrock-runtime", endpoint_url="{url}", region_name="{settings.region}")'
     _say(out, f"  {snippet}", "dim")
-    uvicorn.run(app, host=settings.host.strip("[]"), port=settings.port, log_level=log_level)
+    run_server(app, settings.host.strip("[]"), settings.port, log_level)
 
 
 # -- models -------------------------------------------------------------------------------------------

@@ -104,7 +104,8 @@ class ChatRequest:
     system: str | None = None
     params: InferenceParams = field(default_factory=InferenceParams)
     tools: tuple[ToolSpec, ...] = ()
-    # "auto": the model decides; "any": it must call some tool; any other value names the tool to call.
+    # "auto": the model decides; "any": it must call some tool; "none": it must not; any other value names
+    # the tool to call. Usage of a tool request adds up every generation step the backend ran.
     tool_choice: str = "auto"
     # A JSON schema the answer must satisfy (constrained decoding where the backend supports it).
     response_schema: Mapping[str, Any] | None = None

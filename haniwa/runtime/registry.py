@@ -129,6 +129,8 @@ class ModelRegistry:
         pm.hook.register_backends(register=reg.add_backend)
         pm.hook.register_models(register=reg.add_model)
         reg.load_catalog_file()
+        for info in reg.models.values():  # a typo in a catalog fails at start-up, not on first use
+            reg._options(info)
         return reg
 
     # -- building ---------------------------------------------------------------------------------
@@ -260,7 +262,9 @@ class ModelRegistry:
         res, emb = await self.embedder(model_id)
         allowed = res.alias.allowed_dimensions if res.alias else ()
         if dimensions is not None and allowed and dimensions not in allowed:
-            raise ValidationError(f"dimensions must be one of {list(allowed)} for {model_id}")
+            raise ValidationError(
+                f"dimensions must be one of {list(allowed)} for {model_id}", param="dimensions"
+            )
         target = dimensions or res.dimensions or emb.dimensions
         vectors = await emb.embed(texts, purpose)
         return res, [adapt(v, target) for v in vectors]
