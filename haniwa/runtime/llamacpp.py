@@ -156,6 +156,7 @@ class LlamaOptions(BaseModel):
 def _messages(system: str | None, messages: Sequence[Message]) -> list[dict[str, str]]:
     """Our messages → chat-template messages; tool traffic is written the way Qwen's template writes it."""
     out: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    names = {b.id: b.name for m in messages for b in m.content if isinstance(b, ToolUseBlock)}
     for m in messages:
         parts: list[str] = []
         for b in m.content:
@@ -166,9 +167,13 @@ def _messages(system: str | None, messages: Sequence[Message]) -> list[dict[str,
                 parts.append(f"<tool_call>\n{call}\n</tool_call>")
             elif isinstance(b, ToolResultBlock):
                 body = f"Error: {b.content}" if b.is_error else b.content
-                parts.append(f"<tool_response>\n{body}\n</tool_response>")
+                name = names.get(b.tool_use_id, "the tool")
+                # small models ignore a bare <tool_response>; saying whose result it is keeps them grounded
+                parts.append(f"<tool_response>\n{name} returned: {body}\n</tool_response>")
             elif isinstance(b, ImageBlock):
                 raise ValidationError("this model does not accept images")
+        if m.role == "user" and parts and all(p.startswith("<tool_response>") for p in parts):
+            parts.append("Answer my previous question using these tool results.")
         out.append({"role": m.role, "content": "\n".join(parts)})
     return out
 
