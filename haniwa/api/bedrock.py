@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from haniwa.errors import NotFoundError
 from haniwa.runtime.base import ModelInfo
-from haniwa.runtime.registry import Alias, ModelRegistry
+from haniwa.runtime.registry import Alias, ModelRegistry, strip_arn
 
 if TYPE_CHECKING:
     from haniwa.api.app import Call
@@ -68,8 +68,6 @@ async def list_foundation_models(call: Call, params: dict[str, Any]) -> dict[str
 
 async def get_foundation_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     res = call.platform.registry.resolve(params["modelIdentifier"])
-    from haniwa.runtime.registry import strip_arn
-
     model_id = strip_arn(params["modelIdentifier"])
     if res.alias is None and model_id != res.info.id:
         raise NotFoundError(f"model {model_id!r} not found")

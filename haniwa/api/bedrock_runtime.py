@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse
-from haniwa.api.native.formats import pick_format
+from haniwa.api.native.formats import estimate_tokens, pick_format
 from haniwa.api.wire import EventStream
 from haniwa.errors import PlatformError, ValidationError
 from haniwa.runtime.base import (
@@ -362,7 +362,7 @@ async def count_tokens(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     _, model = await call.platform.registry.chat(model_id)
     n = await model.count_tokens(req)
     if n is None:
-        n = sum(len(rough_tokens(m.text)) for m in req.messages) + len(rough_tokens(req.system or ""))
+        n = estimate_tokens(req)
     return {"inputTokens": n}
 
 
