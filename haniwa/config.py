@@ -39,6 +39,22 @@ class Settings(BaseSettings):
     max_queue: int = Field(16, description="Requests that may wait per model before ThrottlingException.")
     max_body_bytes: int = Field(20 * 1024 * 1024, description="Largest request body accepted.")
     load_plugins: str | None = Field(None, description="Comma-separated plugin names to load; unset = all.")
+    s3_root: Path | None = Field(
+        None,
+        description="Folder standing in for S3 (`arn:aws:s3:::B` = `<s3_root>/B`); default `$HANIWA_HOME/s3`",
+    )
+    s3_endpoint: str | None = Field(
+        None,
+        description="S3-compatible endpoint (MinIO, ...); when set, S3 data sources read real buckets there.",
+    )
+    s3_access_key_id: str | None = Field(None, description="Access key for `HANIWA_S3_ENDPOINT`.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="Secret key for `HANIWA_S3_ENDPOINT`.")
+    pg_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL (with pgvector); RDS knowledge bases are stored there when set."
+    )
+    vector_store: str = Field(
+        "local", description='Store for knowledge bases: "local" (hnswlib + SQLite FTS5) or "pgvector".'
+    )
 
     @property
     def db_path(self) -> Path:
@@ -51,6 +67,14 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.home / "kb"
+
+    @property
+    def s3_folder(self) -> Path:
+        return self.s3_root or self.home / "s3"
 
     @property
     def auth_enabled(self) -> bool:

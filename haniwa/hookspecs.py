@@ -10,7 +10,14 @@ import pluggy
 hookspec = pluggy.HookspecMarker("haniwa")
 hookimpl = pluggy.HookimplMarker("haniwa")
 
-__all__ = ["hookspec", "hookimpl", "register_backends", "register_models"]
+__all__ = [
+    "hookspec",
+    "hookimpl",
+    "register_backends",
+    "register_models",
+    "register_parsers",
+    "register_vector_stores",
+]
 
 
 @hookspec
@@ -21,3 +28,13 @@ def register_backends(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_models(register: Callable[..., None]) -> None:
     """Register catalog entries (``ModelInfo``) and aliases: ``register(info, aliases=[...])``."""
+
+
+@hookspec
+def register_parsers(register: Callable[[Any], None]) -> None:
+    """Register document parsers (``haniwa.knowledge.base.Parser``) by file suffix."""
+
+
+@hookspec
+def register_vector_stores(register: Callable[[Any], None]) -> None:
+    """Register knowledge-base stores (``haniwa.knowledge.base.VectorStoreFactory``) by name."""

@@ -1,0 +1,1 @@
+"""Knowledge bases: ingestion, chunking, indexing and retrieval."""

@@ -1,0 +1,1 @@
+"""Knowledge-base stores: the embedded default (``local``) and PostgreSQL + pgvector."""
