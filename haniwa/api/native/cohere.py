@@ -9,7 +9,6 @@ from the body, so the parse → render path knows which answer it is building wi
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from haniwa.api.native.formats import (
     opt_str,
     opt_str_list,
 )
+from haniwa.knowledge.rewrite import SEARCH_QUERY_PROMPT, extract_queries, search_query_request
 from haniwa.runtime.base import (
     Block,
     ChatEvent,
@@ -339,52 +339,6 @@ class CommandR:
 
 
 # -- Command R: search_queries_only -------------------------------------------------------------------
-SEARCH_QUERY_PROMPT = (
-    "You turn a user's message into search queries for a document search engine. "
-    "Rewrite the user's latest message into 1-3 short keyword search queries, one per line, "
-    'in the same language as the user. Keep the user\'s key terms, and replace words like "it" or 「それ」 '
-    "with what they refer to in the conversation so far. Write only the queries: no numbering, no quotes, "
-    "no explanation. Do not answer the question."
-)
-# Worked turns steer small models toward bare keyword lines and show how earlier turns are passed.
-_EXAMPLES = (
-    (
-        "What are the health benefits of green tea compared to coffee?",
-        "green tea health benefits\ngreen tea vs coffee",
-    ),
-    ("おいしいカレーの作り方を教えて", "カレー 作り方"),
-    (
-        "Conversation so far:\nUSER: 富士山について教えて\nCHATBOT: 富士山は日本で一番高い山です。\n\n"
-        "Latest message: 高さはどれくらい？",
-        "富士山 高さ",
-    ),
-)
-_BULLET = re.compile(r"^\s*(?:[-*•・]+|\d+\s*[.)、．:]|\(\d+\)|[①-⑩])\s*")
-_LABEL = re.compile(
-    r"^(?:(?:search\s+)?quer(?:y|ies)\s*\d*|latest message|検索クエリ\s*\d*|クエリ\s*\d*)\s*[:：]\s*",
-    re.IGNORECASE,
-)
-_CONTEXT_LINE = re.compile(r"^(?:USER|CHATBOT):")
-_QUOTES = "\"'`「」『』“”‘’【】"
-
-
-def extract_queries(text: str, limit: int = 3) -> list[str]:
-    """The model's lines → queries without bullets, numbering, labels or quotes; deduplicated; ≤ ``limit``."""
-    queries: list[str] = []
-    seen: set[str] = set()
-    for line in text.splitlines():
-        q = _LABEL.sub("", _BULLET.sub("", line.strip())).strip().strip(_QUOTES).strip()
-        q = q.rstrip("。.?？!！").strip()
-        # an empty line, a "Here are the queries:" preface, or the context echoed back
-        if not q or q.endswith((":", "：")) or _CONTEXT_LINE.match(q):
-            continue
-        key = " ".join(q.lower().split())
-        if key not in seen:
-            seen.add(key)
-            queries.append(q)
-    return queries[:limit]
-
-
 class CommandRSearchQueries(CommandR):
     """Command R with ``search_queries_only: true``: the model writes queries instead of an answer."""
 
@@ -393,19 +347,8 @@ class CommandRSearchQueries(CommandR):
     def parse(self, body: Mapping[str, Any]) -> ChatRequest:
         base = super().parse(body)  # the same validation as an answering call
         message = need_str(body, "message")
-        # earlier turns go into the last user turn, where small models use them to resolve "it" / 「それ」
-        earlier = [m for m in base.messages[:-1] if m.text]
-        if earlier:
-            lines = "\n".join(f"{'USER' if m.role == 'user' else 'CHATBOT'}: {m.text}" for m in earlier)
-            message = f"Conversation so far:\n{lines}\n\nLatest message: {message}"
-        shots: list[Message] = []
-        for question, answer in _EXAMPLES:
-            shots += [Message("user", (TextBlock(question),)), Message("assistant", (TextBlock(answer),))]
-        return ChatRequest(
-            messages=(*shots, Message("user", (TextBlock(message),))),
-            system=SEARCH_QUERY_PROMPT,
-            params=InferenceParams(max_tokens=64, temperature=0.0, seed=base.params.seed),
-        )
+        history = [(m.role, m.text) for m in base.messages[:-1] if m.text]
+        return search_query_request(message, history, seed=base.params.seed)
 
     def _response(self, result: ChatResult, generation_id: str) -> dict[str, Any]:
         message = str(self._body.get("message") or "").strip()

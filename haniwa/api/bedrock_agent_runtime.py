@@ -1,0 +1,241 @@
+"""``bedrock-agent-runtime`` knowledge-base operations: Retrieve, RetrieveAndGenerate(+Stream), Rerank."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from haniwa.api.wire import EventStream
+from haniwa.errors import ValidationError
+from haniwa.knowledge.base import FILTER_OPERATORS, SOURCE_URI, AllOf, AnyOf, Condition, Filter, Hit
+from haniwa.knowledge.filters import validate
+from haniwa.knowledge.generate import Citation
+from haniwa.knowledge.rag import RagRequest, answer, finish, prepare, stream
+from haniwa.knowledge.rerank import EmbeddingReranker
+from haniwa.knowledge.retrieve import RetrievalQuery, retrieve
+from haniwa.runtime.base import InferenceParams, StreamEnd, TextDelta, Usage
+
+if TYPE_CHECKING:
+    from haniwa.api.app import Call
+
+__all__ = ["OPERATIONS", "to_filter"]
+
+
+def to_filter(wire: Mapping[str, Any]) -> Filter:
+    """A Bedrock ``RetrievalFilter`` → :data:`haniwa.knowledge.base.Filter` (exactly one operator)."""
+    keys = [k for k in wire if wire[k] is not None]
+    if len(keys) != 1:
+        raise ValidationError(f"a retrieval filter takes exactly one operator, got {keys or 'none'}")
+    op = keys[0]
+    if op in ("andAll", "orAll"):
+        parts = wire[op]
+        if len(parts) < 2:
+            raise ValidationError(f"{op} needs at least 2 filters")
+        inner = tuple(to_filter(p) for p in parts)
+        return AllOf(inner) if op == "andAll" else AnyOf(inner)
+    if op not in FILTER_OPERATORS:
+        raise ValidationError(f"unknown filter operator {op!r}")
+    f = Condition(op, wire[op]["key"], wire[op]["value"])
+    validate(f)
+    return f
+
+
+def _retrieval_query(call: Call, text: str, cfg: Mapping[str, Any] | None) -> RetrievalQuery:
+    vsc = (cfg or {}).get("vectorSearchConfiguration") or {}
+    where = to_filter(vsc["filter"]) if vsc.get("filter") else None
+    k = int(vsc.get("numberOfResults", 5))
+    reranker = None
+    candidates = 25
+    rr = vsc.get("rerankingConfiguration")
+    if rr:
+        brc = rr.get("bedrockRerankingConfiguration")
+        if not brc:
+            raise ValidationError("rerankingConfiguration needs bedrockRerankingConfiguration")
+        reranker = _reranker(call, brc["modelConfiguration"]["modelArn"])
+        candidates = max(k, int(brc.get("numberOfRerankedResults", 25)))
+    return RetrievalQuery(
+        text=text,
+        k=k,
+        search_type=vsc.get("overrideSearchType", "HYBRID"),
+        where=where,
+        reranker=reranker,
+        rerank_candidates=candidates,
+    )
+
+
+def _reranker(call: Call, model: str) -> EmbeddingReranker:
+    res = call.platform.registry.resolve(model)
+    if res.info.kind != "embedding":
+        raise ValidationError(f"{model} cannot rerank: it is a chat model (use e.g. amazon.rerank-v1:0)")
+    return EmbeddingReranker(call.platform.registry, model)
+
+
+def _location(hit: Hit) -> dict[str, Any]:
+    uri = str(hit.chunk.metadata.get(SOURCE_URI, ""))
+    if uri.startswith("s3://"):
+        return {"type": "S3", "s3Location": {"uri": uri}}
+    return {"type": "CUSTOM", "customDocumentLocation": {"id": hit.chunk.document_id}}
+
+
+def _result(hit: Hit) -> dict[str, Any]:
+    return {
+        "content": {"type": "TEXT", "text": hit.chunk.text},
+        "location": _location(hit),
+        "metadata": dict(hit.chunk.metadata),
+        "score": round(hit.score, 6),
+    }
+
+
+def _question(text: str) -> str:
+    if not text.strip():
+        raise ValidationError("the query text is empty")
+    return text
+
+
+async def retrieve_op(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    svc = call.platform.knowledge
+    query = p["retrievalQuery"]
+    if "text" not in query:
+        raise ValidationError("retrievalQuery.text is required (image queries need a multimodal embedder)")
+    kb = await svc.get_kb(p["knowledgeBaseId"])
+    rq = _retrieval_query(call, _question(query["text"]), p.get("retrievalConfiguration"))
+    store = await svc.store(kb)
+
+    async def embed_query(text: str) -> list[float]:
+        return (await svc.embed(kb, [text], "query"))[0]
+
+    hits = await retrieve(store, embed_query, rq)
+    return {"retrievalResults": [_result(h) for h in hits]}
+
+
+def _rag_request(call: Call, p: Mapping[str, Any]) -> RagRequest:
+    cfg = p.get("retrieveAndGenerateConfiguration")
+    if not cfg or cfg["type"] != "KNOWLEDGE_BASE":
+        raise ValidationError("retrieveAndGenerateConfiguration of type KNOWLEDGE_BASE is required")
+    kbc = cfg.get("knowledgeBaseConfiguration")
+    if not kbc:
+        raise ValidationError("knowledgeBaseConfiguration is required")
+    gen = kbc.get("generationConfiguration") or {}
+    tic = (gen.get("inferenceConfig") or {}).get("textInferenceConfig") or {}
+    params = InferenceParams(
+        max_tokens=tic.get("maxTokens", 512),
+        temperature=tic.get("temperature", 0.0),
+        top_p=tic.get("topP"),
+        stop=tuple(tic.get("stopSequences") or ()),
+    )
+    orch = kbc.get("orchestrationConfiguration") or {}
+    qt = orch.get("queryTransformationConfiguration") or {}
+    return RagRequest(
+        question=_question(p["input"]["text"]),
+        kb_id=kbc["knowledgeBaseId"],
+        model_id=kbc["modelArn"],
+        retrieval=_retrieval_query(call, p["input"]["text"], kbc.get("retrievalConfiguration")),
+        template=(gen.get("promptTemplate") or {}).get("textPromptTemplate"),
+        params=params,
+        decompose=qt.get("type") == "QUERY_DECOMPOSITION",
+        session_id=p.get("sessionId"),
+    )
+
+
+def _citation(c: Citation, hits: tuple[Hit, ...]) -> dict[str, Any]:
+    refs = [hits[i] for i in c.refs]
+    return {
+        "generatedResponsePart": {
+            "textResponsePart": {"text": c.text, "span": {"start": c.start, "end": c.end - 1}}
+        },
+        "retrievedReferences": [
+            {
+                "content": {"type": "TEXT", "text": h.chunk.text},
+                "location": _location(h),
+                "metadata": dict(h.chunk.metadata),
+            }
+            for h in refs
+        ],
+    }
+
+
+async def retrieve_and_generate(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    req = _rag_request(call, p)
+    result = await answer(call.platform.knowledge, req)
+    await call.platform.log_invocation(
+        request_id=call.request_id,
+        surface="bedrock",
+        operation="RetrieveAndGenerate",
+        model_requested=req.model_id,
+        model_id=call.platform.registry.resolve(req.model_id).info.id,
+        input_tokens=result.usage.input_tokens,
+        output_tokens=result.usage.output_tokens,
+        latency_ms=call.elapsed_ms(),
+    )
+    return {
+        "output": {"text": result.text},
+        "citations": [_citation(c, result.hits) for c in result.citations],
+        "sessionId": result.session_id,
+    }
+
+
+async def retrieve_and_generate_stream(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    svc = call.platform.knowledge
+    req = _rag_request(call, p)
+    prep = await prepare(svc, req)  # errors before the stream starts become ordinary error responses
+    started = time.perf_counter()
+
+    async def events() -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+        parts: list[str] = []
+        usage = Usage(0, 0)
+        async for ev in stream(svc, req, prep):
+            if isinstance(ev, TextDelta) and ev.text:
+                parts.append(ev.text)
+                yield "output", {"text": ev.text}
+            elif isinstance(ev, StreamEnd):
+                usage = ev.usage
+        result = await finish(svc, prep, req.question, "".join(parts), usage)
+        for c in result.citations:
+            if c.refs:
+                yield "citation", _citation(c, result.hits)
+        await call.platform.log_invocation(
+            request_id=call.request_id,
+            surface="bedrock",
+            operation="RetrieveAndGenerateStream",
+            model_requested=req.model_id,
+            model_id=call.platform.registry.resolve(req.model_id).info.id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+        )
+
+    return {"sessionId": prep.session_id, "stream": EventStream(events())}
+
+
+async def rerank(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    queries = p["queries"]
+    if len(queries) != 1:
+        raise ValidationError("Rerank takes exactly one query")
+    query = _question(queries[0]["textQuery"].get("text", ""))
+    texts = []
+    for s in p["sources"]:
+        doc = s["inlineDocumentSource"]
+        if doc["type"] == "TEXT":
+            texts.append(doc.get("textDocument", {}).get("text", ""))
+        else:
+            texts.append(json.dumps(doc.get("jsonDocument"), ensure_ascii=False))
+    brc = p["rerankingConfiguration"]["bedrockRerankingConfiguration"]
+    n = int(brc.get("numberOfResults", len(texts)))
+    scores = await _reranker(call, brc["modelConfiguration"]["modelArn"]).rerank(query, texts)
+    order = sorted(range(len(texts)), key=lambda i: -scores[i])[:n]
+    return {
+        "results": [
+            {"index": i, "relevanceScore": scores[i], "document": p["sources"][i]["inlineDocumentSource"]}
+            for i in order
+        ]
+    }
+
+
+OPERATIONS = {
+    ("bedrock-agent-runtime", "Retrieve"): retrieve_op,
+    ("bedrock-agent-runtime", "RetrieveAndGenerate"): retrieve_and_generate,
+    ("bedrock-agent-runtime", "RetrieveAndGenerateStream"): retrieve_and_generate_stream,
+    ("bedrock-agent-runtime", "Rerank"): rerank,
+}

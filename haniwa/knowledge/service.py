@@ -1,0 +1,734 @@
+"""The knowledge-base engine: state (SQLite), ingestion jobs and the per-KB stores.
+
+Ingestion is incremental and crash-safe by construction:
+
+* a source listing is cheap (stat / ETag only); a document whose ``version`` token is unchanged is
+  skipped without being read, so an unchanged re-sync costs O(listing), and its indexing cost O(changed);
+* a changed token leads to reading and hashing the content: an identical hash is not re-indexed;
+* each document is replaced in the store in one transaction (``VectorStore.upsert``) and only then
+  recorded in ``kb_documents`` — a kill between the two makes the next run index it again, never leaves
+  it half-written;
+* job statistics are written after every document, so ``GetIngestionJob`` shows progress, and a job
+  interrupted by a restart is resumed by :meth:`KnowledgeService.recover`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from haniwa.config import Settings
+from haniwa.errors import ConflictError, NotFoundError, PlatformError, ValidationError
+from haniwa.knowledge.base import (
+    CHUNK_ID,
+    DATA_SOURCE_ID,
+    PAGE_NUMBER,
+    SOURCE_URI,
+    Chunk,
+    ChunkingStrategy,
+    VectorStore,
+    VectorStoreFactory,
+)
+from haniwa.knowledge.chunk import chunk_document
+from haniwa.knowledge.parse import ParserSet
+from haniwa.knowledge.sources import DocumentSource, SourceItem
+from haniwa.runtime.registry import ModelRegistry
+from haniwa.store.db import Database
+
+__all__ = [
+    "KnowledgeBase",
+    "DataSource",
+    "DataSourcePlan",
+    "IngestionJob",
+    "DocumentRecord",
+    "DirectDocument",
+    "KnowledgeService",
+    "STAT_KEYS",
+    "EMBED_BATCH",
+]
+
+log = logging.getLogger("haniwa.knowledge")
+
+STAT_KEYS = ("scanned", "metadata_scanned", "new", "modified", "metadata_modified", "deleted", "failed")
+EMBED_BATCH = 32
+_MAX_FAILURES = 20  # failure reasons kept per job; the counter keeps counting
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    id: str
+    name: str
+    description: str | None
+    status: str
+    embedding_model: str
+    dimensions: int
+    store: str
+    spec: dict[str, Any]
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class DataSource:
+    id: str
+    kb_id: str
+    name: str
+    description: str | None
+    status: str
+    spec: dict[str, Any]
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class DataSourcePlan:
+    """What ingestion needs of a data source: where documents come from (None: direct uploads only)
+    and how they are chunked."""
+
+    source: DocumentSource | None
+    chunking: ChunkingStrategy
+
+
+@dataclass(frozen=True)
+class IngestionJob:
+    id: str
+    kb_id: str
+    ds_id: str
+    status: str
+    description: str | None
+    stats: dict[str, int]
+    failures: list[str]
+    started: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    kb_id: str
+    ds_id: str
+    id: str
+    kind: str  # "S3" | "CUSTOM"
+    uri: str
+    status: str
+    reason: str | None
+    chunks: int
+    updated: float
+
+
+@dataclass(frozen=True)
+class DirectDocument:
+    """A document sent with IngestKnowledgeBaseDocuments: inline ``data`` or an ``s3_uri`` to read."""
+
+    id: str
+    kind: str
+    uri: str
+    filename: str
+    data: bytes | None = None
+    s3_uri: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _kb(row: Mapping[str, Any]) -> KnowledgeBase:
+    return KnowledgeBase(**{**row, "spec": json.loads(row["spec"])})
+
+
+def _ds(row: Mapping[str, Any]) -> DataSource:
+    return DataSource(**{**row, "spec": json.loads(row["spec"])})
+
+
+def _job(row: Mapping[str, Any]) -> IngestionJob:
+    return IngestionJob(**{**row, "stats": json.loads(row["stats"]), "failures": json.loads(row["failures"])})
+
+
+def _doc(row: Mapping[str, Any]) -> DocumentRecord:
+    return DocumentRecord(
+        **{
+            k: row[k]
+            for k in ("kb_id", "ds_id", "id", "kind", "uri", "status", "reason", "chunks", "updated")
+        }
+    )
+
+
+def _content_hash(data: bytes, metadata: Mapping[str, Any]) -> str:
+    h = hashlib.sha256(data)
+    h.update(json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def document_id(ds_id: str, uri: str) -> str:
+    """Stable id of a document within its knowledge base."""
+    return f"{ds_id}:{uri}"
+
+
+class _Stopped(Exception):
+    pass
+
+
+class KnowledgeService:
+    """Owns knowledge-base state and ingestion. One per app, built by ``create_app``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ModelRegistry,
+        db: Database,
+        parsers: ParserSet,
+        stores: Mapping[str, VectorStoreFactory],
+        plan: Callable[[DataSource], DataSourcePlan],
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.db = db
+        self.parsers = parsers
+        self.factories = dict(stores)
+        self.plan = plan
+        self._stores: dict[str, VectorStore] = {}
+        self._store_lock = asyncio.Lock()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping: set[str] = set()
+
+    # -- knowledge bases ---------------------------------------------------------------------------
+    async def create_kb(
+        self,
+        *,
+        name: str,
+        description: str | None,
+        embedding_model: str,
+        dimensions: int,
+        store: str,
+        spec: Mapping[str, Any],
+    ) -> KnowledgeBase:
+        if store not in self.factories:
+            raise ValidationError(
+                f"unknown vector store {store!r}; known: {', '.join(sorted(self.factories))}"
+            )
+        if not self.factories[store].available(self.settings):
+            raise ValidationError(f"vector store {store!r} is not configured (set HANIWA_PG_URL)")
+        if await self.db.query("SELECT 1 FROM knowledge_bases WHERE name = ?", (name,)):
+            raise ConflictError(f"a knowledge base named {name!r} already exists")
+        kb_id = uuid.uuid4().hex[:10].upper()
+        now = time.time()
+        await self.db.execute(
+            "INSERT INTO knowledge_bases VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                kb_id,
+                name,
+                description,
+                "ACTIVE",
+                embedding_model,
+                dimensions,
+                store,
+                json.dumps(spec),
+                now,
+                now,
+            ),
+        )
+        return await self.get_kb(kb_id)
+
+    async def get_kb(self, kb_id: str) -> KnowledgeBase:
+        rows = await self.db.query("SELECT * FROM knowledge_bases WHERE id = ?", (kb_id,))
+        if not rows:
+            raise NotFoundError(f"knowledge base {kb_id!r} does not exist")
+        return _kb(rows[0])
+
+    async def list_kbs(self) -> list[KnowledgeBase]:
+        return [_kb(r) for r in await self.db.query("SELECT * FROM knowledge_bases ORDER BY created")]
+
+    async def update_kb(
+        self, kb_id: str, *, name: str, description: str | None, spec: Mapping[str, Any]
+    ) -> KnowledgeBase:
+        await self.get_kb(kb_id)
+        clash = await self.db.query("SELECT 1 FROM knowledge_bases WHERE name = ? AND id != ?", (name, kb_id))
+        if clash:
+            raise ConflictError(f"a knowledge base named {name!r} already exists")
+        await self.db.execute(
+            "UPDATE knowledge_bases SET name = ?, description = ?, spec = ?, updated = ? WHERE id = ?",
+            (name, description, json.dumps(spec), time.time(), kb_id),
+        )
+        return await self.get_kb(kb_id)
+
+    async def delete_kb(self, kb_id: str) -> KnowledgeBase:
+        kb = await self.get_kb(kb_id)
+        for job in await self.db.query("SELECT id FROM ingestion_jobs WHERE kb_id = ?", (kb_id,)):
+            await self._cancel(job["id"])
+        async with self._store_lock:
+            store = self._stores.pop(kb_id, None)
+            if store is not None:
+                await store.close()
+            await self.factories[kb.store].drop(kb_id, self.settings)
+        await self.db.execute("DELETE FROM knowledge_bases WHERE id = ?", (kb_id,))
+        return KnowledgeBase(**{**kb.__dict__, "status": "DELETING"})
+
+    async def store(self, kb: KnowledgeBase) -> VectorStore:
+        """The open store of ``kb`` (opened once, kept for the app's life)."""
+        async with self._store_lock:
+            if kb.id not in self._stores:
+                factory = self.factories.get(kb.store)
+                if factory is None:
+                    raise PlatformError(f"the store {kb.store!r} of knowledge base {kb.id} is not installed")
+                self._stores[kb.id] = await factory.open(kb.id, kb.dimensions, self.settings)
+            return self._stores[kb.id]
+
+    async def embed(
+        self, kb: KnowledgeBase, texts: Sequence[str], purpose: str = "document"
+    ) -> list[list[float]]:
+        """Embed in batches of :data:`EMBED_BATCH` with the knowledge base's model.
+
+        Vectors are stored at the model's native size whatever size the Bedrock id promises: padding
+        or projecting them (as InvokeModel must) would only slow the index, and retrieval never
+        returns vectors."""
+        _, embedder = await self.registry.embedder(kb.embedding_model)
+        out: list[list[float]] = []
+        for i in range(0, len(texts), EMBED_BATCH):
+            batch = list(texts[i : i + EMBED_BATCH])
+            out.extend(await embedder.embed(batch, "query" if purpose == "query" else "document"))
+        return out
+
+    # -- data sources ------------------------------------------------------------------------------
+    async def create_ds(
+        self, kb_id: str, *, name: str, description: str | None, spec: Mapping[str, Any]
+    ) -> DataSource:
+        await self.get_kb(kb_id)
+        if await self.db.query("SELECT 1 FROM data_sources WHERE kb_id = ? AND name = ?", (kb_id, name)):
+            raise ConflictError(f"knowledge base {kb_id} already has a data source named {name!r}")
+        ds_id = uuid.uuid4().hex[:10].upper()
+        now = time.time()
+        await self.db.execute(
+            "INSERT INTO data_sources VALUES (?,?,?,?,?,?,?,?)",
+            (ds_id, kb_id, name, description, "AVAILABLE", json.dumps(spec), now, now),
+        )
+        return await self.get_ds(kb_id, ds_id)
+
+    async def get_ds(self, kb_id: str, ds_id: str) -> DataSource:
+        await self.get_kb(kb_id)
+        rows = await self.db.query("SELECT * FROM data_sources WHERE id = ? AND kb_id = ?", (ds_id, kb_id))
+        if not rows:
+            raise NotFoundError(f"data source {ds_id!r} does not exist in knowledge base {kb_id}")
+        return _ds(rows[0])
+
+    async def list_ds(self, kb_id: str) -> list[DataSource]:
+        await self.get_kb(kb_id)
+        rows = await self.db.query("SELECT * FROM data_sources WHERE kb_id = ? ORDER BY created", (kb_id,))
+        return [_ds(r) for r in rows]
+
+    async def update_ds(
+        self, kb_id: str, ds_id: str, *, name: str, description: str | None, spec: Mapping[str, Any]
+    ) -> DataSource:
+        await self.get_ds(kb_id, ds_id)
+        await self.db.execute(
+            "UPDATE data_sources SET name = ?, description = ?, spec = ?, updated = ? WHERE id = ?",
+            (name, description, json.dumps(spec), time.time(), ds_id),
+        )
+        return await self.get_ds(kb_id, ds_id)
+
+    async def delete_ds(self, kb_id: str, ds_id: str, *, retain: bool = False) -> DataSource:
+        """Delete a data source; its chunks go too unless ``retain`` (Bedrock dataDeletionPolicy RETAIN)."""
+        ds = await self.get_ds(kb_id, ds_id)
+        for job in await self.db.query("SELECT id FROM ingestion_jobs WHERE ds_id = ?", (ds_id,)):
+            await self._cancel(job["id"])
+        if not retain:
+            ids = [
+                r["id"] for r in await self.db.query("SELECT id FROM kb_documents WHERE ds_id = ?", (ds_id,))
+            ]
+            if ids:
+                store = await self.store(await self.get_kb(kb_id))
+                await store.delete_documents(ids)
+        await self.db.execute("DELETE FROM data_sources WHERE id = ?", (ds_id,))
+        return DataSource(**{**ds.__dict__, "status": "DELETING"})
+
+    # -- ingestion jobs ----------------------------------------------------------------------------
+    async def start_job(self, kb_id: str, ds_id: str, description: str | None = None) -> IngestionJob:
+        ds = await self.get_ds(kb_id, ds_id)
+        plan = self.plan(ds)
+        if plan.source is None:
+            raise ValidationError(
+                f"data source {ds_id} is CUSTOM: add documents with IngestKnowledgeBaseDocuments instead"
+            )
+        running = await self.db.query(
+            "SELECT id FROM ingestion_jobs WHERE ds_id = ?"
+            " AND status IN ('STARTING', 'IN_PROGRESS', 'STOPPING')",
+            (ds_id,),
+        )
+        if running:
+            raise ConflictError(f"ingestion job {running[0]['id']} is still running on data source {ds_id}")
+        job_id = uuid.uuid4().hex[:10].upper()
+        now = time.time()
+        await self.db.execute(
+            "INSERT INTO ingestion_jobs (id, kb_id, ds_id, status, description, stats, started, updated)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (
+                job_id,
+                kb_id,
+                ds_id,
+                "STARTING",
+                description,
+                json.dumps(dict.fromkeys(STAT_KEYS, 0)),
+                now,
+                now,
+            ),
+        )
+        self._spawn(job_id)
+        return await self.get_job(kb_id, ds_id, job_id)
+
+    async def get_job(self, kb_id: str, ds_id: str, job_id: str) -> IngestionJob:
+        await self.get_ds(kb_id, ds_id)
+        rows = await self.db.query("SELECT * FROM ingestion_jobs WHERE id = ? AND ds_id = ?", (job_id, ds_id))
+        if not rows:
+            raise NotFoundError(f"ingestion job {job_id!r} does not exist in data source {ds_id}")
+        return _job(rows[0])
+
+    async def list_jobs(self, kb_id: str, ds_id: str) -> list[IngestionJob]:
+        await self.get_ds(kb_id, ds_id)
+        rows = await self.db.query("SELECT * FROM ingestion_jobs WHERE ds_id = ? ORDER BY started", (ds_id,))
+        return [_job(r) for r in rows]
+
+    async def stop_job(self, kb_id: str, ds_id: str, job_id: str) -> IngestionJob:
+        job = await self.get_job(kb_id, ds_id, job_id)
+        if job.status not in ("STARTING", "IN_PROGRESS"):
+            raise ConflictError(f"ingestion job {job_id} is {job.status}; only a running job can be stopped")
+        self._stopping.add(job_id)
+        await self._set_status(job_id, "STOPPING")
+        return await self.get_job(kb_id, ds_id, job_id)
+
+    async def wait(self, job_id: str) -> None:
+        """Wait for a job's task to finish (CLI, tests)."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+
+    async def recover(self) -> list[str]:
+        """At start-up: resume jobs a restart interrupted; finish the stop of stopping ones."""
+        resumed = []
+        for row in await self.db.query(
+            "SELECT id, status FROM ingestion_jobs WHERE status IN ('STARTING','IN_PROGRESS','STOPPING')"
+        ):
+            if row["status"] == "STOPPING":
+                await self._set_status(row["id"], "STOPPED")
+                continue
+            log.info("resuming ingestion job %s interrupted by a restart", row["id"])
+            self._spawn(row["id"])
+            resumed.append(row["id"])
+        # direct uploads that were still queued: their content is gone with the process
+        await self.db.execute(
+            "UPDATE kb_documents SET status = 'FAILED', reason = 'interrupted by a restart; ingest it again'"
+            " WHERE status IN ('STARTING', 'IN_PROGRESS') AND kind = 'CUSTOM'"
+        )
+        return resumed
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        async with self._store_lock:
+            for store in self._stores.values():
+                await store.close()
+            self._stores.clear()
+
+    def _spawn(self, job_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"ingest-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+
+    async def _cancel(self, job_id: str) -> None:
+        task = self._tasks.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _set_status(self, job_id: str, status: str, failures: list[str] | None = None) -> None:
+        if failures is None:
+            await self.db.execute(
+                "UPDATE ingestion_jobs SET status = ?, updated = ? WHERE id = ?",
+                (status, time.time(), job_id),
+            )
+        else:
+            await self.db.execute(
+                "UPDATE ingestion_jobs SET status = ?, failures = ?, updated = ? WHERE id = ?",
+                (status, json.dumps(failures, ensure_ascii=False), time.time(), job_id),
+            )
+
+    async def _run(self, job_id: str) -> None:
+        row = (await self.db.query("SELECT * FROM ingestion_jobs WHERE id = ?", (job_id,)))[0]
+        job = _job(row)
+        stats = {k: int(job.stats.get(k, 0)) for k in STAT_KEYS}
+        stats["scanned"] = stats["metadata_scanned"] = 0  # recounted on resume; the others carry on
+        failures = list(job.failures)
+        try:
+            kb = await self.get_kb(job.kb_id)
+            ds = await self.get_ds(job.kb_id, job.ds_id)
+            source = self.plan(ds).source
+            assert source is not None  # start_job refuses direct-upload data sources
+            await self._set_status(job_id, "IN_PROGRESS")
+            await self._sync(kb, ds, source, job_id, stats, failures)
+        except asyncio.CancelledError:
+            raise  # shutdown: the job stays IN_PROGRESS and is resumed at the next start
+        except _Stopped:
+            await self._save_stats(job_id, stats)
+            await self._set_status(job_id, "STOPPED", failures)
+        except PlatformError as exc:
+            await self._save_stats(job_id, stats)
+            await self._set_status(job_id, "FAILED", [*failures, exc.message][-_MAX_FAILURES:])
+        except Exception as exc:  # our own bug: record it on the job, and let the log show it
+            log.exception("ingestion job %s failed", job_id)
+            await self._set_status(job_id, "FAILED", [*failures, f"internal error: {exc}"][-_MAX_FAILURES:])
+        else:
+            await self._save_stats(job_id, stats)
+            await self._set_status(job_id, "COMPLETE", failures)
+        finally:
+            self._stopping.discard(job_id)
+
+    async def _save_stats(self, job_id: str, stats: Mapping[str, int]) -> None:
+        await self.db.execute(
+            "UPDATE ingestion_jobs SET stats = ?, updated = ? WHERE id = ?",
+            (json.dumps(dict(stats)), time.time(), job_id),
+        )
+
+    async def _sync(
+        self,
+        kb: KnowledgeBase,
+        ds: DataSource,
+        source: DocumentSource,
+        job_id: str,
+        stats: dict[str, int],
+        failures: list[str],
+    ) -> None:
+        items = await source.list()
+        known = {
+            r["id"]: r
+            for r in await self.db.query(
+                "SELECT id, version, hash, status, job_id FROM kb_documents WHERE ds_id = ? AND kind = 'S3'",
+                (ds.id,),
+            )
+        }
+        plan = self.plan(ds)
+        listed: set[str] = set()
+        last_save = 0.0
+        for item in items:
+            if job_id in self._stopping:
+                raise _Stopped
+            doc_id = document_id(ds.id, item.uri)
+            listed.add(doc_id)
+            stats["scanned"] += 1
+            prev = known.get(doc_id)
+            if prev is not None and prev["version"] == item.version and prev["status"] == "INDEXED":
+                pass  # unchanged since the last sync (or since before this job's restart): not even read
+            else:
+                change = await self._sync_one(kb, ds, plan, source, item, prev, job_id)
+                if change == "failed":
+                    stats["failed"] += 1
+                    reason = (
+                        await self.db.query(
+                            "SELECT reason FROM kb_documents WHERE kb_id = ? AND id = ?", (kb.id, doc_id)
+                        )
+                    )[0]["reason"]
+                    if len(failures) < _MAX_FAILURES:
+                        failures.append(f"{item.uri}: {reason}")
+                elif change in ("new", "modified"):
+                    stats[change] += 1
+            if time.monotonic() - last_save > 0.5:
+                await self._save_stats(job_id, stats)
+                last_save = time.monotonic()
+        gone = [doc_id for doc_id in known if doc_id not in listed]
+        if gone:
+            if job_id in self._stopping:
+                raise _Stopped
+            store = await self.store(kb)
+            await store.delete_documents(gone)
+            await self.db.execute(
+                f"DELETE FROM kb_documents WHERE kb_id = ? AND id IN ({','.join('?' * len(gone))})",
+                (kb.id, *gone),
+            )
+            stats["deleted"] += len(gone)
+
+    async def _sync_one(
+        self,
+        kb: KnowledgeBase,
+        ds: DataSource,
+        plan: DataSourcePlan,
+        source: DocumentSource,
+        item: SourceItem,
+        prev: Mapping[str, Any] | None,
+        job_id: str,
+    ) -> str:
+        """Index one listed document if its content changed; returns new/modified/same/failed."""
+        doc_id = document_id(ds.id, item.uri)
+        try:
+            doc = await source.read(item)
+            digest = _content_hash(doc.data, doc.metadata)
+            if prev is not None and prev["hash"] == digest and prev["status"] == "INDEXED":
+                await self._record(
+                    kb, ds, doc_id, "S3", item.uri, item.version, digest, "INDEXED", None, None, job_id
+                )
+                return "same"
+            count = await self._index(kb, ds, plan, doc_id, item.uri, item.key, doc.data, doc.metadata)
+        except PlatformError as exc:
+            await self._record(
+                kb, ds, doc_id, "S3", item.uri, item.version, None, "FAILED", exc.message, 0, job_id
+            )
+            return "failed"
+        await self._record(
+            kb, ds, doc_id, "S3", item.uri, item.version, digest, "INDEXED", None, count, job_id
+        )
+        return "modified" if prev is not None and prev["hash"] is not None else "new"
+
+    async def _record(
+        self,
+        kb: KnowledgeBase,
+        ds: DataSource,
+        doc_id: str,
+        kind: str,
+        uri: str,
+        version: str | None,
+        digest: str | None,
+        status: str,
+        reason: str | None,
+        chunks: int | None,
+        job_id: str | None,
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO kb_documents (kb_id, ds_id, id, kind, uri, version, hash, status, reason, chunks,"
+            " job_id, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (kb_id, id) DO UPDATE SET version = excluded.version,"
+            " hash = COALESCE(excluded.hash, kb_documents.hash), status = excluded.status,"
+            " reason = excluded.reason,"
+            " chunks = CASE WHEN ? IS NULL THEN kb_documents.chunks ELSE excluded.chunks END,"
+            " job_id = excluded.job_id, updated = excluded.updated",
+            (
+                kb.id,
+                ds.id,
+                doc_id,
+                kind,
+                uri,
+                version,
+                digest,
+                status,
+                reason,
+                chunks or 0,
+                job_id,
+                time.time(),
+            )
+            + (chunks,),
+        )
+
+    async def _index(
+        self,
+        kb: KnowledgeBase,
+        ds: DataSource,
+        plan: DataSourcePlan,
+        doc_id: str,
+        uri: str,
+        filename: str,
+        data: bytes,
+        metadata: Mapping[str, Any],
+    ) -> int:
+        """Parse, chunk, embed and store one document (all its chunks replaced at once)."""
+        parsed = await asyncio.to_thread(self.parsers.parse, data, filename)
+
+        async def embed(texts: list[str]) -> list[list[float]]:
+            return await self.embed(kb, texts)
+
+        drafts = await chunk_document(parsed, plan.chunking, embed)
+        vectors = await self.embed(kb, [d.text for d in drafts])
+        chunks = []
+        for i, (draft, vector) in enumerate(zip(drafts, vectors, strict=True)):
+            chunk_id = f"{doc_id}#{i}"
+            meta: dict[str, Any] = {**metadata, SOURCE_URI: uri, DATA_SOURCE_ID: ds.id, CHUNK_ID: chunk_id}
+            if draft.page is not None:
+                meta[PAGE_NUMBER] = draft.page
+            chunks.append(Chunk(chunk_id, doc_id, draft.text, vector, meta, draft.parent))
+        store = await self.store(kb)
+        if chunks:
+            await store.upsert(chunks)
+        else:
+            await store.delete_documents([doc_id])
+        return len(chunks)
+
+    # -- direct documents --------------------------------------------------------------------------
+    async def ingest_documents(
+        self,
+        kb_id: str,
+        ds_id: str,
+        docs: Sequence[DirectDocument],
+        read_s3: Callable[[str], Any] | None = None,
+    ) -> list[DocumentRecord]:
+        """Queue documents for indexing (status STARTING) and index them in the background."""
+        kb = await self.get_kb(kb_id)
+        ds = await self.get_ds(kb_id, ds_id)
+        plan = self.plan(ds)
+        for d in docs:
+            await self._record(kb, ds, d.id, d.kind, d.uri, None, None, "STARTING", None, None, None)
+        records = [await self.get_document(kb_id, ds_id, d.id) for d in docs]
+
+        async def run() -> None:
+            for d in docs:
+                await self.db.execute(
+                    "UPDATE kb_documents SET status = 'IN_PROGRESS' WHERE kb_id = ? AND id = ?", (kb.id, d.id)
+                )
+                try:
+                    data = d.data
+                    metadata = dict(d.metadata)
+                    if data is None and d.s3_uri is not None and read_s3 is not None:
+                        data, sidecar = await read_s3(d.s3_uri)
+                        metadata = {**sidecar, **metadata}
+                    if data is None:
+                        raise ValidationError("the document has no content")
+                    digest = _content_hash(data, metadata)
+                    count = await self._index(kb, ds, plan, d.id, d.uri, d.filename, data, metadata)
+                except PlatformError as exc:
+                    await self._record(
+                        kb, ds, d.id, d.kind, d.uri, None, None, "FAILED", exc.message, 0, None
+                    )
+                else:
+                    await self._record(
+                        kb, ds, d.id, d.kind, d.uri, None, digest, "INDEXED", None, count, None
+                    )
+
+        key = f"docs-{uuid.uuid4().hex[:8]}"
+        task = asyncio.get_running_loop().create_task(run(), name=key)
+        self._tasks[key] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(key, None))
+        return records
+
+    async def get_document(self, kb_id: str, ds_id: str, doc_id: str) -> DocumentRecord:
+        rows = await self.db.query(
+            "SELECT * FROM kb_documents WHERE kb_id = ? AND ds_id = ? AND id = ?", (kb_id, ds_id, doc_id)
+        )
+        if not rows:
+            raise NotFoundError(f"document {doc_id!r} does not exist in data source {ds_id}")
+        return _doc(rows[0])
+
+    async def list_documents(self, kb_id: str, ds_id: str) -> list[DocumentRecord]:
+        await self.get_ds(kb_id, ds_id)
+        rows = await self.db.query("SELECT * FROM kb_documents WHERE ds_id = ? ORDER BY id", (ds_id,))
+        return [_doc(r) for r in rows]
+
+    async def delete_documents(self, kb_id: str, ds_id: str, doc_ids: Sequence[str]) -> list[DocumentRecord]:
+        kb = await self.get_kb(kb_id)
+        await self.get_ds(kb_id, ds_id)
+        out = []
+        store = await self.store(kb)
+        await store.delete_documents(list(doc_ids))
+        for doc_id in doc_ids:
+            rows = await self.db.query(
+                "SELECT * FROM kb_documents WHERE kb_id = ? AND ds_id = ? AND id = ?", (kb_id, ds_id, doc_id)
+            )
+            if rows:
+                await self.db.execute("DELETE FROM kb_documents WHERE kb_id = ? AND id = ?", (kb_id, doc_id))
+                out.append(DocumentRecord(**{**_doc(rows[0]).__dict__, "status": "DELETING"}))
+            else:
+                out.append(
+                    DocumentRecord(kb_id, ds_id, doc_id, "CUSTOM", doc_id, "NOT_FOUND", None, 0, time.time())
+                )
+        return out

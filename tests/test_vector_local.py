@@ -1,0 +1,216 @@
+"""The VectorStore conformance suite on the local store, plus what only the local store promises:
+recovery after a crash, and the hnswlib paths (large stores, filtered graph search)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from haniwa.config import Settings
+from haniwa.knowledge.base import AnyOf, Chunk, Condition
+from haniwa.knowledge.filters import matches
+from haniwa.store.vectors.local import IndexParams, LocalStoreFactory, LocalVectorStore
+from haniwa.testing.vectorstore import StoreFactory, VectorStoreConformance
+
+
+class TestLocalStore(VectorStoreConformance):
+    @pytest.fixture
+    def store_factory(self, tmp_path: Path) -> StoreFactory:
+        settings = Settings(home=tmp_path)
+        factory = LocalStoreFactory()
+        return lambda kb_id, dimensions: factory.open(kb_id, dimensions, settings)
+
+
+class TestLocalStoreGraphPaths(VectorStoreConformance):
+    """The same suite with every search forced through hnswlib (no exact shortcuts)."""
+
+    @pytest.fixture
+    def store_factory(self, tmp_path: Path) -> StoreFactory:
+        params = IndexParams(exact_limit=0, filter_exact_limit=0, filter_exact_fraction=0.0)
+        return lambda kb_id, dimensions: LocalVectorStore.open(tmp_path / kb_id, dimensions, params)
+
+
+def lowrank(n: int, dim: int, seed: int) -> np.ndarray:
+    """Unit vectors near a 16-dimensional subspace, like text embeddings."""
+    basis = np.random.default_rng(0).normal(size=(16, dim))
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16)) @ basis + 0.3 * rng.normal(size=(n, dim))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def chunks_for(vectors: np.ndarray, per_doc: int = 5) -> list[Chunk]:
+    return [
+        Chunk(f"c{i}", f"doc{i // per_doc}", f"chunk {i}", row.tolist(), {"part": i % 10, "even": i % 2 == 0})
+        for i, row in enumerate(vectors)
+    ]
+
+
+def test_ann_recall_and_filtered_graph_search(tmp_path: Path) -> None:
+    dim, n = 32, 3000
+    data, queries = lowrank(n, dim, 1), lowrank(50, dim, 2)
+    chunks = chunks_for(data)
+    params = IndexParams(exact_limit=500, filter_exact_limit=100, filter_exact_fraction=0.0)
+    where = AnyOf((Condition("equals", "part", 3), Condition("equals", "part", 7)))  # 20%: graph path
+    allowed = np.array([matches(where, c.metadata) for c in chunks])
+
+    async def scenario() -> tuple[float, float]:
+        store = await LocalVectorStore.open(tmp_path / "kb", dim, params)
+        for start in range(0, n, 500):
+            await store.upsert(chunks[start : start + 500])
+        plain = filtered = 0.0
+        for q in queries:
+            exact = set(np.argsort(-(data @ q))[:10])
+            plain += len(exact & {int(h.chunk.id[1:]) for h in await store.query(q.tolist(), 10)}) / 10
+            hits = await store.query(q.tolist(), 10, where)
+            assert len(hits) == 10 and all(matches(where, h.chunk.metadata) for h in hits)
+            scores = np.where(allowed, data @ q, -2)
+            exact = set(np.argsort(-scores)[:10])
+            filtered += len(exact & {int(h.chunk.id[1:]) for h in hits}) / 10
+        await store.close()
+        return plain / len(queries), filtered / len(queries)
+
+    plain, filtered = asyncio.run(scenario())
+    assert plain >= 0.9 and filtered >= 0.9, (plain, filtered)
+
+
+def test_stale_index_is_rebuilt_on_open(tmp_path: Path) -> None:
+    dim = 16
+    data = lowrank(600, dim, 3)
+    params = IndexParams(exact_limit=0, filter_exact_limit=0, filter_exact_fraction=0.0)
+
+    async def scenario() -> None:
+        store = await LocalVectorStore.open(tmp_path, dim, params)
+        await store.upsert(chunks_for(data[:300]))
+        await store.close()  # index.json now records this generation
+        saved = (tmp_path / "index.json").read_text()
+        store = await LocalVectorStore.open(tmp_path, dim, params)
+        await store.upsert(chunks_for(data)[300:])
+        await store.delete_documents(["doc0"])
+        want = [h.chunk.id for h in await store.query(data[400].tolist(), 5)]
+        # a crash: the later writes reached SQLite, but the index file is the old one
+        store._closed = True
+        store._conn.close()
+        (tmp_path / "index.json").write_text(saved)
+        store = await LocalVectorStore.open(tmp_path, dim, params)
+        assert await store.count() == 595
+        assert [h.chunk.id for h in await store.query(data[400].tolist(), 5)] == want
+        everything = {h.chunk.id for h in await store.query(data[0].tolist(), 600)}
+        assert len(everything) == 595 and everything.isdisjoint({f"c{i}" for i in range(5)})
+        await store.close()
+        assert json.loads((tmp_path / "index.json").read_text())["generation"] == 3
+
+    asyncio.run(scenario())
+
+
+WRITER = """
+import asyncio, sys
+import numpy as np
+from haniwa.knowledge.base import Chunk
+from haniwa.store.vectors.local import IndexParams, LocalVectorStore
+
+async def main():
+    params = IndexParams(exact_limit=0, filter_exact_limit=0, filter_exact_fraction=0.0, save_interval=0.2)
+    store = await LocalVectorStore.open(__import__("pathlib").Path(sys.argv[1]), 16, params)
+    rng = np.random.default_rng(0)
+    for i in range(10**9):
+        doc = f"doc{i % 40}"
+        size = int(rng.integers(1, 30))
+        await store.upsert([Chunk(f"{doc}-{j}", doc, f"text {i} {j}", rng.normal(size=16).tolist(),
+                                  {"version": i, "size": size}) for j in range(size)])
+        if i % 7 == 3:
+            await store.delete_documents([f"doc{(i * 3) % 40}"])
+        if i == 30:
+            print("ready", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_kill_9_leaves_whole_documents(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(0.7)  # mid-stream: several index saves behind, more writes after them
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    with sqlite3.connect(tmp_path / "chunks.db") as db:
+        rows = db.execute("SELECT id, document_id, metadata FROM chunks").fetchall()
+    docs: dict[str, list[dict[str, int]]] = {}
+    for _, doc, md in rows:
+        docs.setdefault(doc, []).append(json.loads(md))
+    for doc, mds in docs.items():  # wholly one version, with all of its chunks
+        assert len({m["version"] for m in mds}) == 1, doc
+        assert len(mds) == mds[0]["size"], doc
+
+    async def scenario() -> None:
+        params = IndexParams(exact_limit=0, filter_exact_limit=0, filter_exact_fraction=0.0)
+        store = await LocalVectorStore.open(tmp_path, 16, params)
+        assert await store.count() == len(rows)
+        hits = await store.query(np.ones(16).tolist(), len(rows) + 10)
+        assert sorted(h.chunk.id for h in hits) == sorted(r[0] for r in rows)
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_factory_drop_and_reopen(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    factory = LocalStoreFactory()
+
+    async def scenario() -> None:
+        store = await factory.open("KB1", 4, settings)
+        assert await factory.open("KB1", 4, settings) is store  # one index per knowledge base
+        await store.upsert([Chunk("a", "d", "text", [1.0, 0, 0, 0])])
+        await factory.drop("KB1", settings)
+        assert not (settings.kb_dir / "KB1").exists()
+        store = await factory.open("KB1", 4, settings)
+        assert await store.count() == 0
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_queries_run_while_ingesting(tmp_path: Path) -> None:
+    dim = 16
+    data = lowrank(2000, dim, 4)
+    chunks = chunks_for(data, per_doc=10)
+    params = IndexParams(exact_limit=300, filter_exact_limit=0, filter_exact_fraction=0.0)
+    where = Condition("equals", "even", True)
+
+    async def scenario() -> None:
+        store = await LocalVectorStore.open(tmp_path, dim, params)
+        await store.upsert(chunks[:500])
+
+        async def ingest() -> None:
+            for start in range(500, 2000, 100):
+                await store.upsert(chunks[start : start + 100])
+                await store.delete_documents([f"doc{start // 10 - 30}"])
+
+        async def search() -> int:
+            seen = 0
+            for i in range(60):
+                hits = await store.query(data[i].tolist(), 10, where if i % 2 else None)
+                words = await store.keyword_query("chunk", 5, where)
+                assert len(hits) == 10 and len(words) == 5
+                assert all(h.chunk.metadata["even"] for h in words)
+                seen += len(hits)
+            return seen
+
+        results = await asyncio.gather(ingest(), search(), search())
+        assert results[1:] == [600, 600]
+        assert await store.count() == 2000 - 15 * 10
+        await store.close()
+
+    asyncio.run(scenario())
