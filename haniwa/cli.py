@@ -685,3 +685,15 @@ def doctor(as_json: bool, load: bool) -> None:
         _out().print(table)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+# -- kb -----------------------------------------------------------------------------------------------
+# The group lives in its own module (kb_cli.py) to keep this one small; it is added here so that
+# `haniwa --help` lists it like every other command.
+def _add_kb() -> None:
+    from haniwa.kb_cli import kb
+
+    cli.add_command(kb)
+
+
+_add_kb()
