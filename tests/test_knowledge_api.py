@@ -560,3 +560,60 @@ def test_s3_endpoint_data_source(home: Path) -> None:
             assert sync(agent, kb_id, ds_id)["statistics"]["numberOfDocumentsDeleted"] == 1
     finally:
         moto.stop()
+
+
+RDS = {
+    "type": "RDS",
+    "rdsConfiguration": {
+        "resourceArn": "arn:aws:rds:us-east-1:000000000000:cluster:kb",
+        "credentialsSecretArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:kb",
+        "databaseName": "kb",
+        "tableName": "bedrock_kb",
+        "fieldMapping": {
+            "primaryKeyField": "id",
+            "vectorField": "embedding",
+            "textField": "chunks",
+            "metadataField": "metadata",
+        },
+    },
+}
+
+
+def test_rds_knowledge_base_runs_on_pgvector(home: Path, corpus: Path, pg_url: str) -> None:
+    """The same calls, with RDS storage and HANIWA_PG_URL set: the chunks live in PostgreSQL + pgvector."""
+    import psycopg
+    from pydantic import SecretStr
+
+    settings = Settings(home=home, profile="fast", pg_url=SecretStr(pg_url))
+    with serve_in_thread(create_app(settings)) as url:
+        agent = boto3.client("bedrock-agent", **client_kwargs(url))
+        rt = boto3.client("bedrock-agent-runtime", **client_kwargs(url))
+        kb_id = make_kb(agent, "on-pg", storage=RDS)
+        ds_id = make_s3_source(agent, kb_id)
+        assert sync(agent, kb_id, ds_id)["statistics"]["numberOfNewDocumentsIndexed"] == 4
+        res = rt.retrieve(knowledgeBaseId=kb_id, retrievalQuery={"text": "材料の数量は？"})[
+            "retrievalResults"
+        ]
+        assert uris(res)[0] == "s3://factory-docs/kb/robot.md"
+        flt = {"equals": {"key": "category", "value": "food"}}
+        res = rt.retrieve(
+            knowledgeBaseId=kb_id,
+            retrievalQuery={"text": "材料"},
+            retrievalConfiguration={"vectorSearchConfiguration": {"filter": flt}},
+        )["retrievalResults"]
+        assert uris(res) == ["s3://factory-docs/kb/tea.txt"]
+        (corpus / "weather.txt").unlink()
+        assert sync(agent, kb_id, ds_id)["statistics"]["numberOfDocumentsDeleted"] == 1
+        with psycopg.connect(pg_url) as conn:
+            tables = [
+                r[0]
+                for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'haniwa_kb_%'")
+            ]
+            rows = sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)  # type: ignore[index]
+        assert tables and rows >= 3
+        agent.delete_knowledge_base(knowledgeBaseId=kb_id)
+        with psycopg.connect(pg_url) as conn:
+            left = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'haniwa_kb_%'"
+            ).fetchone()
+        assert left is not None and left[0] == len(tables) - 1

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from haniwa.config import Settings
-from haniwa.knowledge.base import AnyOf, Chunk, Condition
-from haniwa.knowledge.filters import matches
+from haniwa.errors import ValidationError
+from haniwa.knowledge.base import AllOf, AnyOf, Chunk, Condition, Filter
+from haniwa.knowledge.filters import matches, to_sqlite, validate
 from haniwa.store.vectors.local import IndexParams, LocalStoreFactory, LocalVectorStore
 from haniwa.testing.vectorstore import StoreFactory, VectorStoreConformance
 
@@ -214,3 +215,43 @@ def test_queries_run_while_ingesting(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        Condition("like", "a", "x"),
+        Condition("in", "a", "x"),
+        Condition("in", "a", [["nested"]]),
+        Condition("greaterThan", "a", "3"),
+        Condition("greaterThan", "a", True),
+        Condition("startsWith", "a", 1),
+        Condition("equals", "a", None),
+        Condition("equals", "", "x"),
+        AllOf((Condition("equals", "a", 1), Condition("notIn", "a", 2))),
+    ],
+)
+def test_validate_rejects_bad_filters(where: Filter) -> None:
+    with pytest.raises(ValidationError):
+        validate(where)
+    with pytest.raises(ValidationError):
+        to_sqlite(where)
+
+
+def test_filter_keys_are_parameters_not_sql(tmp_path: Path) -> None:
+    where = AnyOf(
+        (Condition("equals", "x'); DROP TABLE chunks; --", "v"), Condition("equals", 'a"b\\c', "v"))
+    )
+    sql, params = to_sqlite(where)
+    assert "DROP" not in sql and params[0] == "x'); DROP TABLE chunks; --"
+
+    async def scenario() -> list[str]:
+        store = await LocalVectorStore.open(tmp_path, 2)
+        await store.upsert(
+            [Chunk("q", "d", "t", [1.0, 0.0], {'a"b\\c': "v"}), Chunk("n", "d", "t", [0.0, 1.0])]
+        )
+        hits = await store.query([1.0, 1.0], 5, where)
+        await store.close()
+        return [h.chunk.id for h in hits]
+
+    assert asyncio.run(scenario()) == ["q"]

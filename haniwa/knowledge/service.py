@@ -522,10 +522,12 @@ class KnowledgeService:
             listed.add(doc_id)
             stats["scanned"] += 1
             prev = known.get(doc_id)
+            change_seen = False
             if prev is not None and prev["version"] == item.version and prev["status"] == "INDEXED":
                 pass  # unchanged since the last sync (or since before this job's restart): not even read
             else:
                 change = await self._sync_one(kb, ds, plan, source, item, prev, job_id)
+                change_seen = True
                 if change == "failed":
                     stats["failed"] += 1
                     reason = (
@@ -537,7 +539,8 @@ class KnowledgeService:
                         failures.append(f"{item.uri}: {reason}")
                 elif change in ("new", "modified"):
                     stats[change] += 1
-            if time.monotonic() - last_save > 0.5:
+            if change_seen or time.monotonic() - last_save > 0.5:
+                # after every indexed document, so a resumed job's counts stay right
                 await self._save_stats(job_id, stats)
                 last_save = time.monotonic()
         gone = [doc_id for doc_id in known if doc_id not in listed]

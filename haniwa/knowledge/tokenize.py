@@ -19,6 +19,7 @@ __all__ = ["keyword_tokens", "keyword_text"]
 # parts of speech that carry no search meaning: particles, auxiliaries, symbols, blanks
 _SKIP_POS = {"助詞", "助動詞", "補助記号", "記号", "空白"}
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ヵヶー]")
+_RUN = re.compile(rf"{_CJK.pattern}+|(?:(?!{_CJK.pattern}).)+", re.DOTALL)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
     ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it")
@@ -36,18 +37,19 @@ def _tagger() -> fugashi.Tagger:
 
 
 def keyword_tokens(text: str) -> list[str]:
-    """Lower-cased, NFKC-normalised search tokens: MeCab words for Japanese, ``\\w+`` runs otherwise;
-    particles, symbols and a few English stop words are dropped."""
+    """Lower-cased, NFKC-normalised search tokens: MeCab words for runs of Japanese script, ``\\w+`` runs
+    for everything else (so "P0001" is one token whether or not Japanese surrounds it); particles,
+    symbols and a few English stop words are dropped."""
     text = unicodedata.normalize("NFKC", text).lower()
-    if not _CJK.search(text):
-        return [w for w in _WORD.findall(text) if w not in _STOP]
     out: list[str] = []
-    for word in _tagger()(text):
-        if word.feature.pos1 in _SKIP_POS:
-            continue
-        for w in _WORD.findall(word.surface):
-            if w not in _STOP:
-                out.append(w)
+    for m in _RUN.finditer(text):
+        run = m.group()
+        if _CJK.match(run):
+            for word in _tagger()(run):
+                if word.feature.pos1 not in _SKIP_POS:
+                    out += _WORD.findall(word.surface)
+        else:
+            out += (w for w in _WORD.findall(run) if w not in _STOP)
     return out
 
 
