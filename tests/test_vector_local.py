@@ -255,3 +255,24 @@ def test_filter_keys_are_parameters_not_sql(tmp_path: Path) -> None:
         return [h.chunk.id for h in hits]
 
     assert asyncio.run(scenario()) == ["q"]
+
+
+def test_bad_input_is_a_validation_error(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await LocalVectorStore.open(tmp_path, 2)
+        for bad in (
+            Chunk("a", "d", "t", [1.0]),
+            Chunk("a", "d", "t", [1.0, float("nan")]),
+            Chunk("a", "d", "t", [1.0, 0.0], {"x": float("nan")}),
+            Chunk("a", "d", "t", [1.0, 0.0], {"x": object()}),
+        ):
+            with pytest.raises(ValidationError):
+                await store.upsert([bad])
+        with pytest.raises(ValidationError):
+            await store.query([1.0, 0.0, 0.0], 3)
+        assert await store.count() == 0
+        await store.close()
+        with pytest.raises(ValidationError):
+            await LocalVectorStore.open(tmp_path, 3)
+
+    asyncio.run(scenario())
