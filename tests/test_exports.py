@@ -7,6 +7,17 @@ import importlib
 import pytest
 
 MODULES = [
+    "haniwa.knowledge.base",
+    "haniwa.knowledge.filters",
+    "haniwa.knowledge.parse",
+    "haniwa.knowledge.chunk",
+    "haniwa.knowledge.sources",
+    "haniwa.knowledge.retrieve",
+    "haniwa.knowledge.service",
+    "haniwa.knowledge.rag",
+    "haniwa.store.vectors.local",
+    "haniwa.store.vectors.pgvector",
+    "haniwa.testing.vectorstore",
     "haniwa.errors",
     "haniwa.config",
     "haniwa.hookspecs",
