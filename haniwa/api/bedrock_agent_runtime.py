@@ -79,13 +79,17 @@ def _location(hit: Hit) -> dict[str, Any]:
     return {"type": "CUSTOM", "customDocumentLocation": {"id": hit.chunk.document_id}}
 
 
-def _result(hit: Hit) -> dict[str, Any]:
+def _reference(hit: Hit) -> dict[str, Any]:
+    """A ``RetrievedReference`` (citations); a retrieval result is this plus its score."""
     return {
         "content": {"type": "TEXT", "text": hit.chunk.text},
         "location": _location(hit),
         "metadata": dict(hit.chunk.metadata),
-        "score": round(hit.score, 6),
     }
+
+
+def _result(hit: Hit) -> dict[str, Any]:
+    return {**_reference(hit), "score": round(hit.score, 6)}
 
 
 def _question(text: str) -> str:
@@ -140,19 +144,11 @@ def _rag_request(call: Call, p: Mapping[str, Any]) -> RagRequest:
 
 
 def _citation(c: Citation, hits: tuple[Hit, ...]) -> dict[str, Any]:
-    refs = [hits[i] for i in c.refs]
     return {
         "generatedResponsePart": {
             "textResponsePart": {"text": c.text, "span": {"start": c.start, "end": c.end - 1}}
         },
-        "retrievedReferences": [
-            {
-                "content": {"type": "TEXT", "text": h.chunk.text},
-                "location": _location(h),
-                "metadata": dict(h.chunk.metadata),
-            }
-            for h in refs
-        ],
+        "retrievedReferences": [_reference(hits[i]) for i in c.refs],
     }
 
 

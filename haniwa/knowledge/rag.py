@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 from haniwa.errors import NotFoundError
@@ -138,7 +138,3 @@ async def stream(svc: KnowledgeService, req: RagRequest, prep: Prepared) -> Asyn
     _, backend = await svc.registry.chat(req.model_id)
     async for ev in backend.converse_stream(prep.chat):
         yield ev
-
-
-def references(hits: Sequence[Hit], citation: Citation) -> list[Hit]:
-    return [hits[i] for i in citation.refs]

@@ -7,19 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from haniwa.knowledge.tokenize import keyword_tokens
 from haniwa.runtime.registry import ModelRegistry
 
 __all__ = ["EmbeddingReranker", "DENSE_WEIGHT"]
 
 DENSE_WEIGHT = 0.7
-
-
-def _cos(a: Sequence[float], b: Sequence[float]) -> float:
-    num = sum(x * y for x, y in zip(a, b, strict=True))
-    na = sum(x * x for x in a) ** 0.5
-    nb = sum(y * y for y in b) ** 0.5
-    return num / (na * nb) if na and nb else 0.0
 
 
 class EmbeddingReranker:
@@ -34,10 +29,14 @@ class EmbeddingReranker:
             return []
         _, qv = await self.registry.embed(self.model_id, [query], "query")
         _, pv = await self.registry.embed(self.model_id, list(passages), "document")
+        q = np.asarray(qv[0], dtype=np.float32)
+        p = np.asarray(pv, dtype=np.float32)
+        norms = np.linalg.norm(p, axis=1) * (np.linalg.norm(q) or 1.0)
+        cosines = (p @ q) / np.where(norms == 0, 1.0, norms)
         terms = set(keyword_tokens(query))
         scores = []
-        for text, vec in zip(passages, pv, strict=True):
-            dense = max(0.0, _cos(qv[0], vec))
+        for text, cos in zip(passages, cosines.tolist(), strict=True):
+            dense = max(0.0, cos)
             found = set(keyword_tokens(text))
             lexical = len(terms & found) / len(terms) if terms else 0.0
             scores.append(round(DENSE_WEIGHT * dense + (1 - DENSE_WEIGHT) * lexical, 6))

@@ -522,27 +522,21 @@ class KnowledgeService:
             listed.add(doc_id)
             stats["scanned"] += 1
             prev = known.get(doc_id)
-            change_seen = False
             if prev is not None and prev["version"] == item.version and prev["status"] == "INDEXED":
-                pass  # unchanged since the last sync (or since before this job's restart): not even read
+                # unchanged since the last sync (or since before this job's restart): not even read
+                if time.monotonic() - last_save <= 0.5:
+                    continue
             else:
-                change = await self._sync_one(kb, ds, plan, source, item, prev, job_id)
-                change_seen = True
+                change, reason = await self._sync_one(kb, ds, plan, source, item, prev, job_id)
                 if change == "failed":
                     stats["failed"] += 1
-                    reason = (
-                        await self.db.query(
-                            "SELECT reason FROM kb_documents WHERE kb_id = ? AND id = ?", (kb.id, doc_id)
-                        )
-                    )[0]["reason"]
                     if len(failures) < _MAX_FAILURES:
                         failures.append(f"{item.uri}: {reason}")
                 elif change in ("new", "modified"):
                     stats[change] += 1
-            if change_seen or time.monotonic() - last_save > 0.5:
-                # after every indexed document, so a resumed job's counts stay right
-                await self._save_stats(job_id, stats)
-                last_save = time.monotonic()
+            # after every document that was read, so a resumed job's counts stay right
+            await self._save_stats(job_id, stats)
+            last_save = time.monotonic()
         gone = [doc_id for doc_id in known if doc_id not in listed]
         if gone:
             if job_id in self._stopping:
@@ -564,8 +558,9 @@ class KnowledgeService:
         item: SourceItem,
         prev: Mapping[str, Any] | None,
         job_id: str,
-    ) -> str:
-        """Index one listed document if its content changed; returns new/modified/same/failed."""
+    ) -> tuple[str, str | None]:
+        """Index one listed document if its content changed; returns new/modified/same/failed and, for
+        a failure, its reason."""
         doc_id = document_id(ds.id, item.uri)
         try:
             doc = await source.read(item)
@@ -574,17 +569,17 @@ class KnowledgeService:
                 await self._record(
                     kb, ds, doc_id, "S3", item.uri, item.version, digest, "INDEXED", None, None, job_id
                 )
-                return "same"
+                return "same", None
             count = await self._index(kb, ds, plan, doc_id, item.uri, item.key, doc.data, doc.metadata)
         except PlatformError as exc:
             await self._record(
                 kb, ds, doc_id, "S3", item.uri, item.version, None, "FAILED", exc.message, 0, job_id
             )
-            return "failed"
+            return "failed", exc.message
         await self._record(
             kb, ds, doc_id, "S3", item.uri, item.version, digest, "INDEXED", None, count, job_id
         )
-        return "modified" if prev is not None and prev["hash"] is not None else "new"
+        return ("modified" if prev is not None and prev["hash"] is not None else "new"), None
 
     async def _record(
         self,
