@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     vector_store: str = Field(
         "local", description='Store for knowledge bases: "local" (hnswlib + SQLite FTS5) or "pgvector".'
     )
+    agent_functions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Functions agents may run, by name: `module:attr` (a Python callable) or an http(s) URL"
+        " (JSON object). Action groups name them by Lambda ARN (`...:function:NAME`).",
+    )
+    agent_http_timeout: float = Field(10.0, description="Seconds an HTTP action may take before it fails.")
+    agent_max_steps: int = Field(10, description="Orchestration steps an agent may take per invocation.")
+    agent_time_limit: float = Field(300.0, description="Seconds an agent invocation may run.")
 
     @property
     def db_path(self) -> Path:

@@ -17,6 +17,7 @@ __all__ = [
     "register_models",
     "register_parsers",
     "register_vector_stores",
+    "register_agent_functions",
 ]
 
 
@@ -38,3 +39,8 @@ def register_parsers(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_vector_stores(register: Callable[[Any], None]) -> None:
     """Register knowledge-base stores (``haniwa.knowledge.base.VectorStoreFactory``) by name."""
+
+
+@hookspec
+def register_agent_functions(register: Callable[[Any], None]) -> None:
+    """Register functions agents may run (``haniwa.agents.base.AgentFunction``), by name."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +14,19 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from haniwa.agents.functions import FunctionRegistry
+from haniwa.agents.service import AgentService
+from haniwa.agents.sessions import SessionStore
+from haniwa.agents.spec import validator
 from haniwa.api import bedrock as bedrock_ops
-from haniwa.api import bedrock_agent, bedrock_agent_runtime, bedrock_runtime, eventstream
+from haniwa.api import (
+    bedrock_agent,
+    bedrock_agent_agents,
+    bedrock_agent_invoke,
+    bedrock_agent_runtime,
+    bedrock_runtime,
+    eventstream,
+)
 from haniwa.api import openai as openai_api
 from haniwa.api.auth import verify_sigv4
 from haniwa.api.errors import bedrock_error
@@ -27,9 +38,16 @@ from haniwa.api.wire import (
     parse_input,
     serialize_output,
     stream_member,
+    to_wire,
 )
 from haniwa.config import Settings
-from haniwa.errors import NotImplementedOperationError, PlatformError, UsageError, ValidationError
+from haniwa.errors import (
+    NotFoundError,
+    NotImplementedOperationError,
+    PlatformError,
+    UsageError,
+    ValidationError,
+)
 from haniwa.knowledge.base import VectorStoreFactory
 from haniwa.knowledge.parse import ParserSet
 from haniwa.knowledge.service import KnowledgeService
@@ -48,9 +66,15 @@ class Platform:
     registry: ModelRegistry
     db: Database
     knowledge: KnowledgeService
+    agents: AgentService
+    functions: FunctionRegistry = field(default_factory=FunctionRegistry)
     router: Router = field(default_factory=Router)
     handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    agent_sessions: SessionStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.agent_sessions = SessionStore(self.db)
 
     async def log_invocation(
         self,
@@ -110,7 +134,7 @@ def _platform(request: Request) -> Platform:
 async def _encode(op: Operation, stream: EventStream) -> AsyncIterator[bytes]:
     try:
         async for name, payload in stream.events:
-            yield eventstream.event(name, payload)
+            yield eventstream.event(name, to_wire(payload))
     except PlatformError as exc:
         # exception events are members of the stream union, named in lowerCamelCase
         union = op.model.output_shape.members[stream_member(op) or ""]
@@ -168,6 +192,17 @@ async def _dispatch(request: Request) -> Response:
     return Response(payload, status_code=status, headers=out_headers, media_type=media or "application/json")
 
 
+def _known_model(registry: ModelRegistry) -> Callable[[str], bool]:
+    def known(model_id: str) -> bool:
+        try:
+            registry.resolve(model_id)
+        except NotFoundError:
+            return False
+        return True
+
+    return known
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app: plugins, model registry, database, then the OpenAI and Bedrock surfaces."""
     settings = settings or Settings()
@@ -188,8 +223,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     knowledge = KnowledgeService(
         settings, registry, db, ParserSet.from_plugins(pm), stores, bedrock_agent.planner(settings)
     )
-    platform = Platform(settings, registry, db, knowledge)
-    for module in (bedrock_runtime, bedrock_ops, bedrock_agent, bedrock_agent_runtime):
+    functions = FunctionRegistry.from_plugins(pm, settings)
+    agents = AgentService(db, knowledge, validator(functions, _known_model(registry)))
+    platform = Platform(settings, registry, db, knowledge, agents, functions)
+    for module in (
+        bedrock_runtime,
+        bedrock_ops,
+        bedrock_agent,
+        bedrock_agent_agents,
+        bedrock_agent_runtime,
+        bedrock_agent_invoke,
+    ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from haniwa.api.wire import EventStream
 from haniwa.errors import ValidationError
-from haniwa.knowledge.base import FILTER_OPERATORS, SOURCE_URI, AllOf, AnyOf, Condition, Filter, Hit
+from haniwa.knowledge.base import FILTER_OPERATORS, AllOf, AnyOf, Condition, Filter, Hit
 from haniwa.knowledge.filters import validate
-from haniwa.knowledge.generate import Citation
+from haniwa.knowledge.generate import Citation, reference
 from haniwa.knowledge.rag import RagRequest, answer, finish, prepare, stream
 from haniwa.knowledge.rerank import EmbeddingReranker
 from haniwa.knowledge.retrieve import RetrievalQuery, retrieve
@@ -20,7 +20,7 @@ from haniwa.runtime.base import InferenceParams, StreamEnd, TextDelta, Usage
 if TYPE_CHECKING:
     from haniwa.api.app import Call
 
-__all__ = ["OPERATIONS", "to_filter"]
+__all__ = ["OPERATIONS", "to_filter", "retrieval_query", "citation_wire"]
 
 
 def to_filter(wire: Mapping[str, Any]) -> Filter:
@@ -42,7 +42,7 @@ def to_filter(wire: Mapping[str, Any]) -> Filter:
     return f
 
 
-def _retrieval_query(call: Call, text: str, cfg: Mapping[str, Any] | None) -> RetrievalQuery:
+def retrieval_query(call: Call, text: str, cfg: Mapping[str, Any] | None) -> RetrievalQuery:
     vsc = (cfg or {}).get("vectorSearchConfiguration") or {}
     where = to_filter(vsc["filter"]) if vsc.get("filter") else None
     k = int(vsc.get("numberOfResults", 5))
@@ -72,24 +72,8 @@ def _reranker(call: Call, model: str) -> EmbeddingReranker:
     return EmbeddingReranker(call.platform.registry, model)
 
 
-def _location(hit: Hit) -> dict[str, Any]:
-    uri = str(hit.chunk.metadata.get(SOURCE_URI, ""))
-    if uri.startswith("s3://"):
-        return {"type": "S3", "s3Location": {"uri": uri}}
-    return {"type": "CUSTOM", "customDocumentLocation": {"id": hit.chunk.document_id}}
-
-
-def _reference(hit: Hit) -> dict[str, Any]:
-    """A ``RetrievedReference`` (citations); a retrieval result is this plus its score."""
-    return {
-        "content": {"type": "TEXT", "text": hit.chunk.text},
-        "location": _location(hit),
-        "metadata": dict(hit.chunk.metadata),
-    }
-
-
 def _result(hit: Hit) -> dict[str, Any]:
-    return {**_reference(hit), "score": round(hit.score, 6)}
+    return {**reference(hit), "score": round(hit.score, 6)}
 
 
 def _question(text: str) -> str:
@@ -104,7 +88,7 @@ async def retrieve_op(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     if "text" not in query:
         raise ValidationError("retrievalQuery.text is required (image queries need a multimodal embedder)")
     kb = await svc.get_kb(p["knowledgeBaseId"])
-    rq = _retrieval_query(call, _question(query["text"]), p.get("retrievalConfiguration"))
+    rq = retrieval_query(call, _question(query["text"]), p.get("retrievalConfiguration"))
     store = await svc.store(kb)
 
     async def embed_query(text: str) -> list[float]:
@@ -135,7 +119,7 @@ def _rag_request(call: Call, p: Mapping[str, Any]) -> RagRequest:
         question=_question(p["input"]["text"]),
         kb_id=kbc["knowledgeBaseId"],
         model_id=kbc["modelArn"],
-        retrieval=_retrieval_query(call, p["input"]["text"], kbc.get("retrievalConfiguration")),
+        retrieval=retrieval_query(call, p["input"]["text"], kbc.get("retrievalConfiguration")),
         template=(gen.get("promptTemplate") or {}).get("textPromptTemplate"),
         params=params,
         decompose=qt.get("type") == "QUERY_DECOMPOSITION",
@@ -143,12 +127,12 @@ def _rag_request(call: Call, p: Mapping[str, Any]) -> RagRequest:
     )
 
 
-def _citation(c: Citation, hits: tuple[Hit, ...]) -> dict[str, Any]:
+def citation_wire(c: Citation, hits: Sequence[Hit]) -> dict[str, Any]:
     return {
         "generatedResponsePart": {
             "textResponsePart": {"text": c.text, "span": {"start": c.start, "end": c.end - 1}}
         },
-        "retrievedReferences": [_reference(hits[i]) for i in c.refs],
+        "retrievedReferences": [reference(hits[i]) for i in c.refs],
     }
 
 
@@ -167,7 +151,7 @@ async def retrieve_and_generate(call: Call, p: dict[str, Any]) -> dict[str, Any]
     )
     return {
         "output": {"text": result.text},
-        "citations": [_citation(c, result.hits) for c in result.citations],
+        "citations": [citation_wire(c, result.hits) for c in result.citations],
         "sessionId": result.session_id,
     }
 
@@ -190,7 +174,7 @@ async def retrieve_and_generate_stream(call: Call, p: dict[str, Any]) -> dict[st
         result = await finish(svc, prep, req.question, "".join(parts), usage)
         for c in result.citations:
             if c.refs:
-                yield "citation", _citation(c, result.hits)
+                yield "citation", citation_wire(c, result.hits)
         await call.platform.log_invocation(
             request_id=call.request_id,
             surface="bedrock",

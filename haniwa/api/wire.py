@@ -26,6 +26,7 @@ from haniwa.errors import ValidationError
 
 __all__ = [
     "SERVICES",
+    "to_wire",
     "Operation",
     "Router",
     "EventStream",
@@ -229,15 +230,15 @@ def _json(body: bytes) -> Any:
         raise ValidationError(f"the request body is not valid JSON: {exc}") from exc
 
 
-def _to_wire(value: Any) -> Any:
+def to_wire(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _to_wire(v) for k, v in value.items() if v is not None}
+        return {k: to_wire(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
-        return [_to_wire(v) for v in value]
+        return [to_wire(v) for v in value]
     return value
 
 
@@ -273,14 +274,14 @@ def serialize_output(
         elif loc == "statusCode":
             status = int(value)
         elif name != payload_name:
-            body[wire] = _to_wire(value)
+            body[wire] = to_wire(value)
     if payload_name:
         value = result.get(payload_name)
         if isinstance(value, EventStream):
             return status, headers, value
         if isinstance(value, bytes):
             return status, headers, value
-        return status, headers, json.dumps(_to_wire(value or {}), ensure_ascii=False).encode()
+        return status, headers, json.dumps(to_wire(value or {}), ensure_ascii=False).encode()
     return status, headers, json.dumps(body, ensure_ascii=False).encode()
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from haniwa.knowledge.base import Hit
+from haniwa.knowledge.base import SOURCE_URI, Hit
 from haniwa.knowledge.tokenize import keyword_tokens
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "format_results",
     "cite",
     "sentence_spans",
+    "reference",
 ]
 
 DEFAULT_PROMPT = (
@@ -123,3 +125,19 @@ def cite(answer: str, hits: Sequence[Hit], min_overlap: float = 0.34) -> tuple[s
         else:
             parts.append(Citation(start, end, clean[start:end], refs))
     return clean, parts
+
+
+def reference(hit: Hit) -> dict[str, Any]:
+    """A Bedrock ``RetrievedReference`` (citations, agent traces); a retrieval result is this plus its
+    score. Documents read from S3 are located by URI, directly ingested ones by document id."""
+    uri = str(hit.chunk.metadata.get(SOURCE_URI, ""))
+    location: dict[str, Any] = (
+        {"type": "S3", "s3Location": {"uri": uri}}
+        if uri.startswith("s3://")
+        else {"type": "CUSTOM", "customDocumentLocation": {"id": hit.chunk.document_id}}
+    )
+    return {
+        "content": {"type": "TEXT", "text": hit.chunk.text},
+        "location": location,
+        "metadata": dict(hit.chunk.metadata),
+    }

@@ -2,6 +2,9 @@
 
 * ``echo``: answers with the last user message (optionally prefixed), honours ``max_tokens`` and stop
   sequences, and calls the first offered tool with schema-shaped arguments when tools are offered.
+* ``scripted``: answers by rules — the first ``match`` regex found in the last user turn picks the
+  ``reply`` (``\\1``/``\\g<name>`` expand its groups); for demos and tests of multi-step logic such as
+  agents, where each step's input decides the next reply.
 * ``hash``: a feature-hashing bag-of-words embedder (words and, for CJK text, character bigrams), so
   texts sharing words are close; instant and stable across machines.
 """
@@ -36,7 +39,15 @@ from haniwa.runtime.base import (
     collect,
 )
 
-__all__ = ["EchoChat", "HashEmbedder", "EchoBackend", "HashBackend", "rough_tokens"]
+__all__ = [
+    "EchoChat",
+    "ScriptedChat",
+    "HashEmbedder",
+    "EchoBackend",
+    "ScriptedBackend",
+    "HashBackend",
+    "rough_tokens",
+]
 
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+|[^\s\w]", re.UNICODE)
 
@@ -128,6 +139,36 @@ class EchoChat:
         yield StreamEnd(stop_reason, Usage(n_in, produced), stop_seq)
 
 
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    match: str
+    reply: str
+
+
+class ScriptedOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: list[Rule] = []
+    default: str = ""
+
+
+class ScriptedChat(EchoChat):
+    """Replies chosen by regex rules over the last user turn (see the module docstring)."""
+
+    def __init__(self, name: str, rules: Sequence[Rule], default: str = "") -> None:
+        super().__init__(name)
+        self.rules = [(re.compile(r.match, re.DOTALL), r.reply) for r in rules]
+        self.default = default
+
+    def _reply(self, req: ChatRequest) -> str:
+        last = next((m for m in reversed(req.messages) if m.role == "user"), None)
+        text = "" if last is None else last.text
+        for pattern, reply in self.rules:
+            m = pattern.search(text)
+            if m:
+                return m.expand(reply)
+        return self.default
+
+
 class HashEmbedder:
     """Feature-hashing embedder: L2-normalised counts of hashed words and CJK bigrams."""
 
@@ -166,6 +207,18 @@ class EchoBackend:
         raise UsageError("the echo backend has no embedding model; use the hash backend")
 
 
+class ScriptedBackend:
+    name = "scripted"
+    options_model: type[BaseModel] = ScriptedOptions
+
+    def load_chat(self, info: ModelInfo, options: BaseModel, settings: Settings) -> ChatBackend:
+        assert isinstance(options, ScriptedOptions)
+        return ScriptedChat(info.id, options.rules, options.default)
+
+    def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
+        raise UsageError("the scripted backend serves chat models only")
+
+
 class HashBackend:
     name = "hash"
     options_model: type[BaseModel] = HashOptions
@@ -181,6 +234,7 @@ class HashBackend:
 @hookimpl
 def register_backends(register: Any) -> None:
     register(EchoBackend())
+    register(ScriptedBackend())
     register(HashBackend())
 
 

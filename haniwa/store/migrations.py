@@ -138,6 +138,94 @@ def m003_knowledge(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m004_agents(db: sqlite3.Connection) -> None:
+    # As for knowledge bases, ``spec`` keeps the wire configuration as sent. Editing happens on the DRAFT
+    # rows; PrepareAgent freezes DRAFT into ``agent_snapshots`` under version "DRAFT" (what the test alias
+    # TSTALIASID runs) and an alias without a routing configuration freezes it again as a numbered version.
+    db.execute(
+        """CREATE TABLE agents (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            next_version INTEGER NOT NULL DEFAULT 1,
+            prepared REAL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE agent_action_groups (
+            id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (agent_id, name)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE agent_knowledge_bases (
+            agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            kb_id TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (agent_id, kb_id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE agent_snapshots (
+            agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            version TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            created REAL NOT NULL,
+            PRIMARY KEY (agent_id, version)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE agent_aliases (
+            id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            routing TEXT NOT NULL,
+            history TEXT NOT NULL DEFAULT '[]',
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (agent_id, name)
+        )"""
+    )
+    # One row per (agent, alias, session): the turns so far, the attributes, and a paused orchestration
+    # (return of control) waiting for its results. ``updated`` drives the idle-TTL expiry.
+    db.execute(
+        """CREATE TABLE agent_sessions (
+            agent_id TEXT NOT NULL,
+            alias_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            memory_id TEXT,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (agent_id, alias_id, id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE agent_memory (
+            agent_id TEXT NOT NULL,
+            alias_id TEXT NOT NULL,
+            memory_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            started REAL NOT NULL,
+            ended REAL NOT NULL,
+            PRIMARY KEY (agent_id, alias_id, memory_id, session_id)
+        )"""
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")

@@ -1,0 +1,739 @@
+"""The orchestration loop: ReAct steps in which the model thinks, calls one tool, observes the result,
+and finally answers.
+
+Reliability on small models comes from three choices:
+
+* **every step is constrained** (``ChatRequest.response_schema``): the model can only write
+  ``{"thought": …, "action": {"tool": <an offered tool>, "input": <that tool's schema>}}`` or
+  ``{"thought": …, "action": {"tool": "final_answer", "answer": …}}`` — no invalid JSON, no unknown tool,
+  no missing required argument (MODELS.md: free-form tool calls of the bundled Qwen models fail);
+* **mistakes the model makes are observations**, not errors: an unknown tool, a bad argument, an action
+  that raised, a repeated call — it reads what went wrong and goes on (our own bugs still raise);
+* **bounded**: a step limit and a time limit end with a forced final answer instead of a loop.
+
+The loop emits Bedrock-shaped trace parts (``orchestrationTrace``: modelInvocationInput/Output,
+rationale, invocationInput, observation) as it goes, so a client sees each step live.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+import tomllib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+from haniwa.agents.base import (
+    ActionInvocation,
+    AgentEvent,
+    AgentSpec,
+    ChunkEvent,
+    ReturnControlEvent,
+    Tool,
+    TraceEvent,
+)
+from haniwa.agents.functions import ActionError, FunctionRegistry
+from haniwa.errors import ValidationError
+from haniwa.knowledge.base import Chunk, Hit
+from haniwa.knowledge.generate import cite, reference
+from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Message, TextBlock, Usage
+
+__all__ = [
+    "FINAL",
+    "Turn",
+    "PendingCall",
+    "Pending",
+    "SessionState",
+    "ControlResult",
+    "RunContext",
+    "Orchestration",
+    "language",
+    "prompts",
+    "step_schema",
+    "parse_step",
+    "check_arguments",
+    "ArgumentError",
+]
+
+FINAL = "final_answer"
+THOUGHT_MAX = 200  # characters: a rationale, not an essay (each token costs ~0.2 s on the bundled model)
+KB_RESULTS = 5
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
+
+Lang = Literal["en", "ja"]
+
+
+def language(text: str) -> Lang:
+    """The prompt language for a question: Japanese when it has kana or kanji."""
+    return "ja" if _CJK.search(text) else "en"
+
+
+@functools.cache
+def prompts(lang: Lang) -> dict[str, str]:
+    """The prompt data file for ``lang`` (``prompts/<lang>.toml``)."""
+    text = resources.files("haniwa.agents").joinpath("prompts", f"{lang}.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+# -- session state (persisted as JSON by the session store) --------------------------------------------
+@dataclass
+class Turn:
+    question: str
+    answer: str
+
+
+@dataclass
+class PendingCall:
+    """A call handed to the caller: ``confirm`` asks for a yes/no (requireConfirmation) before a LAMBDA
+    action runs; a RETURN_CONTROL call asks for the result itself."""
+
+    tool: str
+    arguments: dict[str, Any]
+    confirm: bool
+
+
+@dataclass
+class Pending:
+    """An orchestration paused by return of control, resumed by ``returnControlInvocationResults``."""
+
+    invocation_id: str
+    question: str
+    lang: Lang
+    messages: list[dict[str, str]]
+    steps: int
+    calls: list[PendingCall]
+    hits: list[dict[str, Any]] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SessionState:
+    turns: list[Turn] = field(default_factory=list)
+    session_attributes: dict[str, str] = field(default_factory=dict)
+    prompt_session_attributes: dict[str, str] = field(default_factory=dict)
+    pending: Pending | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> SessionState:
+        d = json.loads(text)
+        p = d.get("pending")
+        pending = None
+        if p:
+            p["calls"] = [PendingCall(**c) for c in p["calls"]]
+            pending = Pending(**p)
+        return cls(
+            turns=[Turn(**t) for t in d.get("turns", [])],
+            session_attributes=d.get("session_attributes", {}),
+            prompt_session_attributes=d.get("prompt_session_attributes", {}),
+            pending=pending,
+        )
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """One ``returnControlInvocationResults`` entry: the tool it answers (function name or API path),
+    the result body and/or the user's confirmation."""
+
+    action_group: str
+    target: str
+    body: str | None = None
+    confirmation: Literal["CONFIRM", "DENY"] | None = None
+    failed: bool = False
+
+
+@dataclass
+class RunContext:
+    """What a run needs from the platform. ``search(kb_id, query)``: knowledge-base retrieval."""
+
+    backend: ChatBackend
+    functions: FunctionRegistry
+    search: Callable[[str, str], Awaitable[list[Hit]]]
+    session_id: str
+    max_steps: int = 10
+    time_limit: float = 300.0
+    constrained: bool = True
+    memory: Sequence[str] = ()
+    history_turns: int | None = None
+
+
+# -- the step format ------------------------------------------------------------------------------------
+def step_schema(tools: Sequence[Tool], final_only: bool = False) -> dict[str, Any]:
+    """The JSON schema of one step: a short thought, then one tool call or the final answer."""
+    actions: list[dict[str, Any]] = []
+    if not final_only:
+        actions = [
+            {
+                "type": "object",
+                "properties": {"tool": {"const": t.name}, "input": t.input_schema()},
+                "required": ["tool", "input"],
+                "additionalProperties": False,
+            }
+            for t in tools
+        ]
+    actions.append(
+        {
+            "type": "object",
+            "properties": {"tool": {"const": FINAL}, "answer": {"type": "string", "minLength": 1}},
+            "required": ["tool", "answer"],
+            "additionalProperties": False,
+        }
+    )
+    return {
+        "type": "object",
+        "properties": {
+            "thought": {"type": "string", "maxLength": THOUGHT_MAX},
+            "action": actions[0] if len(actions) == 1 else {"anyOf": actions},
+        },
+        "required": ["thought", "action"],
+        "additionalProperties": False,
+    }
+
+
+class StepError(Exception):
+    """The model's step could not be used; the message is shown to it as an observation."""
+
+
+class ArgumentError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Step:
+    thought: str
+    tool: str  # a tool name or FINAL
+    arguments: dict[str, Any]
+    answer: str = ""
+
+
+def parse_step(text: str, p: Mapping[str, str]) -> Step:
+    """The first JSON object in ``text`` as a step. Lenient about a missing ``action`` wrapper (free-form
+    models often flatten it); strict about everything else."""
+    start = text.find("{")
+    if start < 0:
+        raise StepError(p["invalid_json"])
+    try:
+        obj, _ = json.JSONDecoder().raw_decode(text[start:])
+    except ValueError:
+        raise StepError(p["invalid_json"]) from None
+    if not isinstance(obj, dict):
+        raise StepError(p["invalid_json"])
+    action = obj.get("action", obj)
+    if not isinstance(action, dict) or not isinstance(action.get("tool"), str):
+        raise StepError(p["invalid_json"])
+    thought = str(obj.get("thought", ""))
+    if action["tool"] == FINAL:
+        return Step(thought, FINAL, {}, str(action.get("answer", "")))
+    args = action.get("input", {})
+    if not isinstance(args, dict):
+        raise StepError(p["invalid_json"])
+    return Step(thought, action["tool"], args)
+
+
+def _coerce(value: Any, typ: str) -> Any:
+    if typ == "string":
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if typ == "boolean":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        raise ArgumentError(f"expected true or false, got {value!r}")
+    if typ == "integer":
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise ArgumentError(f"expected an integer, got {value!r}") from None
+        if not f.is_integer():
+            raise ArgumentError(f"expected an integer, got {value!r}")
+        return int(f)
+    if typ == "number":
+        try:
+            return float(value) if not isinstance(value, int) or isinstance(value, bool) else value
+        except (TypeError, ValueError):
+            raise ArgumentError(f"expected a number, got {value!r}") from None
+    return value if isinstance(value, list) else [value]
+
+
+def check_arguments(tool: Tool, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments checked against the tool's parameters and coerced to their types."""
+    known = {p.name: p for p in tool.parameters}
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        raise ArgumentError(f"unknown parameter(s) {', '.join(unknown)}")
+    missing = [p.name for p in tool.parameters if p.required and args.get(p.name) in (None, "")]
+    if missing:
+        raise ArgumentError(f"missing required parameter(s) {', '.join(missing)}")
+    out = {}
+    for name, value in args.items():
+        try:
+            out[name] = _coerce(value, known[name].type)
+        except ArgumentError as e:
+            raise ArgumentError(f"{name}: {e}") from None
+    return out
+
+
+def _signature(tool: Tool) -> str:
+    params = ", ".join(f"{p.name}: {p.type}{'' if p.required else '?'}" for p in tool.parameters)
+    return f"{tool.name}({params})"
+
+
+def render_tools(tools: Sequence[Tool]) -> str:
+    lines = []
+    for t in tools:
+        desc = t.description or ""
+        details = "; ".join(f"{p.name}: {p.description}" for p in t.parameters if p.description)
+        lines.append(f"- {_signature(t)}: {desc}" + (f" ({details})" if details else ""))
+    return "\n".join(lines) or "(none)"
+
+
+def _hit_dict(h: Hit) -> dict[str, Any]:
+    c = h.chunk
+    return {"id": c.id, "doc": c.document_id, "text": c.text, "metadata": dict(c.metadata), "score": h.score}
+
+
+def _hit(d: Mapping[str, Any]) -> Hit:
+    return Hit(Chunk(d["id"], d["doc"], d["text"], (), d["metadata"]), float(d["score"]))
+
+
+def _wire_params(tool: Tool, args: Mapping[str, Any], body: bool | None = None) -> list[dict[str, str]]:
+    return [
+        {
+            "name": p.name,
+            "type": p.type,
+            "value": v if isinstance(v, str) else json.dumps(v, ensure_ascii=False),
+        }
+        for p in tool.parameters
+        if p.name in args and (body is None or (p.location == "body") == body)
+        for v in (args[p.name],)
+    ]
+
+
+# -- the loop ------------------------------------------------------------------------------------------
+class Orchestration:
+    """One InvokeAgent call: a new question, or the results that resume a paused one.
+
+    ``events()`` yields trace parts as they happen, then a :class:`ChunkEvent` (the answer) or a
+    :class:`ReturnControlEvent`; ``session`` is updated in place and ``usage`` sums every model call."""
+
+    def __init__(self, spec: AgentSpec, ctx: RunContext, session: SessionState) -> None:
+        self.spec, self.ctx, self.session = spec, ctx, session
+        self.usage = Usage(0, 0)
+        self.tools = {t.name: t for t in spec.tools}
+        self._trace_base = uuid.uuid4().hex
+        self._started = time.monotonic()
+
+    # public entry points ------------------------------------------------------------------------------
+    async def ask(self, question: str) -> AsyncIterator[AgentEvent]:
+        if not question.strip():
+            raise ValidationError("inputText is empty")
+        self.session.pending = None  # a new question abandons a paused one
+        lang = language(question)
+        messages: list[dict[str, str]] = []
+        turns = self.session.turns
+        if self.ctx.history_turns is not None:
+            turns = turns[-self.ctx.history_turns :] if self.ctx.history_turns else []
+        for t in turns:
+            messages += [{"role": "user", "content": t.question}, {"role": "assistant", "content": t.answer}]
+        messages.append({"role": "user", "content": question})
+        async for ev in self._loop(question, lang, messages, 0, [], {}):
+            yield ev
+
+    async def resume(
+        self, invocation_id: str | None, results: Sequence[ControlResult]
+    ) -> AsyncIterator[AgentEvent]:
+        pending = self.session.pending
+        if pending is None:
+            raise ValidationError("there is no pending return of control in this session to send results for")
+        if invocation_id and invocation_id != pending.invocation_id:
+            raise ValidationError(
+                f"invocationId {invocation_id!r} does not match the pending one ({pending.invocation_id!r})"
+            )
+        p = prompts(pending.lang)
+        messages, hits, seen = list(pending.messages), [_hit(h) for h in pending.hits], dict(pending.seen)
+        self.session.pending = None
+        for call in pending.calls:
+            tool = self.tools.get(call.tool)
+            if tool is None:
+                raise ValidationError(f"the agent no longer has the tool {call.tool!r}; start a new session")
+            res = next(
+                (r for r in results if r.target in (tool.function, tool.api_path, tool.name)),
+                None,
+            )
+            if res is None:
+                raise ValidationError(
+                    "returnControlInvocationResults has no result for "
+                    f"{tool.action_group}/{tool.function or tool.api_path}"
+                )
+            trace_id = self._trace_id(pending.steps)
+            if res.confirmation == "DENY":
+                text = p["denied"].format(name=tool.name)
+            elif call.confirm and tool.execution == "LAMBDA":
+                text = await self._run_action(tool, call.arguments, pending.question, p)
+            elif res.failed:
+                text = p["error"].format(message=res.body or "the caller reported a failure")
+            else:
+                text = res.body if res.body is not None else ""
+            yield self._observation(trace_id, "ACTION_GROUP", {"actionGroupInvocationOutput": {"text": text}})
+            seen[_key(tool.name, call.arguments)] = text
+            messages.append({"role": "user", "content": self._observed(p, tool.name, text)})
+        async for ev in self._loop(pending.question, pending.lang, messages, pending.steps, hits, seen):
+            yield ev
+
+    # internals -----------------------------------------------------------------------------------------
+    def _trace_id(self, step: int) -> str:
+        return f"{self._trace_base}-{step}"
+
+    def _orch(self, member: str, value: Mapping[str, Any]) -> TraceEvent:
+        return TraceEvent({"orchestrationTrace": {member: value}})
+
+    def _observation(self, trace_id: str, kind: str, body: Mapping[str, Any]) -> TraceEvent:
+        return self._orch("observation", {"traceId": trace_id, "type": kind, **body})
+
+    def _system(self, lang: Lang, question: str) -> str:
+        p = prompts(lang)
+        template = self.spec.prompt.template or p["orchestration"]
+        attrs = self.session.prompt_session_attributes
+        values = {
+            "$instruction$": self.spec.instruction,
+            "$tools$": render_tools(self.spec.tools),
+            "$prompt_session_attributes$": p["session_attributes"].format(
+                attributes="\n".join(f"- {k}: {v}" for k, v in attrs.items())
+            )
+            if attrs
+            else "",
+            "$memory_content$": p["memory"].format(summaries="\n".join(f"- {s}" for s in self.ctx.memory))
+            if self.ctx.memory
+            else "",
+            "$question$": question,
+            "$conversation_history$": "\n".join(f"{t.question}\n{t.answer}" for t in self.session.turns),
+        }
+        return re.sub(r"\$[a-z_]+\$", lambda m: values.get(m.group(0), m.group(0)), template).strip()
+
+    def _observed(self, p: Mapping[str, str], tool: str, result: str) -> str:
+        """An observation message: the result, then the agent's instruction again."""
+        text = p["observation"].format(tool=tool, result=result)
+        if self.spec.instruction and not self.spec.prompt.template:
+            text += p["reminder"].format(instruction=self.spec.instruction)
+        return text
+
+    def _params(self) -> InferenceParams:
+        ps = self.spec.prompt
+        return InferenceParams(
+            max_tokens=ps.max_tokens,
+            temperature=ps.temperature,
+            top_p=ps.top_p,
+            top_k=ps.top_k,
+            stop=ps.stop_sequences,
+            seed=0,
+        )
+
+    async def _model(
+        self, system: str, messages: list[dict[str, str]], step: int, final_only: bool
+    ) -> AsyncIterator[TraceEvent | str]:
+        """One model call; yields its two trace parts and, last, the raw text."""
+        trace_id = self._trace_id(step)
+        ps = self.spec.prompt
+        yield self._orch(
+            "modelInvocationInput",
+            {
+                "traceId": trace_id,
+                "type": "ORCHESTRATION",
+                "text": json.dumps({"system": system, "messages": messages}, ensure_ascii=False),
+                "foundationModel": self.spec.model_id,
+                "promptCreationMode": "OVERRIDDEN" if ps.template else "DEFAULT",
+                "inferenceConfiguration": {
+                    k: v
+                    for k, v in {
+                        "temperature": ps.temperature,
+                        "topP": ps.top_p,
+                        "topK": ps.top_k,
+                        "maximumLength": ps.max_tokens,
+                        "stopSequences": list(ps.stop_sequences),
+                    }.items()
+                    if v is not None
+                },
+            },
+        )
+        req = ChatRequest(
+            messages=tuple(Message(m["role"], (TextBlock(m["content"]),)) for m in messages),  # type: ignore[arg-type]
+            system=system,
+            params=self._params(),
+            response_schema=step_schema(self.spec.tools, final_only) if self.ctx.constrained else None,
+        )
+        started = time.monotonic()
+        result = await self.ctx.backend.converse(req)
+        u = result.usage
+        self.usage = Usage(
+            self.usage.input_tokens + u.input_tokens, self.usage.output_tokens + u.output_tokens
+        )
+        text = "".join(b.text for m in (result.message,) for b in m.content if isinstance(b, TextBlock))
+        yield self._orch(
+            "modelInvocationOutput",
+            {
+                "traceId": trace_id,
+                "rawResponse": {"content": text},
+                "metadata": {
+                    "usage": {"inputTokens": u.input_tokens, "outputTokens": u.output_tokens},
+                    "totalTimeMs": int((time.monotonic() - started) * 1000),
+                },
+            },
+        )
+        yield text
+
+    def _out_of_budget(self, steps: int) -> str | None:
+        if steps >= self.ctx.max_steps:
+            return f"the step limit ({self.ctx.max_steps}) was reached"
+        if time.monotonic() - self._started >= self.ctx.time_limit:
+            return f"the time limit ({self.ctx.time_limit:g} s) was reached"
+        return None
+
+    async def _loop(
+        self,
+        question: str,
+        lang: Lang,
+        messages: list[dict[str, str]],
+        steps: int,
+        hits: list[Hit],
+        seen: dict[str, str],
+    ) -> AsyncIterator[AgentEvent]:
+        p = prompts(lang)
+        system = self._system(lang, question)
+        while True:
+            reason = self._out_of_budget(steps)
+            if reason is not None:
+                async for ev in self._forced_final(question, lang, system, messages, steps, hits, reason):
+                    yield ev
+                return
+            trace_id = self._trace_id(steps)
+            text = ""
+            async for item in self._model(system, messages, steps, final_only=False):
+                if isinstance(item, str):
+                    text = item
+                else:
+                    yield item
+            steps += 1
+            messages.append({"role": "assistant", "content": text})
+            try:
+                step = parse_step(text, p)
+                if step.tool != FINAL and step.tool not in self.tools:
+                    names = ", ".join(self.tools) or "(none)"
+                    raise StepError(p["unknown_tool"].format(name=step.tool, names=names))
+            except StepError as e:
+                yield self._observation(
+                    trace_id, "REPROMPT", {"repromptResponse": {"text": str(e), "source": "PARSER"}}
+                )
+                messages.append({"role": "user", "content": str(e)})
+                continue
+            if step.thought:
+                yield self._orch("rationale", {"traceId": trace_id, "text": step.thought})
+            if step.tool == FINAL:
+                async for ev in self._finish(question, step.answer, hits, trace_id):
+                    yield ev
+                return
+            tool = self.tools[step.tool]
+            try:
+                args = check_arguments(tool, step.arguments)
+            except ArgumentError as e:
+                msg = p["bad_arguments"].format(name=tool.name, message=e, params=_signature(tool))
+                yield self._observation(
+                    trace_id, "REPROMPT", {"repromptResponse": {"text": msg, "source": "PARSER"}}
+                )
+                messages.append({"role": "user", "content": msg})
+                continue
+            key = _key(tool.name, args)
+            if key in seen:  # small models loop: answer from memory and say so, without running it again
+                observation = p["repeated_call"].format(name=tool.name, result=seen[key])
+                yield self._observation(
+                    trace_id, "REPROMPT", {"repromptResponse": {"text": observation, "source": "PARSER"}}
+                )
+                messages.append({"role": "user", "content": observation})
+                continue
+            if tool.kind == "knowledge_base":
+                text = ""
+                async for found in self._lookup(tool, args["query"], trace_id, hits, p):
+                    if isinstance(found, str):
+                        text = found
+                    else:
+                        yield found
+            elif tool.execution == "RETURN_CONTROL" or tool.require_confirmation:
+                yield self._pause(question, lang, messages, steps, tool, args, hits, seen, trace_id)
+                return
+            else:
+                yield self._invocation(tool, args, trace_id)
+                text = await self._run_action(tool, args, question, p)
+                yield self._observation(
+                    trace_id, "ACTION_GROUP", {"actionGroupInvocationOutput": {"text": text}}
+                )
+            seen[key] = text
+            messages.append({"role": "user", "content": self._observed(p, tool.name, text)})
+
+    async def _lookup(
+        self, tool: Tool, query: str, trace_id: str, hits: list[Hit], p: Mapping[str, str]
+    ) -> AsyncIterator[TraceEvent | str]:
+        assert tool.kb_id is not None
+        yield self._orch(
+            "invocationInput",
+            {
+                "traceId": trace_id,
+                "invocationType": "KNOWLEDGE_BASE",
+                "knowledgeBaseLookupInput": {"knowledgeBaseId": tool.kb_id, "text": query},
+            },
+        )
+        found = (await self.ctx.search(tool.kb_id, query))[:KB_RESULTS]
+        yield self._observation(
+            trace_id,
+            "KNOWLEDGE_BASE",
+            {"knowledgeBaseLookupOutput": {"retrievedReferences": [reference(h) for h in found]}},
+        )
+        known = {h.chunk.id for h in hits}
+        hits += [h for h in found if h.chunk.id not in known]
+        yield "\n\n".join(f"[{i + 1}] {h.chunk.text}" for i, h in enumerate(found)) or p["no_results"]
+
+    def _invocation(
+        self, tool: Tool, args: Mapping[str, Any], trace_id: str, invocation_id: str | None = None
+    ) -> TraceEvent:
+        agi: dict[str, Any] = {
+            "actionGroupName": tool.action_group,
+            "executionType": tool.execution,
+        }
+        if invocation_id:
+            agi["invocationId"] = invocation_id
+        if tool.function is not None:
+            agi["function"] = tool.function
+            agi["parameters"] = _wire_params(tool, args)
+        else:
+            agi["apiPath"] = tool.api_path
+            agi["verb"] = (tool.http_method or "").lower()
+            agi["parameters"] = _wire_params(tool, args, body=False)
+            body = _wire_params(tool, args, body=True)
+            if body:
+                agi["requestBody"] = {"content": {"application/json": body}}
+        return self._orch(
+            "invocationInput",
+            {"traceId": trace_id, "invocationType": "ACTION_GROUP", "actionGroupInvocationInput": agi},
+        )
+
+    async def _run_action(
+        self, tool: Tool, args: Mapping[str, Any], question: str, p: Mapping[str, str]
+    ) -> str:
+        assert tool.executor is not None
+        call = ActionInvocation(
+            tool=tool,
+            arguments=args,
+            agent=self.spec,
+            session_id=self.ctx.session_id,
+            input_text=question,
+            session_attributes=self.session.session_attributes,
+            prompt_session_attributes=self.session.prompt_session_attributes,
+        )
+        try:
+            return await self.ctx.functions.executor(tool.executor)(call)
+        except Exception as e:  # the user's function failed: the model reads why and carries on
+            return p["error"].format(
+                message=f"{type(e).__name__}: {e}" if not isinstance(e, ActionError) else e
+            )
+
+    def _pause(
+        self,
+        question: str,
+        lang: Lang,
+        messages: list[dict[str, str]],
+        steps: int,
+        tool: Tool,
+        args: dict[str, Any],
+        hits: list[Hit],
+        seen: dict[str, str],
+        trace_id: str,
+    ) -> ReturnControlEvent:
+        invocation_id = str(uuid.uuid4())
+        confirm = tool.require_confirmation
+        self.session.pending = Pending(
+            invocation_id=invocation_id,
+            question=question,
+            lang=lang,
+            messages=messages,
+            steps=steps,
+            calls=[PendingCall(tool.name, args, confirm)],
+            hits=[_hit_dict(h) for h in hits],
+            seen=seen,
+        )
+        kind = (
+            "USER_CONFIRMATION_AND_RESULT"
+            if confirm and tool.execution == "RETURN_CONTROL"
+            else "USER_CONFIRMATION"
+            if confirm
+            else "RESULT"
+        )
+        if tool.function is not None:
+            member: dict[str, Any] = {
+                "functionInvocationInput": {
+                    "actionGroup": tool.action_group,
+                    "function": tool.function,
+                    "parameters": _wire_params(tool, args),
+                    "actionInvocationType": kind,
+                    "agentId": self.spec.agent_id,
+                }
+            }
+        else:
+            body = _wire_params(tool, args, body=True)
+            api: dict[str, Any] = {
+                "actionGroup": tool.action_group,
+                "apiPath": tool.api_path,
+                "httpMethod": tool.http_method,
+                "parameters": _wire_params(tool, args, body=False),
+                "actionInvocationType": kind,
+                "agentId": self.spec.agent_id,
+            }
+            if body:
+                api["requestBody"] = {"content": {"application/json": {"properties": body}}}
+            member = {"apiInvocationInput": api}
+        return ReturnControlEvent(invocation_id, [member])
+
+    async def _finish(
+        self, question: str, answer: str, hits: list[Hit], trace_id: str
+    ) -> AsyncIterator[AgentEvent]:
+        clean, citations = cite(answer, hits) if hits else (answer, [])
+        yield self._observation(trace_id, "FINISH", {"finalResponse": {"text": clean}})
+        self.session.turns.append(Turn(question, clean))
+        yield ChunkEvent(clean, tuple(c for c in citations if c.refs), tuple(hits))
+
+    async def _forced_final(
+        self,
+        question: str,
+        lang: Lang,
+        system: str,
+        messages: list[dict[str, str]],
+        steps: int,
+        hits: list[Hit],
+        reason: str,
+    ) -> AsyncIterator[AgentEvent]:
+        p = prompts(lang)
+        trace_id = self._trace_id(steps)
+        yield TraceEvent({"failureTrace": {"traceId": trace_id, "failureReason": reason}})
+        text = ""
+        async for item in self._model(
+            system, [*messages, {"role": "user", "content": p["limit"]}], steps, True
+        ):
+            if isinstance(item, str):
+                text = item
+            else:
+                yield item
+        try:
+            step = parse_step(text, p)
+            answer = step.answer if step.tool == FINAL and step.answer.strip() else p["limit_answer"]
+        except StepError:
+            answer = p["limit_answer"]
+        async for ev in self._finish(question, answer, hits, trace_id):
+            yield ev
+
+
+def _key(tool: str, args: Mapping[str, Any]) -> str:
+    return tool + json.dumps(args, sort_keys=True, ensure_ascii=False)
