@@ -697,3 +697,14 @@ def _add_kb() -> None:
 
 
 _add_kb()
+
+
+# -- agent --------------------------------------------------------------------------------------------
+# Its own module (agent_cli.py) for the same reason as kb.
+def _add_agent() -> None:
+    from haniwa.agent_cli import agent
+
+    cli.add_command(agent)
+
+
+_add_agent()

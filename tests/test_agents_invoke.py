@@ -442,21 +442,43 @@ def test_bad_arguments_go_back_to_the_model(start: Start) -> None:
 def test_step_limit_forces_a_final_answer(start: Start) -> None:
     c = start(
         [
-            ("step limit", final("Partial: aluminium 120 kg.")),
-            ("aluminium", step("get_material_stock", material_name="aluminium")),
+            ("step limit", final("Partial: aluminium 120 kg, copper wire 45 m.")),
+            ('"material": "copper wire"', step("get_material_stock", material_name="アルミニウム")),
+            ('"material": "aluminium"', step("get_material_stock", material_name="copper wire")),
+            ("forever", step("get_material_stock", material_name="aluminium")),
         ],
         agent_max_steps=3,
     )
     agent_id = make_agent(c["agent"])
     function_group(c["agent"], agent_id)
     prepare(c["agent"], agent_id)
-    out = invoke(c["rt"], agent_id, "stock of aluminium, forever", enableTrace=True)
-    assert out["text"] == "Partial: aluminium 120 kg."
+    out = invoke(c["rt"], agent_id, "check stock forever", enableTrace=True)
+    assert out["text"] == "Partial: aluminium 120 kg, copper wire 45 m."
     failures = [t["trace"]["failureTrace"] for t in out["traces"] if "failureTrace" in t["trace"]]
-    assert failures and "step limit (3)" in failures[0]["failureReason"]
-    # the repeated identical call ran once; the model was told it already had the result
+    assert [f["failureReason"] for f in failures] == ["the step limit (3) was reached"]
+    assert [a["material_name"] for _, a in agent_tools.CALLS] == ["aluminium", "copper wire", "アルミニウム"]
+    assert len(orch(out["traces"], "modelInvocationOutput")) == 4  # three steps, then the forced answer
+
+
+def test_repeated_call_is_answered_from_memory_then_stopped(start: Start) -> None:
+    c = start(
+        [
+            ("results you need", final("aluminium: 120 kg.")),
+            ("aluminium", step("get_material_stock", material_name="aluminium")),
+        ]
+    )
+    agent_id = make_agent(c["agent"])
+    function_group(c["agent"], agent_id)
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "stock of aluminium, again and again", enableTrace=True)
+    assert out["text"] == "aluminium: 120 kg."
+    # the identical call ran once; the first repeat was answered from memory, the second ended the loop
     assert agent_tools.CALLS == [("get_material_stock", {"material_name": "aluminium"})]
     assert "already called" in orch(out["traces"], "observation")[1]["repromptResponse"]["text"]
+    failures = [
+        t["trace"]["failureTrace"]["failureReason"] for t in out["traces"] if "failureTrace" in t["trace"]
+    ]
+    assert failures == ["the model repeated get_material_stock with the same input 2 times"]
 
 
 def test_session_carries_over_two_turns_and_attributes_round_trip(start: Start) -> None:

@@ -63,6 +63,7 @@ __all__ = [
 FINAL = "final_answer"
 THOUGHT_MAX = 200  # characters: a rationale, not an essay (each token costs ~0.2 s on the bundled model)
 KB_RESULTS = 5
+MAX_REPEATS = 2  # a second identical call ends the loop with a forced final answer
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
 
 Lang = Literal["en", "ja"]
@@ -506,6 +507,7 @@ class Orchestration:
     ) -> AsyncIterator[AgentEvent]:
         p = prompts(lang)
         system = self._system(lang, question)
+        repeats = 0
         while True:
             reason = self._out_of_budget(steps)
             if reason is not None:
@@ -550,6 +552,14 @@ class Orchestration:
                 continue
             key = _key(tool.name, args)
             if key in seen:  # small models loop: answer from memory and say so, without running it again
+                repeats += 1
+                if repeats >= MAX_REPEATS:  # told once already: stop the loop with what it has
+                    reason = f"the model repeated {tool.name} with the same input {repeats} times"
+                    async for ev in self._forced_final(
+                        question, lang, system, messages, steps, hits, reason, p["enough"]
+                    ):
+                        yield ev
+                    return
                 observation = p["repeated_call"].format(name=tool.name, result=seen[key])
                 yield self._observation(
                     trace_id, "REPROMPT", {"repromptResponse": {"text": observation, "source": "PARSER"}}
@@ -714,14 +724,14 @@ class Orchestration:
         steps: int,
         hits: list[Hit],
         reason: str,
+        nudge: str | None = None,
     ) -> AsyncIterator[AgentEvent]:
         p = prompts(lang)
         trace_id = self._trace_id(steps)
         yield TraceEvent({"failureTrace": {"traceId": trace_id, "failureReason": reason}})
         text = ""
-        async for item in self._model(
-            system, [*messages, {"role": "user", "content": p["limit"]}], steps, True
-        ):
+        ask = {"role": "user", "content": nudge or p["limit"]}
+        async for item in self._model(system, [*messages, ask], steps, True):
             if isinstance(item, str):
                 text = item
             else:
