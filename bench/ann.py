@@ -10,8 +10,8 @@ taken from the data. It prints:
 
 * the store's ingest time (SQLite rows + FTS5 + incremental hnswlib inserts, batches of 2,000);
 * for each ef: recall@10 against exact numpy search and queries/s, one query at a time on one core, with
-  hnswlib alone (``set_num_threads(1)``) and through ``LocalVectorStore.query`` (to_thread, SQLite row
-  fetch, Hit objects);
+  hnswlib alone (``set_num_threads(1)``) and through ``LocalVectorStore.query`` (the search on the event
+  loop, or in a worker thread when it is not quick; SQLite row fetch, Hit objects);
 * filtered queries (10% and 1% of chunks match: hnswlib with a label filter, and exact scoring);
 * the cost of saving the index (close) and of loading it (open).
 """

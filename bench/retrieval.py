@@ -17,8 +17,10 @@ Printed as markdown tables, in the order measured:
     the model itself is untouched) and reused by (a), so the corpus is embedded only once per run.
 (a) quality, per data set (``bench/datasets.py``): one chunk per passage (``title\\n\\ntext``, exactly the
     chunk the pipeline makes of a passage that fits in 300 tokens) in a ``LocalVectorStore`` in a temp
-    dir; nDCG@10 and recall@10 of BM25 only (``keyword_query``), dense only (``query``), hybrid
-    (``retrieve`` HYBRID, RRF) and hybrid + rerank (``EmbeddingReranker``, 25 candidates). Document and
+    dir; nDCG@10 and recall@10 of BM25 only (``keyword_query``), dense only (``query``), reciprocal rank
+    fusion of the two lists of 40 that ``retrieve`` fetches at k=10 (``fuse``, the earlier default, for
+    reference), hybrid (``retrieve`` HYBRID: min-max normalised scores, equal weights) and hybrid + rerank
+    (``EmbeddingReranker`` over 25 candidates, blended with the hybrid score). Document and
     query vectors are cached on disk per text (``--cache-dir``), so reruns do not embed again; the
     reranker's embedding calls go through the same cache (identical vectors, only faster).
 (b) speed at 10k and 100k chunks: the real corpus chunks plus synthetic distractors until the size is
@@ -29,7 +31,9 @@ Printed as markdown tables, in the order measured:
     query vectors. Measured: p50/p95 latency of hybrid ``retrieve`` (k=10) with and without the query
     embedding; ANN recall@10 of ``store.query`` against exact numpy search over the same vectors, and
     queries/s with one query at a time (hnswlib runs with ``num_threads=1`` inside ``store.query``; the
-    numpy reference uses one BLAS thread). The index's periodic background save is deferred while
+    numpy reference uses one BLAS thread); BM25 nDCG@10 and latency of ``keyword_query`` for the judged
+    questions with every query token scored and with the commonest left out (the default,
+    ``IndexParams.keyword_prune_weight``). The index's periodic background save is deferred while
     measuring, so a save of the graph cannot land inside a timed loop.
 
 On a shared machine wall-clock rates drop with load; queries/s is therefore also given per CPU-second of
@@ -54,7 +58,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Awaitable, Callable, Iterable, Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -70,7 +74,7 @@ from haniwa.config import Settings  # noqa: E402
 from haniwa.knowledge.base import CHUNK_ID, DATA_SOURCE_ID, SOURCE_URI, Chunk  # noqa: E402
 from haniwa.knowledge.chunk import split_sentences  # noqa: E402
 from haniwa.knowledge.rerank import EmbeddingReranker  # noqa: E402
-from haniwa.knowledge.retrieve import RetrievalQuery, retrieve  # noqa: E402
+from haniwa.knowledge.retrieve import RetrievalQuery, fuse, retrieve  # noqa: E402
 from haniwa.plugins import make_plugin_manager  # noqa: E402
 from haniwa.runtime.base import Embedder, EmbedPurpose  # noqa: E402
 from haniwa.runtime.registry import ModelRegistry, Resolved  # noqa: E402
@@ -89,7 +93,7 @@ STAT_COLUMNS = (
     "numberOfDocumentsDeleted",
     "numberOfDocumentsFailed",
 )
-MODES = ("BM25 only", "dense only", "hybrid", "hybrid + rerank")
+MODES = ("BM25 only", "dense only", "RRF (reference)", "hybrid", "hybrid + rerank")
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 
 
@@ -420,6 +424,9 @@ async def quality(
         for qid, text in zip(qids, qtexts, strict=True):
             runs["BM25 only"][qid] = [h.chunk.document_id for h in await store.keyword_query(text, K)]
             runs["dense only"][qid] = [h.chunk.document_id for h in await store.query(by_text[text], K)]
+            depth = max(K * 4, 20)  # what retrieve fetches from each list at k=10
+            lists = [await store.query(by_text[text], depth), await store.keyword_query(text, depth)]
+            runs["RRF (reference)"][qid] = [h.chunk.document_id for h in fuse(lists)[:K]]
             hybrid = await retrieve(store, embed_query, RetrievalQuery(text, k=K, search_type="HYBRID"))
             runs["hybrid"][qid] = [h.chunk.document_id for h in hybrid]
             reranked = await retrieve(
@@ -470,6 +477,8 @@ def print_quality(q: Quality) -> None:
         mark = "**" if nd == best else ""
         print(f"| {m} | {mark}{nd:.3f}{mark} | {rc:.3f} |")
     print(f"\n{hybrid_verdict(q)[1]}")
+    mean, lo, hi = paired_delta(q.ndcg["hybrid + rerank"], q.ndcg["hybrid"])
+    print(f"\nhybrid + rerank − hybrid: {mean:+.3f} nDCG@10 (95% CI {lo:+.3f} … {hi:+.3f})")
 
 
 # -- (b) speed -----------------------------------------------------------------------------------------------
@@ -489,6 +498,7 @@ class SizeResult:
     cpu_qps_graph: float | None
     qps_exact: float
     cpu_qps_exact: float
+    keyword_pruning: list[tuple[str, float, list[float]]]  # (tokens scored, BM25 nDCG@10, latencies)
 
 
 @dataclass
@@ -570,6 +580,7 @@ class Probe:
     embedder: Embedder
     texts: list[str]  # real query texts (the first n_latency are timed)
     vectors: Vectors  # their real e5 query vectors, unit length
+    rels: list[dict[str, int]]  # their judged passages (the chunk ids of the real passages)
     n_latency: int
     seconds: float
 
@@ -631,6 +642,26 @@ class Probe:
                     graph.knn_query(q, k=K, num_threads=1)
 
             qps_graph, cpu_graph = rate(graph_pass, len(self.vectors), self.seconds)
+
+        # what leaving common tokens out of keyword queries costs at this size: BM25 nDCG@10 of the judged
+        # questions (distractors hold the real passages' sentences, so they compete for the same words)
+        log(f"(b) {size:,} chunks: BM25 nDCG@10 with every query token and with common tokens left out")
+        pruning = []
+        default = store.params
+        judged = [(t, r) for t, r in zip(self.texts, self.rels, strict=True) if r]
+        for label, weight in (
+            ("every token", 0.0),
+            ("common ones left out (default)", default.keyword_prune_weight),
+        ):
+            store.params = replace(default, keyword_prune_weight=weight)
+            lat, nd = [], []
+            for text, rels in judged:
+                start = time.perf_counter()
+                hits = await store.keyword_query(text, K)
+                lat.append(time.perf_counter() - start)
+                nd.append(ndcg_at_k([h.chunk.id for h in hits], rels, K))
+            pruning.append((label, statistics.fmean(nd), lat))
+        store.params = default
         return SizeResult(
             size,
             fill_s,
@@ -646,6 +677,7 @@ class Probe:
             cpu_graph,
             qps_exact,
             cpu_exact,
+            pruning,
         )
 
 
@@ -669,7 +701,8 @@ async def speed(
     qtexts = [ds.queries[q] for q in ds.queries]
     qvectors = await embed_cached(embedder, queries, qtexts, f"{ds.name} queries")
     qvectors = (qvectors / np.linalg.norm(qvectors, axis=1, keepdims=True)).astype(np.float32)
-    probe = Probe(embedder, qtexts, qvectors, n_latency, qps_seconds)
+    rels = [ds.qrels.get(q, {}) for q in ds.queries]
+    probe = Probe(embedder, qtexts, qvectors, rels, n_latency, qps_seconds)
     rng = np.random.default_rng(20_240_601)
 
     # how much distractors resemble real passages: cosine to the nearest real passage
@@ -684,7 +717,7 @@ async def speed(
     )
     del real_nn
 
-    params = IndexParams(save_interval=86_400.0)  # defaults otherwise (M=32, ef_construction=200, ef=96)
+    params = IndexParams(save_interval=86_400.0)  # the defaults otherwise
     notes = [
         f"hnswlib M={params.m}, ef_construction={params.ef_construction}, ef={params.ef} (defaults); "
         f"stores up to {params.exact_limit:,} chunks are searched exactly"
@@ -744,6 +777,12 @@ def print_size(r: SizeResult, real: int, n_latency: int, n_vectors: int) -> None
     rows.append(("exact numpy (1 BLAS thread), the reference", "1.000", r.qps_exact, r.cpu_qps_exact))
     for label, rec, wall, cpu in rows:
         print(f"| {label} | {rec} | {wall:,.0f} | {cpu:,.0f} |")
+    n_judged = len(r.keyword_pruning[0][2]) if r.keyword_pruning else 0
+    head = f"store.keyword_query k=10, {n_judged} judged questions, tokens scored"
+    print(f"\n| {head} | BM25 nDCG@10 | p50 / p95 |")
+    print("|---|---|---|")
+    for label, nd, lat in r.keyword_pruning:
+        print(f"| {label} | {nd:.3f} | {ms(lat)} |")
 
 
 # -- main ----------------------------------------------------------------------------------------------------
@@ -818,7 +857,7 @@ async def run(args: argparse.Namespace) -> None:
                 summary.append(
                     f"{name}: hybrid beats both single methods on nDCG@10: **{'yes' if wins else 'no'}** "
                     f"(BM25 {nd['BM25 only']:.3f}, dense {nd['dense only']:.3f}, hybrid {nd['hybrid']:.3f}, "
-                    f"+rerank {nd['hybrid + rerank']:.3f})."
+                    f"+rerank {nd['hybrid + rerank']:.3f}; RRF {nd['RRF (reference)']:.3f})."
                 )
         if "speed" in args.parts:
             sp = await speed(

@@ -1,5 +1,6 @@
 """The VectorStore conformance suite on the local store, plus what only the local store promises:
-recovery after a crash, and the hnswlib paths (large stores, filtered graph search)."""
+recovery after a crash, the hnswlib paths (large stores, filtered graph search), the search run on the
+event loop, keyword queries without their commonest tokens, and hybrid retrieval over the store."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +20,9 @@ import pytest
 
 from haniwa.config import Settings
 from haniwa.errors import ValidationError
-from haniwa.knowledge.base import AllOf, AnyOf, Chunk, Condition, Filter
+from haniwa.knowledge.base import AllOf, AnyOf, Chunk, Condition, Filter, Hit
 from haniwa.knowledge.filters import matches, to_sqlite, validate
+from haniwa.knowledge.retrieve import RERANK_WEIGHT, RetrievalQuery, retrieve
 from haniwa.store.vectors.local import IndexParams, LocalStoreFactory, LocalVectorStore
 from haniwa.testing.vectorstore import StoreFactory, VectorStoreConformance
 
@@ -276,3 +279,92 @@ def test_bad_input_is_a_validation_error(tmp_path: Path) -> None:
             await LocalVectorStore.open(tmp_path, 3)
 
     asyncio.run(scenario())
+
+
+def test_keyword_query_leaves_out_common_tokens_without_changing_the_ranking(tmp_path: Path) -> None:
+    # "common" is in every chunk, so its BM25 weight is FTS5's floor: leaving it out of the MATCH must not
+    # change the hits; a query whose other tokens match fewer than k rows asks again with every token
+    texts = [
+        f"common filler{i % 7} word{i % 50}" + (" rare snake_case" if i % 40 == 0 else "") for i in range(400)
+    ]
+    chunks = [Chunk(f"c{i}", f"d{i}", t, [1.0, float(i)], {"even": i % 2 == 0}) for i, t in enumerate(texts)]
+    even = Condition("equals", "even", True)
+    queries = [("rare common word10", 5, None), ("rare common", 20, None), ("common", 3, None)]
+    queries += [("word3 filler3", 8, None), ("rare common word10", 5, even), ("rare common", 8, even)]
+    queries += [("snake_case common", 5, None)]  # FTS5 reads "snake_case" as two tokens
+
+    async def scenario(params: IndexParams, folder: str) -> list[list[tuple[str, float]]]:
+        store = await LocalVectorStore.open(tmp_path / folder, 2, params)
+        await store.upsert(chunks)
+        out = []
+        for text, k, where in queries:
+            hits = await store.keyword_query(text, k, where)
+            assert len(hits) == k, text
+            out.append([(h.chunk.id, h.score) for h in hits])
+        with store._lock:  # what was scored: "common" only where the prune rule allows it
+            out.append([(t, 0.0) for t in store._keyword_tokens_locked(["rare", "common", "word10", "nope"])])
+        await store.close()
+        return out
+
+    pruned = asyncio.run(scenario(IndexParams(keyword_prune_min_rows=10), "pruned"))
+    exact = asyncio.run(scenario(IndexParams(keyword_prune_weight=0.0), "exact"))
+    assert pruned.pop() == [("rare", 0.0), ("word10", 0.0), ("nope", 0.0)]
+    assert exact.pop() == [("rare", 0.0), ("common", 0.0), ("word10", 0.0), ("nope", 0.0)]
+    for got, want in zip(pruned, exact, strict=True):
+        assert [cid for cid, _ in got] == [cid for cid, _ in want]
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-4)
+
+
+def test_quick_queries_never_wait_on_the_loop_for_a_writer(tmp_path: Path) -> None:
+    dim = 16
+    data = lowrank(600, dim, 5)
+    params = IndexParams(exact_limit=100)
+
+    async def scenario() -> None:
+        store = await LocalVectorStore.open(tmp_path, dim, params)
+        await store.upsert(chunks_for(data))
+        want = [h.chunk.id for h in await store.query(data[7].tolist(), 5)]  # quick: runs on the loop
+        store._lock.acquire()  # a writer holds the store: the query must go to a thread and wait there
+        task = asyncio.create_task(store.query(data[7].tolist(), 5))
+        started = time.perf_counter()
+        await asyncio.sleep(0.05)  # the loop is free meanwhile
+        assert time.perf_counter() - started < 1 and not task.done()
+        store._lock.release()
+        assert [h.chunk.id for h in await task] == want
+        hit = (await store.query(data[7].tolist(), 1))[0]
+        assert hit.chunk.id == "c7" and list(hit.chunk.vector) == pytest.approx(data[7].tolist(), abs=1e-6)
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_hybrid_retrieve_fuses_normalised_scores_and_blends_the_reranker(tmp_path: Path) -> None:
+    texts = ["東京の天気は晴れ", "東京の駅は大きい", "大阪の天気は雨", "clay figures", "quick fox"]
+    vectors = [[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.6, 0.0, 0.8], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    chunks = [Chunk(f"c{i}", f"d{i}", t, v) for i, (t, v) in enumerate(zip(texts, vectors, strict=True))]
+
+    class Favours:  # a reranker that likes one passage only
+        async def rerank(self, query: str, passages: Sequence[str]) -> list[float]:
+            return [1.0 if p == texts[2] else 0.0 for p in passages]
+
+    async def embed(text: str) -> list[float]:
+        return [1.0, 0.1, 0.0]
+
+    async def scenario() -> tuple[list[Hit], list[Hit], list[Hit]]:
+        store = await LocalVectorStore.open(tmp_path, 3)
+        await store.upsert(chunks)
+        hybrid = await retrieve(store, embed, RetrievalQuery("東京の天気", k=5))
+        dense = await store.query([1.0, 0.1, 0.0], 20)
+        reranked = await retrieve(store, embed, RetrievalQuery("東京の天気", k=5, reranker=Favours()))
+        await store.close()
+        return hybrid, dense, reranked
+
+    hybrid, dense, reranked = asyncio.run(scenario())
+    assert hybrid[0].chunk.id == "c0" and hybrid[0].score == pytest.approx(1.0)  # first in both lists
+    assert all(0.0 <= h.score <= 1.0 for h in hybrid) and len(hybrid) == 5
+    assert [h.score for h in hybrid] == sorted((h.score for h in hybrid), reverse=True)
+    assert hybrid[-1].chunk.id == dense[-1].chunk.id and hybrid[-1].score == pytest.approx(0.0)
+    fused = {h.chunk.id: h.score for h in hybrid}
+    want = {cid: (1 - RERANK_WEIGHT) * s + RERANK_WEIGHT * (cid == "c2") for cid, s in fused.items()}
+    assert {h.chunk.id: h.score for h in reranked} == pytest.approx(want)
+    assert [h.chunk.id for h in reranked] == sorted(want, key=lambda cid: -want[cid])

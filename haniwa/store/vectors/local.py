@@ -12,12 +12,16 @@ Layout of ``<HANIWA_HOME>/kb/<kb_id>/``:
 A write replaces whole documents in one SQLite transaction, so after kill -9 each document is wholly old or
 wholly new. Filters run in SQL (:func:`haniwa.knowledge.filters.to_sqlite`); when few chunks match, their
 vectors are scored exactly, otherwise hnswlib searches with a label filter. Small stores are searched
-exactly. One lock serialises writers and readers, so a query never sees SQLite and the index disagree.
+exactly. One lock serialises writers and readers, so a query never sees SQLite and the index disagree; a
+quick search (the unfiltered graph walk) runs on the event loop when the lock is free, anything else in a
+worker thread. Keyword search is FTS5's BM25, leaving out a query's commonest tokens (:class:`IndexParams`).
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -70,9 +74,13 @@ _Row = tuple[int, str, str, str, str | None, str, bytes]
 
 @dataclass(frozen=True, kw_only=True)
 class IndexParams:
-    """hnswlib and search-path settings. At 100k × 384 "lowrank" vectors the defaults measured recall@10
-    0.96 at 770–1,000 queries/s for hnswlib alone on one core of a busy 2-core machine (``bench/ann.py``;
-    ef=96: 0.94, ef=128: 0.97)."""
+    """hnswlib and search-path settings. M and ef come from a sweep (M 16/24/32/48 × ef 32–160 at
+    100k × 384) over two sets: the real e5 vectors of ``bench/retrieval.py`` and the harder "lowrank" ones
+    of ``bench/ann.py``. M=32 reached each recall fastest on both (M=16 and 24 need more ef than their
+    cheaper steps save; M=48 is no faster at equal recall, builds up to 1.3× slower and holds 1.5× the
+    links), and ef=112 is the least ef that keeps recall@10 ≥ 0.95 on both: 0.99 on e5 vectors, 0.96 on
+    lowrank (ef=96: 0.94). hnswlib alone then answers ~1,000–1,900 queries/s on one core of the busy
+    2-core development machine."""
 
     m: int = 32
     ef_construction: int = 200
@@ -85,6 +93,14 @@ class IndexParams:
     filter_exact_fraction: float = 0.05
     # seconds between index saves while writes go on (a save costs ~0.15 s at 100k chunks)
     save_interval: float = 30.0
+    # A keyword query leaves out its commonest tokens while their summed BM25 weight (IDF) stays within
+    # this share of the query's total, so no score moves by more than this share of the best attainable.
+    # FTS5 scores every row holding any query token, and tokens such as し or いる are in half of all
+    # chunks: scoring them was most of a query's work at 100k chunks (p50 64 → 19 ms without them) for
+    # almost nothing (jsquad-ja at 100k chunks: BM25 nDCG@10 0.289 with them, 0.291 without).
+    keyword_prune_weight: float = 0.05
+    # ...and only tokens held by more chunks than this: scoring that few rows costs under ~1 ms
+    keyword_prune_min_rows: int = 2_000
 
 
 class _Matching:
@@ -123,10 +139,19 @@ def _metadata_json(chunk: Chunk) -> str:
         raise ValidationError(f"metadata of chunk {chunk.id!r} is not JSON: {exc}") from exc
 
 
-def _fts_query(text: str) -> str:
+def _fts_query(tokens: Iterable[str]) -> str:
     # each token quoted as an FTS5 string, so user text can never be FTS5 syntax
-    tokens = dict.fromkeys(keyword_text(text).split())
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in tokens)
+
+
+def _idf(rows: int, df: int) -> float:
+    """FTS5's BM25 term weight (``fts5_aux.c``): log((N − df + ½) / (df + ½)), at least 1e-6."""
+    return max(1e-6, math.log((rows - df + 0.5) / (df + 0.5)))
+
+
+@functools.lru_cache(maxsize=64)
+def _rows_sql(n: int) -> str:
+    return f"SELECT {_COLUMNS} FROM chunks AS c WHERE c.rowid IN ({', '.join('?' * n)})"
 
 
 class LocalVectorStore:
@@ -144,7 +169,12 @@ class LocalVectorStore:
         self._conn = sqlite3.connect(path / "chunks.db", check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        # reads through the page cache instead of a read() per page: fetching the 10 rows of a search hit
+        # list costs ~50 µs instead of ~90 µs at 100k chunks (rows span overflow pages)
+        self._conn.execute(f"PRAGMA mmap_size={1 << 31}")
         self._conn.executescript(_SCHEMA)
+        # per connection, not stored: how many rows hold a token (keyword queries drop the commonest)
+        self._conn.execute("CREATE VIRTUAL TABLE temp.fts_vocab USING fts5vocab(main, fts, row)")
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('dimensions', ?)", (dimensions,))
         stored = self._meta("dimensions")
         if stored != dimensions:
@@ -156,6 +186,7 @@ class LocalVectorStore:
         self._saved_at = time.monotonic()
         self._timer: threading.Timer | None = None
         self._matching: dict[tuple[str, tuple[Any, ...]], _Matching] = {}
+        self._df: dict[str, int] = {}  # token -> rows holding it, until the next write
         loaded = self._load_index()
         if loaded is None:
             self._index = self._rebuild_index()
@@ -268,6 +299,7 @@ class LocalVectorStore:
             raise
         self._count += len(added) - len(removed)
         self._matching.clear()
+        self._df.clear()
         try:
             for label in removed:
                 self._index.mark_deleted(label)
@@ -350,14 +382,20 @@ class LocalVectorStore:
         out: dict[int, _Row] = {}
         for start in range(0, len(labels), 500):
             part = labels[start : start + 500]
-            sql = f"SELECT {_COLUMNS} FROM chunks AS c WHERE c.rowid IN ({', '.join('?' * len(part))})"
-            out.update((r[0], r) for r in self._conn.execute(sql, part))
+            out.update((r[0], r) for r in self._conn.execute(_rows_sql(len(part)), part))
         return out
 
-    def _hit(self, row: _Row, score: float) -> Hit:
-        _, cid, doc, text, parent, metadata, vector = row
-        vec = np.frombuffer(vector, dtype=np.float32).tolist()
-        return Hit(Chunk(cid, doc, text, vec, json.loads(metadata), parent), score)
+    def _hits_locked(self, found: Sequence[tuple[int, float]]) -> list[Hit]:
+        rows = self._rows_locked([label for label, _ in found])
+        hits = []
+        for label, score in found:
+            if (row := rows.get(label)) is not None:
+                _, cid, doc, text, parent, metadata, vector = row
+                # array('f') copies the float32 bytes as they are: a list of 384 Python floats per hit
+                # costs more than the rest of the row, and callers of a search seldom read the vector
+                vec = array.array("f", vector)
+                hits.append(Hit(Chunk(cid, doc, text, vec, json.loads(metadata), parent), score))
+        return hits
 
     def _matching_locked(self, sql: str, params: list[Any]) -> _Matching:
         """The labels of the chunks matching a filter, remembered until the next write: evaluating a
@@ -403,49 +441,103 @@ class LocalVectorStore:
         except RuntimeError:  # fewer than k reachable (a graph thinned by deletes): widen, then give up
             self._index.set_ef(max(self.params.ef, k) * 4)
             labels, distances = self._index.knn_query(q, k=k, num_threads=1, filter=allowed)
-        return [(int(lab), 1.0 - float(d)) for lab, d in zip(labels[0], distances[0], strict=True)]
+        return list(zip(labels[0].tolist(), (1.0 - distances[0].astype(np.float64)).tolist(), strict=True))
 
-    def _query_sync(self, vector: Sequence[float], k: int, where: Filter | None) -> list[Hit]:
-        q = _unit_rows([vector], self.dimensions)[0]
-        sql, params = to_sqlite(where, "c.metadata")
-        if k <= 0:
+    def _quick_locked(self, k: int, filtered: bool, sql: str, params: list[Any]) -> bool:
+        """Whether a search takes well under a millisecond: an unfiltered graph walk with k ≤ ef, or exact
+        scoring of a remembered filter whose vectors are in memory (at most ``exact_limit`` of them)."""
+        self._check_open()
+        if not filtered and self._count > self.params.exact_limit:
+            return k <= self.params.ef
+        found = self._matching.get((sql, tuple(params)))
+        return found is not None and found.vectors is not None
+
+    def _search_locked(
+        self, q: np.ndarray[Any, Any], k: int, where: Filter | None, sql: str, params: list[Any]
+    ) -> list[tuple[int, float]]:
+        """(label, cosine) of the ``k`` best chunks matching ``where``, best first."""
+        self._check_open()
+        p = self.params
+        matching = None  # None: every chunk
+        if where is not None or self._count <= p.exact_limit:
+            matching = self._matching_locked(sql, params)
+        n = self._count if matching is None else len(matching.labels)
+        if n == 0:
             return []
+        few = max(p.filter_exact_limit, p.filter_exact_fraction * self._count) if where else p.exact_limit
+        if matching is not None and n <= max(few, p.exact_limit):
+            return self._exact_locked(q, matching, k)
+        # a filtered walk passes through excluded nodes and so sees more candidates than ef: at 10%
+        # selectivity ef/3 gives the recall of ef unfiltered (bench/ann.py), at 3× the speed
+        ef = math.ceil(p.ef * math.sqrt(n / self._count))
+        try:
+            return self._ann_locked(q, min(k, n), ef, matching.allowed if matching else None)
+        except RuntimeError:  # hnswlib could not gather min(k, n): score exactly instead
+            return self._exact_locked(q, matching or self._matching_locked(sql, params), k)
+
+    def _query_locked(
+        self, q: np.ndarray[Any, Any], k: int, where: Filter | None, sql: str, params: list[Any]
+    ) -> list[Hit]:
+        found = self._search_locked(q, k, where, sql, params)
+        return self._hits_locked([(label, min(1.0, max(-1.0, s))) for label, s in found])
+
+    def _query_sync(
+        self, q: np.ndarray[Any, Any], k: int, where: Filter | None, sql: str, params: list[Any]
+    ) -> list[Hit]:
         with self._lock:
-            self._check_open()
-            p = self.params
-            matching = None  # None: every chunk
-            if where is not None or self._count <= p.exact_limit:
-                matching = self._matching_locked(sql, params)
-            n = self._count if matching is None else len(matching.labels)
-            if n == 0:
-                return []
-            few = max(p.filter_exact_limit, p.filter_exact_fraction * self._count) if where else p.exact_limit
-            if matching is not None and n <= max(few, p.exact_limit):
-                found = self._exact_locked(q, matching, k)
-            else:
-                # a filtered walk passes through excluded nodes and so sees more candidates than ef: at
-                # 10% selectivity ef/3 gives the recall of ef unfiltered (bench/ann.py), at 3× the speed
-                ef = math.ceil(p.ef * math.sqrt(n / self._count))
-                try:
-                    found = self._ann_locked(q, min(k, n), ef, matching.allowed if matching else None)
-                except RuntimeError:  # hnswlib could not gather min(k, n): score exactly instead
-                    found = self._exact_locked(q, matching or self._matching_locked(sql, params), k)
-            rows = self._rows_locked([label for label, _ in found])
-        return [self._hit(rows[label], min(1.0, max(-1.0, s))) for label, s in found if label in rows]
+            return self._query_locked(q, k, where, sql, params)
+
+    def _df_locked(self, token: str) -> int:
+        df = self._df.get(token)
+        if df is None:
+            row = self._conn.execute("SELECT doc FROM temp.fts_vocab WHERE term = ?", (token,)).fetchone()
+            df = self._df[token] = int(row[0]) if row else 0
+            if len(self._df) > 100_000:  # a bound for a long run of queries without writes
+                self._df.clear()
+        return df
+
+    def _keyword_tokens_locked(self, tokens: Sequence[str]) -> list[str]:
+        """The tokens worth scoring: the commonest are left out while their summed weight stays within
+        ``keyword_prune_weight`` of the total (see :class:`IndexParams`). A token the vocabulary does not
+        list is kept: FTS5 may split it further ("google_" is "google" to it)."""
+        p = self.params
+        df = {t: self._df_locked(t) for t in tokens}
+        weight = {t: _idf(self._count, df[t]) for t in tokens if df[t]}
+        budget = p.keyword_prune_weight * sum(weight.values())
+        dropped = set()
+        for t in sorted(weight, key=lambda t: -df[t]):  # commonest (lightest) first
+            if df[t] <= p.keyword_prune_min_rows or weight[t] > budget:
+                break
+            budget -= weight[t]
+            dropped.add(t)
+        return [t for t in tokens if t not in dropped]
+
+    def _bm25_locked(
+        self, tokens: Sequence[str], k: int, sql: str, params: list[Any]
+    ) -> list[tuple[int, float]]:
+        # rowids and scores only: reading each matching row's columns before the LIMIT (a join that selects
+        # them) was most of the time of a keyword query; the k rows are fetched afterwards
+        if sql == "1":
+            query = "SELECT rowid, -bm25(fts) FROM fts WHERE fts MATCH ? ORDER BY bm25(fts), rowid LIMIT ?"
+        else:
+            query = (
+                "SELECT fts.rowid, -bm25(fts) FROM fts JOIN chunks AS c ON c.rowid = fts.rowid "
+                f"WHERE fts MATCH ? AND {sql} ORDER BY bm25(fts), fts.rowid LIMIT ?"
+            )
+        return self._conn.execute(query, [_fts_query(tokens), *params, k]).fetchall()
 
     def _keyword_sync(self, text: str, k: int, where: Filter | None) -> list[Hit]:
         sql, params = to_sqlite(where, "c.metadata")
-        match = _fts_query(text)
-        if not match or k <= 0:
+        tokens = list(dict.fromkeys(keyword_text(text).split()))  # MeCab, outside the lock
+        if not tokens or k <= 0:
             return []
-        query = (
-            f"SELECT {_COLUMNS}, -bm25(fts) FROM fts JOIN chunks AS c ON c.rowid = fts.rowid "
-            f"WHERE fts MATCH ? AND {sql} ORDER BY bm25(fts), c.rowid LIMIT ?"
-        )
         with self._lock:
             self._check_open()
-            rows = self._conn.execute(query, [match, *params, k]).fetchall()
-        return [self._hit(r[:7], float(r[7])) for r in rows]
+            scored = self._keyword_tokens_locked(tokens)
+            found = self._bm25_locked(scored, k, sql, params)
+            if len(found) < k and len(scored) < len(tokens):  # rows holding only dropped tokens count
+                found = self._bm25_locked(tokens, k, sql, params)
+            return self._hits_locked(found)
 
     def _close_sync(self) -> None:
         with self._lock:
@@ -472,7 +564,21 @@ class LocalVectorStore:
 
     async def query(self, vector: Sequence[float], k: int, where: Filter | None = None) -> list[Hit]:
         """The ``k`` nearest chunks matching ``where`` by cosine similarity, best first."""
-        return await asyncio.to_thread(self._query_sync, vector, k, where)
+        q = _unit_rows([vector], self.dimensions)[0]
+        sql, params = to_sqlite(where, "c.metadata")
+        if k <= 0:
+            return []
+        # A quick search (an unfiltered graph walk: ~0.6 ms at 100k chunks) runs here, on the event loop:
+        # handing it to a worker thread and back costs ~0.3 ms more and cut queries/s by a third
+        # (bench/retrieval.py). Holding the loop for under a millisecond is the cheaper choice; anything
+        # slower, or a lock held by a writer, goes to a thread so the loop never waits.
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._quick_locked(k, where is not None, sql, params):
+                    return self._query_locked(q, k, where, sql, params)
+            finally:
+                self._lock.release()
+        return await asyncio.to_thread(self._query_sync, q, k, where, sql, params)
 
     async def keyword_query(self, text: str, k: int, where: Filter | None = None) -> list[Hit]:
         """The ``k`` best chunks matching ``where`` by BM25 over any of the query's tokens."""
