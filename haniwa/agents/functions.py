@@ -18,11 +18,18 @@ from typing import Any
 import httpx
 import pluggy
 
-from haniwa.agents.base import ActionExecutor, ActionInvocation, AgentFunction
+from haniwa.agents.base import ActionExecutor, ActionInvocation, AgentFunction, Tool
 from haniwa.config import Settings
 from haniwa.errors import UsageError
 
-__all__ = ["FunctionRegistry", "ActionError", "function_name", "lambda_event", "response_text"]
+__all__ = [
+    "FunctionRegistry",
+    "ActionError",
+    "function_name",
+    "lambda_event",
+    "response_text",
+    "wire_parameters",
+]
 
 
 class ActionError(Exception):
@@ -41,11 +48,6 @@ def function_name(lambda_arn: str) -> str:
 def lambda_event(call: ActionInvocation) -> dict[str, Any]:
     """Bedrock's Lambda input event for this call (function or API form)."""
     tool, agent = call.tool, call.agent
-    params = [
-        {"name": p.name, "type": p.type, "value": _wire_value(call.arguments[p.name])}
-        for p in tool.parameters
-        if p.name in call.arguments and p.location != "body"
-    ]
     event: dict[str, Any] = {
         "messageVersion": "1.0",
         "agent": {
@@ -62,27 +64,30 @@ def lambda_event(call: ActionInvocation) -> dict[str, Any]:
     }
     if tool.function is not None:
         event["function"] = tool.function
-        event["parameters"] = [
-            {"name": p.name, "type": p.type, "value": _wire_value(call.arguments[p.name])}
-            for p in tool.parameters
-            if p.name in call.arguments
-        ]
+        event["parameters"] = wire_parameters(tool, call.arguments)
     else:
         event["apiPath"] = tool.api_path
         event["httpMethod"] = tool.http_method
-        event["parameters"] = params
-        body = [
-            {"name": p.name, "type": p.type, "value": _wire_value(call.arguments[p.name])}
-            for p in tool.parameters
-            if p.name in call.arguments and p.location == "body"
-        ]
+        event["parameters"] = wire_parameters(tool, call.arguments, body=False)
+        body = wire_parameters(tool, call.arguments, body=True)
         if body:
             event["requestBody"] = {"content": {"application/json": {"properties": body}}}
     return event
 
 
-def _wire_value(v: Any) -> str:
-    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+def wire_parameters(tool: Tool, args: Mapping[str, Any], body: bool | None = None) -> list[dict[str, str]]:
+    """Arguments as Bedrock's ``[{name, type, value}]`` (values as strings), as Lambda events, traces and
+    return-of-control payloads carry them. ``body``: only request-body (True) or other (False) ones."""
+    return [
+        {
+            "name": p.name,
+            "type": p.type,
+            "value": v if isinstance(v, str) else json.dumps(v, ensure_ascii=False),
+        }
+        for p in tool.parameters
+        if p.name in args and (body is None or (p.location == "body") == body)
+        for v in (args[p.name],)
+    ]
 
 
 def response_text(resp: Any, call: ActionInvocation) -> str:

@@ -37,7 +37,7 @@ from haniwa.agents.base import (
     Tool,
     TraceEvent,
 )
-from haniwa.agents.functions import ActionError, FunctionRegistry
+from haniwa.agents.functions import ActionError, FunctionRegistry, wire_parameters
 from haniwa.errors import ValidationError
 from haniwa.knowledge.base import Chunk, Hit
 from haniwa.knowledge.generate import cite, reference
@@ -302,19 +302,6 @@ def _hit_dict(h: Hit) -> dict[str, Any]:
 
 def _hit(d: Mapping[str, Any]) -> Hit:
     return Hit(Chunk(d["id"], d["doc"], d["text"], (), d["metadata"]), float(d["score"]))
-
-
-def _wire_params(tool: Tool, args: Mapping[str, Any], body: bool | None = None) -> list[dict[str, str]]:
-    return [
-        {
-            "name": p.name,
-            "type": p.type,
-            "value": v if isinstance(v, str) else json.dumps(v, ensure_ascii=False),
-        }
-        for p in tool.parameters
-        if p.name in args and (body is None or (p.location == "body") == body)
-        for v in (args[p.name],)
-    ]
 
 
 # -- the loop ------------------------------------------------------------------------------------------
@@ -618,12 +605,12 @@ class Orchestration:
             agi["invocationId"] = invocation_id
         if tool.function is not None:
             agi["function"] = tool.function
-            agi["parameters"] = _wire_params(tool, args)
+            agi["parameters"] = wire_parameters(tool, args)
         else:
             agi["apiPath"] = tool.api_path
             agi["verb"] = (tool.http_method or "").lower()
-            agi["parameters"] = _wire_params(tool, args, body=False)
-            body = _wire_params(tool, args, body=True)
+            agi["parameters"] = wire_parameters(tool, args, body=False)
+            body = wire_parameters(tool, args, body=True)
             if body:
                 agi["requestBody"] = {"content": {"application/json": body}}
         return self._orch(
@@ -687,18 +674,18 @@ class Orchestration:
                 "functionInvocationInput": {
                     "actionGroup": tool.action_group,
                     "function": tool.function,
-                    "parameters": _wire_params(tool, args),
+                    "parameters": wire_parameters(tool, args),
                     "actionInvocationType": kind,
                     "agentId": self.spec.agent_id,
                 }
             }
         else:
-            body = _wire_params(tool, args, body=True)
+            body = wire_parameters(tool, args, body=True)
             api: dict[str, Any] = {
                 "actionGroup": tool.action_group,
                 "apiPath": tool.api_path,
                 "httpMethod": tool.http_method,
-                "parameters": _wire_params(tool, args, body=False),
+                "parameters": wire_parameters(tool, args, body=False),
                 "actionInvocationType": kind,
                 "agentId": self.spec.agent_id,
             }
