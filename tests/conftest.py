@@ -119,3 +119,7 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.get_uri()
     finally:
         server.cleanup()  # stops PostgreSQL and deletes its folder (atexit would, too late for pytest)
+
+
+# -- the playground in headless Chromium (tests/browser.py) --------------------------------------------
+from tests.browser import chromium, pg_page  # noqa: E402,F401  (fixtures)

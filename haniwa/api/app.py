@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.staticfiles import StaticFiles
 
 from haniwa.agents.functions import FunctionRegistry
 from haniwa.agents.service import AgentService
@@ -26,6 +27,7 @@ from haniwa.api import (
     bedrock_agent_runtime,
     bedrock_runtime,
     eventstream,
+    haniwa_rest,
 )
 from haniwa.api import openai as openai_api
 from haniwa.api.auth import verify_sigv4
@@ -51,6 +53,7 @@ from haniwa.errors import (
 from haniwa.knowledge.base import VectorStoreFactory
 from haniwa.knowledge.parse import ParserSet
 from haniwa.knowledge.service import KnowledgeService
+from haniwa.playground import STATIC
 from haniwa.plugins import make_plugin_manager
 from haniwa.runtime.registry import ModelRegistry
 from haniwa.store.db import Database
@@ -257,7 +260,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "uptime_s": time.time() - platform.started,
         }
 
+    @app.get("/", include_in_schema=False)
+    async def playground() -> Response:
+        # the page is static; every action in it calls the public APIs below
+        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
+
+    app.mount("/playground", StaticFiles(directory=STATIC), name="playground")
     app.include_router(openai_api.router)
+    app.include_router(haniwa_rest.router)
     app.add_api_route(
         "/{path:path}", _dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
     )

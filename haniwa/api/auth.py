@@ -1,4 +1,5 @@
-"""Request authentication: SigV4 on the Bedrock surface, bearer keys on the OpenAI surface.
+"""Request authentication: SigV4 (or a Bedrock API key as bearer) on the Bedrock surface, bearer keys on
+the OpenAI surface.
 
 Signatures are recomputed with botocore's own ``SigV4Auth`` over the request as received, restricted to
 the headers the client says it signed, so canonicalisation matches the client byte for byte.
@@ -51,6 +52,11 @@ def verify_sigv4(
     if not settings.auth_enabled:
         return
     lower = {k.lower(): v for k, v in headers}
+    if lower.get("authorization", "").startswith("Bearer "):
+        # Bedrock API keys: boto3 sends AWS_BEARER_TOKEN_BEDROCK this way, and the playground in a
+        # browser (where SigV4 signing would need the secret in page script) sends its API key
+        verify_bearer(settings, lower["authorization"])
+        return
     m = _AUTH.fullmatch(lower.get("authorization", "").strip())
     if not m:
         raise AccessDeniedError("missing or malformed SigV4 Authorization header")

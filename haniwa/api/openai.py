@@ -2,7 +2,7 @@
 
 Request bodies are small pydantic models of the OpenAI shapes. They are converted to a ``ChatRequest`` on
 the way in (:func:`chat_request`) and from ``ChatResult`` / ``ChatEvent`` on the way out, one converter
-per direction. Every route of :data:`router` uses ``_OpenAIRoute``, which checks the bearer key and
+per direction. Every route of :data:`router` uses ``OpenAIRoute``, which checks the bearer key and
 renders any ``PlatformError`` (and any body that fails validation) as ``{"error": {...}}``; the Bedrock
 routes keep their own rendering.
 
@@ -57,7 +57,7 @@ from haniwa.runtime.echo import rough_tokens
 if TYPE_CHECKING:
     from haniwa.api.app import Platform
 
-__all__ = ["router", "ChatCompletionRequest", "EmbeddingRequest", "chat_request"]
+__all__ = ["router", "OpenAIRoute", "ChatCompletionRequest", "EmbeddingRequest", "chat_request"]
 
 
 # -- request bodies (OpenAI shapes; unknown fields are ignored as OpenAI-compatible servers do) ----------
@@ -521,7 +521,7 @@ def _validation_error(exc: RequestValidationError) -> ValidationError:
     return ValidationError("; ".join(parts[:3]) + more, param=ordered[0][0] if ordered else None)
 
 
-class _OpenAIRoute(APIRoute):
+class OpenAIRoute(APIRoute):
     """Bearer-key check, request ids and OpenAI-shaped errors for the routes of this router only."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -552,7 +552,7 @@ class _OpenAIRoute(APIRoute):
         return route
 
 
-router = APIRouter(route_class=_OpenAIRoute)
+router = APIRouter(route_class=OpenAIRoute)
 
 
 # -- routes --------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Deterministic built-in backends, shipped as product features for demos and tests.
 
 * ``echo``: answers with the last user message (optionally prefixed), honours ``max_tokens`` and stop
-  sequences, and calls the first offered tool with schema-shaped arguments when tools are offered.
+  sequences, and calls the first offered tool with schema-shaped arguments when tools are offered;
+  ``delay_ms`` paces the stream token by token.
 * ``scripted``: answers by rules — the first ``match`` regex found in the last user turn picks the
   ``reply`` (``\\1``/``\\g<name>`` expand its groups); for demos and tests of multi-step logic such as
   agents, where each step's input decides the next reply.
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -18,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from haniwa.config import Settings
 from haniwa.errors import UsageError
@@ -71,6 +73,8 @@ class EchoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prefix: str = ""
     vision: bool = True
+    # pause before each streamed token, so streaming and compare timings show in demos and browser tests
+    delay_ms: float = Field(0.0, ge=0, le=10_000)
 
 
 class EchoChat:
@@ -78,10 +82,11 @@ class EchoChat:
 
     supports_tools = True
 
-    def __init__(self, name: str, prefix: str = "", vision: bool = True) -> None:
+    def __init__(self, name: str, prefix: str = "", vision: bool = True, delay_ms: float = 0.0) -> None:
         self.name = name
         self.prefix = prefix
         self.supports_images = vision
+        self.delay_s = delay_ms / 1000
 
     async def count_tokens(self, req: ChatRequest) -> int:
         parts = [req.system or ""] + [m.text for m in req.messages]
@@ -135,6 +140,8 @@ class EchoChat:
                 break
         for piece in out:
             if piece:
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
                 yield TextDelta(piece)
         yield StreamEnd(stop_reason, Usage(n_in, produced), stop_seq)
 
@@ -201,7 +208,7 @@ class EchoBackend:
 
     def load_chat(self, info: ModelInfo, options: BaseModel, settings: Settings) -> ChatBackend:
         assert isinstance(options, EchoOptions)
-        return EchoChat(info.id, options.prefix, options.vision)
+        return EchoChat(info.id, options.prefix, options.vision, options.delay_ms)
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
         raise UsageError("the echo backend has no embedding model; use the hash backend")

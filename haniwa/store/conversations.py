@@ -16,11 +16,12 @@ Example::
 from __future__ import annotations
 
 import builtins
+import json
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from haniwa.errors import NotFoundError, ValidationError
@@ -60,6 +61,7 @@ class Conversation:
     updated: float
     message_count: int = 0
     messages: tuple[StoredMessage, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _title(text: str) -> str:
@@ -89,6 +91,7 @@ def _conversation(row: Mapping[str, Any], messages: tuple[StoredMessage, ...] = 
         updated=row["updated"],
         message_count=len(messages) if messages else int(row.get("message_count") or 0),
         messages=messages,
+        params=json.loads(row.get("params") or "{}"),
     )
 
 
@@ -121,13 +124,22 @@ class ConversationStore:
             raise NotFoundError(f"conversation {conv_id!r} does not exist; `haniwa chat --list` lists them")
         return rows[0]
 
-    async def create(self, model_id: str, system: str | None = None, title: str = "") -> str:
-        """Start a conversation and return its id (32 hex characters)."""
+    async def create(
+        self,
+        model_id: str,
+        system: str | None = None,
+        title: str = "",
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Start a conversation and return its id (32 hex characters).
+
+        ``params`` are the inference settings the client chose (kept as given, returned by :meth:`get`)."""
         conv_id = uuid.uuid4().hex
         now = time.time()
         await self._db.execute(
-            "INSERT INTO conversations (id, title, model_id, system, created, updated) VALUES (?,?,?,?,?,?)",
-            (conv_id, title, model_id, system or None, now, now),
+            "INSERT INTO conversations (id, title, model_id, system, created, updated, params)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (conv_id, title, model_id, system or None, now, now, json.dumps(dict(params or {}))),
         )
         return conv_id
 
@@ -212,6 +224,35 @@ class ConversationStore:
         """Set the title."""
         await self._row(conv_id)
         await self._db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conv_id))
+
+    async def update(
+        self,
+        conv_id: str,
+        *,
+        title: str | None = None,
+        system: str | None = None,
+        model_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change what is given; an empty ``system`` clears the system prompt."""
+        await self._row(conv_id)
+        sets: builtins.list[str] = []
+        values: builtins.list[Any] = []
+        for column, value in (("title", title), ("model_id", model_id)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                values.append(value)
+        if system is not None:
+            sets.append("system = ?")
+            values.append(system or None)
+        if params is not None:
+            sets.append("params = ?")
+            values.append(json.dumps(dict(params)))
+        if sets:
+            await self._db.execute(
+                f"UPDATE conversations SET {', '.join(sets)}, updated = ? WHERE id = ?",
+                (*values, time.time(), conv_id),
+            )
 
     async def delete(self, conv_id: str) -> None:
         """Delete the conversation and (by cascade) its messages."""

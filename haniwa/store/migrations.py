@@ -226,6 +226,23 @@ def m004_agents(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_playground(db: sqlite3.Connection) -> None:
+    # ``params`` keeps the inference settings a client chose for a conversation (JSON object) so the
+    # playground resumes it as it was; ``comparisons`` is the playground's compare-mode history.
+    db.execute("ALTER TABLE conversations ADD COLUMN params TEXT NOT NULL DEFAULT '{}'")
+    db.execute(
+        """CREATE TABLE comparisons (
+            id TEXT PRIMARY KEY,
+            created REAL NOT NULL,
+            prompt TEXT NOT NULL,
+            system TEXT,
+            params TEXT NOT NULL,
+            results TEXT NOT NULL
+        )"""
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")

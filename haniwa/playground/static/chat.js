@@ -1,0 +1,910 @@
+// haniwa playground — Chat panel (#/chat, #/chat/<conversationId>).
+//
+// Conversations are kept by the server (/haniwa/v1/conversations); answers stream from the
+// OpenAI-compatible /v1/chat/completions through api.streamChat. Model and user text is always
+// rendered with textContent (never innerHTML).
+
+import { register } from './i18n.js';
+
+register({
+  en: {
+    'chat.new': 'New conversation',
+    'chat.conversations': 'Conversations',
+    'chat.noConversations': 'No saved conversations yet.',
+    'chat.untitled': 'Untitled',
+    'chat.rename': 'Rename',
+    'chat.renameLabel': 'New title',
+    'chat.delete': 'Delete',
+    'chat.deleteConfirm': 'Delete this conversation?',
+    'chat.cancel': 'Cancel',
+    'chat.export': 'Export JSON',
+    'chat.exported': 'Exported {name}.',
+    'chat.deleted': 'Conversation deleted.',
+    'chat.settings': 'Settings',
+    'chat.model': 'Model',
+    'chat.noModels': 'No chat models available',
+    'chat.system': 'System prompt',
+    'chat.systemPlaceholder': 'Optional instructions for the model',
+    'chat.temperature': 'Temperature',
+    'chat.topP': 'Top P',
+    'chat.topK': 'Top K',
+    'chat.maxTokens': 'Max tokens',
+    'chat.default': 'default',
+    'chat.inputPlaceholder': 'Type a message — Enter to send, Shift+Enter for a new line',
+    'chat.send': 'Send',
+    'chat.stop': 'Stop',
+    'chat.attach': 'Attach image',
+    'chat.attachDisabled': 'The selected model does not accept images',
+    'chat.removeImage': 'Remove image',
+    'chat.empty': 'Start a conversation: pick a model and type a message.',
+    'chat.stats': '{tokens} tokens · {latency} ms · {tps} tokens/s',
+    'chat.statsStopped': 'stopped',
+    'chat.error': 'Error: {message}',
+    'chat.loadFailed': 'Could not load the conversation: {message}',
+    'chat.you': 'You',
+    'chat.assistant': 'Assistant',
+    'chat.imageOnly': '(image)',
+    'chat.imageTooLarge': 'The image is too large (max {mb} MB).',
+    'chat.messages': 'Messages',
+  },
+  ja: {
+    'chat.new': '新しい会話',
+    'chat.conversations': '会話',
+    'chat.noConversations': '保存された会話はまだありません。',
+    'chat.untitled': '無題',
+    'chat.rename': '名前を変更',
+    'chat.renameLabel': '新しいタイトル',
+    'chat.delete': '削除',
+    'chat.deleteConfirm': 'この会話を削除しますか？',
+    'chat.cancel': 'キャンセル',
+    'chat.export': 'JSON をエクスポート',
+    'chat.exported': '{name} をエクスポートしました。',
+    'chat.deleted': '会話を削除しました。',
+    'chat.settings': '設定',
+    'chat.model': 'モデル',
+    'chat.noModels': '利用できるチャットモデルがありません',
+    'chat.system': 'システムプロンプト',
+    'chat.systemPlaceholder': 'モデルへの指示（任意）',
+    'chat.temperature': 'Temperature',
+    'chat.topP': 'Top P',
+    'chat.topK': 'Top K',
+    'chat.maxTokens': '最大トークン数',
+    'chat.default': '既定',
+    'chat.inputPlaceholder': 'メッセージを入力してください（Enter で送信、Shift+Enter で改行）',
+    'chat.send': '送信',
+    'chat.stop': '停止',
+    'chat.attach': '画像を添付',
+    'chat.attachDisabled': '選択中のモデルは画像に対応していません',
+    'chat.removeImage': '画像を削除',
+    'chat.empty': 'モデルを選んでメッセージを入力すると、会話を始められます。',
+    'chat.stats': '{tokens} トークン · {latency} ms · {tps} トークン/秒',
+    'chat.statsStopped': '停止しました',
+    'chat.error': 'エラー: {message}',
+    'chat.loadFailed': '会話を読み込めませんでした: {message}',
+    'chat.you': 'あなた',
+    'chat.assistant': 'アシスタント',
+    'chat.imageOnly': '（画像）',
+    'chat.imageTooLarge': '画像が大きすぎます（最大 {mb} MB）。',
+    'chat.messages': 'メッセージ',
+  },
+});
+
+const MAX_IMAGE_BYTES = 8 * 1024 * 1024;
+const PARAMS = [
+  // key, testid, i18n key, input attributes
+  ['temperature', 'chat-temperature', 'chat.temperature', { min: '0', max: '2', step: '0.1' }, parseFloat],
+  ['top_p', 'chat-top-p', 'chat.topP', { min: '0', max: '1', step: '0.05' }, parseFloat],
+  ['top_k', 'chat-top-k', 'chat.topK', { min: '0', step: '1' }, (v) => parseInt(v, 10)],
+  ['max_tokens', 'chat-max-tokens', 'chat.maxTokens', { min: '1', step: '1' }, (v) => parseInt(v, 10)],
+];
+
+// ---------------------------------------------------------------------------------------------------
+// DOM helpers
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'testid') el.dataset.testid = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// an element whose text is the translation of `key` and follows language changes
+function tx(ctx, tag, key, attrs) {
+  const el = h(tag, attrs);
+  el.dataset.i18n = key;
+  el.textContent = ctx.t(key);
+  return el;
+}
+
+function injectStyle() {
+  if (document.getElementById('haniwa-chat-style')) return;
+  const style = document.createElement('style');
+  style.id = 'haniwa-chat-style';
+  style.textContent = CSS;
+  document.head.append(style);
+}
+
+function relTime(ctx, epochSeconds) {
+  if (!epochSeconds) return '';
+  const diff = epochSeconds - Date.now() / 1000;
+  const abs = Math.abs(diff);
+  let rtf;
+  try {
+    rtf = new Intl.RelativeTimeFormat(ctx.lang(), { numeric: 'auto' });
+  } catch (_) {
+    return new Date(epochSeconds * 1000).toLocaleString();
+  }
+  if (abs < 45) return rtf.format(0, 'second');
+  if (abs < 3600) return rtf.format(Math.round(diff / 60), 'minute');
+  if (abs < 86400) return rtf.format(Math.round(diff / 3600), 'hour');
+  if (abs < 86400 * 30) return rtf.format(Math.round(diff / 86400), 'day');
+  return new Date(epochSeconds * 1000).toLocaleDateString(ctx.lang());
+}
+
+function fmtTps(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '0';
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+}
+
+function errMessage(e) {
+  if (!e) return 'unknown error';
+  return e.message || String(e);
+}
+
+function isAbort(e) {
+  return e && (e.name === 'AbortError' || e.code === 'AbortError');
+}
+
+function fileSafe(name) {
+  return (name || 'conversation').replace(/[\\/:*?"<>|\s]+/g, '_').slice(0, 60) || 'conversation';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// panel
+
+const S = {
+  ctx: null,
+  el: null,
+  models: [],          // chat-capable models
+  convId: null,        // the open conversation, null for a new one
+  conv: null,          // its metadata
+  messages: [],        // stored messages [{role, content, ...}]
+  conversations: [],   // sidebar list
+  image: null,         // {dataUrl, name}
+  abort: null,         // AbortController of the running stream
+  busy: false,
+  loadSeq: 0,
+  ui: {},
+};
+
+export async function mount(el, ctx) {
+  S.ctx = ctx;
+  S.el = el;
+  injectStyle();
+  buildUi(el, ctx);
+  ctx.onLangChange(() => {
+    renderList();
+    refreshStats();
+    updateAttachState();
+  });
+  try {
+    const all = await ctx.api.listModels();
+    S.models = (all || []).filter((m) => m.chat !== false);
+  } catch (e) {
+    ctx.toast(errMessage(e), 'error');
+    S.models = [];
+  }
+  fillModels();
+  await refreshList();
+}
+
+export async function show(el, ctx, args) {
+  const id = (args && args[0]) || null;
+  if (id && id === S.convId) {
+    return;   // already showing it (e.g. right after the first message created it)
+  }
+  if (!id) {
+    if (S.convId !== null || S.messages.length) newConversation();
+    S.ui.input.focus();
+    return;
+  }
+  await openConversation(id);
+}
+
+function buildUi(el, ctx) {
+  const ui = S.ui;
+  el.replaceChildren();
+  el.classList.add('chat-panel');
+
+  // sidebar -------------------------------------------------------------------------------------
+  ui.newBtn = tx(ctx, 'button', 'chat.new', { type: 'button', class: 'btn primary chat-new', testid: 'chat-new' });
+  ui.newBtn.addEventListener('click', () => {
+    stopStreaming();
+    newConversation();
+    ctx.navigate('#/chat');
+    ui.input.focus();
+  });
+  ui.list = h('ul', { class: 'conv-list', testid: 'conv-list' });
+  ui.listEmpty = tx(ctx, 'p', 'chat.noConversations', { class: 'muted conv-empty', hidden: true });
+  const sidebar = h('aside', { class: 'chat-sidebar card' },
+    ui.newBtn,
+    tx(ctx, 'h2', 'chat.conversations', { class: 'chat-side-title' }),
+    ui.list, ui.listEmpty);
+
+  // settings ------------------------------------------------------------------------------------
+  ui.model = h('select', { id: 'chat-model', testid: 'chat-model', class: 'chat-select' });
+  ui.model.addEventListener('change', () => {
+    try { localStorage.setItem('haniwa.chat.model', ui.model.value); } catch (_) { /* ignore */ }
+    updateAttachState();
+    patchConversation({ model_id: ui.model.value });
+  });
+  ui.system = h('textarea', { id: 'chat-system', testid: 'chat-system', rows: '3' });
+  ui.system.dataset.i18nPlaceholder = 'chat.systemPlaceholder';
+  ui.system.placeholder = ctx.t('chat.systemPlaceholder');
+  ui.system.addEventListener('change', () => patchConversation({ system: ui.system.value }));
+
+  ui.params = {};
+  const paramFields = PARAMS.map(([key, testid, label, attrs]) => {
+    const input = h('input', { id: testid, testid, type: 'number', inputmode: 'decimal', ...attrs });
+    input.dataset.i18nPlaceholder = 'chat.default';
+    input.placeholder = ctx.t('chat.default');
+    input.addEventListener('change', () => patchConversation({ params: readParams() }));
+    ui.params[key] = input;
+    return h('div', { class: 'field' }, tx(ctx, 'label', label, { for: testid }), input);
+  });
+
+  ui.settingsToggle = tx(ctx, 'button', 'chat.settings', {
+    type: 'button', class: 'chat-settings-toggle', testid: 'chat-settings-toggle', 'aria-expanded': 'true',
+    'aria-controls': 'chat-settings-body',
+  });
+  ui.settingsBody = h('div', { class: 'chat-settings-body', id: 'chat-settings-body' },
+    h('div', { class: 'field' }, tx(ctx, 'label', 'chat.system', { for: 'chat-system' }), ui.system),
+    h('div', { class: 'chat-params' }, paramFields));
+  ui.settings = h('aside', { class: 'chat-settings card', testid: 'chat-settings' },
+    tx(ctx, 'h2', 'chat.settings', { class: 'chat-settings-title' }),
+    ui.settingsToggle,
+    h('div', { class: 'field chat-model-field' }, tx(ctx, 'label', 'chat.model', { for: 'chat-model' }), ui.model),
+    ui.settingsBody);
+  ui.settingsToggle.addEventListener('click', () => {
+    const collapsed = ui.settings.classList.toggle('collapsed');
+    ui.settingsToggle.setAttribute('aria-expanded', String(!collapsed));
+  });
+
+  // messages ------------------------------------------------------------------------------------
+  ui.empty = tx(ctx, 'p', 'chat.empty', { class: 'muted chat-empty' });
+  ui.messages = h('div', {
+    class: 'chat-messages', testid: 'chat-messages', role: 'log', 'aria-live': 'polite',
+  }, ui.empty);
+  ui.messages.dataset.i18nAriaLabel = 'chat.messages';
+  ui.messages.setAttribute('aria-label', ctx.t('chat.messages'));
+
+  // composer ------------------------------------------------------------------------------------
+  ui.input = h('textarea', { id: 'chat-input', testid: 'chat-input', rows: '2', 'data-autofocus': true });
+  ui.input.dataset.i18nPlaceholder = 'chat.inputPlaceholder';
+  ui.input.placeholder = ctx.t('chat.inputPlaceholder');
+  ui.input.setAttribute('aria-label', ctx.t('chat.send'));
+  ui.input.addEventListener('keydown', onComposerKey);
+  ui.input.addEventListener('input', autoGrow);
+
+  ui.file = h('input', { type: 'file', accept: 'image/*', class: 'visually-hidden chat-file', testid: 'chat-attach-input', tabindex: '-1' });
+  ui.file.addEventListener('change', onFileChosen);
+  ui.attach = h('button', { type: 'button', class: 'btn chat-attach', testid: 'chat-attach' }, '📎');
+  ui.attach.addEventListener('click', () => ui.file.click());
+  ui.chips = h('div', { class: 'chat-chips' });
+  ui.send = tx(ctx, 'button', 'chat.send', { type: 'submit', class: 'btn primary', testid: 'chat-send' });
+  ui.stop = tx(ctx, 'button', 'chat.stop', { type: 'button', class: 'btn danger', testid: 'chat-stop', hidden: true });
+  ui.stop.addEventListener('click', stopStreaming);
+  ui.form = h('form', { class: 'chat-composer card' },
+    ui.chips,
+    h('div', { class: 'chat-composer-row' }, ui.attach, ui.file, ui.input, ui.send, ui.stop));
+  ui.form.addEventListener('submit', (ev) => { ev.preventDefault(); send(); });
+
+  const main = h('div', { class: 'chat-main' }, ui.messages, ui.form);
+  el.append(h('div', { class: 'chat-layout' }, sidebar, main, ui.settings));
+
+  if (window.matchMedia && window.matchMedia('(max-width: 480px)').matches) {
+    // narrow screens start with the settings folded (the model select stays visible)
+    ui.settings.classList.add('collapsed');
+    ui.settingsToggle.setAttribute('aria-expanded', 'false');
+  }
+  updateAttachState();
+}
+
+function autoGrow() {
+  const ta = S.ui.input;
+  ta.style.height = 'auto';
+  ta.style.height = Math.min(ta.scrollHeight, 220) + 'px';
+}
+
+function onComposerKey(ev) {
+  if (ev.key !== 'Enter') return;
+  // IME: Enter confirms the conversion (Japanese input), it must not send
+  if (ev.isComposing || ev.keyCode === 229) return;
+  if (ev.shiftKey) return;   // new line
+  ev.preventDefault();
+  send();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// models and settings
+
+function modelInfo(id) {
+  return S.models.find((m) => m.id === id) || null;
+}
+
+function fillModels(selectId) {
+  const sel = S.ui.model;
+  const want = selectId || sel.value || (() => {
+    try { return localStorage.getItem('haniwa.chat.model'); } catch (_) { return null; }
+  })();
+  sel.replaceChildren();
+  const ids = S.models.map((m) => m.id);
+  if (want && !ids.includes(want) && selectId) {
+    sel.append(h('option', { value: want, text: want }));   // a conversation's model not listed (alias)
+  }
+  for (const m of S.models) {
+    const label = m.name && m.name !== m.id ? `${m.id} — ${m.name}` : m.id;
+    sel.append(h('option', { value: m.id, text: label }));
+  }
+  if (!sel.options.length) {
+    const opt = h('option', { value: '', text: S.ctx.t('chat.noModels') });
+    opt.dataset.i18n = 'chat.noModels';
+    sel.append(opt);
+  }
+  const pick = want && Array.from(sel.options).some((o) => o.value === want) ? want
+    : ids[0];
+  if (pick) sel.value = pick;
+  updateAttachState();
+}
+
+function updateAttachState() {
+  const ui = S.ui;
+  if (!ui.attach) return;
+  const info = modelInfo(ui.model.value);
+  const vision = !!(info && info.vision);
+  ui.attach.disabled = !vision || S.busy;
+  const title = S.ctx.t(vision ? 'chat.attach' : 'chat.attachDisabled');
+  ui.attach.title = title;
+  ui.attach.setAttribute('aria-label', title);
+  if (!vision && S.image) clearImage();
+}
+
+function readParams() {
+  const out = {};
+  for (const [key, , , , parse] of PARAMS) {
+    const raw = S.ui.params[key].value.trim();
+    if (raw === '') continue;
+    const v = parse(raw);
+    if (Number.isFinite(v)) out[key] = v;
+  }
+  return out;
+}
+
+function writeParams(params) {
+  for (const [key] of PARAMS) {
+    const v = params ? params[key] : undefined;
+    S.ui.params[key].value = v === undefined || v === null ? '' : String(v);
+  }
+}
+
+async function patchConversation(body) {
+  if (!S.convId) return;
+  const id = S.convId;
+  try {
+    const conv = await S.ctx.api.request('PATCH', `/haniwa/v1/conversations/${encodeURIComponent(id)}`, body);
+    if (S.convId === id) S.conv = conv;
+    refreshList();
+  } catch (e) {
+    S.ctx.toast(errMessage(e), 'error');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// image attachment
+
+function onFileChosen() {
+  const file = S.ui.file.files && S.ui.file.files[0];
+  S.ui.file.value = '';
+  if (!file) return;
+  if (file.size > MAX_IMAGE_BYTES) {
+    S.ctx.toast(S.ctx.t('chat.imageTooLarge', { mb: MAX_IMAGE_BYTES / 1024 / 1024 }), 'error');
+    return;
+  }
+  const reader = new FileReader();
+  reader.onload = () => {
+    S.image = { dataUrl: String(reader.result), name: file.name };
+    renderChips();
+  };
+  reader.onerror = () => S.ctx.toast(errMessage(reader.error), 'error');
+  reader.readAsDataURL(file);
+}
+
+function clearImage() {
+  S.image = null;
+  renderChips();
+}
+
+function renderChips() {
+  const { chips } = S.ui;
+  chips.replaceChildren();
+  if (!S.image) return;
+  const remove = h('button', { type: 'button', class: 'chip-remove', testid: 'chat-attach-remove' }, '×');
+  remove.title = S.ctx.t('chat.removeImage');
+  remove.setAttribute('aria-label', S.ctx.t('chat.removeImage'));
+  remove.addEventListener('click', () => { clearImage(); S.ui.input.focus(); });
+  chips.append(h('span', { class: 'chip chat-chip', testid: 'chat-attachment' },
+    h('img', { src: S.image.dataUrl, alt: S.image.name }),
+    h('span', { class: 'chip-name', text: S.image.name }),
+    remove));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// conversation list
+
+async function refreshList() {
+  try {
+    const res = await S.ctx.api.request('GET', '/haniwa/v1/conversations?limit=50');
+    S.conversations = (res && res.data) || [];
+  } catch (e) {
+    S.ctx.toast(errMessage(e), 'error');
+    return;
+  }
+  renderList();
+}
+
+function renderList() {
+  const { ui, ctx } = { ui: S.ui, ctx: S.ctx };
+  if (!ui.list) return;
+  // keep an item that is being renamed / confirming untouched
+  const editing = ui.list.querySelector('[data-editing="true"]');
+  if (editing) return;
+  ui.list.replaceChildren();
+  ui.listEmpty.hidden = S.conversations.length > 0;
+  for (const c of S.conversations) {
+    const li = h('li', { class: 'conv-item', testid: 'conv-item', 'data-id': c.id });
+    if (c.id === S.convId) {
+      li.classList.add('active');
+      li.setAttribute('aria-current', 'true');
+    }
+    const title = h('span', { class: 'conv-title', testid: 'conv-title', text: c.title || ctx.t('chat.untitled') });
+    const meta = h('span', { class: 'conv-meta muted' },
+      h('span', { class: 'conv-model', text: c.model_id }), ' · ',
+      h('span', { class: 'conv-time', text: relTime(ctx, c.updated || c.created), title: new Date((c.updated || c.created) * 1000).toLocaleString() }));
+    const open = h('a', { class: 'conv-open', href: `#/chat/${encodeURIComponent(c.id)}` }, title, meta);
+    const actions = h('div', { class: 'conv-actions' },
+      iconButton('conv-rename', '✎', 'chat.rename', () => startRename(li, c)),
+      iconButton('conv-export', '⤓', 'chat.export', () => exportConversation(c)),
+      iconButton('conv-delete', '🗑', 'chat.delete', () => confirmDelete(li, c)));
+    li.append(open, actions);
+    ui.list.append(li);
+  }
+}
+
+function iconButton(testid, glyph, key, onclick) {
+  const b = h('button', { type: 'button', class: 'icon-btn', testid }, glyph);
+  b.dataset.i18nTitle = key;
+  b.dataset.i18nAriaLabel = key;
+  b.title = S.ctx.t(key);
+  b.setAttribute('aria-label', S.ctx.t(key));
+  b.addEventListener('click', (ev) => { ev.preventDefault(); ev.stopPropagation(); onclick(); });
+  return b;
+}
+
+function startRename(li, c) {
+  const ctx = S.ctx;
+  li.dataset.editing = 'true';
+  const input = h('input', { type: 'text', class: 'conv-rename-input', testid: 'conv-rename-input', value: c.title || '' });
+  input.setAttribute('aria-label', ctx.t('chat.renameLabel'));
+  let done = false;
+  const finish = async (save) => {
+    if (done) return;
+    done = true;
+    delete li.dataset.editing;
+    const title = input.value.trim();
+    if (save && title && title !== c.title) {
+      try {
+        await ctx.api.request('PATCH', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}`, { title });
+      } catch (e) {
+        ctx.toast(errMessage(e), 'error');
+      }
+    }
+    await refreshList();
+  };
+  input.addEventListener('keydown', (ev) => {
+    if (ev.isComposing || ev.keyCode === 229) return;
+    if (ev.key === 'Enter') { ev.preventDefault(); finish(true); }
+    if (ev.key === 'Escape') { ev.preventDefault(); finish(false); }
+  });
+  input.addEventListener('blur', () => finish(true));
+  li.replaceChildren(h('div', { class: 'conv-edit' }, input));
+  input.focus();
+  input.select();
+}
+
+function confirmDelete(li, c) {
+  const ctx = S.ctx;
+  li.dataset.editing = 'true';
+  const yes = tx(ctx, 'button', 'chat.delete', { type: 'button', class: 'btn danger small', testid: 'conv-delete-confirm' });
+  const no = tx(ctx, 'button', 'chat.cancel', { type: 'button', class: 'btn small', testid: 'conv-delete-cancel' });
+  no.addEventListener('click', () => { delete li.dataset.editing; renderList(); });
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    try {
+      await ctx.api.request('DELETE', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}`);
+      ctx.toast(ctx.t('chat.deleted'), 'ok');
+      if (S.convId === c.id) {
+        stopStreaming();
+        newConversation();
+        ctx.navigate('#/chat');
+      }
+    } catch (e) {
+      ctx.toast(errMessage(e), 'error');
+    }
+    delete li.dataset.editing;
+    await refreshList();
+  });
+  li.replaceChildren(h('div', { class: 'conv-confirm', role: 'alertdialog' },
+    tx(ctx, 'span', 'chat.deleteConfirm', { class: 'conv-confirm-text' }),
+    h('div', { class: 'conv-confirm-actions' }, yes, no)));
+  no.focus();
+}
+
+async function exportConversation(c) {
+  const ctx = S.ctx;
+  try {
+    const data = await ctx.api.request('GET', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}?download=1`);
+    const blob = new Blob([JSON.stringify(data, null, 2) + '\n'], { type: 'application/json' });
+    const name = `haniwa-${fileSafe(c.title)}-${c.id}.json`;
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    ctx.toast(ctx.t('chat.exported', { name }), 'ok');
+  } catch (e) {
+    ctx.toast(errMessage(e), 'error');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// opening / resetting a conversation
+
+function newConversation() {
+  S.loadSeq += 1;
+  S.convId = null;
+  S.conv = null;
+  S.messages = [];
+  clearImage();
+  renderMessages();
+  renderList();
+}
+
+async function openConversation(id) {
+  const ctx = S.ctx;
+  stopStreaming();
+  const seq = ++S.loadSeq;
+  let conv;
+  try {
+    conv = await ctx.api.request('GET', `/haniwa/v1/conversations/${encodeURIComponent(id)}`);
+  } catch (e) {
+    if (seq !== S.loadSeq) return;
+    ctx.toast(ctx.t('chat.loadFailed', { message: errMessage(e) }), 'error');
+    newConversation();
+    ctx.navigate('#/chat');
+    return;
+  }
+  if (seq !== S.loadSeq) return;
+  S.convId = conv.id;
+  S.conv = conv;
+  S.messages = conv.messages || [];
+  fillModels(conv.model_id);
+  S.ui.system.value = conv.system || '';
+  writeParams(conv.params || {});
+  clearImage();
+  renderMessages();
+  renderList();
+}
+
+function renderMessages() {
+  const { ui } = S;
+  ui.messages.replaceChildren();
+  if (!S.messages.length) {
+    ui.messages.append(ui.empty);
+    return;
+  }
+  for (const m of S.messages) {
+    if (m.role === 'user') {
+      appendUser(m.content);
+    } else {
+      const { bubble, stats } = appendAssistant();
+      setText(bubble, m.content);
+      bubble.dataset.streaming = 'false';
+      setStats(stats, {
+        tokens: m.output_tokens, latency: m.latency_ms,
+        tps: m.output_tokens && m.latency_ms ? m.output_tokens / (m.latency_ms / 1000) : null,
+      });
+    }
+  }
+  scrollToBottom(true);
+}
+
+function appendUser(text, imageUrl) {
+  const { ui } = S;
+  if (ui.empty.parentNode) ui.empty.remove();
+  const bubble = h('div', { class: 'msg-bubble msg-user', testid: 'msg-user' });
+  if (imageUrl) bubble.append(h('img', { class: 'msg-image', src: imageUrl, alt: '' }));
+  bubble.append(h('span', { class: 'msg-text', text }));
+  ui.messages.append(h('div', { class: 'msg-row msg-row-user' }, bubble));
+  return bubble;
+}
+
+function appendAssistant() {
+  const { ui } = S;
+  if (ui.empty.parentNode) ui.empty.remove();
+  const bubble = h('div', { class: 'msg-bubble msg-assistant', testid: 'msg-assistant', 'data-streaming': 'false' },
+    h('span', { class: 'msg-text' }));
+  const stats = h('div', { class: 'msg-stats muted', testid: 'msg-stats' });
+  ui.messages.append(h('div', { class: 'msg-row msg-row-assistant' }, bubble, stats));
+  return { bubble, stats };
+}
+
+function setText(bubble, text) {
+  bubble.querySelector('.msg-text').textContent = text;
+}
+
+function setStats(stats, s) {
+  stats._s = s;
+  if (!s || s.tokens === null || s.tokens === undefined) {
+    stats.textContent = s && s.stopped ? S.ctx.t('chat.statsStopped') : '';
+    return;
+  }
+  const tps = fmtTps(s.tps);
+  stats.textContent = S.ctx.t('chat.stats', { tokens: s.tokens, latency: s.latency ?? '—', tps })
+    + (s.stopped ? ` · ${S.ctx.t('chat.statsStopped')}` : '');
+  stats.dataset.outputTokens = String(s.tokens);
+  if (s.latency !== null && s.latency !== undefined) stats.dataset.latencyMs = String(s.latency);
+  stats.dataset.tokensPerSecond = tps;
+}
+
+function refreshStats() {
+  S.ui.messages.querySelectorAll('.msg-stats').forEach((st) => { if (st._s) setStats(st, st._s); });
+}
+
+function scrollToBottom(force) {
+  const box = S.ui.messages;
+  const near = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  if (force || near) box.scrollTop = box.scrollHeight;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// sending
+
+function setBusy(busy) {
+  S.busy = busy;
+  S.ui.send.hidden = busy;
+  S.ui.stop.hidden = !busy;
+  S.ui.send.disabled = busy;
+  updateAttachState();
+}
+
+function stopStreaming() {
+  if (S.abort) S.abort.abort();
+}
+
+function historyFor(messages, system, image) {
+  // roles must alternate: leading assistant turns are dropped and runs of one role are joined
+  const merged = [];
+  for (const m of messages) {
+    if (!merged.length && m.role !== 'user') continue;
+    const last = merged[merged.length - 1];
+    if (last && last.role === m.role) last.content += `\n\n${m.content}`;
+    else merged.push({ role: m.role, content: m.content });
+  }
+  const out = [];
+  if (system && system.trim()) out.push({ role: 'system', content: system });
+  out.push(...merged);
+  const lastUser = out[out.length - 1];
+  if (image && lastUser && lastUser.role === 'user') {
+    lastUser.content = [
+      { type: 'text', text: lastUser.content },
+      { type: 'image_url', image_url: { url: image } },
+    ];
+  }
+  return out;
+}
+
+async function send() {
+  const { ui, ctx } = S;
+  if (S.busy) return;
+  const text = ui.input.value.trim();
+  const image = S.image ? S.image.dataUrl : null;
+  if (!text && !image) {
+    ui.input.focus();
+    return;
+  }
+  const model = ui.model.value;
+  if (!model) {
+    ctx.toast(ctx.t('chat.noModels'), 'error');
+    return;
+  }
+  const system = ui.system.value;
+  const params = readParams();
+  setBusy(true);
+  const abort = new AbortController();
+  S.abort = abort;
+  const content = text || ctx.t('chat.imageOnly');
+  ui.input.value = '';
+  autoGrow();
+  clearImage();
+  appendUser(content, image);
+  const { bubble, stats } = appendAssistant();
+  bubble.dataset.streaming = 'true';
+  scrollToBottom(true);
+
+  let convId = S.convId;
+  let text_ = '';
+  try {
+    if (!convId) {
+      const conv = await ctx.api.request('POST', '/haniwa/v1/conversations', { model_id: model, system: system || null, params });
+      convId = conv.id;
+      S.convId = conv.id;
+      S.conv = conv;
+      S.loadSeq += 1;
+      ctx.navigate(`#/chat/${encodeURIComponent(conv.id)}`);
+    }
+    const userMsg = await ctx.api.request('POST', `/haniwa/v1/conversations/${encodeURIComponent(convId)}/messages`,
+      { role: 'user', content });
+    const local = S.convId === convId ? S.messages : [];
+    local.push(userMsg || { role: 'user', content });
+    refreshList();
+
+    const body = { model, messages: historyFor(local, system, image), ...params };
+    const res = await ctx.api.streamChat(body, {
+      signal: abort.signal,
+      onDelta: (soFar) => {
+        text_ = soFar;
+        setText(bubble, soFar);
+        scrollToBottom(false);
+      },
+    });
+    text_ = res.text;
+    setText(bubble, res.text);
+    bubble.dataset.streaming = 'false';
+    const usage = res.usage || {};
+    const outTokens = usage.completion_tokens ?? null;
+    const latency = Math.round(res.latencyMs ?? 0);
+    setStats(stats, { tokens: outTokens ?? 0, latency, tps: res.tokensPerSecond });
+    const saved = await ctx.api.request('POST', `/haniwa/v1/conversations/${encodeURIComponent(convId)}/messages`, {
+      role: 'assistant', content: res.text,
+      input_tokens: usage.prompt_tokens ?? null, output_tokens: outTokens, latency_ms: latency,
+    });
+    if (S.convId === convId) S.messages.push(saved || { role: 'assistant', content: res.text });
+  } catch (e) {
+    bubble.dataset.streaming = 'false';
+    if (isAbort(e) || abort.signal.aborted) {
+      setStats(stats, { stopped: true });
+      if (text_ && convId) {
+        // keep what was produced before the stop
+        try {
+          const saved = await ctx.api.request('POST', `/haniwa/v1/conversations/${encodeURIComponent(convId)}/messages`,
+            { role: 'assistant', content: text_ });
+          if (S.convId === convId) S.messages.push(saved || { role: 'assistant', content: text_ });
+        } catch (_) { /* the stop is what matters */ }
+      }
+    } else {
+      bubble.classList.add('msg-error');
+      bubble.append(h('span', { class: 'msg-error-text', testid: 'msg-error', text: ctx.t('chat.error', { message: errMessage(e) }) }));
+      ctx.toast(errMessage(e), 'error');
+    }
+  } finally {
+    if (S.abort === abort) S.abort = null;
+    setBusy(false);
+    refreshList();
+    if (bubble.isConnected) ui.input.focus();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// panel styles (layout specific to this panel; colours come from the shell's CSS variables)
+
+const CSS = `
+#panel-chat .chat-layout {
+  display: grid; grid-template-columns: 240px minmax(0, 1fr) 280px; gap: 12px;
+  height: calc(100vh - var(--topbar-height, 56px) - 24px); min-height: 420px;
+}
+#panel-chat .chat-sidebar, #panel-chat .chat-settings { display: flex; flex-direction: column; gap: 8px; min-height: 0; overflow: auto; }
+#panel-chat .chat-side-title, #panel-chat .chat-settings-title {
+  font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
+  color: var(--muted, #6b7280); margin: 8px 0 0;
+}
+#panel-chat .conv-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 2px; }
+#panel-chat .conv-item { display: flex; align-items: center; gap: 4px; border-radius: 6px; padding: 2px 4px; }
+#panel-chat .conv-item:hover, #panel-chat .conv-item.active { background: var(--hover, rgba(127,127,127,.12)); }
+#panel-chat .conv-item.active { box-shadow: inset 3px 0 0 var(--accent, #2563eb); }
+#panel-chat .conv-open { flex: 1; min-width: 0; display: flex; flex-direction: column; padding: 4px 4px; color: inherit; text-decoration: none; }
+#panel-chat .conv-title { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 13px; }
+#panel-chat .conv-meta { font-size: 11px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: var(--muted, #6b7280); }
+#panel-chat .conv-actions { display: flex; gap: 0; opacity: .55; }
+#panel-chat .conv-item:hover .conv-actions, #panel-chat .conv-item:focus-within .conv-actions, #panel-chat .conv-item.active .conv-actions { opacity: 1; }
+#panel-chat .icon-btn {
+  border: 0; background: transparent; color: inherit; cursor: pointer; border-radius: 4px;
+  width: 26px; height: 26px; padding: 0; font-size: 13px; line-height: 26px;
+}
+#panel-chat .icon-btn:hover { background: var(--hover, rgba(127,127,127,.18)); }
+#panel-chat .conv-edit, #panel-chat .conv-confirm { flex: 1; display: flex; flex-direction: column; gap: 6px; padding: 4px; }
+#panel-chat .conv-rename-input { width: 100%; box-sizing: border-box; }
+#panel-chat .conv-confirm-text { font-size: 13px; }
+#panel-chat .conv-confirm-actions { display: flex; gap: 6px; }
+#panel-chat .chat-main { display: flex; flex-direction: column; gap: 8px; min-width: 0; min-height: 0; }
+#panel-chat .chat-messages {
+  flex: 1; overflow-y: auto; display: flex; flex-direction: column; gap: 10px; padding: 12px;
+  border: 1px solid var(--border, #e5e7eb); border-radius: var(--radius, 8px); background: var(--surface, transparent);
+  min-height: 160px;
+}
+#panel-chat .chat-empty { margin: auto; text-align: center; color: var(--muted, #6b7280); }
+#panel-chat .msg-row { display: flex; flex-direction: column; max-width: 85%; }
+#panel-chat .msg-row-user { align-self: flex-end; align-items: flex-end; }
+#panel-chat .msg-row-assistant { align-self: flex-start; align-items: flex-start; }
+#panel-chat .msg-bubble {
+  white-space: pre-wrap; overflow-wrap: anywhere; padding: 8px 12px; border-radius: 12px; line-height: 1.5;
+  font-size: 14px;
+}
+#panel-chat .msg-user { background: var(--accent, #2563eb); color: var(--accent-contrast, #fff); border-bottom-right-radius: 4px; }
+#panel-chat .msg-assistant {
+  background: var(--surface-2, rgba(127,127,127,.1)); border: 1px solid var(--border, #e5e7eb);
+  border-bottom-left-radius: 4px; min-width: 2.5em; min-height: 1.5em;
+}
+#panel-chat .msg-assistant[data-streaming="true"] .msg-text::after {
+  content: "▍"; animation: haniwa-chat-blink 1s steps(2) infinite; margin-left: 1px; opacity: .7;
+}
+@keyframes haniwa-chat-blink { 50% { opacity: 0; } }
+#panel-chat .msg-error { border-color: var(--danger, #dc2626); }
+#panel-chat .msg-error-text { display: block; color: var(--danger, #dc2626); margin-top: 4px; }
+#panel-chat .msg-error .msg-text:empty { display: none; }
+#panel-chat .msg-image { display: block; max-width: 220px; max-height: 160px; border-radius: 6px; margin-bottom: 6px; }
+#panel-chat .msg-stats { font-size: 11px; margin-top: 3px; font-family: var(--mono, ui-monospace, SFMono-Regular, Menlo, monospace); color: var(--muted, #6b7280); }
+#panel-chat .chat-composer { display: flex; flex-direction: column; gap: 6px; padding: 8px; }
+#panel-chat .chat-composer-row { display: flex; gap: 6px; align-items: flex-end; }
+#panel-chat .chat-composer textarea { flex: 1; resize: none; min-height: 42px; max-height: 220px; box-sizing: border-box; font: inherit; }
+#panel-chat .chat-chips { display: flex; gap: 6px; flex-wrap: wrap; }
+#panel-chat .chat-chips:empty { display: none; }
+#panel-chat .chat-chip { display: inline-flex; align-items: center; gap: 6px; padding: 3px 6px; border-radius: 999px; border: 1px solid var(--border, #e5e7eb); font-size: 12px; }
+#panel-chat .chat-chip img { width: 28px; height: 28px; object-fit: cover; border-radius: 4px; }
+#panel-chat .chip-remove { border: 0; background: transparent; cursor: pointer; font-size: 15px; line-height: 1; color: inherit; padding: 0 2px; }
+#panel-chat .chat-attach[disabled] { opacity: .4; cursor: not-allowed; }
+#panel-chat .visually-hidden { position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+#panel-chat .chat-settings .field { display: flex; flex-direction: column; gap: 3px; }
+#panel-chat .chat-settings label { font-size: 12px; color: var(--muted, #6b7280); }
+#panel-chat .chat-settings select, #panel-chat .chat-settings textarea, #panel-chat .chat-settings input { width: 100%; box-sizing: border-box; }
+#panel-chat .chat-settings-body { display: flex; flex-direction: column; gap: 8px; }
+#panel-chat .chat-params { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+#panel-chat .chat-settings-toggle { display: none; }
+@media (max-width: 480px) {
+  #panel-chat .chat-layout { display: flex; flex-direction: column; height: auto; }
+  #panel-chat .chat-sidebar { order: 0; max-height: 32vh; }
+  #panel-chat .chat-settings { order: 1; overflow: visible; }
+  #panel-chat .chat-main { order: 2; }
+  #panel-chat .chat-messages { min-height: 45vh; max-height: 60vh; }
+  #panel-chat .chat-settings-title { display: none; }
+  #panel-chat .chat-settings-toggle {
+    display: flex; align-items: center; justify-content: space-between; width: 100%;
+    background: transparent; border: 0; padding: 4px 0; font: inherit; font-weight: 600; color: inherit; cursor: pointer;
+  }
+  #panel-chat .chat-settings-toggle::after { content: "▾"; }
+  #panel-chat .chat-settings.collapsed .chat-settings-toggle::after { content: "▸"; }
+  #panel-chat .chat-settings.collapsed .chat-settings-body { display: none; }
+  #panel-chat .msg-row { max-width: 95%; }
+  #panel-chat .conv-actions { opacity: 1; }
+}
+`;

@@ -1,0 +1,43 @@
+"""The invocation log (table ``invocations``, written by every model call) read back for people.
+
+:func:`usage` returns the newest calls and a per-model time series (requests, tokens, mean latency per
+bucket), which the playground's usage tab draws and ``GET /haniwa/v1/usage`` serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haniwa.store.db import Database
+
+__all__ = ["usage", "bucket_for"]
+
+_COLUMNS = (
+    "ts, surface, operation, model_id, model_requested, input_tokens, output_tokens, latency_ms,"
+    " first_token_ms, status, error_code"
+)
+
+
+def bucket_for(span_s: float) -> int:
+    """A bucket width giving 30–120 points over ``span_s`` seconds: 1 min up to 2 h, … up to 1 day."""
+    for width in (60, 300, 900, 3600, 4 * 3600):
+        if span_s / width <= 120:
+            return width
+    return 86400
+
+
+async def usage(db: Database, *, since: float, until: float, limit: int = 200) -> dict[str, Any]:
+    """Invocations in ``[since, until]``: the newest ``limit`` rows and the series over all of them."""
+    bucket = bucket_for(max(until - since, 1.0))
+    rows = await db.query(
+        f"SELECT {_COLUMNS} FROM invocations WHERE ts >= ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT ?",
+        (since, until, limit),
+    )
+    series = await db.query(
+        "SELECT CAST(ts / ? AS INTEGER) * ? AS t, COALESCE(model_id, model_requested, '-') AS model_id,"
+        " COUNT(*) AS requests, COALESCE(SUM(input_tokens), 0) AS input_tokens,"
+        " COALESCE(SUM(output_tokens), 0) AS output_tokens, AVG(latency_ms) AS avg_latency_ms,"
+        " SUM(status != 'ok') AS errors"
+        " FROM invocations WHERE ts >= ? AND ts <= ? GROUP BY t, 2 ORDER BY t, 2",
+        (bucket, bucket, since, until),
+    )
+    return {"invocations": rows, "series": series, "bucket_s": bucket, "since": since, "until": until}
