@@ -201,7 +201,7 @@ def _local_url(settings: Settings) -> str:
 @click.option("--profile", type=click.Choice(["default", "fast"]), help="Embedded chat model size.")
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
 def serve(host: str | None, port: int | None, profile: str | None, log_level: str) -> None:
-    """Serve the Bedrock and OpenAI APIs."""
+    """Serve the Bedrock and OpenAI APIs, and the playground at /."""
     from haniwa.api.app import create_app
     from haniwa.api.serve import run_server
 
@@ -215,6 +215,7 @@ def serve(host: str | None, port: int | None, profile: str | None, log_level: st
     _say(out, f"haniwa {haniwa.__version__} on {url} ({where})", "bold")
     snippet = f'boto3.client("bedrock-runtime", endpoint_url="{url}", region_name="{settings.region}")'
     _say(out, f"  {snippet}", "dim")
+    _say(out, f"  playground: {url}/", "dim")
     run_server(app, settings.host.strip("[]"), settings.port, log_level)
 
 

@@ -123,6 +123,22 @@ def test_model_errors_show_in_the_conversation(pg_page: PlaygroundPage) -> None:
     expect(page.get_by_test_id("msg-error")).to_contain_text("max_tokens")
 
 
+def test_japanese_ui_and_keyboard(pg_page: PlaygroundPage) -> None:
+    page = pg_page.page
+    pg_page.goto("#/chat")
+    page.get_by_test_id("lang-toggle").click()
+    expect(page.get_by_test_id("tab-chat")).to_have_text("チャット")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    page.keyboard.press("Alt+2")
+    expect(page).to_have_url(re.compile("#/compare$"))
+    page.keyboard.press("Alt+1")
+    page.locator("body").click()
+    page.keyboard.press("/")
+    expect(page.get_by_test_id("chat-input")).to_be_focused()
+    page.reload()  # the choice is kept
+    expect(page.get_by_test_id("tab-chat")).to_have_text("チャット")
+
+
 def test_narrow_window(chromium: Any, server: str) -> None:
     for pg in open_page(chromium, server, width=420, height=800):
         pg.goto("#/chat")
@@ -157,3 +173,26 @@ def test_api_key_dialog(chromium: Any, keyed_server: str) -> None:
         page.get_by_test_id("chat-model").select_option("echo:echo")
         send(pg, "鍵あり")
         expect(page.get_by_test_id("msg-assistant").last).to_have_text("鍵あり")
+
+
+def test_image_attachment_follows_the_model(pg_page: PlaygroundPage, tmp_path: Path) -> None:
+    import base64
+
+    png = tmp_path / "book-back.png"  # a 1×1 PNG
+    png.write_bytes(
+        base64.b64decode(
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+        )
+    )
+    page = pg_page.page
+    pg_page.goto("#/chat")
+    page.get_by_test_id("chat-model").select_option("echo:blind")  # vision = false
+    expect(page.get_by_test_id("chat-attach")).to_be_disabled()
+    page.get_by_test_id("chat-model").select_option("echo:echo")
+    expect(page.get_by_test_id("chat-attach")).to_be_enabled()
+    page.get_by_test_id("chat-attach-input").set_input_files(str(png))
+    expect(page.get_by_test_id("chat-attachment")).to_contain_text("book-back.png")
+    send(pg_page, "この本の価格は？")
+    expect(page.locator(".msg-image")).to_have_count(1)
+    expect(page.get_by_test_id("msg-assistant").last).to_have_text("この本の価格は？")
+    expect(page.get_by_test_id("chat-attachment")).to_have_count(0)  # sent with that message only
