@@ -155,7 +155,18 @@ def test_playground_is_served(http: httpx.Client) -> None:
     page = http.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "/playground/main.js" in page.text
-    for asset in ("main.js", "api.js", "i18n.js", "styles.css", "chat.js", "compare.js", "usage.js"):
+    for asset in (
+        "main.js",
+        "api.js",
+        "i18n.js",
+        "styles.css",
+        "chat.js",
+        "compare.js",
+        "usage.js",
+        "agents.js",
+        "agents_trace.js",
+        "agents_rc.js",
+    ):
         assert http.get(f"/playground/{asset}").status_code == 200, asset
     escape = http.get("/playground/..%2F..%2Fconfig.py")
     assert escape.status_code == 404

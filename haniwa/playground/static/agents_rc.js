@@ -1,0 +1,129 @@
+// haniwa playground — the Agents panel's return-of-control form (agents.js runs the agent).
+//
+// When InvokeAgent ends with a `returnControl` event ({invocationId, invocationInputs: [
+// {functionInvocationInput | apiInvocationInput: {actionGroup, function | apiPath, parameters,
+// actionInvocationType: RESULT | USER_CONFIRMATION | USER_CONFIRMATION_AND_RESULT}}]}), the caller runs
+// the call (or confirms it) and sends back sessionState.returnControlInvocationResults with the same
+// invocationId. returnControlForm() draws that: the requested call and its parameters, a result box
+// (RESULT) or Confirm / Deny (confirmation), and on submit replaces itself with what was sent and calls
+// submit(results) with the Bedrock-shaped results.
+
+import { register } from './i18n.js';
+import { h, tx, tf, paramList } from './agents_trace.js';
+
+register({
+  en: {
+    'agents.rc.title': 'The agent asks you to run this and send back the result',
+    'agents.rc.confirmTitle': 'The agent asks for your confirmation',
+    'agents.rc.result': 'Result',
+    'agents.rc.resultPlaceholder': 'What the call returned (e.g. JSON or text)',
+    'agents.rc.failed': 'The call failed',
+    'agents.rc.submit': 'Send result',
+    'agents.rc.confirm': 'Confirm',
+    'agents.rc.deny': 'Deny',
+    'agents.rc.sentResult': 'Result sent: {body}',
+    'agents.rc.sentConfirm': 'Confirmed.',
+    'agents.rc.sentDeny': 'Denied.',
+  },
+  ja: {
+    'agents.rc.title': 'エージェントがこの呼び出しの実行を求めています。結果を送り返してください',
+    'agents.rc.confirmTitle': 'エージェントが確認を求めています',
+    'agents.rc.result': '結果',
+    'agents.rc.resultPlaceholder': '呼び出しの結果（JSON やテキスト）',
+    'agents.rc.failed': '呼び出しは失敗した',
+    'agents.rc.submit': '結果を送信',
+    'agents.rc.confirm': '承認',
+    'agents.rc.deny': '拒否',
+    'agents.rc.sentResult': '送信した結果: {body}',
+    'agents.rc.sentConfirm': '承認しました。',
+    'agents.rc.sentDeny': '拒否しました。',
+  },
+});
+
+function injectStyle() {
+  if (document.getElementById('haniwa-agents-rc-style')) return;
+  const style = document.createElement('style');
+  style.id = 'haniwa-agents-rc-style';
+  style.textContent = CSS;
+  document.head.append(style);
+}
+
+// one entry of returnControlInvocationResults for a call, given the decision and the typed result
+function resultFor(c, decision) {
+  const r = c.fn
+    ? { actionGroup: c.fn.actionGroup, function: c.fn.function }
+    : { actionGroup: c.api.actionGroup, apiPath: c.api.apiPath, httpMethod: c.api.httpMethod };
+  if (c.wantsConfirm) r.confirmationState = decision === 'DENY' ? 'DENY' : 'CONFIRM';
+  if (c.wantsResult && decision !== 'DENY') {
+    const body = c.result.value;
+    r.responseBody = c.fn ? { TEXT: { body } } : { 'application/json': { body } };
+    if (c.failed.checked) r.responseState = 'FAILURE';
+  }
+  return c.fn ? { functionResult: r } : { apiResult: r };
+}
+
+function sentNote(ctx, calls, decision) {
+  const attrs = { class: 'ag-rc-sent small', testid: 'rc-sent' };
+  if (decision === 'DENY') return tx(ctx, 'p', 'agents.rc.sentDeny', attrs);
+  const bodies = calls.filter((c) => c.wantsResult).map((c) => c.result.value).join(' · ');
+  return bodies ? tf(ctx, 'p', 'agents.rc.sentResult', { body: bodies }, attrs) : tx(ctx, 'p', 'agents.rc.sentConfirm', attrs);
+}
+
+// the form for one returnControl event; opts: {busy() → bool, submit(results) → Promise}
+export function returnControlForm(ctx, control, opts) {
+  injectStyle();
+  const calls = (control.invocationInputs || []).map((inp) => {
+    const fn = inp.functionInvocationInput;
+    const api = inp.apiInvocationInput;
+    const call = fn || api || {};
+    const kind = call.actionInvocationType || 'RESULT';
+    return { fn, api, call, wantsResult: kind.includes('RESULT'), wantsConfirm: kind.includes('CONFIRMATION') };
+  });
+  const confirm = calls.some((c) => c.wantsConfirm);
+  const form = h('form', { class: 'card ag-rc', testid: 'rc-form' },
+    tx(ctx, 'div', confirm ? 'agents.rc.confirmTitle' : 'agents.rc.title', { class: 'ag-rc-title' }));
+  for (const c of calls) {
+    const target = c.fn ? c.fn.function : `${(c.api.httpMethod || '').toUpperCase()} ${c.api.apiPath || ''}`;
+    const box = h('div', { class: 'ag-rc-call', testid: 'rc-call' },
+      h('code', { class: 'ag-call', testid: 'rc-function', text: `${c.call.actionGroup || ''} › ${target}` }),
+      paramList(ctx, c.call.parameters, 'rc-params', 'rc-param'));
+    if (c.wantsResult) {
+      c.result = h('textarea', { rows: '2', testid: 'rc-result', required: true });
+      c.result.dataset.i18nPlaceholder = 'agents.rc.resultPlaceholder';
+      c.result.placeholder = ctx.t('agents.rc.resultPlaceholder');
+      c.result.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {   // Ctrl/⌘+Enter sends (or confirms)
+          ev.preventDefault();
+          form.requestSubmit(form.querySelector('button[value="CONFIRM"], button[value="RESULT"]'));
+        }
+      });
+      c.failed = h('input', { type: 'checkbox', testid: 'rc-failed' });
+      box.append(h('label', { class: 'field' }, tx(ctx, 'span', 'agents.rc.result'), c.result),
+        h('label', { class: 'check small' }, c.failed, tx(ctx, 'span', 'agents.rc.failed')));
+    }
+    form.append(box);
+  }
+  const buttons = confirm
+    ? [tx(ctx, 'button', 'agents.rc.deny', { type: 'submit', class: 'btn btn-danger', testid: 'rc-deny', value: 'DENY', formnovalidate: true }),
+      tx(ctx, 'button', 'agents.rc.confirm', { type: 'submit', class: 'btn btn-primary', testid: 'rc-confirm', value: 'CONFIRM' })]
+    : [tx(ctx, 'button', 'agents.rc.submit', { type: 'submit', class: 'btn btn-primary', testid: 'rc-submit', value: 'RESULT' })];
+  form.append(h('div', { class: 'row end' }, buttons));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (opts.busy()) return;   // another question is running; the form stays
+    const decision = (ev.submitter && ev.submitter.value) || (confirm ? 'CONFIRM' : 'RESULT');
+    const results = calls.map((c) => resultFor(c, decision));
+    form.replaceWith(h('div', { class: 'ag-rc ag-rc-done card tight' }, sentNote(ctx, calls, decision)));
+    opts.submit(results);
+  });
+  return form;
+}
+
+const CSS = `
+#panel-agents .ag-rc { display: flex; flex-direction: column; gap: 8px; border-color: var(--warn); background: var(--warn-soft); }
+#panel-agents .ag-rc-title { font-weight: 600; }
+#panel-agents .ag-rc-call { display: flex; flex-direction: column; gap: 6px; }
+#panel-agents .ag-rc-call textarea { width: 100%; min-height: 3em; }
+#panel-agents .ag-rc-done { background: var(--surface-2); border-color: var(--border); }
+#panel-agents .ag-rc-sent { margin: 0; white-space: pre-wrap; word-break: break-word; }
+`;
