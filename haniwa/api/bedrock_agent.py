@@ -13,6 +13,7 @@ from haniwa.config import Settings
 from haniwa.errors import NotFoundError, ValidationError
 from haniwa.knowledge.base import ChunkingStrategy, FixedSize, Hierarchical, NoChunking, Semantic
 from haniwa.knowledge.service import (
+    LISTED,
     STAT_KEYS,
     DataSource,
     DataSourcePlan,
@@ -304,6 +305,12 @@ def _job_wire(job: IngestionJob) -> dict[str, Any]:
         "failureReasons": job.failures or None,
         "startedAt": _ts(job.started),
         "updatedAt": _ts(job.updated),
+        # haniwa extension (SDKs skip unknown members): Bedrock's statistics have no total, so a
+        # progress bar reads scanned / listed; documentsListed is absent until the listing is done
+        "progress": {
+            "documentsListed": job.stats.get(LISTED),
+            "documentsScanned": int(job.stats.get("scanned", 0)),
+        },
     }
 
 

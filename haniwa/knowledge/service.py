@@ -52,12 +52,16 @@ __all__ = [
     "DirectDocument",
     "KnowledgeService",
     "STAT_KEYS",
+    "LISTED",
     "EMBED_BATCH",
 ]
 
 log = logging.getLogger("haniwa.knowledge")
 
 STAT_KEYS = ("scanned", "metadata_scanned", "new", "modified", "metadata_modified", "deleted", "failed")
+# Saved with the statistics but not one of Bedrock's: how many documents the job's listing found, so a
+# progress bar knows its 100% (absent until the listing is done).
+LISTED = "listed"
 EMBED_BATCH = 32
 _MAX_FAILURES = 20  # failure reasons kept per job; the counter keeps counting
 
@@ -505,6 +509,8 @@ class KnowledgeService:
         failures: list[str],
     ) -> None:
         items = await source.list()
+        stats[LISTED] = len(items)
+        await self._save_stats(job_id, stats)
         known = {
             r["id"]: r
             for r in await self.db.query(

@@ -1,0 +1,106 @@
+// haniwa playground — small helpers shared by the Knowledge-bases panel's modules (kb.js, kb-query.js).
+//
+//   setContext(ctx)              once, from mount(): the shell's ctx (t, api, lang, toast, …)
+//   ctx(), t(key, vars)          the context / a translation
+//   h(tag, attrs, ...children)   element builder (attrs: class, testid, text, on<event>, others as attributes)
+//   tx(tag, key, attrs)          an element whose whole text is a translation that follows language changes
+//   field(labelKey, control, hint?)   <label class="field"><span>label</span>control hint</label>
+//   placeholder(el, key)         a translated placeholder
+//   errMessage(e), sourceOf(location), modelLabel(m), fillSelect(sel, models, emptyKey, preferred),
+//   arnOf(models, modelId), submitOnEnter(el, fn)
+
+let current = null;
+
+export function setContext(c) {
+  current = c;
+}
+
+export function ctx() {
+  return current;
+}
+
+export function t(key, vars) {
+  return current.t(key, vars);
+}
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'testid') el.dataset.testid = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export function tx(tag, key, attrs) {
+  const el = h(tag, attrs);
+  el.dataset.i18n = key;
+  el.textContent = t(key);
+  return el;
+}
+
+export function placeholder(el, key) {
+  el.dataset.i18nPlaceholder = key;
+  el.placeholder = t(key);
+  return el;
+}
+
+export function field(labelKey, control, hint) {
+  return h('label', { class: 'field' }, tx('span', labelKey), control, hint || null);
+}
+
+export function errMessage(e) {
+  if (!e) return 'unknown error';
+  return e.message || String(e);
+}
+
+// where a retrieved passage comes from: an s3:// URI, a CUSTOM document id, a web URL, …
+export function sourceOf(location) {
+  const l = location || {};
+  if (l.s3Location) return l.s3Location.uri;
+  if (l.customDocumentLocation) return l.customDocumentLocation.id;
+  if (l.webLocation) return l.webLocation.url;
+  for (const v of Object.values(l)) if (v && typeof v === 'object') return v.uri || v.url || v.id || '';
+  return l.type || '';
+}
+
+export function modelLabel(m) {
+  return m.modelName && m.modelName !== m.modelId ? `${m.modelId} — ${m.modelName}` : m.modelId;
+}
+
+// options are ListFoundationModels summaries, valued by model id; keeps the current choice if still listed
+export function fillSelect(sel, models, emptyKey, preferred) {
+  const want = sel.value || preferred;
+  sel.replaceChildren();
+  for (const m of models) sel.append(h('option', { value: m.modelId, text: modelLabel(m) }));
+  if (!models.length) {
+    const opt = h('option', { value: '', text: t(emptyKey) });
+    opt.dataset.i18n = emptyKey;
+    sel.append(opt);
+    return;
+  }
+  sel.value = models.some((m) => m.modelId === want) ? want : models[0].modelId;
+}
+
+// the ARN ListFoundationModels gave the picked model (Bedrock's fields are named ...Arn)
+export function arnOf(models, modelId) {
+  const m = models.find((x) => x.modelId === modelId);
+  return (m && m.modelArn) || modelId;
+}
+
+export function submitOnEnter(el, fn) {
+  el.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter' || ev.shiftKey) return;
+    if (ev.isComposing || ev.keyCode === 229) return;   // Enter confirms a Japanese IME conversion
+    ev.preventDefault();
+    fn();
+  });
+}
