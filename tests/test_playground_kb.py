@@ -323,7 +323,8 @@ def test_upload_files_indexed_and_retrievable(pg_page: PlaygroundPage, tmp_path:
     }
     assert status == {**dict.fromkeys(files, "INDEXED"), "extra.md": "INDEXED", "broken.pdf": "FAILED"}
     broken = rows.filter(has_text="broken.pdf")
-    assert "pdf" in broken.get_by_test_id("kb-file-reason").inner_text()
+    reason = broken.get_by_test_id("kb-file-reason").inner_text()
+    assert "broken.pdf" in reason and "broken.pdf.pdf" not in reason, reason
     tid(pg, "kb-query").fill("warranty")
     tid(pg, "kb-retrieve").click()
     expect(tid(pg, "kb-result").first.get_by_test_id("kb-result-source")).to_have_text("extra.md")

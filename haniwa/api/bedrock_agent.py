@@ -421,7 +421,9 @@ def _direct(ds: DataSource, doc: Mapping[str, Any]) -> DirectDocument:
         suffix = _MIME_SUFFIX.get(mime) or mimetypes.guess_extension(mime) or ".txt"
         data = byte["data"]
         raw = data if isinstance(data, bytes) else base64.b64decode(data)
-        return DirectDocument(doc_id, "CUSTOM", doc_id, f"{doc_id}{suffix}", raw, metadata=metadata)
+        # an id that already names a file of this type ("manual.pdf") is kept as the file name
+        name = doc_id if doc_id.lower().endswith(suffix) else f"{doc_id}{suffix}"
+        return DirectDocument(doc_id, "CUSTOM", doc_id, name, raw, metadata=metadata)
     uri = content.get("s3", {}).get("s3Location", {}).get("uri")
     if not uri:
         raise ValidationError("an S3 document needs content.s3.s3Location.uri")
