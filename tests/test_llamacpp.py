@@ -32,7 +32,7 @@ from haniwa.runtime.base import (
     ToolSpec,
     ToolUseBlock,
 )
-from haniwa.runtime.llamacpp import LlamaChat, LlamaCppBackend, LlamaOptions
+from haniwa.runtime.llamacpp import LlamaChat, LlamaCppBackend, LlamaOptions, use_extra_buffers
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
 
@@ -90,6 +90,15 @@ def test_options_need_exactly_one_source() -> None:
         LlamaOptions(bundled="gpt-5")
     with pytest.raises(ValueError, match="extra"):
         LlamaOptions(bundled="qwen2.5-coder-0.5b", temperature=1)  # type: ignore[call-arg]
+
+
+def test_amx_builds_load_without_extra_buffers() -> None:
+    options = LlamaOptions(bundled="qwen2.5-coder-0.5b")
+    amx = "CPU : AVX512 = 1 | AVX512_VNNI = 1 | AMX_INT8 = 1 | OPENMP = 1 | REPACK = 1 |"
+    assert use_extra_buffers(options, amx) is False
+    assert use_extra_buffers(options, "CPU : AVX2 = 1 | FMA = 1 | REPACK = 1 |") is True
+    forced = LlamaOptions(bundled="qwen2.5-coder-0.5b", extra_buffers=True)
+    assert use_extra_buffers(forced, amx) is True
 
 
 def test_missing_part_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

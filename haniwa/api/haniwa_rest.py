@@ -1,4 +1,4 @@
-"""``/haniwa/v1``: haniwa's own REST resources that Bedrock and OpenAI have no operation for.
+r"""``/haniwa/v1``: haniwa's own REST resources that Bedrock and OpenAI have no operation for.
 
 Conversations (chat history shared with ``haniwa chat``), compare-mode history and the invocation log.
 The playground uses these exactly as any client may (curl, ``requests``): same bearer keys and
@@ -6,7 +6,8 @@ OpenAI-shaped errors as the OpenAI surface, because they are routed through :cla
 
 Example::
 
-    curl -s localhost:8765/haniwa/v1/conversations -d '{"model_id": "haniwa-chat", "system": "簡潔に"}'
+    curl -s localhost:8765/haniwa/v1/conversations -H 'content-type: application/json' \
+        -d '{"model_id": "llamacpp:qwen2.5-coder-1.5b", "system": "簡潔に"}'
     curl -s localhost:8765/haniwa/v1/usage?since=0
 """
 

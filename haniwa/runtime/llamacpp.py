@@ -32,8 +32,9 @@ import os
 import random
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ from haniwa.runtime.base import (
 # (MODELS.md). libgomp reads this once, when llama_cpp is first imported, so set it before that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["LlamaOptions", "LlamaChat", "LlamaCppBackend"]
+__all__ = ["LlamaOptions", "LlamaChat", "LlamaCppBackend", "use_extra_buffers"]
 
 DEFAULT_MAX_TOKENS = 2048  # when the request sets none; clipped to the context left
 ROUTE_MAX_TOKENS = 64
@@ -135,6 +136,11 @@ class LlamaOptions(BaseModel):
         "default: the template inside the GGUF.",
     )
     mmproj: str | None = Field(None, description="Vision projector; not supported yet, must stay unset.")
+    extra_buffers: bool | None = Field(
+        None,
+        description="llama.cpp's extra CPU buffer types (AMX, weight repacking); default: on, except in a "
+        "build that uses AMX, whose batched decoding crashed on the machines we test on.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> LlamaOptions:
@@ -529,6 +535,44 @@ def _model_path(options: LlamaOptions, settings: Settings) -> Path:
     return path
 
 
+def use_extra_buffers(options: LlamaOptions, system_info: str) -> bool:
+    """Whether llama.cpp may put weights in its extra CPU buffer types (``use_extra_bufts``).
+
+    A build compiled with ``-march=native`` on a CPU that reports AMX (Sapphire Rapids and later) routes
+    batched matrix products through AMX tiles; on our 2-core VMs that segfaults as soon as a prompt of 8
+    or more tokens is decoded, while the plain AVX-512 kernels are as fast here (prompt 93 vs 63 tok/s,
+    generation 6.5 vs 7.6 tok/s for the 1.5B on one thread, a noisy machine). So AMX builds default to off.
+    """
+    if options.extra_buffers is not None:
+        return options.extra_buffers
+    return "AMX_INT8 = 1" not in system_info
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _model_params(low: Any, *, extra_buffers: bool) -> Iterator[None]:
+    # llama-cpp-python 0.3.36 takes no argument for llama_model_params.use_extra_bufts, and Llama() reads
+    # its defaults from llama_model_default_params(): wrap that function while this one model loads
+    if extra_buffers:
+        yield
+        return
+    with _PARAMS_LOCK:
+        original = low.llama_model_default_params
+
+        def defaults() -> Any:
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        low.llama_model_default_params = defaults
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = original
+
+
 class LlamaCppBackend:
     """Loads GGUF chat models (a bundled one or a user file) with llama-cpp-python."""
 
@@ -546,16 +590,18 @@ class LlamaCppBackend:
             ) from exc
         threads = options.threads or settings.llama_threads()
         lora = str(Path(options.lora_path).expanduser()) if options.lora_path else None
+        extra = use_extra_buffers(options, llama_cpp.llama_print_system_info().decode(errors="replace"))
         try:
-            llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=options.n_ctx or info.context_length,
-                n_threads=threads,
-                n_threads_batch=threads,
-                lora_path=lora,
-                seed=random.getrandbits(31),
-                verbose=False,
-            )
+            with _model_params(llama_cpp.llama_cpp, extra_buffers=extra):
+                llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=options.n_ctx or info.context_length,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    lora_path=lora,
+                    seed=random.getrandbits(31),
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelNotReadyError(f"llama.cpp could not load {path}: {exc}") from exc
         return LlamaChat(info.id, llm, options.chat_format)
