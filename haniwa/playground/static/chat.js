@@ -5,6 +5,7 @@
 // rendered with textContent (never innerHTML).
 
 import { register } from './i18n.js';
+import { onFrame } from './frame.js';
 
 register({
   en: {
@@ -770,12 +771,16 @@ async function send() {
     refreshList();
 
     const body = { model, messages: historyFor(local, system, image), ...params };
+    const paint = onFrame((soFar) => {
+      if (bubble.dataset.streaming !== 'true') return; // the final text is already there
+      setText(bubble, soFar);
+      scrollToBottom(false);
+    });
     const res = await ctx.api.streamChat(body, {
       signal: abort.signal,
       onDelta: (soFar) => {
         text_ = soFar;
-        setText(bubble, soFar);
-        scrollToBottom(false);
+        paint(soFar);
       },
     });
     text_ = res.text;

@@ -7,6 +7,7 @@
 // read-only at #/compare/<id>. Model and user text is only ever rendered with textContent.
 
 import { register } from './i18n.js';
+import { onFrame } from './frame.js';
 
 register({
   en: {
@@ -566,11 +567,14 @@ async function run() {
 
 async function runSide(r, i, body, abort) {
   try {
+    const paint = onFrame(() => {
+      if (r.state === 'streaming') setColumnText(i, r); // after the end, updateColumn() has the final text
+    });
     const res = await S.ctx.api.streamChat(body, {
       signal: abort.signal,
       onDelta: (soFar) => {
         r.text = soFar;
-        setColumnText(i, r);
+        paint();
       },
     });
     const usage = res.usage || {};
