@@ -165,7 +165,7 @@ def main() -> None:
                         browser,
                         url,
                         args.model,
-                        "日本の首都について三文で説明してください。",
+                        "Count from 1 to 100, separated by commas, with no other text.",
                         args.tokens,
                         args.runs,
                     )
