@@ -166,6 +166,7 @@ def test_playground_is_served(http: httpx.Client) -> None:
         "agents.js",
         "agents_trace.js",
         "agents_rc.js",
+        "dom.js",
     ):
         assert http.get(f"/playground/{asset}").status_code == 200, asset
     escape = http.get("/playground/..%2F..%2Fconfig.py")

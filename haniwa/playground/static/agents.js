@@ -7,7 +7,8 @@
 // return-of-control form by agents_rc.js. Model and user text is always rendered with textContent.
 
 import { register } from './i18n.js';
-import { h, tx, tf, setTf, retranslate, snippet, sourceOf, Trace } from './agents_trace.js';
+import { epoch, errMessage, h, injectStyle, isAbort, relTime, tx } from './dom.js';
+import { tf, setTf, retranslate, snippet, sourceOf, Trace } from './agents_trace.js';
 import { returnControlForm } from './agents_rc.js';
 
 register({
@@ -103,48 +104,6 @@ const enc = encodeURIComponent;
 // ---------------------------------------------------------------------------------------------------
 // small helpers
 
-function injectStyle() {
-  if (document.getElementById('haniwa-agents-style')) return;
-  const style = document.createElement('style');
-  style.id = 'haniwa-agents-style';
-  style.textContent = CSS;
-  document.head.append(style);
-}
-
-function errMessage(e) {
-  if (!e) return 'unknown error';
-  return e.message || String(e);
-}
-
-function isAbort(e) {
-  return e && (e.name === 'AbortError' || e.code === 'AbortError');
-}
-
-function epoch(v) {
-  if (v === undefined || v === null || v === '') return null;
-  if (typeof v === 'number') return v > 1e12 ? v / 1000 : v;
-  const ms = Date.parse(v);
-  return Number.isFinite(ms) ? ms / 1000 : null;
-}
-
-function relTime(ctx, value) {
-  const secs = epoch(value);
-  if (secs === null) return '';
-  const diff = secs - Date.now() / 1000;
-  const abs = Math.abs(diff);
-  let rtf;
-  try {
-    rtf = new Intl.RelativeTimeFormat(ctx.lang(), { numeric: 'auto' });
-  } catch (_) {
-    return new Date(secs * 1000).toLocaleString();
-  }
-  if (abs < 45) return rtf.format(0, 'second');
-  if (abs < 3600) return rtf.format(Math.round(diff / 60), 'minute');
-  if (abs < 86400) return rtf.format(Math.round(diff / 3600), 'hour');
-  if (abs < 86400 * 30) return rtf.format(Math.round(diff / 86400), 'day');
-  return new Date(secs * 1000).toLocaleDateString(ctx.lang());
-}
-
 function statusBadge(status, testid) {
   const kind = status === 'PREPARED' ? 'ok' : status === 'FAILED' ? 'error'
     : status === 'NOT_PREPARED' ? 'warn' : '';
@@ -177,7 +136,7 @@ const S = {
 export async function mount(el, ctx) {
   S.ctx = ctx;
   S.el = el;
-  injectStyle();
+  injectStyle('haniwa-agents-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
     renderList();

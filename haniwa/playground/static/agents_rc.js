@@ -9,7 +9,8 @@
 // submit(results) with the Bedrock-shaped results.
 
 import { register } from './i18n.js';
-import { h, tx, tf, paramList } from './agents_trace.js';
+import { h, injectStyle, tx } from './dom.js';
+import { tf, paramList } from './agents_trace.js';
 
 register({
   en: {
@@ -40,14 +41,6 @@ register({
   },
 });
 
-function injectStyle() {
-  if (document.getElementById('haniwa-agents-rc-style')) return;
-  const style = document.createElement('style');
-  style.id = 'haniwa-agents-rc-style';
-  style.textContent = CSS;
-  document.head.append(style);
-}
-
 // one entry of returnControlInvocationResults for a call, given the decision and the typed result
 function resultFor(c, decision) {
   const r = c.fn
@@ -71,7 +64,7 @@ function sentNote(ctx, calls, decision) {
 
 // the form for one returnControl event; opts: {busy() → bool, submit(results) → Promise}
 export function returnControlForm(ctx, control, opts) {
-  injectStyle();
+  injectStyle('haniwa-agents-rc-style', CSS);
   const calls = (control.invocationInputs || []).map((inp) => {
     const fn = inp.functionInvocationInput;
     const api = inp.apiInvocationInput;

@@ -1,4 +1,4 @@
-// haniwa playground — the Agents panel's trace timeline and its DOM helpers (agents.js draws the rest).
+// haniwa playground — the Agents panel's trace timeline and its own helpers (agents.js draws the rest).
 //
 // A Trace turns one turn's InvokeAgent `trace` events (Bedrock TracePart objects:
 // {agentId, agentAliasId, sessionId, trace: {orchestrationTrace | preProcessingTrace |
@@ -7,10 +7,12 @@
 // parameters and results, reprompts, failures and the final response. Model invocations are folded
 // (<details>) with their token usage. Everything the model or a user wrote is set with textContent.
 //
-// Exports: h(tag, attrs, ...children), tx(ctx, tag, key, attrs), tf(ctx, tag, key, vars, attrs),
-// retranslate(ctx, root), prettyText(text), sourceOf(reference), class Trace.
+// Exports: tf(ctx, tag, key, vars, attrs), setTf(ctx, el, key, vars), retranslate(ctx, root),
+// prettyText(text), sourceOf(reference), paramList(ctx, params, testid, itemTestid),
+// snippet(ctx, text, attrs), class Trace. (h, tx and the other DOM helpers are in dom.js.)
 
 import { register } from './i18n.js';
+import { h, injectStyle, num, tx } from './dom.js';
 
 register({
   en: {
@@ -94,34 +96,10 @@ register({
 const SNIPPET_CHARS = 280;
 
 // ---------------------------------------------------------------------------------------------------
-// DOM helpers (the same conventions as chat.js)
+// translated text with {vars}, parameters, snippets (h, tx: dom.js)
 
-export function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-// an element whose text is the translation of `key` (re-translated by the shell on language change)
-export function tx(ctx, tag, key, attrs) {
-  const el = h(tag, attrs);
-  el.dataset.i18n = key;
-  el.textContent = ctx.t(key);
-  return el;
-}
-
-// the same with {vars}; re-translated by retranslate() (the shell's translateDom knows no vars)
+// an element whose text is the translation of `key` with {vars}, re-translated by retranslate() (the
+// shell's translateDom knows no vars; tx() in dom.js is the plain form)
 export function tf(ctx, tag, key, vars, attrs) {
   const el = h(tag, attrs);
   setTf(ctx, el, key, vars);
@@ -203,24 +181,12 @@ export function snippet(ctx, text, attrs) {
   return el;
 }
 
-function num(v) {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // the timeline of one turn
 
-function injectStyle() {
-  if (document.getElementById('haniwa-agents-trace-style')) return;
-  const style = document.createElement('style');
-  style.id = 'haniwa-agents-trace-style';
-  style.textContent = CSS;
-  document.head.append(style);
-}
-
 export class Trace {
   constructor(ctx, opts = {}) {
-    injectStyle();
+    injectStyle('haniwa-agents-trace-style', CSS);
     this.ctx = ctx;
     this.kbName = opts.kbName || (() => null);
     this.steps = new Map();   // traceId → step

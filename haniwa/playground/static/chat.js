@@ -6,6 +6,7 @@
 
 import { register } from './i18n.js';
 import { onFrame } from './frame.js';
+import { errMessage, h, injectStyle, isAbort, readNumbers, relTime, tx, writeNumbers } from './dom.js';
 
 register({
   en: {
@@ -100,70 +101,11 @@ const PARAMS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// DOM helpers
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-// an element whose text is the translation of `key` and follows language changes
-function tx(ctx, tag, key, attrs) {
-  const el = h(tag, attrs);
-  el.dataset.i18n = key;
-  el.textContent = ctx.t(key);
-  return el;
-}
-
-function injectStyle() {
-  if (document.getElementById('haniwa-chat-style')) return;
-  const style = document.createElement('style');
-  style.id = 'haniwa-chat-style';
-  style.textContent = CSS;
-  document.head.append(style);
-}
-
-function relTime(ctx, epochSeconds) {
-  if (!epochSeconds) return '';
-  const diff = epochSeconds - Date.now() / 1000;
-  const abs = Math.abs(diff);
-  let rtf;
-  try {
-    rtf = new Intl.RelativeTimeFormat(ctx.lang(), { numeric: 'auto' });
-  } catch (_) {
-    return new Date(epochSeconds * 1000).toLocaleString();
-  }
-  if (abs < 45) return rtf.format(0, 'second');
-  if (abs < 3600) return rtf.format(Math.round(diff / 60), 'minute');
-  if (abs < 86400) return rtf.format(Math.round(diff / 3600), 'hour');
-  if (abs < 86400 * 30) return rtf.format(Math.round(diff / 86400), 'day');
-  return new Date(epochSeconds * 1000).toLocaleDateString(ctx.lang());
-}
+// formatting (DOM helpers are in dom.js)
 
 function fmtTps(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return '0';
   return v >= 100 ? v.toFixed(0) : v.toFixed(1);
-}
-
-function errMessage(e) {
-  if (!e) return 'unknown error';
-  return e.message || String(e);
-}
-
-function isAbort(e) {
-  return e && (e.name === 'AbortError' || e.code === 'AbortError');
 }
 
 function fileSafe(name) {
@@ -191,7 +133,7 @@ const S = {
 export async function mount(el, ctx) {
   S.ctx = ctx;
   S.el = el;
-  injectStyle();
+  injectStyle('haniwa-chat-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
     renderList();
@@ -259,7 +201,7 @@ function buildUi(el, ctx) {
     const input = h('input', { id: testid, testid, type: 'number', inputmode: 'decimal', ...attrs });
     input.dataset.i18nPlaceholder = 'chat.default';
     input.placeholder = ctx.t('chat.default');
-    input.addEventListener('change', () => patchConversation({ params: readParams() }));
+    input.addEventListener('change', () => patchConversation({ params: readNumbers(PARAMS, S.ui.params) }));
     ui.params[key] = input;
     return h('div', { class: 'field' }, tx(ctx, 'label', label, { for: testid }), input);
   });
@@ -378,24 +320,6 @@ function updateAttachState() {
   ui.attach.title = title;
   ui.attach.setAttribute('aria-label', title);
   if (!vision && S.image) clearImage();
-}
-
-function readParams() {
-  const out = {};
-  for (const [key, , , , parse] of PARAMS) {
-    const raw = S.ui.params[key].value.trim();
-    if (raw === '') continue;
-    const v = parse(raw);
-    if (Number.isFinite(v)) out[key] = v;
-  }
-  return out;
-}
-
-function writeParams(params) {
-  for (const [key] of PARAMS) {
-    const v = params ? params[key] : undefined;
-    S.ui.params[key].value = v === undefined || v === null ? '' : String(v);
-  }
 }
 
 async function patchConversation(body) {
@@ -611,7 +535,7 @@ async function openConversation(id) {
   S.messages = conv.messages || [];
   fillModels(conv.model_id);
   S.ui.system.value = conv.system || '';
-  writeParams(conv.params || {});
+  writeNumbers(PARAMS, S.ui.params, conv.params || {});
   clearImage();
   renderMessages();
   renderList();
@@ -740,7 +664,7 @@ async function send() {
     return;
   }
   const system = ui.system.value;
-  const params = readParams();
+  const params = readNumbers(PARAMS, S.ui.params);
   setBusy(true);
   const abort = new AbortController();
   S.abort = abort;

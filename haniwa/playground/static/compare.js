@@ -8,6 +8,7 @@
 
 import { register } from './i18n.js';
 import { onFrame } from './frame.js';
+import { errMessage, h, injectStyle, isAbort, num, readNumbers, relTime, tx, writeNumbers } from './dom.js';
 
 register({
   en: {
@@ -142,65 +143,11 @@ const METRICS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// DOM helpers (as in chat.js)
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-// an element whose text is the translation of `key` and follows language changes
-function tx(ctx, tag, key, attrs) {
-  const el = h(tag, attrs);
-  el.dataset.i18n = key;
-  el.textContent = ctx.t(key);
-  return el;
-}
+// small helpers (the DOM ones are in dom.js)
 
 function setKey(el, key) {
   el.dataset.i18n = key;
   el.textContent = S.ctx.t(key);
-}
-
-function injectStyle() {
-  if (document.getElementById('haniwa-compare-style')) return;
-  const style = document.createElement('style');
-  style.id = 'haniwa-compare-style';
-  style.textContent = CSS;
-  document.head.append(style);
-}
-
-function relTime(ctx, epochSeconds) {
-  if (!epochSeconds) return '';
-  const diff = epochSeconds - Date.now() / 1000;
-  const abs = Math.abs(diff);
-  let rtf;
-  try {
-    rtf = new Intl.RelativeTimeFormat(ctx.lang(), { numeric: 'auto' });
-  } catch (_) {
-    return new Date(epochSeconds * 1000).toLocaleString();
-  }
-  if (abs < 45) return rtf.format(0, 'second');
-  if (abs < 3600) return rtf.format(Math.round(diff / 60), 'minute');
-  if (abs < 86400) return rtf.format(Math.round(diff / 3600), 'hour');
-  if (abs < 86400 * 30) return rtf.format(Math.round(diff / 86400), 'day');
-  return new Date(epochSeconds * 1000).toLocaleDateString(ctx.lang());
-}
-
-function num(v) {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 function fmtMs(v) {
@@ -218,15 +165,6 @@ function fmtTps(v) {
   const n = num(v);
   if (n === null) return '—';
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
-}
-
-function errMessage(e) {
-  if (!e) return 'unknown error';
-  return e.message || String(e);
-}
-
-function isAbort(e) {
-  return e && (e.name === 'AbortError' || e.code === 'AbortError');
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -249,7 +187,7 @@ const S = {
 
 export async function mount(el, ctx) {
   S.ctx = ctx;
-  injectStyle();
+  injectStyle('haniwa-compare-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
     renderHistory();
@@ -408,31 +346,13 @@ function restoreSettings() {
   }
   S.sides = sides.slice(0, MAX_SIDES);
   S.ui.system.value = (saved && typeof saved.system === 'string') ? saved.system : '';
-  writeParams((saved && saved.params) || {});
+  writeNumbers(PARAMS, S.ui.params, (saved && saved.params) || {});
 }
 
 function saveSettings() {
   try {
-    localStorage.setItem(STORAGE, JSON.stringify({ sides: S.sides, system: S.ui.system.value, params: readParams() }));
+    localStorage.setItem(STORAGE, JSON.stringify({ sides: S.sides, system: S.ui.system.value, params: readNumbers(PARAMS, S.ui.params) }));
   } catch (_) { /* storage may be unavailable */ }
-}
-
-function readParams() {
-  const out = {};
-  for (const [key, , , , parse] of PARAMS) {
-    const raw = S.ui.params[key].value.trim();
-    if (raw === '') continue;
-    const v = parse(raw);
-    if (Number.isFinite(v)) out[key] = v;
-  }
-  return out;
-}
-
-function writeParams(params) {
-  for (const [key] of PARAMS) {
-    const v = params ? params[key] : undefined;
-    S.ui.params[key].value = v === undefined || v === null ? '' : String(v);
-  }
 }
 
 function modelLabel(m) {
@@ -520,7 +440,7 @@ async function run() {
     return;
   }
   const system = ui.system.value;
-  const params = readParams();
+  const params = readNumbers(PARAMS, S.ui.params);
   saveSettings();
   if (S.currentId) {
     S.currentId = null;
@@ -909,7 +829,7 @@ function reuseSettings(c) {
   }
   S.sides = models;
   ui.system.value = c.system || '';
-  writeParams(c.params || {});
+  writeNumbers(PARAMS, S.ui.params, c.params || {});
   ui.prompt.value = c.prompt || '';
   saveSettings();
   S.currentId = null;

@@ -5,8 +5,9 @@
 //   buildQuery(kbId, textModels) → [retrieve section, retrieve-and-generate section]
 //   rerenderQuery(kbId)          re-render the last results / answer (after a language switch)
 
+import { errMessage, h } from './dom.js';
 import {
-  arnOf, ctx, errMessage, field, fillSelect, h, placeholder, sourceOf, submitOnEnter, t, tx,
+  arnOf, ctx, field, fillSelect, placeholder, sourceOf, submitOnEnter, t, tx,
 } from './kb-util.js';
 
 const Q = {

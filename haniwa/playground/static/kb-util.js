@@ -1,13 +1,16 @@
-// haniwa playground — small helpers shared by the Knowledge-bases panel's modules (kb.js, kb-query.js).
+// haniwa playground — small helpers shared by the Knowledge-bases panel's modules (kb.js, kb-query.js);
+// the generic DOM helpers (h, errMessage, …) are in dom.js.
 //
 //   setContext(ctx)              once, from mount(): the shell's ctx (t, api, lang, toast, …)
 //   ctx(), t(key, vars)          the context / a translation
-//   h(tag, attrs, ...children)   element builder (attrs: class, testid, text, on<event>, others as attributes)
-//   tx(tag, key, attrs)          an element whose whole text is a translation that follows language changes
+//   tx(tag, key, attrs)          dom.js's tx() with that context: an element whose whole text is a
+//                                translation that follows language changes
 //   field(labelKey, control, hint?)   <label class="field"><span>label</span>control hint</label>
 //   placeholder(el, key)         a translated placeholder
-//   errMessage(e), sourceOf(location), modelLabel(m), fillSelect(sel, models, emptyKey, preferred),
+//   sourceOf(location), modelLabel(m), fillSelect(sel, models, emptyKey, preferred),
 //   arnOf(models, modelId), submitOnEnter(el, fn)
+
+import { h, tx as domTx } from './dom.js';
 
 let current = null;
 
@@ -23,28 +26,8 @@ export function t(key, vars) {
   return current.t(key, vars);
 }
 
-export function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
 export function tx(tag, key, attrs) {
-  const el = h(tag, attrs);
-  el.dataset.i18n = key;
-  el.textContent = t(key);
-  return el;
+  return domTx(current, tag, key, attrs);
 }
 
 export function placeholder(el, key) {
@@ -55,11 +38,6 @@ export function placeholder(el, key) {
 
 export function field(labelKey, control, hint) {
   return h('label', { class: 'field' }, tx('span', labelKey), control, hint || null);
-}
-
-export function errMessage(e) {
-  if (!e) return 'unknown error';
-  return e.message || String(e);
 }
 
 // where a retrieved passage comes from: an s3:// URI, a CUSTOM document id, a web URL, …

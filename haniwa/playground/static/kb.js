@@ -7,12 +7,13 @@
 // User, model and document text is only ever rendered with textContent.
 //
 // Modules: kb.js (list, create form, uploads, detail, sync), kb-query.js (Retrieve, RetrieveAndGenerate),
-// kb-util.js (DOM helpers), kb-i18n.js (en/ja strings).
+// kb-util.js (KB helpers; the generic DOM ones are in dom.js), kb-i18n.js (en/ja strings).
 
 import './kb-i18n.js';
 import { buildQuery, rerenderQuery } from './kb-query.js';
+import { errMessage, h, injectStyle } from './dom.js';
 import {
-  arnOf, ctx, errMessage, field, fillSelect, h, placeholder, setContext, t, tx,
+  arnOf, ctx, field, fillSelect, placeholder, setContext, t, tx,
 } from './kb-util.js';
 
 // Bedrock requires these; haniwa keeps the vectors itself whatever the storage type says (RDS → pgvector
@@ -193,7 +194,7 @@ export async function mount(el, ctx) {
   S.ctx = ctx;
   S.el = el;
   setContext(ctx);
-  injectStyle();
+  injectStyle('haniwa-kb-style', STYLE);
   buildShell(el);
   ctx.onLangChange(() => {
     renderList();
@@ -1104,11 +1105,6 @@ function rerenderDynamic() {
   }
   if (S.ui.detail) for (const [el, text] of S.ui.detail.texts) el.textContent = text();
   rerenderQuery(S.current);
-}
-
-function injectStyle() {
-  if (document.getElementById('haniwa-kb-style')) return;
-  document.head.append(h('style', { id: 'haniwa-kb-style', text: STYLE }));
 }
 
 // ---------------------------------------------------------------------------------------------------

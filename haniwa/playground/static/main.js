@@ -7,6 +7,7 @@
 
 import * as api from './api.js';
 import { register, t, lang, setLang, onLangChange, translateDom } from './i18n.js';
+import { h } from './dom.js';
 
 register({
   en: {
@@ -75,22 +76,6 @@ const PANELS = [
 const DEFAULT_ROUTE = '#/chat';
 
 const $ = (sel, root = document) => root.querySelector(sel);
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'dataset') Object.assign(el.dataset, v);
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 // ---- toast --------------------------------------------------------------------------------------
 

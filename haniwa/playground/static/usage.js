@@ -7,6 +7,7 @@
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { register } from './i18n.js';
+import { errMessage, h, injectStyle, num, tx } from './dom.js';
 
 register({
   en: {
@@ -98,47 +99,16 @@ const CHARTS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// DOM helpers (as in chat.js)
+// small helpers (the DOM ones are in dom.js)
 
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-function tx(ctx, tag, key, attrs) {
-  const el = h(tag, attrs);
-  el.dataset.i18n = key;
-  el.textContent = ctx.t(key);
-  return el;
-}
-
-function injectStyle() {
+// uPlot's stylesheet, then the panel's
+function injectStyles() {
   if (!document.querySelector('link[data-uplot-css]')) {
     const link = h('link', { rel: 'stylesheet', href: '/playground/vendor/uplot/uPlot.min.css' });
     link.dataset.uplotCss = '';
     document.head.append(link);
   }
-  if (document.getElementById('haniwa-usage-style')) return;
-  const style = document.createElement('style');
-  style.id = 'haniwa-usage-style';
-  style.textContent = CSS;
-  document.head.append(style);
-}
-
-function num(v) {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  injectStyle('haniwa-usage-style', CSS);
 }
 
 function fmtInt(v) {
@@ -159,11 +129,6 @@ function fmtCompact(v) {
   if (a >= 1e4) return `${+(n / 1e3).toFixed(0)}k`;
   if (a >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
   return String(+n.toFixed(a < 10 ? 1 : 0));
-}
-
-function errMessage(e) {
-  if (!e) return 'unknown error';
-  return e.message || String(e);
 }
 
 function cssVar(name, fallback) {
@@ -199,7 +164,7 @@ export async function mount(el, ctx) {
     const saved = localStorage.getItem(RANGE_STORAGE);
     if (RANGES.some(([k]) => k === saved)) S.range = saved;
   } catch (_) { /* storage may be unavailable */ }
-  injectStyle();
+  injectStyles();
   buildUi(el, ctx);
   ctx.onLangChange(() => render());
 }
