@@ -155,6 +155,8 @@ def test_playground_is_served(http: httpx.Client) -> None:
     page = http.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "/playground/main.js" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
     for asset in (
         "main.js",
         "api.js",

@@ -206,6 +206,19 @@ def _known_model(registry: ModelRegistry) -> Callable[[str], bool]:
     return known
 
 
+# The page runs only its own modules and talks only to this server: model output is rendered as text, and
+# the CSP makes sure nothing injected could load or send anything elsewhere. Panels add their own <style>
+# elements, hence 'unsafe-inline' for styles only; pictures are attachments (data:) and downloads (blob:).
+_PLAYGROUND_HEADERS = {
+    "cache-control": "no-cache",
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app: plugins, model registry, database, then the OpenAI and Bedrock surfaces."""
     settings = settings or Settings()
@@ -263,7 +276,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def playground() -> Response:
         # the page is static; every action in it calls the public APIs below
-        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
+        return FileResponse(STATIC / "index.html", headers=_PLAYGROUND_HEADERS)
 
     app.mount("/playground", StaticFiles(directory=STATIC), name="playground")
     app.include_router(openai_api.router)
