@@ -26,6 +26,8 @@ def test_list_foundation_models_with_filters(bedrock: Any) -> None:
     assert {"echo:echo", "llamacpp:qwen2.5-coder-1.5b", "amazon.titan-embed-text-v2:0"} <= ids
     claude = next(m for m in models if m["modelId"] == "anthropic.claude-3-haiku-20240307-v1:0")
     assert claude["providerName"] == "Anthropic" and claude["responseStreamingSupported"] is True
+    # models.toml routes anthropic.* to echo: the listing names the model a call really reaches
+    assert claude["modelName"] == "Anthropic Claude 3 Haiku (served by echo:echo)"
     embeds = bedrock.list_foundation_models(byOutputModality="EMBEDDING")["modelSummaries"]
     assert embeds and all("EMBEDDING" in m["outputModalities"] for m in embeds)
     tunable = bedrock.list_foundation_models(byCustomizationType="FINE_TUNING")["modelSummaries"]

@@ -49,7 +49,9 @@ def summaries(registry: ModelRegistry, region: str) -> list[dict[str, Any]]:
         if alias.is_pattern or alias.pattern in seen or target not in registry.models:
             continue
         seen.add(alias.pattern)
-        out.append(_summary(alias.pattern, registry.models[target], region, alias))
+        # describe the model a call with this id reaches: a user's pattern may win over a built-in id
+        reached = registry.resolve(alias.pattern).info
+        out.append(_summary(alias.pattern, reached, region, alias))
     return out
 
 
