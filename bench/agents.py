@@ -9,6 +9,7 @@ engine as InvokeAgent runs them (``haniwa.agents.orchestrate``, action groups bu
 
     python bench/agents.py                      # both modes, all tasks, the default (1.5B) model
     python bench/agents.py --limit 6 --modes constrained
+    python bench/agents.py --only 19-24,29 --modes free     # some tasks, by number
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ class Outcome:
 
 
 async def run_task(
-    task: Task, spec: Any, backend: Any, functions: FunctionRegistry, constrained: bool
+    task: Task, spec: Any, backend: Any, functions: FunctionRegistry, constrained: bool, show: bool = False
 ) -> Outcome:
     ctx = RunContext(backend, functions, _no_kb, "bench-session", max_steps=8, constrained=constrained)
     orch = Orchestration(spec, ctx, SessionState())
@@ -293,6 +294,10 @@ async def run_task(
             o = ev.trace.get("orchestrationTrace", {})
             if "modelInvocationOutput" in o:
                 steps += 1
+                if show:
+                    print(f"      step {steps}: {o['modelInvocationOutput']['rawResponse']['content']}")
+            if show and "observation" in o:
+                print(f"      observation: {json.dumps(o['observation'], ensure_ascii=False)[:200]}")
             agi = o.get("invocationInput", {}).get("actionGroupInvocationInput")
             if agi:
                 calls.append((agi["function"], {p["name"]: p["value"] for p in agi["parameters"]}))
@@ -318,13 +323,26 @@ async def _no_kb(kb_id: str, query: str) -> list[Any]:
     return []
 
 
+def _numbers(spec: str) -> list[int]:
+    """``"1,5-7"`` → ``[1, 5, 6, 7]``."""
+    out: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out += range(int(lo), int(hi or lo) + 1)
+    return out
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="anthropic.claude-3-haiku-20240307-v1:0", help="model id or alias")
     ap.add_argument("--profile", default="default", help="default (1.5B) or fast (0.5B)")
     ap.add_argument("--modes", default="constrained,free", help="constrained and/or free (unconstrained)")
     ap.add_argument("--limit", type=int, default=0, help="run only the first N tasks")
+    ap.add_argument(
+        "--only", default="", help="run only these tasks: 1-based numbers and ranges, e.g. 5,19-24"
+    )
     ap.add_argument("--json", help="also write the outcomes to this file")
+    ap.add_argument("--show", action="store_true", help="print each step's model output and observation")
     args = ap.parse_args()
 
     settings = Settings(profile=args.profile)
@@ -360,17 +378,20 @@ async def main() -> None:
     }
     spec = build_spec(AgentSnapshot(agent, "DRAFT", tuple(groups)), "TSTALIASID", functions)
     tasks = TASKS[: args.limit] if args.limit else TASKS
+    if args.only:
+        tasks = [TASKS[i - 1] for i in _numbers(args.only)]
     print(f"model {resolved.info.id} · {len(tasks)} tasks · modes {args.modes}", flush=True)
 
     results: dict[str, list[Outcome]] = {}
     for mode in args.modes.split(","):
         outs = []
         for i, task in enumerate(tasks, 1):
-            out = await run_task(task, spec, backend, functions, constrained=(mode == "constrained"))
+            out = await run_task(task, spec, backend, functions, mode == "constrained", args.show)
             outs.append(out)
             mark = "ok " if out.ok else "FAIL"
             print(
-                f"  [{mode:11}] {i:2}/{len(tasks)} {mark} {out.steps} steps {out.seconds:5.1f}s"
+                f"  [{mode:11}] {i:2}/{len(tasks)} #{TASKS.index(task) + 1:<2} {mark} {out.steps} steps"
+                f" {out.seconds:5.1f}s"
                 f"  {task.question[:40]}" + ("" if out.ok else f"  — {out.why}; answer: {out.answer[:60]!r}"),
                 flush=True,
             )

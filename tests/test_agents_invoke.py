@@ -442,7 +442,7 @@ def test_bad_arguments_go_back_to_the_model(start: Start) -> None:
 def test_step_limit_forces_a_final_answer(start: Start) -> None:
     c = start(
         [
-            ("step limit", final("Partial: aluminium 120 kg, copper wire 45 m.")),
+            ("step limit|ステップ数の上限", final("Partial: aluminium 120 kg, copper wire 45 m.")),
             ('"material": "copper wire"', step("get_material_stock", material_name="アルミニウム")),
             ('"material": "aluminium"', step("get_material_stock", material_name="copper wire")),
             ("forever", step("get_material_stock", material_name="aluminium")),
@@ -452,7 +452,9 @@ def test_step_limit_forces_a_final_answer(start: Start) -> None:
     agent_id = make_agent(c["agent"])
     function_group(c["agent"], agent_id)
     prepare(c["agent"], agent_id)
-    out = invoke(c["rt"], agent_id, "check stock forever", enableTrace=True)
+    # (a call's inputs must come from the conversation, or the model is asked about it first)
+    question = "check the stock of aluminium, copper wire and アルミニウム forever"
+    out = invoke(c["rt"], agent_id, question, enableTrace=True)
     assert out["text"] == "Partial: aluminium 120 kg, copper wire 45 m."
     failures = [t["trace"]["failureTrace"] for t in out["traces"] if "failureTrace" in t["trace"]]
     assert [f["failureReason"] for f in failures] == ["the step limit (3) was reached"]
@@ -662,7 +664,7 @@ def test_openapi_action_group(start: Start) -> None:
         apiSchema={"payload": json.dumps(schema)},
     )
     prepare(c["agent"], agent_id)
-    out = invoke(c["rt"], agent_id, "stock please", enableTrace=True)
+    out = invoke(c["rt"], agent_id, "copper wire stock please", enableTrace=True)
     assert out["text"] == "GET /stock/{name} name=copper wire"
     agi = orch(out["traces"], "invocationInput")[0]["actionGroupInvocationInput"]
     assert agi["apiPath"] == "/stock/{name}" and agi["verb"] == "get"

@@ -11,6 +11,12 @@ Reliability on small models comes from three choices:
   that raised, a repeated call — it reads what went wrong and goes on (our own bugs still raise);
 * **bounded**: a step limit and a time limit end with a forced final answer instead of a loop.
 
+Two checks keep a small model's calls and answers tied to the conversation (``review.py``): a call
+whose inputs appear nowhere in it (``get_weather(city="Paris")`` for "What is the capital of France?") is
+questioned once before it runs, and a final answer that leaves out an observed result or is not written in
+the user's language is sent back once. String arguments written with Chinese character forms or
+full-width letters are **grounded** in what the user wrote (``variants.ground``: ``铜线`` → ``銅線``).
+
 The loop emits Bedrock-shaped trace parts (``orchestrationTrace``: modelInvocationInput/Output,
 rationale, invocationInput, observation) as it goes, so a client sees each step live.
 """
@@ -38,6 +44,8 @@ from haniwa.agents.base import (
     TraceEvent,
 )
 from haniwa.agents.functions import ActionError, FunctionRegistry, wire_parameters
+from haniwa.agents.review import complete_answer, grounded, review_answer, unasked_siblings
+from haniwa.agents.variants import ground_arguments
 from haniwa.errors import ValidationError
 from haniwa.knowledge.base import Chunk, Hit
 from haniwa.knowledge.generate import cite, reference
@@ -406,10 +414,13 @@ class Orchestration:
         return re.sub(r"\$[a-z_]+\$", lambda m: values.get(m.group(0), m.group(0)), template).strip()
 
     def _observed(self, p: Mapping[str, str], tool: str, result: str) -> str:
-        """An observation message: the result, then the agent's instruction again."""
+        """An observation message: the result, the agent's instruction again, and a reminder to finish what
+        is left and then answer with the values (not with an overridden template: that one is the user's)."""
         text = p["observation"].format(tool=tool, result=result)
-        if self.spec.instruction and not self.spec.prompt.template:
-            text += p["reminder"].format(instruction=self.spec.instruction)
+        if not self.spec.prompt.template:
+            if self.spec.instruction:
+                text += p["instruction"].format(instruction=self.spec.instruction)
+            text += ("" if self.spec.instruction else "\n") + p["reminder"]
         return text
 
     def _params(self) -> InferenceParams:
@@ -424,7 +435,11 @@ class Orchestration:
         )
 
     async def _model(
-        self, system: str, messages: list[dict[str, str]], step: int, final_only: bool
+        self,
+        system: str,
+        messages: list[dict[str, str]],
+        step: int,
+        schema: Mapping[str, Any] | None,
     ) -> AsyncIterator[TraceEvent | str]:
         """One model call; yields its two trace parts and, last, the raw text."""
         trace_id = self._trace_id(step)
@@ -454,7 +469,7 @@ class Orchestration:
             messages=tuple(Message(m["role"], (TextBlock(m["content"]),)) for m in messages),  # type: ignore[arg-type]
             system=system,
             params=self._params(),
-            response_schema=step_schema(self.spec.tools, final_only) if self.ctx.constrained else None,
+            response_schema=schema,
         )
         started = time.monotonic()
         result = await self.ctx.backend.converse(req)
@@ -476,6 +491,9 @@ class Orchestration:
         )
         yield text
 
+    def _schema(self, final_only: bool = False) -> dict[str, Any] | None:
+        return step_schema(self.spec.tools, final_only) if self.ctx.constrained else None
+
     def _out_of_budget(self, steps: int) -> str | None:
         if steps >= self.ctx.max_steps:
             return f"the step limit ({self.ctx.max_steps}) was reached"
@@ -495,6 +513,13 @@ class Orchestration:
         p = prompts(lang)
         system = self._system(lang, question)
         repeats = 0
+        checks = not self.spec.prompt.template  # an overridden template sets its own rules
+        known = [m["content"] for m in messages if m["role"] == "user"]  # where arguments may come from
+        questioned: set[str] = set()  # calls sent back once because their inputs came from nowhere
+        calls: list[dict[str, Any]] = []  # this run's action inputs, and those that returned a result
+        results: list[tuple[dict[str, Any], str]] = []
+        sent_back: set[str] = set()  # the answer checks made (each sends an answer back once)
+        answer_only = False  # the step after an answer sent back for its wording may only answer
         while True:
             reason = self._out_of_budget(steps)
             if reason is not None:
@@ -503,7 +528,7 @@ class Orchestration:
                 return
             trace_id = self._trace_id(steps)
             text = ""
-            async for item in self._model(system, messages, steps, final_only=False):
+            async for item in self._model(system, messages, steps, self._schema(answer_only)):
                 if isinstance(item, str):
                     text = item
                 else:
@@ -524,12 +549,33 @@ class Orchestration:
             if step.thought:
                 yield self._orch("rationale", {"traceId": trace_id, "text": step.thought})
             if step.tool == FINAL:
-                async for ev in self._finish(question, step.answer, hits, trace_id):
+                problem = None
+                if checks and "items" not in sent_back:
+                    items = unasked_siblings(question, calls)
+                    if items:  # one of several things asked for was not looked up: tools stay open
+                        sent_back.add("items")
+                        problem = p["answer_unasked"].format(items=", ".join(items))
+                if checks and not problem and "answer" not in sent_back:
+                    problem = review_answer(step.answer, lang, results, p)
+                    if problem:  # the results are in hand: the next step may only answer
+                        sent_back.add("answer")
+                        answer_only = True
+                if problem:
+                    # the rejected answer leaves the conversation: small models copy their last step
+                    messages.pop()
+                    yield self._observation(
+                        trace_id, "REPROMPT", {"repromptResponse": {"text": problem, "source": "PARSER"}}
+                    )
+                    messages.append({"role": "user", "content": problem})
+                    continue
+                answer = complete_answer(step.answer, results) if "answer" in sent_back else step.answer
+                async for ev in self._finish(question, answer, hits, trace_id):
                     yield ev
                 return
+            answer_only = False
             tool = self.tools[step.tool]
             try:
-                args = check_arguments(tool, step.arguments)
+                args = ground_arguments(tool, check_arguments(tool, step.arguments), known)
             except ArgumentError as e:
                 msg = p["bad_arguments"].format(name=tool.name, message=e, params=_signature(tool))
                 yield self._observation(
@@ -538,6 +584,14 @@ class Orchestration:
                 messages.append({"role": "user", "content": msg})
                 continue
             key = _key(tool.name, args)
+            if checks and tool.kind == "action" and key not in questioned and not grounded(args, known):
+                questioned.add(key)  # asked once; a second identical call runs
+                msg = p["ungrounded"].format(name=tool.name, args=_shown(args))
+                yield self._observation(
+                    trace_id, "REPROMPT", {"repromptResponse": {"text": msg, "source": "PARSER"}}
+                )
+                messages.append({"role": "user", "content": msg})
+                continue
             if key in seen:  # small models loop: answer from memory and say so, without running it again
                 repeats += 1
                 if repeats >= MAX_REPEATS:  # told once already: stop the loop with what it has
@@ -569,6 +623,10 @@ class Orchestration:
                 yield self._observation(
                     trace_id, "ACTION_GROUP", {"actionGroupInvocationOutput": {"text": text}}
                 )
+                calls.append(args)
+                if not text.startswith(p["error"].format(message="")):
+                    results.append((args, text))
+            known.append(text)
             seen[key] = text
             messages.append({"role": "user", "content": self._observed(p, tool.name, text)})
 
@@ -718,7 +776,7 @@ class Orchestration:
         yield TraceEvent({"failureTrace": {"traceId": trace_id, "failureReason": reason}})
         text = ""
         ask = {"role": "user", "content": nudge or p["limit"]}
-        async for item in self._model(system, [*messages, ask], steps, True):
+        async for item in self._model(system, [*messages, ask], steps, self._schema(final_only=True)):
             if isinstance(item, str):
                 text = item
             else:
@@ -730,6 +788,10 @@ class Orchestration:
             answer = p["limit_answer"]
         async for ev in self._finish(question, answer, hits, trace_id):
             yield ev
+
+
+def _shown(args: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
 
 
 def _key(tool: str, args: Mapping[str, Any]) -> str:

@@ -1,0 +1,67 @@
+"""The loop's checks on calls and answers (``haniwa.agents.review``, ``haniwa.agents.variants``): pure
+functions over values, so they are tested directly."""
+
+from __future__ import annotations
+
+from haniwa.agents.orchestrate import prompts
+from haniwa.agents.review import complete_answer, grounded, review_answer, unasked_siblings
+from haniwa.agents.variants import fold, ground
+
+
+def test_ground_puts_arguments_back_in_the_users_form() -> None:
+    question = ["注文A-101の状況と、銅線の在庫を教えて。"]
+    assert ground("铜线", question) == "銅線"  # simplified forms → the span the user wrote
+    assert ground("ＡＢＣ", ["order abc"]) == "abc"  # full width → as written
+    assert ground("铜线", ["铜线的库存是多少？"]) == "铜线"  # the user wrote it so: kept
+    assert ground("铁板", question) == "铁板"  # nothing to match: kept
+    assert ground("aluminium", question) == "aluminium"
+    assert len(fold("铜线 ＡＢＣ")) == len("铜线 ＡＢＣ")
+
+
+def test_a_call_needs_one_input_from_the_conversation() -> None:
+    assert not grounded({"city": "Paris"}, ["What is the capital of France?"])
+    assert not grounded({"city": "東京"}, ["日本の首都はどこですか？"])
+    assert grounded({"city": "東京"}, ["東京と大阪の天気を比べて。"])
+    assert grounded({"expression": "2**10"}, ["What is 2 to the power of 10?"])
+    assert grounded({"expression": "1234 + 5678"}, ["1234足す5678は？"])
+    # one grounded input is enough (currency codes are the model's, the amount is the user's)
+    assert grounded(
+        {"amount": 100, "from_currency": "EUR", "to_currency": "JPY"}, ["100ユーロは何円ですか？"]
+    )
+    # results count as known: a material found in the knowledge base may be looked up
+    assert grounded({"material_name": "銅線"}, ["ロボットの材料は？", "材料はアルミニウムと銅線です"])
+    assert grounded({"flag": True}, ["anything"])  # nothing to look for: not questioned
+
+
+def test_answer_review() -> None:
+    en, ja = prompts("en"), prompts("ja")
+    stock = ({"material_name": "aluminium"}, '{"material": "aluminium", "stock": 120}')
+    copper = ({"material_name": "copper wire"}, '{"material": "copper wire", "stock": 45}')
+    assert review_answer("aluminium: 120, copper wire: 45", "en", [stock, copper], en) is None
+    assert review_answer("We have 1,200 in all.", "en", [stock], en) is not None
+    missing = review_answer("The total is 165.", "en", [stock, copper], en)
+    assert missing is not None and '"stock": 120' in missing and '"stock": 45' in missing
+    order = ({"order_id": "A-100"}, '{"order_id": "A-100", "status": "shipped"}')
+    assert review_answer("注文A-100は shipped です。", "ja", [order], ja) is None
+    # a Japanese question answered in Chinese or in English is sent back
+    assert review_answer("订单A-100已经发货, shipped", "ja", [order], ja) == ja["answer_language"]
+    assert review_answer("The capital of Japan is Tokyo.", "ja", [], ja) == ja["answer_language"]
+    assert review_answer("東京です。", "ja", [], ja) is None
+    assert review_answer("Hello! I am the factory assistant.", "en", [], en) is None
+
+
+def test_items_named_side_by_side_and_answer_completion() -> None:
+    assert unasked_siblings("アルミニウムと強化ガラスの在庫は？", [{"material_name": "アルミニウム"}]) == [
+        "強化ガラス"
+    ]
+    both = [{"material_name": "アルミニウム"}, {"material_name": "強化ガラス"}]
+    assert unasked_siblings("アルミニウムと強化ガラスの在庫は？", both) == []
+    assert unasked_siblings("What is the stock of aluminium and of copper wire?", [{"m": "copper wire"}]) == [
+        "aluminium"
+    ]
+    assert unasked_siblings("注文A-100はどうなっていますか？", [{"order_id": "A-100"}]) == []
+    glass = ({"material_name": "強化ガラス"}, '{"material": "強化ガラス", "stock": 8}')
+    assert complete_answer("強化ガラスは8です。", [glass]) == "強化ガラスは8です。"
+    assert (
+        complete_answer("在庫はありません。", [glass]) == "在庫はありません。\nmaterial: 強化ガラス, stock: 8"
+    )
