@@ -65,3 +65,21 @@ def test_items_named_side_by_side_and_answer_completion() -> None:
     assert (
         complete_answer("在庫はありません。", [glass]) == "在庫はありません。\nmaterial: 強化ガラス, stock: 8"
     )
+
+
+def test_parse_step_bare_input_and_invalid_json_message() -> None:
+    import pytest
+
+    from haniwa.agents.base import Parameter, Tool
+    from haniwa.agents.orchestrate import ArgumentError, StepError, check_arguments, parse_step
+
+    p = prompts("en")
+    calc = Tool("calculate", "arithmetic", (Parameter("expression", "string", required=True),))
+    step = parse_step('{"thought": "t", "action": {"tool": "calculate", "input": "2^10"}}', p)
+    assert check_arguments(calc, step.arguments) == {"expression": "2^10"}
+    two = Tool("convert", "currency", (Parameter("amount", "number"), Parameter("currency", "string")))
+    with pytest.raises(ArgumentError, match=r"input must be an object of parameters: convert\(amount"):
+        check_arguments(two, parse_step('{"action": {"tool": "convert", "input": 20}}', p).arguments)
+    with pytest.raises(StepError) as bad:
+        parse_step("no json here", p)
+    assert '{"thought": ..., "action": {...}}' in str(bad.value) and "{{" not in str(bad.value)

@@ -222,27 +222,33 @@ class Step:
     answer: str = ""
 
 
+BARE = ""  # the key under which a bare (non-object) "input" waits for check_arguments to name it
+
+
 def parse_step(text: str, p: Mapping[str, str]) -> Step:
-    """The first JSON object in ``text`` as a step. Lenient about a missing ``action`` wrapper (free-form
-    models often flatten it); strict about everything else."""
+    """The first JSON object in ``text`` as a step. Lenient about a missing ``action`` wrapper and about
+    a bare value as ``input`` (free-form models often write both); strict about everything else."""
+    invalid = p["invalid_json"].format()  # the template escapes its braces
     start = text.find("{")
     if start < 0:
-        raise StepError(p["invalid_json"])
+        raise StepError(invalid)
     try:
         obj, _ = json.JSONDecoder().raw_decode(text[start:])
     except ValueError:
-        raise StepError(p["invalid_json"]) from None
+        raise StepError(invalid) from None
     if not isinstance(obj, dict):
-        raise StepError(p["invalid_json"])
+        raise StepError(invalid)
     action = obj.get("action", obj)
     if not isinstance(action, dict) or not isinstance(action.get("tool"), str):
-        raise StepError(p["invalid_json"])
+        raise StepError(invalid)
     thought = str(obj.get("thought", ""))
     if action["tool"] == FINAL:
         return Step(thought, FINAL, {}, str(action.get("answer", "")))
     args = action.get("input", {})
+    if isinstance(args, str | int | float) and not isinstance(args, bool):
+        return Step(thought, action["tool"], {BARE: args})
     if not isinstance(args, dict):
-        raise StepError(p["invalid_json"])
+        raise StepError(invalid)
     return Step(thought, action["tool"], args)
 
 
@@ -274,6 +280,11 @@ def _coerce(value: Any, typ: str) -> Any:
 def check_arguments(tool: Tool, args: Mapping[str, Any]) -> dict[str, Any]:
     """Arguments checked against the tool's parameters and coerced to their types."""
     known = {p.name: p for p in tool.parameters}
+    if BARE in args:
+        # ``"input": "2^10"``: unambiguous only when the tool takes exactly one parameter
+        if len(tool.parameters) != 1:
+            raise ArgumentError(f"input must be an object of parameters: {_signature(tool)}")
+        args = {tool.parameters[0].name: args[BARE]}
     unknown = sorted(set(args) - set(known))
     if unknown:
         raise ArgumentError(f"unknown parameter(s) {', '.join(unknown)}")
