@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@contextmanager
 def open_page(
     chromium: Any, base_url: str, *, width: int = 1280, height: int = 800
 ) -> Iterator[PlaygroundPage]:
@@ -114,4 +116,5 @@ def open_page(
 @pytest.fixture
 def pg_page(chromium: Any, server: str) -> Iterator[PlaygroundPage]:
     """The playground of this test's ``server`` (override ``home`` to choose its models), 1280×800."""
-    yield from open_page(chromium, server)
+    with open_page(chromium, server) as pg:
+        yield pg

@@ -294,7 +294,7 @@ def test_prepare_from_the_page_and_errors_in_the_turn(pg_page: PlaygroundPage, b
 def test_japanese_and_narrow_window(chromium: Any, server: str, ba: Any) -> None:
     agent_id = make_agent(ba, "greeter")
     prepare(ba, agent_id)
-    for pg in open_page(chromium, server, width=420, height=800):
+    with open_page(chromium, server, width=420, height=800) as pg:
         page = pg.page
         pg.goto("#/agents")
         page.get_by_test_id("lang-toggle").click()

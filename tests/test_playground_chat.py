@@ -140,7 +140,7 @@ def test_japanese_ui_and_keyboard(pg_page: PlaygroundPage) -> None:
 
 
 def test_narrow_window(chromium: Any, server: str) -> None:
-    for pg in open_page(chromium, server, width=420, height=800):
+    with open_page(chromium, server, width=420, height=800) as pg:
         pg.goto("#/chat")
         pg.page.get_by_test_id("chat-model").select_option("echo:echo")
         send(pg, "narrow")
@@ -161,7 +161,7 @@ def keyed_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_api_key_dialog(chromium: Any, keyed_server: str) -> None:
-    for pg in open_page(chromium, keyed_server):
+    with open_page(chromium, keyed_server) as pg:
         pg.expect_http_error(r"^401 ")  # before the key is given
         pg.expect_http_error(r"^403 ")
         page = pg.page

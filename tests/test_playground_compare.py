@@ -302,7 +302,7 @@ def test_japanese_ui(pg_page: PlaygroundPage) -> None:
 
 
 def test_narrow_window(chromium: Any, server: str) -> None:
-    for pg in open_page(chromium, server, width=420, height=800):
+    with open_page(chromium, server, width=420, height=800) as pg:
         page = pg.page
         pg.goto("#/compare")
         choose(page, [FAST, SCRIPTED])

@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from tests.browser import PlaygroundPage, open_page
 from tests.conftest import client_kwargs
+from tests.test_knowledge_api import make_kb, sync
 
 ROBOT_MD = """# ハニワロボ HR-7 製品仕様書
 
@@ -84,14 +85,7 @@ def create_from_folder(pg: PlaygroundPage, name: str, prefix: str = PREFIX) -> N
 
 # -- the backend extension the progress bar needs ------------------------------------------------------
 def test_ingestion_job_reports_documents_listed(server: str, agent: Any, folder: Path) -> None:
-    kb_id = agent.create_knowledge_base(
-        name="progress",
-        roleArn="arn:aws:iam::000000000000:role/kb",
-        knowledgeBaseConfiguration={
-            "type": "VECTOR",
-            "vectorKnowledgeBaseConfiguration": {"embeddingModelArn": EMBED},
-        },
-    )["knowledgeBase"]["knowledgeBaseId"]
+    kb_id = make_kb(agent, "progress")
     ds_id = agent.create_data_source(
         knowledgeBaseId=kb_id,
         name="docs",
@@ -100,15 +94,9 @@ def test_ingestion_job_reports_documents_listed(server: str, agent: Any, folder:
             "s3Configuration": {"bucketArn": f"arn:aws:s3:::{BUCKET}", "inclusionPrefixes": [PREFIX]},
         },
     )["dataSource"]["dataSourceId"]
-    job = agent.start_ingestion_job(knowledgeBaseId=kb_id, dataSourceId=ds_id)["ingestionJob"]
+    # boto3 still parses the response: the extra member is skipped, the Bedrock ones are intact
+    job = sync(agent, kb_id, ds_id, timeout=30)
     job_id = job["ingestionJobId"]
-    deadline = time.monotonic() + 30
-    while job["status"] not in ("COMPLETE", "FAILED") and time.monotonic() < deadline:
-        time.sleep(0.05)
-        # boto3 still parses the response: the extra member is skipped, the Bedrock ones are intact
-        job = agent.get_ingestion_job(knowledgeBaseId=kb_id, dataSourceId=ds_id, ingestionJobId=job_id)[
-            "ingestionJob"
-        ]
     assert job["status"] == "COMPLETE", job
     assert "progress" not in job
     assert job["statistics"]["numberOfNewDocumentsIndexed"] == 3
@@ -420,7 +408,8 @@ def test_sync_failures_are_shown(pg_page: PlaygroundPage, folder: Path) -> None:
 
 @pytest.fixture
 def narrow_page(chromium: Any, server: str) -> Iterator[PlaygroundPage]:
-    yield from open_page(chromium, server, width=420, height=800)
+    with open_page(chromium, server, width=420, height=800) as pg:
+        yield pg
 
 
 def test_narrow_window_and_japanese(narrow_page: PlaygroundPage, folder: Path) -> None:

@@ -16,7 +16,7 @@ DEFAULT_CHAT = "llamacpp:qwen2.5-coder-1.5b"
 
 
 def test_chat_with_the_bundled_model(chromium: Any, model_server: str) -> None:
-    for pg in open_page(chromium, model_server):
+    with open_page(chromium, model_server) as pg:
         page = pg.page
         pg.goto("#/chat")
         page.get_by_test_id("chat-model").select_option(DEFAULT_CHAT)
