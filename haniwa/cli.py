@@ -210,7 +210,13 @@ def serve(host: str | None, port: int | None, profile: str | None, log_level: st
     app = create_app(settings)
     url = _local_url(settings)
     out = _out()
-    auth = "SigV4 required" if settings.auth_enabled else "no auth (loopback only)"
+    if settings.auth_enabled:
+        keys = ", API keys for /v1" if settings.api_keys else "; /v1 closed: no HANIWA_API_KEYS"
+        auth = "SigV4 required" + keys
+    elif settings.api_keys:
+        auth = "API keys required (bearer)"
+    else:
+        auth = "no auth (loopback only)"
     where = f"bind {settings.host}, profile {settings.profile}, {auth}"
     _say(out, f"haniwa {haniwa.__version__} on {url} ({where})", "bold")
     snippet = f'boto3.client("bedrock-runtime", endpoint_url="{url}", region_name="{settings.region}")'

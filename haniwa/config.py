@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from haniwa.errors import UsageError
@@ -37,7 +38,29 @@ class Settings(BaseSettings):
     )
     threads: int = Field(0, description="CPU threads per llama.cpp model; 0 picks min(4, cores).")
     max_queue: int = Field(16, description="Requests that may wait per model before ThrottlingException.")
-    max_body_bytes: int = Field(20 * 1024 * 1024, description="Largest request body accepted.")
+    max_body_bytes: int = Field(
+        20 * 1024 * 1024, description="Largest request body accepted (checked while reading, chunked or not)."
+    )
+    # -- limits and deadlines (README: "Security and limits") -------------------------------------------
+    header_timeout: float = Field(10.0, description="Seconds a client may take to send a request's headers.")
+    body_timeout: float = Field(30.0, description="Seconds a request body may pause between two chunks.")
+    max_connections: int = Field(512, description="Open client connections; more are closed at once.")
+    request_timeout: float = Field(
+        600.0, description="Deadline in seconds for one non-streaming request; then ModelTimeoutException."
+    )
+    max_messages: int = Field(1000, description="Messages one chat request may carry.")
+    max_tools: int = Field(256, description="Tools one chat request may declare.")
+    max_embedding_inputs: int = Field(2048, description="Texts one embedding request may carry.")
+    max_embedding_dimensions: int = Field(8192, description="Largest `dimensions` an embedding may ask for.")
+    rate_limit_rpm: int = Field(
+        0, description="Requests per minute per key and per model on model calls; 0 = no limit."
+    )
+    rate_limit_tpm: int = Field(
+        0, description="Tokens (in + out) per minute per key and per model on model calls; 0 = no limit."
+    )
+    agent_function_timeout: float = Field(
+        30.0, description="Seconds a Python agent function may run before its call fails."
+    )
     load_plugins: str | None = Field(None, description="Comma-separated plugin names to load; unset = all.")
     s3_root: Path | None = Field(
         None,
@@ -64,6 +87,21 @@ class Settings(BaseSettings):
     agent_max_steps: int = Field(10, description="Orchestration steps an agent may take per invocation.")
     agent_time_limit: float = Field(300.0, description="Seconds an agent invocation may run.")
 
+    @field_validator("access_key_id", "secret_access_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # HANIWA_SECRET_ACCESS_KEY="" (an unset variable in a compose file) must not count as a credential
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(raw, str) and not raw.strip() else value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _drop_blank_keys(cls, value: Any) -> Any:
+        # HANIWA_API_KEYS='[""]' would otherwise turn on a bearer check that an empty token passes
+        if isinstance(value, list | tuple):
+            return [k for k in value if not (isinstance(k, str) and not k.strip())]
+        return value
+
     @property
     def db_path(self) -> Path:
         return self.home / "haniwa.db"
@@ -86,13 +124,22 @@ class Settings(BaseSettings):
 
     @property
     def auth_enabled(self) -> bool:
-        return self.access_key_id is not None and self.secret_access_key is not None
+        # truthiness, not `is not None`: model_copy(update=...) skips the validators above
+        secret = self.secret_access_key
+        return bool(self.access_key_id) and secret is not None and bool(secret.get_secret_value())
 
     def llama_threads(self) -> int:
         return self.threads or max(1, min(4, os.cpu_count() or 1))
 
     def check_bind(self) -> None:
-        """Refuse to listen beyond loopback without credentials (security by default)."""
+        """Refuse to listen beyond loopback without credentials (security by default), and refuse half a
+        key pair anywhere: a key id without its secret (or the reverse) would silently leave auth off."""
+        secret = self.secret_access_key
+        if bool(self.access_key_id) != (secret is not None and bool(secret.get_secret_value())):
+            raise UsageError(
+                "HANIWA_ACCESS_KEY_ID and HANIWA_SECRET_ACCESS_KEY must be set together (an empty value"
+                " counts as unset): set both, or neither"
+            )
         if self.auth_enabled:
             return
         host = self.host.strip("[]")

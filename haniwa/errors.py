@@ -69,9 +69,17 @@ class ConflictError(PlatformError):
 
 
 class ThrottledError(PlatformError):
-    """Too many requests are queued for a model."""
+    """Too many requests are queued for a model, or a caller's rate limit is spent.
+
+    ``retry_after`` is the number of seconds after which the same request would be admitted (rendered as
+    the ``Retry-After`` header on both surfaces), or None when the server cannot tell.
+    """
 
     code = "ThrottlingException"
+
+    def __init__(self, message: str, *, param: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
 
 
 class QuotaExceededError(PlatformError):

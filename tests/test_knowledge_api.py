@@ -453,7 +453,9 @@ def test_crud_and_bad_input(agent: Any, agent_rt: Any, corpus: Path) -> None:
         "ResourceNotFoundException",
         404,
     )
-    assert code(agent.get_knowledge_base, knowledgeBaseId="NOPE")[0] == "ResourceNotFoundException"
+    assert code(agent.get_knowledge_base, knowledgeBaseId="NOPE000000")[0] == "ResourceNotFoundException"
+    # an id of the wrong form fails the service model's pattern ([0-9a-zA-Z]{10}), as on Bedrock
+    assert code(agent.get_knowledge_base, knowledgeBaseId="NOPE") == ("ValidationException", 400)
     assert (
         code(agent_rt.retrieve, knowledgeBaseId=kb_id, retrievalQuery={"text": "   "})[0]
         == "ValidationException"

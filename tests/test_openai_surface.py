@@ -342,7 +342,7 @@ def auth_server(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("key", ["SK", "k1"])
+@pytest.mark.parametrize("key", ["k1"])  # only HANIWA_API_KEYS: the SigV4 secret is no bearer
 def test_bearer_keys_accepted(auth_server: str, key: str) -> None:
     client = openai.OpenAI(base_url=auth_server + "/v1", api_key=key, max_retries=0)
     assert "echo:echo" in {m.id for m in client.models.list()}

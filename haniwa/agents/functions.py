@@ -21,6 +21,7 @@ import pluggy
 from haniwa.agents.base import ActionExecutor, ActionInvocation, AgentFunction, Tool
 from haniwa.config import Settings
 from haniwa.errors import UsageError
+from haniwa.runtime.offload import Worker
 
 __all__ = [
     "FunctionRegistry",
@@ -30,6 +31,9 @@ __all__ = [
     "response_text",
     "wire_parameters",
 ]
+
+
+_FUNCTION_THREADS = 8
 
 
 class ActionError(Exception):
@@ -129,8 +133,13 @@ def _plain(v: Any) -> str:
 
 
 class _PythonExecutor:
-    def __init__(self, fn: AgentFunction) -> None:
+    """Runs a registered Python function: a coroutine function on the event loop, any other on the
+    registry's own threads, both within ``timeout`` seconds."""
+
+    def __init__(self, fn: AgentFunction, timeout: float, threads: Worker) -> None:
         self.fn = fn
+        self.timeout = timeout
+        self.threads = threads
 
     async def __call__(self, call: ActionInvocation) -> str:
         args: tuple[Any, ...] = ()
@@ -138,11 +147,21 @@ class _PythonExecutor:
             wants_context = len(inspect.signature(self.fn.fn).parameters) >= 2
             args = (lambda_event(call), None) if wants_context else (lambda_event(call),)
         kwargs = dict(call.arguments) if self.fn.style == "kwargs" else {}
-        if inspect.iscoroutinefunction(self.fn.fn):
-            out = await self.fn.fn(*args, **kwargs)
-        else:
-            # A registered function may block (I/O, a database): keep it off the event loop.
-            out = await asyncio.to_thread(self.fn.fn, *args, **kwargs)
+        deadline = asyncio.timeout(self.timeout)
+        try:
+            async with deadline:
+                if inspect.iscoroutinefunction(self.fn.fn):
+                    out = await self.fn.fn(*args, **kwargs)
+                else:
+                    # it may block (I/O, a database): off the event loop. A function that overruns keeps
+                    # its thread until it returns (Python cannot stop a thread); the call fails at once.
+                    out = await self.threads.run(self.fn.fn, *args, **kwargs)
+        except TimeoutError as e:
+            if not deadline.expired():
+                raise  # the function's own TimeoutError: an ordinary failure
+            raise ActionError(
+                f"{call.tool.name} did not finish within {self.timeout:g} s (HANIWA_AGENT_FUNCTION_TIMEOUT)"
+            ) from e
         return response_text(out, call) if self.fn.style == "lambda" else _plain(out)
 
 
@@ -172,12 +191,16 @@ class _HttpExecutor:
 class FunctionRegistry:
     """Name → executor. Built once at startup from plugins and configuration."""
 
-    def __init__(self, timeout: float = 10.0) -> None:
-        self.timeout = timeout
+    def __init__(self, timeout: float = 10.0, function_timeout: float = 30.0) -> None:
+        self.timeout = timeout  # HTTP endpoints
+        self.function_timeout = function_timeout  # Python functions
         self._executors: dict[str, ActionExecutor] = {}
+        # Python functions run on threads of their own: ones that hang (and keep their thread past the
+        # timeout) cannot starve the threads the rest of the server uses, and at most this many run at once
+        self._threads = Worker("haniwa-agent-fn", threads=_FUNCTION_THREADS)
 
     def register(self, fn: AgentFunction) -> None:
-        self._executors[fn.name] = _PythonExecutor(fn)
+        self._executors[fn.name] = _PythonExecutor(fn, self.function_timeout, self._threads)
 
     def register_url(self, name: str, url: str) -> None:
         self._executors[name] = _HttpExecutor(url, self.timeout)
@@ -196,7 +219,7 @@ class FunctionRegistry:
 
     @classmethod
     def from_plugins(cls, pm: pluggy.PluginManager, settings: Settings) -> FunctionRegistry:
-        reg = cls(settings.agent_http_timeout)
+        reg = cls(settings.agent_http_timeout, settings.agent_function_timeout)
         pm.hook.register_agent_functions(register=reg.register)
         for name, target in settings.agent_functions.items():
             if target.startswith(("http://", "https://")):

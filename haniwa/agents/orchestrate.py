@@ -9,7 +9,11 @@ Reliability on small models comes from three choices:
   no missing required argument (MODELS.md: free-form tool calls of the bundled Qwen models fail);
 * **mistakes the model makes are observations**, not errors: an unknown tool, a bad argument, an action
   that raised, a repeated call — it reads what went wrong and goes on (our own bugs still raise);
-* **bounded**: a step limit and a time limit end with a forced final answer instead of a loop.
+* **bounded**: a step limit and a time limit end with a forced final answer instead of a loop. The time
+  limit also cuts off a model, tool or knowledge-base call that runs past it; the answer is then a fixed
+  apology, since there is no time left to ask the model for one.
+
+The step format (schema, parsing, argument checks) lives in ``steps.py``.
 
 Two checks keep a small model's calls and answers tied to the conversation (``review.py``): a call
 whose inputs appear nowhere in it (``get_weather(city="Paris")`` for "What is the capital of France?") is
@@ -23,6 +27,7 @@ rationale, invocationInput, observation) as it goes, so a client sees each step 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
@@ -32,7 +37,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from haniwa.agents.base import (
     ActionInvocation,
@@ -45,6 +50,16 @@ from haniwa.agents.base import (
 )
 from haniwa.agents.functions import ActionError, FunctionRegistry, wire_parameters
 from haniwa.agents.review import complete_answer, grounded, review_answer, unasked_siblings
+from haniwa.agents.steps import (
+    FINAL,
+    ArgumentError,
+    StepError,
+    check_arguments,
+    parse_step,
+    render_tools,
+    signature,
+    step_schema,
+)
 from haniwa.agents.variants import ground_arguments
 from haniwa.errors import ValidationError
 from haniwa.knowledge.base import Chunk, Hit
@@ -66,15 +81,16 @@ __all__ = [
     "parse_step",
     "check_arguments",
     "ArgumentError",
+    "StepError",
+    "OutOfTime",
 ]
 
-FINAL = "final_answer"
-THOUGHT_MAX = 200  # characters: a rationale, not an essay (each token costs ~0.2 s on the bundled model)
 KB_RESULTS = 5
 MAX_REPEATS = 2  # a second identical call ends the loop with a forced final answer
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
 
 Lang = Literal["en", "ja"]
+T = TypeVar("T")
 
 
 def language(text: str) -> Lang:
@@ -173,147 +189,6 @@ class RunContext:
     history_turns: int | None = None
 
 
-# -- the step format ------------------------------------------------------------------------------------
-def step_schema(tools: Sequence[Tool], final_only: bool = False) -> dict[str, Any]:
-    """The JSON schema of one step: a short thought, then one tool call or the final answer."""
-    actions: list[dict[str, Any]] = []
-    if not final_only:
-        actions = [
-            {
-                "type": "object",
-                "properties": {"tool": {"const": t.name}, "input": t.input_schema()},
-                "required": ["tool", "input"],
-                "additionalProperties": False,
-            }
-            for t in tools
-        ]
-    actions.append(
-        {
-            "type": "object",
-            "properties": {"tool": {"const": FINAL}, "answer": {"type": "string", "minLength": 1}},
-            "required": ["tool", "answer"],
-            "additionalProperties": False,
-        }
-    )
-    return {
-        "type": "object",
-        "properties": {
-            "thought": {"type": "string", "maxLength": THOUGHT_MAX},
-            "action": actions[0] if len(actions) == 1 else {"anyOf": actions},
-        },
-        "required": ["thought", "action"],
-        "additionalProperties": False,
-    }
-
-
-class StepError(Exception):
-    """The model's step could not be used; the message is shown to it as an observation."""
-
-
-class ArgumentError(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class Step:
-    thought: str
-    tool: str  # a tool name or FINAL
-    arguments: dict[str, Any]
-    answer: str = ""
-
-
-BARE = ""  # the key under which a bare (non-object) "input" waits for check_arguments to name it
-
-
-def parse_step(text: str, p: Mapping[str, str]) -> Step:
-    """The first JSON object in ``text`` as a step. Lenient about a missing ``action`` wrapper and about
-    a bare value as ``input`` (free-form models often write both); strict about everything else."""
-    invalid = p["invalid_json"].format()  # the template escapes its braces
-    start = text.find("{")
-    if start < 0:
-        raise StepError(invalid)
-    try:
-        obj, _ = json.JSONDecoder().raw_decode(text[start:])
-    except ValueError:
-        raise StepError(invalid) from None
-    if not isinstance(obj, dict):
-        raise StepError(invalid)
-    action = obj.get("action", obj)
-    if not isinstance(action, dict) or not isinstance(action.get("tool"), str):
-        raise StepError(invalid)
-    thought = str(obj.get("thought", ""))
-    if action["tool"] == FINAL:
-        return Step(thought, FINAL, {}, str(action.get("answer", "")))
-    args = action.get("input", {})
-    if isinstance(args, str | int | float) and not isinstance(args, bool):
-        return Step(thought, action["tool"], {BARE: args})
-    if not isinstance(args, dict):
-        raise StepError(invalid)
-    return Step(thought, action["tool"], args)
-
-
-def _coerce(value: Any, typ: str) -> Any:
-    if typ == "string":
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    if typ == "boolean":
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("true", "false"):
-            return str(value).lower() == "true"
-        raise ArgumentError(f"expected true or false, got {value!r}")
-    if typ == "integer":
-        try:
-            f = float(value)
-        except (TypeError, ValueError):
-            raise ArgumentError(f"expected an integer, got {value!r}") from None
-        if not f.is_integer():
-            raise ArgumentError(f"expected an integer, got {value!r}")
-        return int(f)
-    if typ == "number":
-        try:
-            return float(value) if not isinstance(value, int) or isinstance(value, bool) else value
-        except (TypeError, ValueError):
-            raise ArgumentError(f"expected a number, got {value!r}") from None
-    return value if isinstance(value, list) else [value]
-
-
-def check_arguments(tool: Tool, args: Mapping[str, Any]) -> dict[str, Any]:
-    """Arguments checked against the tool's parameters and coerced to their types."""
-    known = {p.name: p for p in tool.parameters}
-    if BARE in args:
-        # ``"input": "2^10"``: unambiguous only when the tool takes exactly one parameter
-        if len(tool.parameters) != 1:
-            raise ArgumentError(f"input must be an object of parameters: {_signature(tool)}")
-        args = {tool.parameters[0].name: args[BARE]}
-    unknown = sorted(set(args) - set(known))
-    if unknown:
-        raise ArgumentError(f"unknown parameter(s) {', '.join(unknown)}")
-    missing = [p.name for p in tool.parameters if p.required and args.get(p.name) in (None, "")]
-    if missing:
-        raise ArgumentError(f"missing required parameter(s) {', '.join(missing)}")
-    out = {}
-    for name, value in args.items():
-        try:
-            out[name] = _coerce(value, known[name].type)
-        except ArgumentError as e:
-            raise ArgumentError(f"{name}: {e}") from None
-    return out
-
-
-def _signature(tool: Tool) -> str:
-    params = ", ".join(f"{p.name}: {p.type}{'' if p.required else '?'}" for p in tool.parameters)
-    return f"{tool.name}({params})"
-
-
-def render_tools(tools: Sequence[Tool]) -> str:
-    lines = []
-    for t in tools:
-        desc = t.description or ""
-        details = "; ".join(f"{p.name}: {p.description}" for p in t.parameters if p.description)
-        lines.append(f"- {_signature(t)}: {desc}" + (f" ({details})" if details else ""))
-    return "\n".join(lines) or "(none)"
-
-
 def _hit_dict(h: Hit) -> dict[str, Any]:
     c = h.chunk
     return {"id": c.id, "doc": c.document_id, "text": c.text, "metadata": dict(c.metadata), "score": h.score}
@@ -324,6 +199,10 @@ def _hit(d: Mapping[str, Any]) -> Hit:
 
 
 # -- the loop ------------------------------------------------------------------------------------------
+class OutOfTime(Exception):
+    """The invocation's time limit passed during a model, tool or knowledge-base call."""
+
+
 class Orchestration:
     """One InvokeAgent call: a new question, or the results that resume a paused one.
 
@@ -336,6 +215,7 @@ class Orchestration:
         self.tools = {t.name: t for t in spec.tools}
         self._trace_base = uuid.uuid4().hex
         self._started = time.monotonic()
+        self._step = 0  # the step under way, for the trace of a step cut off by the time limit
 
     # public entry points ------------------------------------------------------------------------------
     async def ask(self, question: str) -> AsyncIterator[AgentEvent]:
@@ -483,7 +363,7 @@ class Orchestration:
             response_schema=schema,
         )
         started = time.monotonic()
-        result = await self.ctx.backend.converse(req)
+        result = await self._bounded(self.ctx.backend.converse(req))
         u = result.usage
         self.usage = Usage(
             self.usage.input_tokens + u.input_tokens, self.usage.output_tokens + u.output_tokens
@@ -508,11 +388,48 @@ class Orchestration:
     def _out_of_budget(self, steps: int) -> str | None:
         if steps >= self.ctx.max_steps:
             return f"the step limit ({self.ctx.max_steps}) was reached"
-        if time.monotonic() - self._started >= self.ctx.time_limit:
-            return f"the time limit ({self.ctx.time_limit:g} s) was reached"
+        if self._remaining() <= 0:
+            return self._time_reason()
         return None
 
+    def _remaining(self) -> float:
+        return self.ctx.time_limit - (time.monotonic() - self._started)
+
+    def _time_reason(self) -> str:
+        return f"the time limit ({self.ctx.time_limit:g} s) was reached"
+
+    async def _bounded(self, work: Awaitable[T]) -> T:
+        """``work`` cut off when the invocation's time limit passes (then :class:`OutOfTime`): the limit
+        holds inside a step, for one slow model or tool call, not only between steps."""
+        timeout = asyncio.timeout(max(self._remaining(), 0.0))
+        try:
+            async with timeout:
+                return await work
+        except TimeoutError:
+            if timeout.expired():
+                raise OutOfTime(self._time_reason()) from None
+            raise  # the work's own TimeoutError
+
     async def _loop(
+        self,
+        question: str,
+        lang: Lang,
+        messages: list[dict[str, str]],
+        steps: int,
+        hits: list[Hit],
+        seen: dict[str, str],
+    ) -> AsyncIterator[AgentEvent]:
+        try:
+            async for ev in self._steps(question, lang, messages, steps, hits, seen):
+                yield ev
+        except OutOfTime as cut:
+            # a model call ran into the limit: no time is left to ask the model for a summary
+            trace_id = self._trace_id(self._step)
+            yield TraceEvent({"failureTrace": {"traceId": trace_id, "failureReason": str(cut)}})
+            async for ev in self._finish(question, prompts(lang)["time_answer"], hits, trace_id):
+                yield ev
+
+    async def _steps(
         self,
         question: str,
         lang: Lang,
@@ -538,6 +455,7 @@ class Orchestration:
                     yield ev
                 return
             trace_id = self._trace_id(steps)
+            self._step = steps
             text = ""
             async for item in self._model(system, messages, steps, self._schema(answer_only)):
                 if isinstance(item, str):
@@ -588,7 +506,7 @@ class Orchestration:
             try:
                 args = ground_arguments(tool, check_arguments(tool, step.arguments), known)
             except ArgumentError as e:
-                msg = p["bad_arguments"].format(name=tool.name, message=e, params=_signature(tool))
+                msg = p["bad_arguments"].format(name=tool.name, message=e, params=signature(tool))
                 yield self._observation(
                     trace_id, "REPROMPT", {"repromptResponse": {"text": msg, "source": "PARSER"}}
                 )
@@ -653,7 +571,11 @@ class Orchestration:
                 "knowledgeBaseLookupInput": {"knowledgeBaseId": tool.kb_id, "text": query},
             },
         )
-        found = (await self.ctx.search(tool.kb_id, query))[:KB_RESULTS]
+        try:
+            found = (await self._bounded(self.ctx.search(tool.kb_id, query)))[:KB_RESULTS]
+        except OutOfTime as cut:
+            yield p["error"].format(message=cut)
+            return
         yield self._observation(
             trace_id,
             "KNOWLEDGE_BASE",
@@ -701,7 +623,9 @@ class Orchestration:
             prompt_session_attributes=self.session.prompt_session_attributes,
         )
         try:
-            return await self.ctx.functions.executor(tool.executor)(call)
+            return await self._bounded(self.ctx.functions.executor(tool.executor)(call))
+        except OutOfTime as cut:  # the function goes on in its thread; its result is not awaited
+            return p["error"].format(message=cut)
         except Exception as e:  # the user's function failed: the model reads why and carries on
             return p["error"].format(
                 message=f"{type(e).__name__}: {e}" if not isinstance(e, ActionError) else e
@@ -785,18 +709,22 @@ class Orchestration:
         p = prompts(lang)
         trace_id = self._trace_id(steps)
         yield TraceEvent({"failureTrace": {"traceId": trace_id, "failureReason": reason}})
-        text = ""
-        ask = {"role": "user", "content": nudge or p["limit"]}
-        async for item in self._model(system, [*messages, ask], steps, self._schema(final_only=True)):
-            if isinstance(item, str):
-                text = item
-            else:
-                yield item
-        try:
-            step = parse_step(text, p)
-            answer = step.answer if step.tool == FINAL and step.answer.strip() else p["limit_answer"]
-        except StepError:
-            answer = p["limit_answer"]
+        answer = p["time_answer"]  # what is said when no time is left to ask the model
+        if self._remaining() > 0:
+            text = ""
+            ask = {"role": "user", "content": nudge or p["limit"]}
+            try:
+                async for item in self._model(system, [*messages, ask], steps, self._schema(final_only=True)):
+                    if isinstance(item, str):
+                        text = item
+                    else:
+                        yield item
+                step = parse_step(text, p)
+                answer = step.answer if step.tool == FINAL and step.answer.strip() else p["limit_answer"]
+            except StepError:
+                answer = p["limit_answer"]
+            except OutOfTime:
+                pass
         async for ev in self._finish(question, answer, hits, trace_id):
             yield ev
 

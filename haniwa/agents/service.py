@@ -22,6 +22,7 @@ from typing import Any
 from haniwa.agents.base import DRAFT, TEST_ALIAS_ID, AgentSnapshot
 from haniwa.errors import ConflictError, NotFoundError, ValidationError
 from haniwa.knowledge.service import KnowledgeService
+from haniwa.runtime.offload import CPU
 from haniwa.store.db import Database
 
 __all__ = [
@@ -393,7 +394,8 @@ class AgentService:
                 now,
             )
             if self.validate is not None:
-                self.validate(draft.snapshot())
+                # off the event loop: it parses OpenAPI documents (YAML) the client sent
+                await CPU.run(self.validate, draft.snapshot())
             await self.db.execute(
                 "INSERT OR REPLACE INTO agent_snapshots VALUES (?,?,?,?)",
                 (agent_id, DRAFT, _dump(draft), now),

@@ -3,13 +3,20 @@ the OpenAI surface.
 
 Signatures are recomputed with botocore's own ``SigV4Auth`` over the request as received, restricted to
 the headers the client says it signed, so canonicalisation matches the client byte for byte.
+
+Everything that does not need the body (the header's form, the key id, the clock, which headers are signed,
+the payload-hash policy, bearer keys) is checked by :func:`authenticate_headers` *before* the body is read,
+so an unauthenticated client cannot make the server buffer anything. :func:`verify_signature` then binds the
+signature to the bytes actually received.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -18,17 +25,31 @@ from botocore.credentials import Credentials
 from haniwa.config import Settings
 from haniwa.errors import AccessDeniedError
 
-__all__ = ["verify_sigv4", "verify_bearer"]
+__all__ = ["SignedRequest", "authenticate_headers", "verify_signature", "verify_sigv4", "verify_bearer"]
 
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,\s*"
     r"SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<sig>[0-9a-f]{64})"
 )
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _MAX_SKEW = dt.timedelta(minutes=15)
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    """A SigV4 ``Authorization`` header that passed every check that needs no body."""
+
+    key: str
+    region: str
+    service: str
+    signed: tuple[str, ...]
+    signature: str
+    amz_date: str
+    payload_hash: str | None  # the x-amz-content-sha256 value the client sent, if any
+
+
 class _Verifier(SigV4Auth):  # type: ignore[misc]
-    def __init__(self, creds: Credentials, service: str, region: str, signed: list[str]) -> None:
+    def __init__(self, creds: Credentials, service: str, region: str, signed: tuple[str, ...]) -> None:
         super().__init__(creds, service, region)
         self._signed = signed
 
@@ -41,26 +62,33 @@ class _Verifier(SigV4Auth):  # type: ignore[misc]
         return out
 
 
-def verify_sigv4(
-    settings: Settings, method: str, url: str, headers: list[tuple[str, str]], body: bytes
-) -> None:
-    """Raise AccessDeniedError unless the request carries a valid signature by the configured key.
+def _lower(headers: list[tuple[str, str]]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers}
 
-    ``url`` must carry the path exactly as the client sent it (still percent-encoded), because SigV4
-    canonicalises the encoded path.
+
+def authenticate_headers(settings: Settings, headers: list[tuple[str, str]]) -> SignedRequest | None:
+    """Check everything the headers alone can prove; raise AccessDeniedError on the first failure.
+
+    Returns None when nothing is left to check once the body is in (authentication is off, or a valid
+    API key was sent as a bearer token), else the parsed signature for :func:`verify_signature`.
     """
+    lower = _lower(headers)
+    authorization = lower.get("authorization", "")
     if not settings.auth_enabled:
-        return
-    lower = {k.lower(): v for k, v in headers}
-    if lower.get("authorization", "").startswith("Bearer "):
+        if settings.api_keys:
+            # API keys without a SigV4 pair: signatures cannot be checked, so the Bedrock surface takes
+            # the same bearer keys as /v1 (boto3: AWS_BEARER_TOKEN_BEDROCK) rather than staying open
+            verify_bearer(settings, authorization)
+        return None
+    if authorization[:7].lower() == "bearer ":
         # Bedrock API keys: boto3 sends AWS_BEARER_TOKEN_BEDROCK this way, and the playground in a
         # browser (where SigV4 signing would need the secret in page script) sends its API key
-        verify_bearer(settings, lower["authorization"])
-        return
-    m = _AUTH.fullmatch(lower.get("authorization", "").strip())
+        verify_bearer(settings, authorization)
+        return None
+    m = _AUTH.fullmatch(authorization.strip())
     if not m:
         raise AccessDeniedError("missing or malformed SigV4 Authorization header")
-    if m["key"] != settings.access_key_id:
+    if not hmac.compare_digest(m["key"].encode(), (settings.access_key_id or "").encode()):
         raise AccessDeniedError("The security token included in the request is invalid (unknown access key)")
     amz_date = lower.get("x-amz-date", "")
     try:
@@ -69,32 +97,87 @@ def verify_sigv4(
         raise AccessDeniedError("missing or malformed X-Amz-Date header") from exc
     if abs(dt.datetime.now(dt.UTC) - when) > _MAX_SKEW:
         raise AccessDeniedError("Signature expired: X-Amz-Date is more than 15 minutes from server time")
-    assert settings.secret_access_key is not None
-    creds = Credentials(
-        m["key"], settings.secret_access_key.get_secret_value(), lower.get("x-amz-security-token")
-    )
-    signed = m["signed"].split(";")
+    signed = tuple(m["signed"].split(";"))
+    if "host" not in signed:
+        # an unsigned Host lets a signature captured for one server be replayed against another
+        raise AccessDeniedError("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    payload_hash = lower.get("x-amz-content-sha256")
+    if payload_hash is not None and not _SHA256_HEX.fullmatch(payload_hash):
+        # UNSIGNED-PAYLOAD and STREAMING-* would leave the body unsigned: the Bedrock and OpenAI surfaces
+        # take small JSON bodies, so there is no reason to accept a signature that does not cover them
+        raise AccessDeniedError(
+            f"x-amz-content-sha256 {payload_hash[:40]!r} is not accepted here: sign the payload "
+            "(the hex SHA-256 of the body)"
+        )
+    return SignedRequest(m["key"], m["region"], m["service"], signed, m["sig"], amz_date, payload_hash)
+
+
+def verify_signature(
+    settings: Settings,
+    signed: SignedRequest,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> None:
+    """Raise AccessDeniedError unless ``signed`` is a signature of this request and these exact bytes.
+
+    ``url`` must carry the path exactly as the client sent it (still percent-encoded), because SigV4
+    canonicalises the encoded path.
+    """
+    if signed.payload_hash is not None and not hmac.compare_digest(
+        signed.payload_hash, hashlib.sha256(body).hexdigest()
+    ):
+        # botocore takes a present x-amz-content-sha256 as the payload hash without looking at the body,
+        # so without this comparison a signed request could carry any other body
+        raise AccessDeniedError(
+            "The provided 'x-amz-content-sha256' header does not match what was computed."
+        )
+    secret = settings.secret_access_key
+    assert secret is not None  # authenticate_headers returned a SignedRequest, so auth is enabled
+    creds = Credentials(signed.key, secret.get_secret_value(), _lower(headers).get("x-amz-security-token"))
     req = AWSRequest(
-        method=method, url=url, data=body, headers={k: v for k, v in headers if k.lower() in signed}
+        method=method, url=url, data=body, headers={k: v for k, v in headers if k.lower() in signed.signed}
     )
-    req.context["timestamp"] = amz_date
-    verifier = _Verifier(creds, m["service"], m["region"], signed)
+    req.context["timestamp"] = signed.amz_date
+    verifier = _Verifier(creds, signed.service, signed.region, signed.signed)
     canonical = verifier.canonical_request(req)
     expected = verifier.signature(verifier.string_to_sign(req, canonical), req)
-    if not hmac.compare_digest(expected, m["sig"]):
+    if not hmac.compare_digest(expected, signed.signature):
         raise AccessDeniedError(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."
         )
 
 
+def verify_sigv4(
+    settings: Settings, method: str, url: str, headers: list[tuple[str, str]], body: bytes
+) -> None:
+    """Both steps at once, for callers that already hold the body."""
+    signed = authenticate_headers(settings, headers)
+    if signed is not None:
+        verify_signature(settings, signed, method, url, headers, body)
+
+
 def verify_bearer(settings: Settings, authorization: str | None) -> None:
-    """OpenAI surface: accept the secret access key or a configured API key as the bearer token."""
-    keys = list(settings.api_keys)
-    if settings.secret_access_key is not None:
-        keys.append(settings.secret_access_key.get_secret_value())
+    """Accept one of ``HANIWA_API_KEYS`` as ``Authorization: Bearer <key>``.
+
+    Only dedicated API keys are bearer tokens: the SigV4 secret never travels in a header. Without API
+    keys the surface is open only while no credentials are configured at all (loopback, see
+    ``Settings.check_bind``); a server with SigV4 credentials and no API keys refuses every bearer request.
+    """
+    keys = [k.encode() for k in settings.api_keys if k]  # "" is not a key (Settings drops it too)
     if not keys:
+        if settings.auth_enabled:
+            raise AccessDeniedError(
+                "this server requires credentials but has no API keys: bearer tokens are accepted only "
+                "from HANIWA_API_KEYS (the SigV4 secret is not one); set HANIWA_API_KEYS on the server"
+            )
         return
-    token = (authorization or "").removeprefix("Bearer ").strip()
-    if not any(hmac.compare_digest(token, k) for k in keys):
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AccessDeniedError("missing API key: send 'Authorization: Bearer <one of HANIWA_API_KEYS>'")
+    # compare bytes: compare_digest refuses non-ASCII str, and a header may carry any latin-1 text
+    given = token.strip().encode()
+    if not any(hmac.compare_digest(given, k) for k in keys):
         raise AccessDeniedError("Incorrect API key provided")

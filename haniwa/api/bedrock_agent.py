@@ -211,7 +211,9 @@ async def delete_knowledge_base(call: Call, p: dict[str, Any]) -> dict[str, Any]
 
 
 def _page(items: list[dict[str, Any]], p: Mapping[str, Any], key: str) -> dict[str, Any]:
-    start = int(p.get("nextToken") or 0) if str(p.get("nextToken") or "0").isdigit() else 0
+    token = str(p.get("nextToken") or "0")
+    # isdigit() alone accepts "²", which int() refuses
+    start = int(token) if token.isascii() and token.isdigit() else 0
     size = int(p.get("maxResults") or 100)
     out: dict[str, Any] = {key: items[start : start + size]}
     if start + size < len(items):
@@ -407,6 +409,9 @@ def _direct(ds: DataSource, doc: Mapping[str, Any]) -> DirectDocument:
         inline = custom.get("inlineContent")
         if not inline:
             raise ValidationError("an IN_LINE document needs inlineContent")
+        member = "textContent" if inline["type"] == "TEXT" else "byteContent"
+        if member not in inline:
+            raise ValidationError(f"an inline document of type {inline['type']} needs inlineContent.{member}")
         if inline["type"] == "TEXT":
             return DirectDocument(
                 doc_id,
@@ -420,7 +425,10 @@ def _direct(ds: DataSource, doc: Mapping[str, Any]) -> DirectDocument:
         mime = byte["mimeType"].split(";")[0].strip().lower()
         suffix = _MIME_SUFFIX.get(mime) or mimetypes.guess_extension(mime) or ".txt"
         data = byte["data"]
-        raw = data if isinstance(data, bytes) else base64.b64decode(data)
+        try:
+            raw = data if isinstance(data, bytes) else base64.b64decode(data, validate=True)
+        except ValueError as exc:
+            raise ValidationError("byteContent.data must be base64-encoded") from exc
         # an id that already names a file of this type ("manual.pdf") is kept as the file name
         name = doc_id if doc_id.lower().endswith(suffix) else f"{doc_id}{suffix}"
         return DirectDocument(doc_id, "CUSTOM", doc_id, name, raw, metadata=metadata)
@@ -451,10 +459,18 @@ async def ingest_knowledge_base_documents(call: Call, p: dict[str, Any]) -> dict
     svc = call.platform.knowledge
     ds = await svc.get_ds(p["knowledgeBaseId"], p["dataSourceId"])
     docs = [_direct(ds, d) for d in p["documents"]]
-    kind = ds.spec["dataSourceConfiguration"]["type"]
+    config = ds.spec["dataSourceConfiguration"]
+    kind = config["type"]
+    bucket = parse_bucket_arn(config["s3Configuration"]["bucketArn"]) if kind == "S3" else None
     for d in docs:
         if (d.kind == "CUSTOM") != (kind == "CUSTOM"):
             raise ValidationError(f"data source {ds.id} is {kind}: it cannot take {d.kind} documents")
+        # an S3 data source holds the objects of its own bucket; another bucket is another source
+        if bucket is not None and d.kind == "S3" and not (d.s3_uri or "").startswith(f"s3://{bucket}/"):
+            raise ValidationError(
+                f"{d.s3_uri} is not in bucket {bucket!r} of data source {ds.id}; documents of an S3 data"
+                " source must come from its bucket"
+            )
     records = await svc.ingest_documents(ds.kb_id, ds.id, docs, _s3_reader(call.platform.settings))
     return {"documentDetails": [_doc_wire(r) for r in records]}
 
@@ -462,9 +478,14 @@ async def ingest_knowledge_base_documents(call: Call, p: dict[str, Any]) -> dict
 def _ids(ds: DataSource, idents: list[Mapping[str, Any]]) -> list[str]:
     out = []
     for ident in idents:
+        # the shape makes custom and s3 optional; the dataSourceType says which one must be there
         if ident["dataSourceType"] == "CUSTOM":
+            if "custom" not in ident:
+                raise ValidationError("a CUSTOM document identifier needs custom.id")
             out.append(ident["custom"]["id"])
         else:
+            if "s3" not in ident:
+                raise ValidationError("an S3 document identifier needs s3.uri")
             out.append(document_id(ds.id, ident["s3"]["uri"]))
     return out
 

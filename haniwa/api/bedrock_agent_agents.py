@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,7 @@ def _pick(shape: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def _page(items: list[dict[str, Any]], p: Mapping[str, Any], key: str) -> dict[str, Any]:
     token = str(p.get("nextToken") or "0")
-    start = int(token) if token.isdigit() else 0
+    start = int(token) if token.isascii() and token.isdigit() else 0  # isdigit() alone accepts "²"
     size = int(p.get("maxResults") or 100)
     out: dict[str, Any] = {key: items[start : start + size]}
     if start + size < len(items):
@@ -117,7 +118,7 @@ def check_action_group(spec: Mapping[str, Any]) -> None:
         if not functions:
             raise ValidationError("functionSchema.functions must define at least one function")
         names = [f["name"] for f in functions]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, count in Counter(names).items() if count > 1)
         if dupes:
             raise ValidationError(f"function names must be unique within an action group: {', '.join(dupes)}")
     else:

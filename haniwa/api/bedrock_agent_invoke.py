@@ -22,6 +22,7 @@ from haniwa.errors import ValidationError
 from haniwa.knowledge.base import Hit
 from haniwa.knowledge.retrieve import retrieve
 from haniwa.runtime.base import ChatBackend
+from haniwa.runtime.offload import CPU
 
 if TYPE_CHECKING:
     from haniwa.api.app import Call
@@ -214,7 +215,8 @@ async def _remember(
 
 async def invoke_agent(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     snap = await call.platform.agents.resolve(p["agentId"], p["agentAliasId"])
-    spec = build_spec(snap, p["agentAliasId"], call.platform.functions)
+    # off the event loop: an OpenAPI action group is a YAML document to parse
+    spec = await CPU.run(build_spec, snap, p["agentAliasId"], call.platform.functions)
     return await _run(call, p, spec, "InvokeAgent")
 
 
@@ -235,7 +237,8 @@ async def invoke_inline_agent(call: Call, p: dict[str, Any]) -> dict[str, Any]:
         "idleSessionTTLInSeconds": p.get("idleSessionTTLInSeconds", 600),
         "promptOverrideConfiguration": p.get("promptOverrideConfiguration"),
     }
-    spec = build_spec(AgentSnapshot(agent, "DRAFT", groups, kbs), INLINE_AGENT_ID, call.platform.functions)
+    snap = AgentSnapshot(agent, "DRAFT", groups, kbs)
+    spec = await CPU.run(build_spec, snap, INLINE_AGENT_ID, call.platform.functions)
     state = p.get("inlineSessionState") or {}
     return await _run(call, {**p, "sessionState": state}, spec, "InvokeInlineAgent")
 
@@ -244,7 +247,10 @@ async def get_agent_memory(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     await call.platform.agents.resolve(p["agentId"], p["agentAliasId"])
     records = await call.platform.agent_sessions.memories(p["agentId"], p["agentAliasId"], p["memoryId"])
     n = int(p.get("maxItems", 1000))
-    start = int(p.get("nextToken") or 0)
+    token = str(p.get("nextToken") or "0")
+    if not (token.isascii() and token.isdigit()):
+        raise ValidationError("nextToken is not a token this server issued")
+    start = int(token)
     page = records[start : start + n]
     out: dict[str, Any] = {
         "memoryContents": [

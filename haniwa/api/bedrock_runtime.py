@@ -9,16 +9,20 @@ from typing import TYPE_CHECKING, Any
 
 from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse
 from haniwa.api.native.formats import estimate_tokens, pick_format
-from haniwa.api.wire import EventStream
+from haniwa.api.ratelimit import caller_key
+from haniwa.api.wire import EventStream, load_json
+from haniwa.config import Settings
 from haniwa.errors import PlatformError, ValidationError
 from haniwa.runtime.base import (
     Block,
+    ChatBackend,
     ChatEvent,
     ChatRequest,
     ChatResult,
     ImageBlock,
     InferenceParams,
     Message,
+    ModelInfo,
     StreamEnd,
     TextBlock,
     TextDelta,
@@ -28,11 +32,13 @@ from haniwa.runtime.base import (
     ToolUseEvent,
 )
 from haniwa.runtime.echo import rough_tokens
+from haniwa.runtime.offload import CPU, json_chunks_off_loop
 
 if TYPE_CHECKING:
     from haniwa.api.app import Call
+    from haniwa.runtime.registry import Resolved
 
-__all__ = ["OPERATIONS", "converse_request", "check_images"]
+__all__ = ["OPERATIONS", "converse_request", "check_images", "check_limits"]
 
 _IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
@@ -75,7 +81,14 @@ def _block(raw: Mapping[str, Any]) -> Block | None:
     return None  # cachePoint, guardContent markers, reasoning blocks: nothing to generate from
 
 
-def converse_request(params: Mapping[str, Any]) -> ChatRequest:
+def converse_request(params: Mapping[str, Any], settings: Settings | None = None) -> ChatRequest:
+    if settings is not None:
+        # counted on the wire, before a single block is built
+        _check_counts(
+            len(params.get("messages", [])),
+            len((params.get("toolConfig") or {}).get("tools", [])),
+            settings,
+        )
     messages = []
     for m in params.get("messages", []):
         blocks = tuple(b for b in (_block(c) for c in m["content"]) if b is not None)
@@ -91,8 +104,11 @@ def converse_request(params: Mapping[str, Any]) -> ChatRequest:
     ic = params.get("inferenceConfig", {})
     extra = params.get("additionalModelRequestFields") or {}
     top_k = extra.get("top_k", extra.get("topK"))
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
+    if top_k is not None and (not _is_int(top_k) or top_k < 0):
         raise ValidationError("additionalModelRequestFields.top_k must be a non-negative integer")
+    seed = extra.get("seed")
+    if seed is not None and not _is_int(seed):
+        raise ValidationError("additionalModelRequestFields.seed must be an integer")
     tools: list[ToolSpec] = []
     choice = "auto"
     tc = params.get("toolConfig")
@@ -112,11 +128,41 @@ def converse_request(params: Mapping[str, Any]) -> ChatRequest:
             top_p=ic.get("topP"),
             top_k=top_k,
             stop=tuple(ic.get("stopSequences", ())),
-            seed=extra.get("seed"),
+            seed=seed,
         ),
         tools=tuple(tools),
         tool_choice=choice,
     )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_counts(messages: int, tools: int, settings: Settings) -> None:
+    if messages > settings.max_messages:
+        raise ValidationError(
+            f"the request has {messages} messages; this server takes at most {settings.max_messages}"
+            " (HANIWA_MAX_MESSAGES)"
+        )
+    if tools > settings.max_tools:
+        raise ValidationError(
+            f"the request declares {tools} tools; this server takes at most {settings.max_tools}"
+            " (HANIWA_MAX_TOOLS)"
+        )
+
+
+def check_limits(req: ChatRequest, info: ModelInfo, model_id: str, settings: Settings) -> None:
+    """Refuse what no model call should be asked for: more output tokens than the model's context
+    window holds, more messages or tools than the server's limits."""
+    _check_counts(len(req.messages), len(req.tools), settings)
+    wanted = req.params.max_tokens
+    if wanted is not None and wanted > info.context_length:
+        raise ValidationError(
+            f"the maximum number of tokens to generate ({wanted}) exceeds the context window of model "
+            f"{model_id} ({info.context_length} tokens)",
+            param="maxTokens",
+        )
 
 
 def check_images(req: ChatRequest, supports_images: bool, model_id: str) -> None:
@@ -143,10 +189,19 @@ def _usage(u: Any) -> dict[str, int]:
     return {"inputTokens": u.input_tokens, "outputTokens": u.output_tokens, "totalTokens": u.total_tokens}
 
 
-async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    req = converse_request(params)
-    res, model = await call.platform.registry.chat(params["modelId"])
+async def _prepare(call: Call, params: Mapping[str, Any]) -> tuple[ChatRequest, Resolved, ChatBackend]:
+    """Everything that can refuse a Converse request, done before any answer (or stream) starts."""
+    settings = call.platform.settings
+    req = converse_request(params, settings)
+    caller = caller_key(call.headers.get("authorization"))  # whose rate limits the call counts against
+    res, model = await call.platform.registry.chat(params["modelId"], caller=caller)
     check_images(req, model.supports_images, params["modelId"])
+    check_limits(req, res.info, params["modelId"], settings)
+    return req, res, model
+
+
+async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    req, res, model = await _prepare(call, params)
     try:
         result = await model.converse(req)
     except PlatformError as exc:
@@ -187,15 +242,13 @@ async def _log(
 
 
 async def _converse_events(
-    call: Call, params: dict[str, Any]
+    call: Call, params: dict[str, Any], req: ChatRequest, res: Resolved, model: ChatBackend
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-    req = converse_request(params)
-    res, model = await call.platform.registry.chat(params["modelId"])
-    check_images(req, model.supports_images, params["modelId"])
+    stream = model.converse_stream(req)  # admits the call (rate limits) before the first event, so a 429
     yield "messageStart", {"role": "assistant"}
     index, text_open, first = 0, False, None
     try:
-        async for ev in model.converse_stream(req):
+        async for ev in stream:
             if first is None:
                 first = call.elapsed_ms()
             if isinstance(ev, TextDelta):
@@ -233,21 +286,31 @@ async def _converse_events(
 
 
 async def converse_stream(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    # resolve eagerly so an unknown model is an HTTP error, not an in-stream one
-    call.platform.registry.resolve(params["modelId"])
-    return {"stream": EventStream(_converse_events(call, params))}
+    # validate eagerly, as Bedrock does: a bad request is an HTTP error, not a 200 whose stream fails
+    req, res, model = await _prepare(call, params)
+    return {"stream": EventStream(_converse_events(call, params, req, res, model))}
 
 
 # -- InvokeModel ---------------------------------------------------------------------------------------
-def _body(params: Mapping[str, Any]) -> dict[str, Any]:
-    raw = params.get("body", b"")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"Malformed input request: the body is not valid JSON ({exc})") from exc
+def _parse_body(raw: bytes | str, settings: Settings) -> dict[str, Any]:
+    body = load_json(raw, "Malformed input request: the body")
     if not isinstance(body, dict):
         raise ValidationError("Malformed input request: the body must be a JSON object")
+    # the providers' bodies carry their turns and tools under these keys: counted before any is built
+    turns = [body.get(k) for k in ("messages", "chat_history")]
+    _check_counts(
+        sum(len(t) for t in turns if isinstance(t, list)),
+        len(body["tools"]) if isinstance(body.get("tools"), list) else 0,
+        settings,
+    )
     return body
+
+
+async def _body(call: Call, raw: bytes | str) -> dict[str, Any]:
+    # a large body takes a while to parse and check: off the event loop
+    if len(raw) > 64 * 1024:
+        return await CPU.run(_parse_body, raw, call.platform.settings)
+    return _parse_body(raw, call.platform.settings)
 
 
 async def _embed(
@@ -255,7 +318,11 @@ async def _embed(
 ) -> tuple[dict[str, Any], int]:
     req = fmt.parse(body)
     res, vectors = await call.platform.registry.embed(
-        model_id, list(req.texts), req.purpose, dimensions=req.dimensions
+        model_id,
+        list(req.texts),
+        req.purpose,
+        dimensions=req.dimensions,
+        caller=caller_key(call.headers.get("authorization")),
     )
     tokens = sum(len(rough_tokens(t)) for t in req.texts)
     await call.platform.log_invocation(
@@ -268,20 +335,24 @@ async def _embed(
         output_tokens=0,
         latency_ms=call.elapsed_ms(),
     )
-    return fmt.render(EmbedResponse(vectors, tokens), req), tokens
+    # thousands of vectors (quantized for some embedding types): off the event loop
+    return await CPU.run(fmt.render, EmbedResponse(vectors, tokens), req), tokens
 
 
 async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     model_id = params["modelId"]
-    body = _body(params)
+    body = await _body(call, params.get("body", b""))
     res = call.platform.registry.resolve(model_id)
     fmt = pick_format(model_id, res.info.kind, body)
     if fmt.kind == "embed":
         out, _ = await _embed(call, model_id, fmt, body)
-        return {"body": json.dumps(out).encode(), "contentType": "application/json"}
+        # encoded a piece at a time on a worker: one json.dumps of millions of floats holds the GIL
+        return {"body": b"".join(await json_chunks_off_loop(out)), "contentType": "application/json"}
     req = fmt.parse(body)
-    res, model = await call.platform.registry.chat(model_id)
+    caller = caller_key(call.headers.get("authorization"))
+    res, model = await call.platform.registry.chat(model_id, caller=caller)
     check_images(req, model.supports_images, model_id)
+    check_limits(req, res.info, model_id, call.platform.settings)
     try:
         result = await model.converse(req)
     except PlatformError as exc:
@@ -295,10 +366,8 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _invoke_chunks(
-    call: Call, model_id: str, fmt: ChatFormat, req: ChatRequest
+    call: Call, model_id: str, fmt: ChatFormat, req: ChatRequest, res: Resolved, model: ChatBackend
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-    res, model = await call.platform.registry.chat(model_id)
-    check_images(req, model.supports_images, model_id)
     first: int | None = None
     end: StreamEnd | None = None
 
@@ -337,13 +406,20 @@ async def _invoke_chunks(
 
 async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     model_id = params["modelId"]
-    body = _body(params)
+    body = await _body(call, params.get("body", b""))
     res = call.platform.registry.resolve(model_id)
     fmt = pick_format(model_id, res.info.kind, body)
     if fmt.kind == "embed":
         raise ValidationError(f"model {model_id} is an embedding model and does not support streaming")
     req = fmt.parse(body)
-    return {"body": EventStream(_invoke_chunks(call, model_id, fmt, req)), "contentType": "application/json"}
+    caller = caller_key(call.headers.get("authorization"))
+    res, model = await call.platform.registry.chat(model_id, caller=caller)
+    check_images(req, model.supports_images, model_id)
+    check_limits(req, res.info, model_id, call.platform.settings)
+    return {
+        "body": EventStream(_invoke_chunks(call, model_id, fmt, req, res, model)),
+        "contentType": "application/json",
+    }
 
 
 async def count_tokens(call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -351,18 +427,20 @@ async def count_tokens(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     inp = params["input"]
     res = call.platform.registry.resolve(model_id)
     if "converse" in inp:
-        req = converse_request(inp["converse"])
+        req = converse_request(inp["converse"], call.platform.settings)
     else:
         # a blob nested in JSON arrives base64-encoded
-        body = _body({"body": _b64(inp["invokeModel"]["body"])})
+        body = await _body(call, _b64(inp["invokeModel"]["body"]))
         fmt = pick_format(model_id, res.info.kind, body)
         if fmt.kind == "embed":
-            return {"inputTokens": sum(len(rough_tokens(t)) for t in fmt.parse(body).texts)}
+            texts = fmt.parse(body).texts
+            return {"inputTokens": await CPU.run(lambda: sum(len(rough_tokens(t)) for t in texts))}
         req = fmt.parse(body)
     _, model = await call.platform.registry.chat(model_id)
+    check_limits(req, res.info, model_id, call.platform.settings)
     n = await model.count_tokens(req)
     if n is None:
-        n = estimate_tokens(req)
+        n = await CPU.run(estimate_tokens, req)  # a regex pass over up to HANIWA_MAX_BODY_BYTES
     return {"inputTokens": n}
 
 

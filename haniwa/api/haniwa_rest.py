@@ -1,8 +1,10 @@
 r"""``/haniwa/v1``: haniwa's own REST resources that Bedrock and OpenAI have no operation for.
 
 Conversations (chat history shared with ``haniwa chat``), compare-mode history and the invocation log.
-The playground uses these exactly as any client may (curl, ``requests``): same bearer keys and
-OpenAI-shaped errors as the OpenAI surface, because they are routed through :class:`OpenAIRoute`.
+The playground uses these exactly as any client may (curl, ``requests``): same bearer keys, strict JSON
+bodies and OpenAI-shaped errors as the OpenAI surface, because they are routed through :class:`OpenAIRoute`.
+Values that could not be stored and served back (``NaN``, integers beyond 64 bits, lone surrogates) are a
+400, and nothing is stored.
 
 Example::
 
@@ -20,7 +22,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
+from haniwa.api.errors import OPENAI_RESPONSES
 from haniwa.api.openai import OpenAIRoute
+from haniwa.api.openai_http import add_fallback
 from haniwa.playground.comparisons import ComparisonStore
 from haniwa.store.conversations import Conversation, ConversationStore, StoredMessage
 from haniwa.store.db import Database
@@ -28,14 +32,15 @@ from haniwa.store.usage import usage
 
 __all__ = ["router"]
 
-router = APIRouter(route_class=OpenAIRoute, prefix="/haniwa/v1")
+router = APIRouter(route_class=OpenAIRoute, prefix="/haniwa/v1", responses=OPENAI_RESPONSES)
 
 # the history of one conversation is bounded only by the body limit; these bound what a list returns
 _MAX_LIST = 500
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict and finite: no "5" for 5, and a NaN would make every later list of the table fail to render
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ConversationIn(_Body):
@@ -61,7 +66,8 @@ class MessageIn(_Body):
 
 
 class ComparisonResult(BaseModel):
-    model_config = ConfigDict(extra="allow")  # clients may keep more measurements than these
+    # clients may keep more measurements than these
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     model: str = Field(min_length=1)
     text: str = ""
     ttft_ms: float | None = None
@@ -122,7 +128,7 @@ async def list_conversations(
     return JSONResponse({"object": "list", "data": [_conversation(c) for c in convs]})
 
 
-@router.post("/conversations")
+@router.post("/conversations", status_code=201)
 async def create_conversation(body: ConversationIn, request: Request) -> Response:
     store = ConversationStore(_db(request))
     conv_id = await store.create(body.model_id, body.system, body.title, params=body.params)
@@ -153,7 +159,7 @@ async def delete_conversation(conv_id: str, request: Request) -> Response:
     return JSONResponse({"id": conv_id, "object": "conversation.deleted", "deleted": True})
 
 
-@router.post("/conversations/{conv_id}/messages")
+@router.post("/conversations/{conv_id}/messages", status_code=201)
 async def add_message(conv_id: str, body: MessageIn, request: Request) -> Response:
     store = ConversationStore(_db(request))
     msg_id = await store.append(
@@ -175,7 +181,7 @@ async def list_comparisons(request: Request, limit: int = Query(50, ge=1, le=_MA
     return JSONResponse({"object": "list", "data": await ComparisonStore(_db(request)).list(limit)})
 
 
-@router.post("/comparisons")
+@router.post("/comparisons", status_code=201)
 async def create_comparison(body: ComparisonIn, request: Request) -> Response:
     store = ComparisonStore(_db(request))
     cid = await store.create(
@@ -202,11 +208,14 @@ async def delete_comparison(cid: str, request: Request) -> Response:
 @router.get("/usage")
 async def get_usage(
     request: Request,
-    since: float | None = Query(None, description="epoch seconds; default: one day ago"),
-    until: float | None = Query(None, description="epoch seconds; default: now"),
+    since: float | None = Query(None, description="epoch seconds; default: one day ago", allow_inf_nan=False),
+    until: float | None = Query(None, description="epoch seconds; default: now", allow_inf_nan=False),
     limit: int = Query(200, ge=1, le=5000),
 ) -> Response:
     now = time.time()
     end = until if until is not None else now
     start = since if since is not None else end - 86400
     return JSONResponse(await usage(_db(request), since=start, until=end, limit=limit))
+
+
+add_fallback(router, "/{path:path}")

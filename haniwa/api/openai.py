@@ -6,6 +6,11 @@ per direction. Every route of :data:`router` uses ``OpenAIRoute``, which checks 
 renders any ``PlatformError`` (and any body that fails validation) as ``{"error": {...}}``; the Bedrock
 routes keep their own rendering.
 
+Bodies are read strictly, as OpenAI does: the JSON must be plain (no ``NaN``/``Infinity``, no number beyond
+64 bits, no lone surrogate, at most ``MAX_JSON_DEPTH`` levels deep) and values are not coerced (``"stream":
+"yes"`` is a 400, not ``true``). Every failure, even an unexpected one, answers ``{"error": ...}``; a
+wrong method on a known path is a 405 and an unknown path under ``/v1`` a 404, both in the same shape.
+
 Streaming answers are server-sent events, ``data: {chunk}`` ... ``data: [DONE]``. The first event is
 awaited before the response starts, so a model that fails at once still gets a real HTTP status; an error
 after that arrives as a ``data: {"error": {...}}`` event.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 import time
 import uuid
@@ -28,11 +34,15 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from haniwa.api.auth import verify_bearer
 from haniwa.api.bedrock_runtime import check_images
-from haniwa.api.errors import openai_error
+from haniwa.api.deadline import ClientGone, bounded, gone_response
+from haniwa.api.errors import OPENAI_RESPONSES, openai_error, openai_status_error
+from haniwa.api.openai_http import add_fallback, read_json
+from haniwa.api.ratelimit import caller_key
 from haniwa.errors import ModelError, PlatformError, ValidationError
 from haniwa.runtime.base import (
     Block,
@@ -53,16 +63,26 @@ from haniwa.runtime.base import (
     Usage,
 )
 from haniwa.runtime.echo import rough_tokens
+from haniwa.runtime.offload import CPU, json_chunks
 
 if TYPE_CHECKING:
     from haniwa.api.app import Platform
 
-__all__ = ["router", "OpenAIRoute", "ChatCompletionRequest", "EmbeddingRequest", "chat_request"]
+__all__ = [
+    "router",
+    "OpenAIRoute",
+    "ChatCompletionRequest",
+    "EmbeddingRequest",
+    "chat_request",
+]
+
+logger = logging.getLogger("haniwa.api")
 
 
 # -- request bodies (OpenAI shapes; unknown fields are ignored as OpenAI-compatible servers do) ----------
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # strict: OpenAI refuses "stream": "yes" or "max_tokens": "5" rather than guessing what was meant
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class TextPart(_Body):
@@ -418,6 +438,12 @@ async def _chunks(
             raise
         await call.log(None, error=exc.code)
         yield _sse(_error_body(exc))
+    except Exception:  # noqa: BLE001 - a stream ends with an error event, never a cut connection
+        if not started:
+            raise
+        logger.exception("ChatCompletions stream failed (request id %s)", call.request_id)
+        await call.log(None, error="InternalServerException")
+        yield _sse(_error_body(_internal(call.request_id)))
     finally:
         if isinstance(events, AsyncGenerator):
             await events.aclose()
@@ -521,38 +547,57 @@ def _validation_error(exc: RequestValidationError) -> ValidationError:
     return ValidationError("; ".join(parts[:3]) + more, param=ordered[0][0] if ordered else None)
 
 
+def _internal(request_id: str) -> PlatformError:
+    return PlatformError(f"The server could not complete the request (request id {request_id}).")
+
+
 class OpenAIRoute(APIRoute):
     """Bearer-key check, request ids and OpenAI-shaped errors for the routes of this router only."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        reads_body = self.body_field is not None
 
         async def route(request: Request) -> Response:
             request.state.request_id = str(uuid.uuid4())
             request.state.openai_call = None
             platform: Platform = request.app.state.platform
+            response: Response
             try:
+                # the key is checked before the body is read; BodyLimits (api/limits.py) caps that read
                 verify_bearer(platform.settings, request.headers.get("authorization"))
-                size = int(request.headers.get("content-length") or 0)
-                limit = platform.settings.max_body_bytes
-                if size > limit:
-                    raise ValidationError(f"request body of {size} bytes exceeds the limit of {limit}")
+                if reads_body:
+                    await read_json(request)
                 try:
                     response = await handler(request)
                 except RequestValidationError as exc:
                     raise _validation_error(exc) from exc
+            except ClientGone:  # the call was cancelled: it is logged, and the answer goes nowhere
+                gone: _Call | None = request.state.openai_call
+                if gone is not None:
+                    await gone.log(None, error="ClientClosedRequest")
+                response = gone_response()
             except PlatformError as exc:
                 call: _Call | None = request.state.openai_call
                 if call is not None:
                     await call.log(None, error=exc.code)
                 response = openai_error(exc)
+            except HTTPException as exc:  # Starlette's own 4xx, in this surface's shape
+                response = openai_status_error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+            except Exception:  # noqa: BLE001 - ours, not the client's: typed and logged, never a trace
+                rid = request.state.request_id
+                logger.exception("%s %s failed (request id %s)", request.method, request.url.path, rid)
+                failed: _Call | None = request.state.openai_call
+                if failed is not None:
+                    await failed.log(None, error="InternalServerException")
+                response = openai_error(_internal(rid))
             response.headers["x-request-id"] = request.state.request_id
             return response
 
         return route
 
 
-router = APIRouter(route_class=OpenAIRoute)
+router = APIRouter(route_class=OpenAIRoute, responses=OPENAI_RESPONSES)
 
 
 # -- routes --------------------------------------------------------------------------------------------
@@ -582,19 +627,50 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
     return JSONResponse(_model_object(model_id, res.info.provider, int(platform.started)))
 
 
+def _check_counts(body: ChatCompletionRequest, platform: Platform) -> None:
+    settings = platform.settings
+    if len(body.messages) > settings.max_messages:
+        raise ValidationError(
+            f"the request has {len(body.messages)} messages; this server takes at most "
+            f"{settings.max_messages} (HANIWA_MAX_MESSAGES)",
+            param="messages",
+        )
+    if len(body.tools or ()) > settings.max_tools:
+        raise ValidationError(
+            f"the request declares {len(body.tools or ())} tools; this server takes at most "
+            f"{settings.max_tools} (HANIWA_MAX_TOOLS)",
+            param="tools",
+        )
+
+
+def _check_max_tokens(body: ChatCompletionRequest, context_length: int) -> None:
+    wanted = body.max_completion_tokens or body.max_tokens
+    if wanted is not None and wanted > context_length:
+        param = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
+        raise ValidationError(
+            f"{param} is too large: {wanted}. Model {body.model} has a context window of "
+            f"{context_length} tokens",
+            param=param,
+        )
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     call = _begin(request, "ChatCompletions", body.model)
+    _check_counts(body, call.platform)
     req = chat_request(body)
-    res, model = await call.platform.registry.chat(body.model)
+    caller = caller_key(request.headers.get("authorization"))
+    res, model = await call.platform.registry.chat(body.model, caller=caller)
     call.model_id = res.info.id
+    _check_max_tokens(body, res.info.context_length)
     check_images(req, model.supports_images, body.model)
     if req.tools and not model.supports_tools:
         raise ValidationError(f"model {body.model} does not support tool use", param="tools")
     if body.stream:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
         return await _stream(call, model, req, include_usage)
-    result = await model.converse(req)
+    # answered in one piece: a deadline, and cancelled when the client goes (api/deadline.py)
+    result = await bounded(model.converse(req), request.receive, call.platform.settings.request_timeout)
     await call.log(result.usage)
     return JSONResponse(_completion(call, result))
 
@@ -617,20 +693,43 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts:
         raise ValidationError("input must not be empty", param="input")
-    res, vectors = await call.platform.registry.embed(
-        body.model, texts, "document", dimensions=body.dimensions
+    work = call.platform.registry.embed(
+        body.model,
+        texts,
+        "document",
+        dimensions=body.dimensions,
+        caller=caller_key(request.headers.get("authorization")),
     )
+    res, vectors = await bounded(work, request.receive, call.platform.settings.request_timeout)
     call.model_id = res.info.id
-    tokens = sum(len(rough_tokens(t)) for t in texts)
+    # counting and encoding thousands of vectors takes seconds: off the event loop
+    tokens, chunks = await CPU.run(_embedding_body, body, texts, vectors)
     await call.log(Usage(tokens, 0))
-    encode: Callable[[list[float]], Any] = _base64 if body.encoding_format == "base64" else list
-    return JSONResponse(
-        {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": encode(v)} for i, v in enumerate(vectors)
-            ],
-            "model": body.model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
+    return StreamingResponse(
+        _sent(chunks),
+        media_type="application/json",
+        headers={"content-length": str(sum(len(c) for c in chunks))},
     )
+
+
+def _embedding_body(
+    body: EmbeddingRequest, texts: list[str], vectors: list[list[float]]
+) -> tuple[int, list[bytes]]:
+    tokens = sum(len(rough_tokens(t)) for t in texts)
+    # the vectors as they are (lists already): a copy of each would only be more for the GC to walk
+    encode: Callable[[list[float]], Any] = _base64 if body.encoding_format == "base64" else _as_list
+    data = [{"object": "embedding", "index": i, "embedding": encode(v)} for i, v in enumerate(vectors)]
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return tokens, json_chunks({"object": "list", "data": data, "model": body.model, "usage": usage})
+
+
+def _as_list(vector: list[float]) -> list[float]:
+    return vector if isinstance(vector, list) else list(vector)
+
+
+async def _sent(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+add_fallback(router, "/v1/{path:path}")

@@ -327,6 +327,10 @@ class KnowledgeService:
         self, kb_id: str, ds_id: str, *, name: str, description: str | None, spec: Mapping[str, Any]
     ) -> DataSource:
         await self.get_ds(kb_id, ds_id)
+        if await self.db.query(
+            "SELECT 1 FROM data_sources WHERE kb_id = ? AND name = ? AND id != ?", (kb_id, name, ds_id)
+        ):
+            raise ConflictError(f"knowledge base {kb_id} already has a data source named {name!r}")
         await self.db.execute(
             "UPDATE data_sources SET name = ?, description = ?, spec = ?, updated = ? WHERE id = ?",
             (name, description, json.dumps(spec), time.time(), ds_id),

@@ -119,6 +119,11 @@ def parse_bucket_arn(arn: str) -> str:
     return bucket
 
 
+def _os_reason(exc: OSError) -> str:
+    # str(OSError) names the absolute file; the reason alone is what a client may see
+    return exc.strerror or type(exc).__name__
+
+
 def _bucket_problem(bucket: str) -> str | None:
     if not 3 <= len(bucket) <= 63:
         return "must be 3 to 63 characters long"
@@ -267,9 +272,8 @@ class FolderSource:
             return None
         real = folder.resolve()
         if not real.is_relative_to(real_root):
-            raise ValidationError(
-                f"bucket folder {str(folder)!r} resolves outside the S3 root {str(self.root)!r}"
-            )
+            # name the bucket, not the server's folders: a client never sees a server path
+            raise ValidationError(f"bucket {self.bucket!r}: its folder resolves outside the S3 root")
         return real
 
     async def list(self) -> list[SourceItem]:
@@ -348,14 +352,14 @@ class FolderSource:
     def _read(self, item: SourceItem) -> SourceDocument:
         base = self._bucket_dir()
         if base is None:
-            raise NotFoundError(f"bucket folder {str(self.root / self.bucket)!r} does not exist")
+            raise NotFoundError(f"bucket s3://{self.bucket} does not exist (no such folder in the S3 root)")
         path = self._inside(base, item.key)
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise NotFoundError(f"{item.uri} no longer exists") from exc
         except OSError as exc:
-            raise PlatformError(f"cannot read {item.uri}: {exc.strerror or exc}") from exc
+            raise PlatformError(f"cannot read {item.uri}: {_os_reason(exc)}") from exc
         metadata: dict[str, Any] = {}
         side = self._inside(base, item.key + SIDECAR_SUFFIX)
         try:
@@ -363,9 +367,7 @@ class FolderSource:
         except FileNotFoundError:
             raw = None
         except OSError as exc:  # a folder or unreadable file where the sidecar should be
-            raise ValidationError(
-                f"{item.key}{SIDECAR_SUFFIX}: cannot be read: {exc.strerror or exc}"
-            ) from exc
+            raise ValidationError(f"{item.key}{SIDECAR_SUFFIX}: cannot be read: {_os_reason(exc)}") from exc
         if raw is not None:
             try:
                 metadata = sidecar_metadata(raw)

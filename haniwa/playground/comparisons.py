@@ -10,7 +10,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -18,18 +17,21 @@ from typing import Any
 
 from haniwa.errors import NotFoundError
 from haniwa.store.db import Database
+from haniwa.store.values import check_storable, dumps, loads, repaired
 
 __all__ = ["ComparisonStore"]
 
 
 def _comparison(row: Mapping[str, Any]) -> dict[str, Any]:
+    # repaired as read: a bad row (NaN, broken JSON from an older version) must not break every list
+    results: list[Any] = loads(row["results"], [])
     return {
-        "id": row["id"],
-        "created": row["created"],
-        "prompt": row["prompt"],
-        "system": row["system"],
-        "params": json.loads(row["params"]),
-        "results": json.loads(row["results"]),
+        "id": repaired(row["id"]),
+        "created": repaired(row["created"]),
+        "prompt": repaired(row["prompt"]),
+        "system": repaired(row["system"]),
+        "params": loads(row["params"], {}),
+        "results": [r for r in results if isinstance(r, dict)],
     }
 
 
@@ -47,6 +49,8 @@ class ComparisonStore:
         params: Mapping[str, Any],
         results: Sequence[Mapping[str, Any]],
     ) -> str:
+        check_storable([prompt, system], "the comparison")
+        stored = (dumps(dict(params), "params"), dumps([dict(r) for r in results], "results"))
         cid = uuid.uuid4().hex
         await self._db.execute(
             "INSERT INTO comparisons (id, created, prompt, system, params, results) VALUES (?,?,?,?,?,?)",
@@ -55,8 +59,7 @@ class ComparisonStore:
                 time.time(),
                 prompt,
                 system or None,
-                json.dumps(dict(params), ensure_ascii=False),
-                json.dumps([dict(r) for r in results], ensure_ascii=False),
+                *stored,
             ),
         )
         return cid

@@ -178,8 +178,10 @@ def ensure(name: str, models_dir: Path) -> Path:
     size = dest.stat().st_size
     if size != bundle.size or _sha256(dest) != bundle.sha256:
         raise ModelNotReadyError(
-            f"{dest} does not match the pinned {bundle.name} model (sha256 {bundle.sha256[:16]}…, "
-            f"{bundle.size} bytes); delete it and haniwa assembles it again from the installed packages"
+            # the file's name, not its folder: this message can reach an API client
+            f"{dest.name} in the models folder does not match the pinned {bundle.name} model (sha256 "
+            f"{bundle.sha256[:16]}…, {bundle.size} bytes); delete it and haniwa assembles it again from the"
+            " installed packages"
         )
     return dest
 

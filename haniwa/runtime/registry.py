@@ -1,4 +1,10 @@
-"""The model registry: catalog entries, aliases (exact and patterns), lazy shared loading, queue limits."""
+"""The model registry: catalog entries, aliases (exact and patterns), lazy shared loading, queue limits.
+
+It is also the one door every model call of the Bedrock and OpenAI surfaces passes through, so the limits
+that hold for all of them live here: the per-caller rate limits (``runtime/ratelimit.py``), reached by
+asking :meth:`ModelRegistry.chat` / :meth:`ModelRegistry.embed` with ``caller=``, and the embedding caps
+(inputs per request, ``dimensions``) in :meth:`ModelRegistry.embed`.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +29,13 @@ from haniwa.runtime.base import (
     Embedder,
     EmbedPurpose,
     ModelInfo,
+    StreamEnd,
     TokenCounter,
 )
 from haniwa.runtime.dims import adapt
+from haniwa.runtime.echo import rough_tokens
+from haniwa.runtime.offload import CPU
+from haniwa.runtime.ratelimit import RateLimiter, Reservation, estimate_chat_tokens
 
 __all__ = ["Alias", "Resolved", "ModelRegistry", "DEFAULT_CHAT", "DEFAULT_EMBEDDING", "strip_arn"]
 
@@ -74,36 +84,87 @@ def strip_arn(model_id: str) -> str:
     return model_id
 
 
-class _Limited:
-    """Wraps a chat backend: answers ThrottlingException when more than ``max_queue`` requests wait."""
+@dataclass
+class _Queue:
+    """The in-flight count of one loaded model, shared by every handle on it."""
 
-    def __init__(self, inner: ChatBackend, max_queue: int) -> None:
+    limit: int
+    in_flight: int = 0
+
+
+class _Limited:
+    """Wraps a chat backend: answers ThrottlingException when more than ``max_queue`` requests wait, and,
+    when it carries a ``caller``, charges each call to that caller's rate limits first."""
+
+    def __init__(
+        self,
+        inner: ChatBackend,
+        queue: _Queue,
+        limiter: RateLimiter,
+        model_id: str,
+        caller: str | None = None,
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.supports_tools = inner.supports_tools
         self.supports_images = inner.supports_images
-        self._max = max_queue
-        self._in_flight = 0
+        self._queue = queue
+        self._limiter = limiter
+        self._model_id = model_id
+        self._caller = caller
 
-    def _enter(self) -> None:
-        if self._in_flight > self._max:
-            raise ThrottledError(f"model {self.name} has {self._in_flight} requests in flight; retry later")
-        self._in_flight += 1
+    def for_caller(self, caller: str | None) -> _Limited:
+        """The same model, with calls charged to ``caller`` (None: internal calls, never limited)."""
+        if caller is None or not self._limiter.enabled:
+            return self
+        return _Limited(self.inner, self._queue, self._limiter, self._model_id, caller)
+
+    def _admit(self, req: ChatRequest) -> tuple[Reservation, int]:
+        """Rate limits first (they may raise ThrottledError), then the queue; the caller counts itself in."""
+        prompt, output = estimate_chat_tokens(req) if self._caller is not None else (0, 0)
+        ticket = (
+            self._limiter.acquire(self._caller, self._model_id, prompt + output)
+            if self._caller is not None
+            else Reservation(None, None, 0)
+        )
+        if self._queue.in_flight > self._queue.limit:
+            ticket.cancel()
+            raise ThrottledError(
+                f"model {self.name} has {self._queue.in_flight} requests in flight; retry later",
+                retry_after=1.0,
+            )
+        return ticket, prompt
 
     async def converse(self, req: ChatRequest) -> ChatResult:
-        self._enter()
+        ticket, prompt = self._admit(req)
+        self._queue.in_flight += 1
         try:
-            return await self.inner.converse(req)
+            result = await self.inner.converse(req)
+        except BaseException:
+            ticket.settle(prompt)  # the prompt was read; the answer was not produced
+            raise
         finally:
-            self._in_flight -= 1
+            self._queue.in_flight -= 1
+        ticket.settle(result.usage.total_tokens)
+        return result
 
-    async def converse_stream(self, req: ChatRequest) -> AsyncIterator[ChatEvent]:
-        self._enter()
+    def converse_stream(self, req: ChatRequest) -> AsyncIterator[ChatEvent]:
+        # admitted when the stream is asked for, not at its first event: a surface can then refuse the
+        # call with a real 429 before it starts its answer. The queue counts the stream only once it runs,
+        # so a stream that is never iterated leaves no slot taken (its reservation refills with time).
+        ticket, prompt = self._admit(req)
+        return self._stream(req, ticket, prompt)
+
+    async def _stream(self, req: ChatRequest, ticket: Reservation, prompt: int) -> AsyncIterator[ChatEvent]:
+        self._queue.in_flight += 1
         try:
             async for event in self.inner.converse_stream(req):
+                if isinstance(event, StreamEnd):
+                    ticket.settle(event.usage.total_tokens)
                 yield event
         finally:
-            self._in_flight -= 1
+            ticket.settle(prompt)  # no-op once settled with the real usage
+            self._queue.in_flight -= 1
 
     async def count_tokens(self, req: ChatRequest) -> int | None:
         if isinstance(self.inner, TokenCounter):
@@ -122,6 +183,10 @@ class ModelRegistry:
     _chats: dict[str, _Limited] = field(default_factory=dict)
     _embedders: dict[str, Embedder] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.settings.rate_limit_rpm, self.settings.rate_limit_tpm)
 
     @classmethod
     def from_plugins(cls, settings: Settings, pm: pluggy.PluginManager) -> ModelRegistry:
@@ -224,7 +289,9 @@ class ModelRegistry:
             raise UsageError(f"model {info.id}: bad options: {exc}") from exc
         return backend, opts
 
-    async def chat(self, model_id: str) -> tuple[Resolved, _Limited]:
+    async def chat(self, model_id: str, caller: str | None = None) -> tuple[Resolved, _Limited]:
+        """The loaded chat model for ``model_id``; calls on it are charged to ``caller``'s rate limits
+        (the surfaces pass the key that authenticated the request; internal callers pass nothing)."""
         res = self.resolve(model_id)
         if res.info.kind != "chat":
             raise ValidationError(f"model {model_id!r} is an embedding model; it cannot generate text")
@@ -234,8 +301,8 @@ class ModelRegistry:
                 if mid not in self._chats:
                     backend, opts = self._options(res.info)
                     loaded = await asyncio.to_thread(backend.load_chat, res.info, opts, self.settings)
-                    self._chats[mid] = _Limited(loaded, self.settings.max_queue)
-        return res, self._chats[mid]
+                    self._chats[mid] = _Limited(loaded, _Queue(self.settings.max_queue), self.limiter, mid)
+        return res, self._chats[mid].for_caller(caller)
 
     async def embedder(self, model_id: str) -> tuple[Resolved, Embedder]:
         res = self.resolve(model_id)
@@ -251,14 +318,37 @@ class ModelRegistry:
                     )
         return res, self._embedders[mid]
 
+    def check_embedding(self, n_inputs: int, dimensions: int | None) -> None:
+        """The embedding caps (``max_embedding_inputs``, ``max_embedding_dimensions``), checked before
+        anything is loaded or allocated: a vector of 10**9 floats would need gigabytes."""
+        limit = self.settings.max_embedding_inputs
+        if n_inputs > limit:
+            raise ValidationError(
+                f"the request has {n_inputs} inputs; this server embeds at most {limit} per request"
+                " (HANIWA_MAX_EMBEDDING_INPUTS)",
+                param="input",
+            )
+        most = self.settings.max_embedding_dimensions
+        if dimensions is not None and not 1 <= dimensions <= most:
+            raise ValidationError(
+                f"dimensions must be between 1 and {most} (HANIWA_MAX_EMBEDDING_DIMENSIONS),"
+                f" not {dimensions}",
+                param="dimensions",
+            )
+
     async def embed(
         self,
         model_id: str,
         texts: list[str],
         purpose: EmbedPurpose = "document",
         dimensions: int | None = None,
+        caller: str | None = None,
     ) -> tuple[Resolved, list[list[float]]]:
-        """Embed and adapt the vectors to the size the requested id promises (see ``runtime/dims.py``)."""
+        """Embed and adapt the vectors to the size the requested id promises (see ``runtime/dims.py``).
+
+        With ``caller``, the call counts against that caller's rate limits (one request, the inputs' tokens).
+        """
+        self.check_embedding(len(texts), dimensions)
         res, emb = await self.embedder(model_id)
         allowed = res.alias.allowed_dimensions if res.alias else ()
         if dimensions is not None and allowed and dimensions not in allowed:
@@ -266,8 +356,16 @@ class ModelRegistry:
                 f"dimensions must be one of {list(allowed)} for {model_id}", param="dimensions"
             )
         target = dimensions or res.dimensions or emb.dimensions
+        if caller is not None and self.limiter.enabled:
+            # the same count the surfaces report as usage; an embedding has no output to settle later
+            tokens = sum(len(rough_tokens(t)) for t in texts) if self.limiter.tpm else 0
+            self.limiter.acquire(caller, res.info.id, tokens)
         vectors = await emb.embed(texts, purpose)
-        return res, [adapt(v, target) for v in vectors]
+        if len(vectors) <= 1:
+            return res, [adapt(v, target) for v in vectors]
+        # thousands of vectors take a while to project: off the event loop, and a vector of the right
+        # size is kept as it is (a copy of each would double what the garbage collector has to walk)
+        return res, await CPU.run(lambda: [v if len(v) == target else adapt(v, target) for v in vectors])
 
     def loaded(self) -> Mapping[str, str]:
         return {**{k: "chat" for k in self._chats}, **{k: "embedding" for k in self._embedders}}

@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import builtins
-import json
+import math
 import sqlite3
 import time
 import uuid
@@ -27,6 +27,7 @@ from typing import Any, Literal, cast
 from haniwa.errors import NotFoundError, ValidationError
 from haniwa.runtime.base import ChatRequest, InferenceParams, Message, TextBlock
 from haniwa.store.db import Database
+from haniwa.store.values import check_storable, dumps, loads, repaired
 
 __all__ = ["Role", "StoredMessage", "Conversation", "ConversationStore", "as_chat_messages", "TITLE_LENGTH"]
 
@@ -69,29 +70,41 @@ def _title(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
 
 
-def _message(row: Mapping[str, Any]) -> StoredMessage:
+def _int(value: Any) -> int | None:
+    # a column of another type (a float, text) left by an older version reads as unknown
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _time(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
+
+
+def _message(raw: Mapping[str, Any]) -> StoredMessage:
+    row = repaired(dict(raw))
     return StoredMessage(
         id=row["id"],
         role=cast(Role, row["role"]),
-        content=row["content"],
-        created=row["created"],
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
-        latency_ms=row["latency_ms"],
+        content=str(row["content"]),
+        created=_time(raw["created"]),
+        input_tokens=_int(row["input_tokens"]),
+        output_tokens=_int(row["output_tokens"]),
+        latency_ms=_int(row["latency_ms"]),
     )
 
 
-def _conversation(row: Mapping[str, Any], messages: tuple[StoredMessage, ...] = ()) -> Conversation:
+def _conversation(raw: Mapping[str, Any], messages: tuple[StoredMessage, ...] = ()) -> Conversation:
+    # rows are repaired as they are read: one bad value must not make every later list fail
+    row = repaired({k: v for k, v in raw.items() if k != "params"})
     return Conversation(
-        id=row["id"],
-        title=row["title"],
-        model_id=row["model_id"],
-        system=row["system"],
-        created=row["created"],
-        updated=row["updated"],
-        message_count=len(messages) if messages else int(row.get("message_count") or 0),
+        id=str(row["id"]),
+        title=str(row["title"] or ""),
+        model_id=str(row["model_id"]),
+        system=row["system"] if isinstance(row["system"], str) else None,
+        created=_time(raw["created"]),
+        updated=_time(raw["updated"]),
+        message_count=len(messages) if messages else _int(row.get("message_count")) or 0,
         messages=messages,
-        params=json.loads(row.get("params") or "{}"),
+        params=loads(raw.get("params"), {}),
     )
 
 
@@ -134,12 +147,14 @@ class ConversationStore:
         """Start a conversation and return its id (32 hex characters).
 
         ``params`` are the inference settings the client chose (kept as given, returned by :meth:`get`)."""
+        check_storable([model_id, system, title], "the conversation")
+        stored_params = dumps(dict(params or {}), "params")
         conv_id = uuid.uuid4().hex
         now = time.time()
         await self._db.execute(
             "INSERT INTO conversations (id, title, model_id, system, created, updated, params)"
             " VALUES (?,?,?,?,?,?,?)",
-            (conv_id, title, model_id, system or None, now, now, json.dumps(dict(params or {}))),
+            (conv_id, title, model_id, system or None, now, now, stored_params),
         )
         return conv_id
 
@@ -156,6 +171,7 @@ class ConversationStore:
         """Add a message and return its id; the first user message titles an untitled conversation."""
         if role not in ("user", "assistant"):
             raise ValidationError(f"role must be 'user' or 'assistant', not {role!r}")
+        check_storable([content, input_tokens, output_tokens, latency_ms], "the message")
         now = time.time()
         try:
             msg_id = await self._db.execute(
@@ -222,6 +238,7 @@ class ConversationStore:
 
     async def rename(self, conv_id: str, title: str) -> None:
         """Set the title."""
+        check_storable(title, "the title")
         await self._row(conv_id)
         await self._db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conv_id))
 
@@ -235,6 +252,7 @@ class ConversationStore:
         params: Mapping[str, Any] | None = None,
     ) -> None:
         """Change what is given; an empty ``system`` clears the system prompt."""
+        check_storable([title, system, model_id], "the conversation")
         await self._row(conv_id)
         sets: builtins.list[str] = []
         values: builtins.list[Any] = []
@@ -247,7 +265,7 @@ class ConversationStore:
             values.append(system or None)
         if params is not None:
             sets.append("params = ?")
-            values.append(json.dumps(dict(params)))
+            values.append(dumps(dict(params), "params"))
         if sets:
             await self._db.execute(
                 f"UPDATE conversations SET {', '.join(sets)}, updated = ? WHERE id = ?",

@@ -1,13 +1,19 @@
 """The invocation log (table ``invocations``, written by every model call) read back for people.
 
 :func:`usage` returns the newest calls and a per-model time series (requests, tokens, mean latency per
-bucket), which the playground's usage tab draws and ``GET /haniwa/v1/usage`` serves."""
+bucket), which the playground's usage tab draws and ``GET /haniwa/v1/usage`` serves.
+
+The window must be finite (``since=nan`` or ``inf`` is a ValidationError), and rows are repaired as they
+are read (an infinity some older writer left in a column reads as null), so the answer always renders."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from haniwa.errors import ValidationError
 from haniwa.store.db import Database
+from haniwa.store.values import repaired
 
 __all__ = ["usage", "bucket_for"]
 
@@ -27,6 +33,9 @@ def bucket_for(span_s: float) -> int:
 
 async def usage(db: Database, *, since: float, until: float, limit: int = 200) -> dict[str, Any]:
     """Invocations in ``[since, until]``: the newest ``limit`` rows and the series over all of them."""
+    for name, value in (("since", since), ("until", until)):
+        if not math.isfinite(value):
+            raise ValidationError(f"{name} must be a finite number of epoch seconds", param=name)
     bucket = bucket_for(max(until - since, 1.0))
     rows = await db.query(
         f"SELECT {_COLUMNS} FROM invocations WHERE ts >= ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT ?",
@@ -40,4 +49,10 @@ async def usage(db: Database, *, since: float, until: float, limit: int = 200) -
         " FROM invocations WHERE ts >= ? AND ts <= ? GROUP BY t, 2 ORDER BY t, 2",
         (bucket, bucket, since, until),
     )
-    return {"invocations": rows, "series": series, "bucket_s": bucket, "since": since, "until": until}
+    return {
+        "invocations": repaired(rows),
+        "series": repaired(series),
+        "bucket_s": bucket,
+        "since": since,
+        "until": until,
+    }

@@ -10,18 +10,21 @@ from typing import Any
 
 import uvicorn
 
-from haniwa.api.serve import bind_socket
+from haniwa.api.serve import bind_socket, server_config
 
 __all__ = ["serve_in_thread"]
 
 
 @contextmanager
 def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """Yield the base URL of ``app`` served by uvicorn until the block exits."""
+    """Yield the base URL of ``app`` served by uvicorn until the block exits.
+
+    The server is the one ``haniwa serve`` runs, with the header deadline and connection cap of the app's
+    Settings (``app.state.platform.settings``).
+    """
     sock = bind_socket(host, 0)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

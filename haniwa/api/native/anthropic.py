@@ -45,6 +45,7 @@ from haniwa.runtime.base import (
     ToolUseBlock,
     ToolUseEvent,
 )
+from haniwa.runtime.offload import CPU
 
 __all__ = ["AnthropicMessages", "ANTHROPIC_VERSION", "anthropic_model_name"]
 
@@ -270,7 +271,7 @@ class AnthropicMessages:
     async def chunks(self, events: AsyncIterator[ChatEvent], model_id: str) -> AsyncIterator[dict[str, Any]]:
         # message_start precedes any text, before the backend reports the prompt size: estimate it from
         # the body (the last chunk's invocation metrics carry the exact count)
-        estimate = estimate_tokens(self.parse(self._body)) if self._body is not None else 0
+        estimate = await CPU.run(estimate_tokens, self.parse(self._body)) if self._body is not None else 0
         yield {
             "type": "message_start",
             "message": {

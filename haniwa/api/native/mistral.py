@@ -24,6 +24,8 @@ from haniwa.api.native.formats import (
     opt_str_list,
 )
 from haniwa.api.native.meta import parse_prompt, simple_stop_reason
+from haniwa.api.wire import load_json
+from haniwa.errors import ValidationError
 from haniwa.runtime.base import (
     Block,
     ChatEvent,
@@ -140,9 +142,9 @@ class MistralChat:
                     fn = as_object(need(as_object(call, cp), "function", cp), f"{cp}/function")
                     args = fn.get("arguments") or "{}"
                     try:
-                        parsed = json.loads(args) if isinstance(args, str) else args
-                    except ValueError as exc:
-                        raise malformed(f"{cp}/function/arguments", "not valid JSON") from exc
+                        parsed = load_json(args, "arguments") if isinstance(args, str) else args
+                    except ValidationError as exc:
+                        raise malformed(f"{cp}/function/arguments", exc.message) from exc
                     tool_input = dict(as_object(parsed, f"{cp}/function/arguments"))
                     blocks.append(
                         ToolUseBlock(str(call.get("id") or f"call_{j}"), need_str(fn, "name", cp), tool_input)

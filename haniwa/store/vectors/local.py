@@ -179,7 +179,10 @@ class LocalVectorStore:
         stored = self._meta("dimensions")
         if stored != dimensions:
             self._conn.close()
-            raise ValidationError(f"the store at {path} holds {stored}-dimensional vectors, not {dimensions}")
+            # the folder's name only: this message can reach an API client
+            raise ValidationError(
+                f"vector store {path.name} holds {stored}-dimensional vectors, not {dimensions}"
+            )
         self._count = int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
         self._closed = False
         self._dirty = False
@@ -624,7 +627,9 @@ class LocalStoreFactory:
             if store is None or store.closed:
                 store = self._open[path] = LocalVectorStore(path, dimensions, self.params)
             elif store.dimensions != dimensions:
-                raise ValidationError(f"the store at {path} holds {store.dimensions}-dimensional vectors")
+                raise ValidationError(
+                    f"vector store {path.name} holds {store.dimensions}-dimensional vectors"
+                )
             return store
 
     async def open(self, kb_id: str, dimensions: int, settings: Settings) -> LocalVectorStore:
