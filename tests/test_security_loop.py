@@ -242,6 +242,11 @@ def test_request_timeout_is_a_deadline_for_bedrock_calls(home: Path) -> None:
         out = runtime(u).converse_stream(modelId=SLOW, messages=user("one two three four five six seven"))
         texts = [e["contentBlockDelta"]["delta"]["text"] for e in out["stream"] if "contentBlockDelta" in e]
         assert "".join(texts) == "one two three four five six seven"
+        timed_out = [r for r in usage_rows(u) if r["error_code"] == "ModelTimeoutException"]
+        assert sorted((r["operation"], r["model_id"]) for r in timed_out) == [
+            ("Converse", SLOW),
+            ("InvokeModel", SLOW),
+        ]
 
 
 def test_request_timeout_is_a_deadline_for_openai_calls(home: Path) -> None:
@@ -284,7 +289,12 @@ def test_a_bedrock_client_that_goes_away_cancels_its_generation(home: Path) -> N
         assert time.monotonic() - began < 4  # the abandoned one would have run for 5 s
         # past the time it would have needed: it never finished, so it never produced its answer
         time.sleep(max(0.0, began + 5.5 - time.monotonic()))
-        assert [r["output_tokens"] for r in usage_rows(u) if r["model_id"] == SLOW] == [1]
+        rows = [r for r in usage_rows(u) if r["model_id"] == SLOW]
+        # the abandoned call (and botocore's one retry of it) is in the usage log as cancelled, with
+        # nothing generated
+        cut = [(r["status"], r["error_code"], r["output_tokens"]) for r in rows if r["status"] == "error"]
+        assert cut and set(cut) == {("error", "ClientClosedRequest", None)}
+        assert [r["output_tokens"] for r in rows if r["status"] == "ok"] == [1]
 
 
 def test_an_openai_client_that_goes_away_cancels_its_generation(home: Path) -> None:

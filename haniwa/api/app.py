@@ -51,6 +51,7 @@ from haniwa.api.wire import (
 )
 from haniwa.config import Settings
 from haniwa.errors import (
+    ModelTimeoutError,
     NotFoundError,
     NotImplementedOperationError,
     PlatformError,
@@ -230,7 +231,12 @@ async def _dispatch(request: Request) -> Response:
         if op.service in _MODEL_SERVICES and stream_member(op) is None:
             # answered in one piece: a deadline, and cancelled when the client goes (api/deadline.py)
             timeout = platform.settings.request_timeout
-            result = await bounded(handler(call, params), request.receive, timeout)
+            try:
+                result = await bounded(handler(call, params), request.receive, timeout)
+            except (ClientGone, ModelTimeoutError) as exc:
+                # the handler was cancelled before it could log the call: the usage log still shows it
+                await _log_cut_short(call, params, exc)
+                raise
         else:
             result = await handler(call, params)
         status, out_headers, payload = serialize_output(op, result)
@@ -256,6 +262,26 @@ async def _dispatch(request: Request) -> Response:
         # the HTTP framing after the headers had gone
         return Response(status_code=status, headers=out_headers)
     return Response(payload, status_code=status, headers=out_headers, media_type=media or "application/json")
+
+
+async def _log_cut_short(call: Call, params: Mapping[str, Any], exc: Exception) -> None:
+    model = params.get("modelId")
+    if call.op.service != "bedrock-runtime" or not isinstance(model, str):
+        return  # only model invocations are in the usage log
+    try:
+        model_id: str | None = call.platform.registry.resolve(model).info.id
+    except PlatformError:
+        model_id = None
+    await call.platform.log_invocation(
+        request_id=call.request_id,
+        surface="bedrock",
+        operation=call.op.name,
+        model_requested=model,
+        model_id=model_id,
+        latency_ms=call.elapsed_ms(),
+        status="error",
+        error_code=exc.code if isinstance(exc, PlatformError) else "ClientClosedRequest",
+    )
 
 
 def _known_model(registry: ModelRegistry) -> Callable[[str], bool]:
