@@ -235,7 +235,9 @@ async def _dispatch(request: Request) -> Response:
                 result = await bounded(handler(call, params), request.receive, timeout)
             except (ClientGone, ModelTimeoutError) as exc:
                 # the handler was cancelled before it could log the call: the usage log still shows it
-                await _log_cut_short(call, params, exc)
+                if op.service == "bedrock-runtime":
+                    code = exc.code if isinstance(exc, PlatformError) else "ClientClosedRequest"
+                    await bedrock_runtime.log_cut_short(call, params, code)
                 raise
         else:
             result = await handler(call, params)
@@ -262,26 +264,6 @@ async def _dispatch(request: Request) -> Response:
         # the HTTP framing after the headers had gone
         return Response(status_code=status, headers=out_headers)
     return Response(payload, status_code=status, headers=out_headers, media_type=media or "application/json")
-
-
-async def _log_cut_short(call: Call, params: Mapping[str, Any], exc: Exception) -> None:
-    model = params.get("modelId")
-    if call.op.service != "bedrock-runtime" or not isinstance(model, str):
-        return  # only model invocations are in the usage log
-    try:
-        model_id: str | None = call.platform.registry.resolve(model).info.id
-    except PlatformError:
-        model_id = None
-    await call.platform.log_invocation(
-        request_id=call.request_id,
-        surface="bedrock",
-        operation=call.op.name,
-        model_requested=model,
-        model_id=model_id,
-        latency_ms=call.elapsed_ms(),
-        status="error",
-        error_code=exc.code if isinstance(exc, PlatformError) else "ClientClosedRequest",
-    )
 
 
 def _known_model(registry: ModelRegistry) -> Callable[[str], bool]:

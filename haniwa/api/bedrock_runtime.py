@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from haniwa.api.app import Call
     from haniwa.runtime.registry import Resolved
 
-__all__ = ["OPERATIONS", "converse_request", "check_images", "check_limits"]
+__all__ = ["OPERATIONS", "converse_request", "check_images", "check_limits", "log_cut_short"]
 
 _IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
@@ -221,7 +221,7 @@ async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 async def _log(
     call: Call,
     requested: str,
-    model_id: str,
+    model_id: str | None,
     result: ChatResult | StreamEnd | None,
     error: str | None = None,
     first_token_ms: int | None = None,
@@ -239,6 +239,18 @@ async def _log(
         status="error" if error else "ok",
         error_code=error,
     )
+
+
+async def log_cut_short(call: Call, params: Mapping[str, Any], code: str) -> None:
+    """Log a call whose handler was cancelled (deadline, client gone) before it could log itself."""
+    model = params.get("modelId")
+    if not isinstance(model, str):
+        return
+    try:
+        model_id: str | None = call.platform.registry.resolve(model).info.id
+    except PlatformError:
+        model_id = None
+    await _log(call, model, model_id, None, code)
 
 
 async def _converse_events(
