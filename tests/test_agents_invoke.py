@@ -228,10 +228,13 @@ def test_robot_factory_agent_with_trace(start: Start) -> None:
 
     inputs = orch(traces, "invocationInput")
     kb = [i for i in inputs if i["invocationType"] == "KNOWLEDGE_BASE"]
-    assert len(kb) == 1 and kb[0]["knowledgeBaseLookupInput"] == {
-        "knowledgeBaseId": kb_id,
-        "text": "ハニワロボ 材料",
-    }
+    # the knowledge base is looked up first, over the user's question, before the model's first step;
+    # then the (scripted) model searches it with its own query
+    assert [k["knowledgeBaseLookupInput"] for k in kb] == [
+        {"knowledgeBaseId": kb_id, "text": "ロボットの材料の在庫はどれくらいありますか？"},
+        {"knowledgeBaseId": kb_id, "text": "ハニワロボ 材料"},
+    ]
+    assert inputs[0] is kb[0]
     actions = [i["actionGroupInvocationInput"] for i in inputs if i["invocationType"] == "ACTION_GROUP"]
     assert [a["function"] for a in actions] == ["get_material_stock", "get_material_stock"]
     assert [a["parameters"] for a in actions] == [
@@ -241,11 +244,17 @@ def test_robot_factory_agent_with_trace(start: Start) -> None:
     assert all(a["actionGroupName"] == "stock-group" and a["executionType"] == "LAMBDA" for a in actions)
 
     obs = orch(traces, "observation")
-    assert [o["type"] for o in obs] == ["KNOWLEDGE_BASE", "ACTION_GROUP", "ACTION_GROUP", "FINISH"]
+    assert [o["type"] for o in obs] == [
+        "KNOWLEDGE_BASE",
+        "KNOWLEDGE_BASE",
+        "ACTION_GROUP",
+        "ACTION_GROUP",
+        "FINISH",
+    ]
     refs = obs[0]["knowledgeBaseLookupOutput"]["retrievedReferences"]
     assert refs[0]["location"]["s3Location"]["uri"] == "s3://factory/docs/robot.md"
     assert "アルミニウム 12 kg" in refs[0]["content"]["text"]
-    assert json.loads(obs[1]["actionGroupInvocationOutput"]["text"])["stock"] == 120
+    assert json.loads(obs[2]["actionGroupInvocationOutput"]["text"])["stock"] == 120
     assert obs[-1]["finalResponse"]["text"] == out["text"]
     assert [r["text"] for r in orch(traces, "rationale")][:2] == ["まず材料を調べる", "アルミニウムの在庫"]
     mi, mo = orch(traces, "modelInvocationInput"), orch(traces, "modelInvocationOutput")
@@ -366,7 +375,7 @@ def test_confirmation(start: Start, decision: str) -> None:
         },
     )
     prepare(c["agent"], agent_id)
-    first = invoke(c["rt"], agent_id, "Please order copper wire")
+    first = invoke(c["rt"], agent_id, "Please order copper wire, 2 of them")
     fn = first["control"]["invocationInputs"][0]["functionInvocationInput"]
     assert fn["actionInvocationType"] == "USER_CONFIRMATION"
     assert agent_tools.CALLS == []

@@ -4,7 +4,7 @@ functions over values, so they are tested directly."""
 from __future__ import annotations
 
 from haniwa.agents.orchestrate import prompts
-from haniwa.agents.review import complete_answer, grounded, review_answer, unasked_siblings
+from haniwa.agents.review import complete_answer, listed_siblings, review_answer, unasked_siblings
 from haniwa.agents.variants import fold, ground
 
 
@@ -16,21 +16,6 @@ def test_ground_puts_arguments_back_in_the_users_form() -> None:
     assert ground("铁板", question) == "铁板"  # nothing to match: kept
     assert ground("aluminium", question) == "aluminium"
     assert len(fold("铜线 ＡＢＣ")) == len("铜线 ＡＢＣ")
-
-
-def test_a_call_needs_one_input_from_the_conversation() -> None:
-    assert not grounded({"city": "Paris"}, ["What is the capital of France?"])
-    assert not grounded({"city": "東京"}, ["日本の首都はどこですか？"])
-    assert grounded({"city": "東京"}, ["東京と大阪の天気を比べて。"])
-    assert grounded({"expression": "2**10"}, ["What is 2 to the power of 10?"])
-    assert grounded({"expression": "1234 + 5678"}, ["1234足す5678は？"])
-    # one grounded input is enough (currency codes are the model's, the amount is the user's)
-    assert grounded(
-        {"amount": 100, "from_currency": "EUR", "to_currency": "JPY"}, ["100ユーロは何円ですか？"]
-    )
-    # results count as known: a material found in the knowledge base may be looked up
-    assert grounded({"material_name": "銅線"}, ["ロボットの材料は？", "材料はアルミニウムと銅線です"])
-    assert grounded({"flag": True}, ["anything"])  # nothing to look for: not questioned
 
 
 def test_answer_review() -> None:
@@ -83,3 +68,21 @@ def test_parse_step_bare_input_and_invalid_json_message() -> None:
     with pytest.raises(StepError) as bad:
         parse_step("no json here", p)
     assert '{"thought": ..., "action": {...}}' in str(bad.value) and "{{" not in str(bad.value)
+
+
+def test_items_a_knowledge_base_lists_next_to_a_looked_up_one() -> None:
+    sheet = "ハニワロボ HR-7 の材料は、アルミニウム 12 kg と銅線 3 m です。"
+    asked = "ロボットの材料の在庫は？"
+    assert listed_siblings(asked, [{"material_name": "アルミニウム"}], [sheet]) == ["銅線"]
+    assert listed_siblings(asked, [{"m": "アルミニウム"}, {"m": "銅線"}], [sheet]) == []
+    assert listed_siblings(
+        "What parts?", [{"part": "bolt"}], ["The kit has a bolt, nut, washer and spring."]
+    ) == [
+        "nut",
+        "washer",
+        "spring",
+    ]
+    colon = "材料: 粘土 2kg、銅線 5m。製造工程: 焼成"
+    assert listed_siblings("はにわロボットの材料の在庫は？", [{"m": "粘土"}], [colon]) == ["銅線"]
+    # the user named the item: a list around it in the knowledge base is not a request for all of it
+    assert listed_siblings("粘土の在庫を教えて", [{"m": "粘土"}], [colon]) == []

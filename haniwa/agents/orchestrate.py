@@ -15,11 +15,20 @@ Reliability on small models comes from three choices:
 
 The step format (schema, parsing, argument checks) lives in ``steps.py``.
 
-Two checks keep a small model's calls and answers tied to the conversation (``review.py``): a call
-whose inputs appear nowhere in it (``get_weather(city="Paris")`` for "What is the capital of France?") is
-questioned once before it runs, and a final answer that leaves out an observed result or is not written in
-the user's language is sent back once. String arguments written with Chinese character forms or
-full-width letters are **grounded** in what the user wrote (``variants.ground``: ``铜线`` → ``銅線``).
+What holds on any task, whatever the model does:
+
+* **the knowledge bases first**: a new question is looked up in each attached knowledge base before the
+  model's first step (a ``knowledgeBaseLookupInput`` in the trace), and the results sit in the user's turn,
+  as RAG puts its context, since the answer may hang on facts only they hold;
+* **no placeholder reaches a function** (``placeholders.py``): a value that is a parameter's own name or
+  description, empty, or found neither in the conversation nor in an earlier result is refused as an
+  observation; the same again ends the run with an answer that asks the user for the value (Bedrock
+  agents elicit a missing parameter the same way). A value from an earlier result is fine: that is how a
+  chained call (search → id → reserve) gets its input;
+* **answers are checked once** (``review.py``): one that leaves out items the question named side by side,
+  or items a knowledge-base result listed next to the one looked up, or an observed result, or that is not
+  in the user's language, is sent back once. String arguments written with Chinese character forms or
+  full-width letters are **grounded** in what the user wrote (``variants.ground``: ``铜线`` → ``銅線``).
 
 The loop emits Bedrock-shaped trace parts (``orchestrationTrace``: modelInvocationInput/Output,
 rationale, invocationInput, observation) as it goes, so a client sees each step live.
@@ -35,7 +44,7 @@ import time
 import tomllib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, TypeVar
 
@@ -49,7 +58,9 @@ from haniwa.agents.base import (
     TraceEvent,
 )
 from haniwa.agents.functions import ActionError, FunctionRegistry, wire_parameters
-from haniwa.agents.review import complete_answer, grounded, review_answer, unasked_siblings
+from haniwa.agents.placeholders import find_placeholders, tool_text
+from haniwa.agents.review import complete_answer, listed_siblings, review_answer, unasked_siblings
+from haniwa.agents.state import ControlResult, Pending, PendingCall, SessionState, Turn
 from haniwa.agents.steps import (
     FINAL,
     ArgumentError,
@@ -103,75 +114,6 @@ def prompts(lang: Lang) -> dict[str, str]:
     """The prompt data file for ``lang`` (``prompts/<lang>.toml``)."""
     text = resources.files("haniwa.agents").joinpath("prompts", f"{lang}.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
-
-
-# -- session state (persisted as JSON by the session store) --------------------------------------------
-@dataclass
-class Turn:
-    question: str
-    answer: str
-
-
-@dataclass
-class PendingCall:
-    """A call handed to the caller: ``confirm`` asks for a yes/no (requireConfirmation) before a LAMBDA
-    action runs; a RETURN_CONTROL call asks for the result itself."""
-
-    tool: str
-    arguments: dict[str, Any]
-    confirm: bool
-
-
-@dataclass
-class Pending:
-    """An orchestration paused by return of control, resumed by ``returnControlInvocationResults``."""
-
-    invocation_id: str
-    question: str
-    lang: Lang
-    messages: list[dict[str, str]]
-    steps: int
-    calls: list[PendingCall]
-    hits: list[dict[str, Any]] = field(default_factory=list)
-    seen: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class SessionState:
-    turns: list[Turn] = field(default_factory=list)
-    session_attributes: dict[str, str] = field(default_factory=dict)
-    prompt_session_attributes: dict[str, str] = field(default_factory=dict)
-    pending: Pending | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> SessionState:
-        d = json.loads(text)
-        p = d.get("pending")
-        pending = None
-        if p:
-            p["calls"] = [PendingCall(**c) for c in p["calls"]]
-            pending = Pending(**p)
-        return cls(
-            turns=[Turn(**t) for t in d.get("turns", [])],
-            session_attributes=d.get("session_attributes", {}),
-            prompt_session_attributes=d.get("prompt_session_attributes", {}),
-            pending=pending,
-        )
-
-
-@dataclass(frozen=True)
-class ControlResult:
-    """One ``returnControlInvocationResults`` entry: the tool it answers (function name or API path),
-    the result body and/or the user's confirmation."""
-
-    action_group: str
-    target: str
-    body: str | None = None
-    confirmation: Literal["CONFIRM", "DENY"] | None = None
-    failed: bool = False
 
 
 @dataclass
@@ -230,7 +172,7 @@ class Orchestration:
         for t in turns:
             messages += [{"role": "user", "content": t.question}, {"role": "assistant", "content": t.answer}]
         messages.append({"role": "user", "content": question})
-        async for ev in self._loop(question, lang, messages, 0, [], {}):
+        async for ev in self._loop(question, lang, messages, 0, [], {}, prefetch=True):
             yield ev
 
     async def resume(
@@ -303,6 +245,17 @@ class Orchestration:
             "$conversation_history$": "\n".join(f"{t.question}\n{t.answer}" for t in self.session.turns),
         }
         return re.sub(r"\$[a-z_]+\$", lambda m: values.get(m.group(0), m.group(0)), template).strip()
+
+    def _known(self, messages: Sequence[Mapping[str, str]]) -> list[str]:
+        """Where a call's values may come from: the conversation (its observations too), the session's
+        attributes and the agent's instruction (tool descriptions are added per call)."""
+        attrs = {**self.session.session_attributes, **self.session.prompt_session_attributes}
+        return [
+            *(m["content"] for m in messages if m["role"] == "user"),  # not the model's own steps
+            *(t.answer for t in self.session.turns),
+            *(f"{k}: {v}" for k, v in attrs.items()),
+            self.spec.instruction,
+        ]
 
     def _observed(self, p: Mapping[str, str], tool: str, result: str) -> str:
         """An observation message: the result, the agent's instruction again, and a reminder to finish what
@@ -418,9 +371,10 @@ class Orchestration:
         steps: int,
         hits: list[Hit],
         seen: dict[str, str],
+        prefetch: bool = False,
     ) -> AsyncIterator[AgentEvent]:
         try:
-            async for ev in self._steps(question, lang, messages, steps, hits, seen):
+            async for ev in self._steps(question, lang, messages, steps, hits, seen, prefetch):
                 yield ev
         except OutOfTime as cut:
             # a model call ran into the limit: no time is left to ask the model for a summary
@@ -437,17 +391,36 @@ class Orchestration:
         steps: int,
         hits: list[Hit],
         seen: dict[str, str],
+        prefetch: bool,
     ) -> AsyncIterator[AgentEvent]:
         p = prompts(lang)
         system = self._system(lang, question)
         repeats = 0
         checks = not self.spec.prompt.template  # an overridden template sets its own rules
-        known = [m["content"] for m in messages if m["role"] == "user"]  # where arguments may come from
-        questioned: set[str] = set()  # calls sent back once because their inputs came from nowhere
+        known = self._known(messages)  # where arguments may come from
+        refusals: dict[str, int] = {}  # per tool: calls refused for a placeholder argument
+        observed: list[str] = []  # what the knowledge bases returned in this run
         calls: list[dict[str, Any]] = []  # this run's action inputs, and those that returned a result
         results: list[tuple[dict[str, Any], str]] = []
         sent_back: set[str] = set()  # the answer checks made (each sends an answer back once)
         answer_only = False  # the step after an answer sent back for its wording may only answer
+        if prefetch:  # the knowledge bases first: the answer may hang on what they hold
+            for kb in (t for t in self.spec.tools if t.kind == "knowledge_base"):
+                result = ""
+                async for item in self._lookup(kb, question, self._trace_id(steps), hits, p):
+                    if isinstance(item, str):
+                        result = item
+                    else:
+                        yield item
+                # in the user's turn, as RAG puts context: the model's first step reads the question with it
+                last = messages[-1]
+                messages[-1] = {
+                    **last,
+                    "content": last["content"] + "\n\n" + self._observed(p, kb.name, result),
+                }
+                known.append(result)
+                observed.append(result)
+                seen[_key(kb.name, {"query": question})] = result
         while True:
             reason = self._out_of_budget(steps)
             if reason is not None:
@@ -480,10 +453,15 @@ class Orchestration:
             if step.tool == FINAL:
                 problem = None
                 if checks and "items" not in sent_back:
-                    items = unasked_siblings(question, calls)
-                    if items:  # one of several things asked for was not looked up: tools stay open
+                    asked, listed = (
+                        unasked_siblings(question, calls),
+                        listed_siblings(question, calls, observed),
+                    )
+                    if asked or listed:  # one of several things asked for was not looked up: tools stay open
                         sent_back.add("items")
-                        problem = p["answer_unasked"].format(items=", ".join(items))
+                        problem = p["answer_unasked" if asked else "answer_listed"].format(
+                            items=", ".join(asked or listed)
+                        )
                 if checks and not problem and "answer" not in sent_back:
                     problem = review_answer(step.answer, lang, results, p)
                     if problem:  # the results are in hand: the next step may only answer
@@ -512,15 +490,22 @@ class Orchestration:
                 )
                 messages.append({"role": "user", "content": msg})
                 continue
+            if tool.kind == "action":
+                ph = find_placeholders(tool, args, [*known, tool_text(tool)])
+                args = ph.arguments
+                if ph.refused:  # never sent: asked to use the user's own value, or to ask for it
+                    refusals[tool.name] = refusals.get(tool.name, 0) + 1
+                    if refusals[tool.name] >= MAX_REPEATS:  # told once already: ask the user
+                        async for ev in self._finish(question, _ask(p, tool, ph.refused), hits, trace_id):
+                            yield ev
+                        return
+                    msg = p["placeholder"].format(name=tool.name, params=", ".join(ph.refused))
+                    yield self._observation(
+                        trace_id, "REPROMPT", {"repromptResponse": {"text": msg, "source": "PARSER"}}
+                    )
+                    messages.append({"role": "user", "content": msg})
+                    continue
             key = _key(tool.name, args)
-            if checks and tool.kind == "action" and key not in questioned and not grounded(args, known):
-                questioned.add(key)  # asked once; a second identical call runs
-                msg = p["ungrounded"].format(name=tool.name, args=_shown(args))
-                yield self._observation(
-                    trace_id, "REPROMPT", {"repromptResponse": {"text": msg, "source": "PARSER"}}
-                )
-                messages.append({"role": "user", "content": msg})
-                continue
             if key in seen:  # small models loop: answer from memory and say so, without running it again
                 repeats += 1
                 if repeats >= MAX_REPEATS:  # told once already: stop the loop with what it has
@@ -556,6 +541,8 @@ class Orchestration:
                 if not text.startswith(p["error"].format(message="")):
                     results.append((args, text))
             known.append(text)
+            if tool.kind == "knowledge_base":
+                observed.append(text)
             seen[key] = text
             messages.append({"role": "user", "content": self._observed(p, tool.name, text)})
 
@@ -729,8 +716,10 @@ class Orchestration:
             yield ev
 
 
-def _shown(args: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
+def _ask(p: Mapping[str, str], tool: Tool, refused: Mapping[str, Any]) -> str:
+    """The answer that asks the user for the values a call lacked (by their descriptions)."""
+    what = {p_.name: p_.description or p_.name for p_ in tool.parameters}
+    return p["ask_user"].format(values=p["and"].join(what[name] for name in refused))
 
 
 def _key(tool: str, args: Mapping[str, Any]) -> str:

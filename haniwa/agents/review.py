@@ -1,9 +1,5 @@
-"""Checks that tie a small model's calls and answers to the conversation.
+"""Checks that tie a small model's answers to the calls it made (its arguments: ``placeholders.py``).
 
-* :func:`grounded` — a tool's inputs come from somewhere: the user's messages or earlier results. A call
-  none of whose inputs appears there (``get_weather(city="Paris")`` for "What is the capital of France?")
-  was made up from the model's own associations; the loop asks the model once whether the user asked
-  for it before running it.
 * :func:`unasked_siblings` — the question names items side by side ("A と B", "A and of B") and the
   calls took only some of them as input: the model is told which ones are left (once).
 * :func:`review_answer` — a final answer reports what the tools returned and is written in the user's
@@ -19,16 +15,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from haniwa.agents.variants import fold
 
-__all__ = ["grounded", "review_answer", "unasked_siblings", "complete_answer"]
+__all__ = ["review_answer", "unasked_siblings", "complete_answer"]
 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
-_WORD = re.compile(r"[a-z]{3,}")
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]+")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _IDEOGRAPH = re.compile(r"[\u3400-\u9fff]")
 SALIENT_MAX = 60  # characters: a longer string result is prose, not a value to quote
@@ -36,39 +30,6 @@ SALIENT_MAX = 60  # characters: a longer string result is prose, not a value to 
 
 def _numbers(text: str) -> set[float]:
     return {float(n.replace(",", "")) for n in _NUMBER.findall(text)}
-
-
-def _tokens(text: str) -> list[str]:
-    """Words of three letters or more, and CJK bigrams (a lone CJK character counts whole)."""
-    out = _WORD.findall(text)
-    for run in _CJK_RUN.findall(text):
-        out += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
-    return out
-
-
-def _found(value: Any, known: str, numbers: set[float]) -> bool | None:
-    """Whether ``value`` is in the known text; None when it has nothing to look for."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) in numbers
-    if isinstance(value, list):
-        found = [f for f in (_found(v, known, numbers) for v in value) if f is not None]
-        return any(found) if found else None
-    text = fold(str(value))
-    nums, tokens = _numbers(text), _tokens(text)
-    if not nums and not tokens:
-        return None
-    return any(n in numbers for n in nums) or any(t in known for t in tokens)
-
-
-def grounded(args: Mapping[str, Any], known: Iterable[str]) -> bool:
-    """True unless every input that can be looked for is missing from ``known`` (the user's messages and
-    the results so far): one input the conversation holds is enough."""
-    text = fold("\n".join(known))
-    numbers = _numbers(text)
-    found = [f for f in (_found(v, text, numbers) for v in args.values()) if f is not None]
-    return not found or any(found)
 
 
 def _leaves(value: Any) -> list[Any]:
@@ -187,4 +148,54 @@ def unasked_siblings(question: str, calls: Sequence[Mapping[str, Any]]) -> list[
                 span = question[text.find(item) : text.find(item) + len(item)]
                 if span not in missing:
                     missing.append(span)
+    return missing
+
+
+_LIST_SEP = re.compile(r"\s*(?:、|,|，|/|／|・|;|；|\band\b|及び|および|と|や)\s*")
+_QUANTITY = re.compile(r"\s*(?:[x×]?\s*\d[\d.,]*\s*[^\s\d、,，/;；()（）]{0,4}|[(（][^)）]*[)）])$")
+_COPULA = re.compile(r"\s*(?:です|でした|だ|である|があります|あります)?[。.]?$")
+_PARTICLE_END = re.compile(r"[はがをにでのへとも]$")
+
+
+def _item(piece: str) -> tuple[str, bool]:
+    """A list piece as an item name, and whether a quantity followed it ("銅線 3 m です" → 銅線, True)."""
+    piece = _COPULA.sub("", piece.strip())
+    if _PARTICLE_END.search(piece):
+        return "", False  # "…の材料は": the start of a sentence, not an item
+    name = _QUANTITY.sub("", piece).strip()
+    return name, name != piece
+
+
+def listed_siblings(question: str, calls: Sequence[Mapping[str, Any]], results: Sequence[str]) -> list[str]:
+    """Items a knowledge-base result lists side by side with a call's input, when that input came from the
+    result and not from the question: the user asked about a group ("the robot's materials"), a result
+    (the knowledge base) listed its members ("材料: 粘土 2kg、銅線 5m"), and the model looked up only some
+    of them. A sibling has the value's shape: a quantity after it when the value had one, and it is a name
+    (a piece ending in a particle, as "…の材料は" does, is the start of a sentence)."""
+    asked = fold(question)
+    inputs = [
+        fold(str(v)).strip() for args in calls for v in args.values() if isinstance(v, str) and v.strip()
+    ]
+    missing: list[str] = []
+    for value in inputs:
+        if len(value) < 2 or value in asked:
+            continue
+        for result in results:
+            for sentence in re.split(r"[。\n]|\.(?:\s|$)", result):
+                folded = fold(sentence)
+                at = folded.find(value)
+                if at < 0:
+                    continue
+                start = max(folded.rfind(":", 0, at), folded.rfind("：", 0, at)) + 1
+                pieces = [_item(x) for x in _LIST_SEP.split(sentence[start:])]
+                own = next((q for name, q in pieces if value in fold(name)), False)
+                for name, quantity in pieces:
+                    f = fold(name)
+                    if (
+                        2 <= len(name) <= 30
+                        and quantity == own
+                        and not any(f in v or v in f for v in inputs)
+                        and name not in missing
+                    ):
+                        missing.append(name)
     return missing

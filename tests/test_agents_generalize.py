@@ -1,0 +1,119 @@
+"""Agent behaviour that must hold on any task, driven by a scripted model through boto3: the knowledge base
+is looked up before the first step, a placeholder argument never reaches a function (the user is asked
+for the value instead), a chained call takes its value from an earlier result, and items a
+knowledge-base result lists next to the one looked up are pointed out to the model."""
+
+from __future__ import annotations
+
+from tests import agent_tools
+from tests.test_agents_invoke import (
+    Start,
+    final,
+    function_group,
+    invoke,
+    make_agent,
+    orch,
+    prepare,
+    robot_kb,
+    start,
+    step,
+)
+
+__all__ = ["start"]  # the fixture
+
+ORDER_PARAMS = {
+    "material_name": {"type": "string", "description": "材料名", "required": True},
+    "quantity": {"type": "integer", "description": "数量", "required": True},
+}
+
+
+def _reprompts(traces: list[dict[str, object]]) -> list[str]:
+    return [
+        str(o["repromptResponse"]["text"])  # type: ignore[index]
+        for o in orch(traces, "observation")  # type: ignore[arg-type]
+        if o["type"] == "REPROMPT"
+    ]
+
+
+def test_a_placeholder_argument_is_never_sent_and_the_user_is_asked(start: Start) -> None:
+    c = start(
+        [
+            ("在庫を調べて", step("get_material_stock", material_name="材料名")),
+            ("呼びませんでした", step("get_material_stock", material_name="材料名")),
+        ]
+    )
+    agent_id = make_agent(c["agent"])
+    function_group(
+        c["agent"],
+        agent_id,
+        parameters={"material_name": {"type": "string", "description": "材料名", "required": True}},
+    )
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "在庫を調べて", enableTrace=True)
+    assert agent_tools.CALLS == []  # the function never ran
+    assert not orch(out["traces"], "invocationInput")  # nor did a knowledge-base lookup: there is none
+    first = _reprompts(out["traces"])[0]
+    assert "get_material_stock" in first and "material_name" in first and "尋ねて" in first
+    # told once; the same placeholder again: the answer asks the user for the value, by its description
+    assert out["text"] == "お調べするには材料名が必要です。教えていただけますか？"
+
+
+def test_a_made_up_value_is_refused_and_one_from_a_result_runs(start: Start) -> None:
+    c = start(
+        [
+            ("same amount", step("get_material_stock", material_name="aluminium")),
+            ("quantity", final("I need to know how many to order.")),
+            ('"stock": 120', step("order_parts", material_name="aluminium", quantity=120)),
+            ("ordered 120", final("Ordered 120 aluminium.")),
+        ]
+    )
+    agent_id = make_agent(c["agent"])
+    function_group(c["agent"], agent_id)
+    function_group(c["agent"], agent_id, "orders", "order_parts", parameters=ORDER_PARAMS)
+    prepare(c["agent"], agent_id)
+    # chained: the quantity comes from the stock function's result
+    out = invoke(c["rt"], agent_id, "Check the aluminium stock and order the same amount", enableTrace=True)
+    assert agent_tools.CALLS == [
+        ("get_material_stock", {"material_name": "aluminium"}),
+        ("order_parts", {"material_name": "aluminium", "quantity": 120}),
+    ]
+    assert out["text"] == "Ordered 120 aluminium."
+
+    # a quantity nobody said: refused as an observation, never sent
+    agent_tools.CALLS.clear()
+    again = step("order_parts", material_name="aluminium", quantity=999)
+    c2 = start([("order some", again), ("was not called", again)])
+    agent2 = make_agent(c2["agent"], "orders-only")
+    function_group(c2["agent"], agent2, "orders", "order_parts", parameters=ORDER_PARAMS)
+    prepare(c2["agent"], agent2)
+    out = invoke(c2["rt"], agent2, "Please order some aluminium", enableTrace=True)
+    assert agent_tools.CALLS == []
+    assert "quantity" in _reprompts(out["traces"])[0]
+    assert "数量" in out["text"]  # asked for by the parameter's description
+
+
+def test_the_knowledge_base_first_and_the_items_it_lists(start: Start) -> None:
+    c = start(
+        [
+            ("ロボットの材料の在庫", step("get_material_stock", material_name="アルミニウム")),
+            ("まだ調べていません: 銅線", step("get_material_stock", material_name="銅線")),
+            ('"material": "アルミニウム"', final("アルミニウムは 120 kg です。")),
+            ('"material": "銅線"', final("アルミニウム 120 kg、銅線 45 m です。")),
+        ]
+    )
+    agent_id = make_agent(c["agent"])
+    function_group(c["agent"], agent_id)
+    kb_id = robot_kb(c)
+    c["agent"].associate_agent_knowledge_base(
+        agentId=agent_id, agentVersion="DRAFT", knowledgeBaseId=kb_id, description="製品仕様書"
+    )
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "ロボットの材料の在庫は？", enableTrace=True)
+    inputs = orch(out["traces"], "invocationInput")
+    # looked up before the model's first step, over the user's question
+    assert inputs[0]["invocationType"] == "KNOWLEDGE_BASE"
+    assert inputs[0]["knowledgeBaseLookupInput"]["text"] == "ロボットの材料の在庫は？"
+    # the knowledge base lists アルミニウム and 銅線 side by side: the answer after one call goes back
+    assert any("銅線" in r for r in _reprompts(out["traces"]))
+    assert [a["material_name"] for _, a in agent_tools.CALLS] == ["アルミニウム", "銅線"]
+    assert out["text"] == "アルミニウム 120 kg、銅線 45 m です。"
