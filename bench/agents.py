@@ -10,8 +10,8 @@ arguments, compared loosely), no forbidden call, the knowledge base was looked u
 the final answer states every expected fact and none of the absent ones, and a small-talk task made no
 call. The same engine as InvokeAgent runs them (``haniwa.agents.orchestrate``, action groups built by
 ``haniwa.agents.spec``), in-process, so the figures are the loop's and the model's, not HTTP's. A domain
-with documents gets a knowledge base; its search here is keyword overlap over whole documents (retrieval
-quality has its own benchmark, ``bench/retrieval.py``).
+with documents gets a knowledge base; its search here ranks whole documents by the bundled embedder
+and keyword overlap, in-process (retrieval quality has its own benchmark, ``bench/retrieval.py``).
 
     python bench/agents.py                               # both splits, both modes, the 1.5B model
     python bench/agents.py --splits heldout --modes constrained
@@ -47,6 +47,7 @@ from haniwa.knowledge.tokenize import keyword_tokens  # noqa: E402
 from haniwa.plugins import make_plugin_manager  # noqa: E402
 from haniwa.runtime.registry import ModelRegistry  # noqa: E402
 
+EMBEDDER = "amazon.titan-embed-text-v2:0"  # the bundled multilingual-e5-small
 SPLITS = {"dev": "bench.agent_tasks.dev", "heldout": "bench.agent_tasks.heldout"}
 
 
@@ -79,11 +80,13 @@ class Outcome:
 class Bench:
     """One agent spec, function registry and knowledge base per domain, built once."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, embedder: Any) -> None:
         self.model = model
+        self.embedder = embedder
         self.functions = FunctionRegistry()
         self.specs: dict[int, tuple[AgentSpec, str]] = {}
         self.docs: dict[str, tuple[str, ...]] = {}
+        self.vectors: dict[str, list[list[float]]] = {}
 
     def spec(self, domain: Domain) -> AgentSpec:
         if id(domain) in self.specs:
@@ -136,15 +139,19 @@ class Bench:
         return spec
 
     async def search(self, kb_id: str, query: str) -> list[Hit]:
-        """Keyword overlap of the query with each whole document (score: the share of query words found)."""
+        """Whole documents ranked by the bundled embedder's cosine (e5's ``query:``/``passage:`` prefixes)
+        plus keyword overlap, as the knowledge bases' hybrid search does; the top 3."""
+        docs = self.docs.get(kb_id, ())
+        if kb_id not in self.vectors:
+            self.vectors[kb_id] = await self.embedder.embed([f"passage: {d}" for d in docs])
+        (q,) = await self.embedder.embed([f"query: {query}"])
         words = {w.lower() for w in keyword_tokens(query)}
         hits = []
-        for i, text in enumerate(self.docs.get(kb_id, ())):
-            found = words & {w.lower() for w in keyword_tokens(text)}
-            if found:
-                score = len(found) / len(words)
-                hits.append(Hit(Chunk(f"{kb_id}-{i}", f"doc-{i}", text, (), {}), score))
-        return sorted(hits, key=lambda h: -h.score)
+        for i, (text, v) in enumerate(zip(docs, self.vectors[kb_id], strict=True)):
+            dense = sum(a * b for a, b in zip(q, v, strict=True))
+            overlap = len(words & {w.lower() for w in keyword_tokens(text)}) / max(len(words), 1)
+            hits.append(Hit(Chunk(f"{kb_id}-{i}", f"doc-{i}", text, (), {}), (dense + overlap) / 2))
+        return sorted(hits, key=lambda h: -h.score)[:3]
 
 
 def check(task: Task, calls: Sequence[tuple[str, Mapping[str, Any]]], answer: str, kb_lookups: int) -> str:
@@ -248,7 +255,8 @@ async def main() -> None:
     settings = Settings(profile=args.profile)
     registry = ModelRegistry.from_plugins(settings, make_plugin_manager(settings.load_plugins))
     resolved, backend = await registry.chat(args.model)
-    bench = Bench(args.model)
+    _, embedder = await registry.embedder(EMBEDDER)
+    bench = Bench(args.model, embedder)
     results: dict[tuple[str, str], list[Outcome]] = {}
     for split in args.splits.split(","):
         all_tasks: list[Task] = importlib.import_module(SPLITS[split]).TASKS

@@ -1,7 +1,8 @@
 """Agent behaviour that must hold on any task, driven by a scripted model through boto3: the knowledge base
-is looked up before the first step, a placeholder argument never reaches a function (the user is asked
-for the value instead), a chained call takes its value from an earlier result, and items a
-knowledge-base result lists next to the one looked up are pointed out to the model."""
+is looked up before the first step (a later search that finds nothing new says so), a placeholder argument
+never reaches a function (the user is asked for the value instead), a chained call takes its value from an
+earlier result, and items a knowledge-base result lists next to the one looked up are pointed out to the
+model."""
 
 from __future__ import annotations
 
@@ -115,5 +116,36 @@ def test_the_knowledge_base_first_and_the_items_it_lists(start: Start) -> None:
     assert inputs[0]["knowledgeBaseLookupInput"]["text"] == "ロボットの材料の在庫は？"
     # the knowledge base lists アルミニウム and 銅線 side by side: the answer after one call goes back
     assert any("銅線" in r for r in _reprompts(out["traces"]))
+    assert [a["material_name"] for _, a in agent_tools.CALLS] == ["アルミニウム", "銅線"]
+    assert out["text"] == "アルミニウム 120 kg、銅線 45 m です。"
+
+
+def test_a_search_that_finds_nothing_new_turns_to_the_functions(start: Start) -> None:
+    c = start(
+        [
+            # the model searches again although the lookup before its first step found the sheet
+            ("ロボットの材料の在庫", step("search_knowledge_base", query="ロボット 材料 在庫")),
+            ("前の検索と同じ", step("get_material_stock", material_name="アルミニウム")),
+            ('"material": "アルミニウム"', step("get_material_stock", material_name="銅線")),
+            ('"material": "銅線"', final("アルミニウム 120 kg、銅線 45 m です。")),
+        ]
+    )
+    agent_id = make_agent(c["agent"])
+    function_group(c["agent"], agent_id)
+    kb_id = robot_kb(c)
+    c["agent"].associate_agent_knowledge_base(
+        agentId=agent_id, agentVersion="DRAFT", knowledgeBaseId=kb_id, description="製品仕様書"
+    )
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "ロボットの材料の在庫は？", enableTrace=True)
+    kb = [i for i in orch(out["traces"], "invocationInput") if i["invocationType"] == "KNOWLEDGE_BASE"]
+    assert [i["knowledgeBaseLookupInput"]["text"] for i in kb] == [
+        "ロボットの材料の在庫は？",
+        "ロボット 材料 在庫",
+    ]
+    # the model's next input says the search found nothing new, instead of showing the same passages again
+    second = orch(out["traces"], "modelInvocationInput")[1]["text"]
+    assert "前の検索と同じ結果" in second
+    assert second.count("アルミニウム 12 kg") == 1  # the passages once, from the first lookup
     assert [a["material_name"] for _, a in agent_tools.CALLS] == ["アルミニウム", "銅線"]
     assert out["text"] == "アルミニウム 120 kg、銅線 45 m です。"

@@ -181,7 +181,8 @@ def orch(traces: list[dict[str, Any]], member: str) -> list[dict[str, Any]]:
 ROBOT_RULES = [
     ("在庫はどれくらい", step("search_knowledge_base", "まず材料を調べる", query="ハニワロボ 材料")),
     (
-        "search_knowledge_base の結果",
+        # the result, or (the same passages as the lookup before the first step) that it found nothing new
+        "search_knowledge_base (の結果|は前の検索と同じ)",
         step("get_material_stock", "アルミニウムの在庫", material_name="アルミニウム"),
     ),
     ('"material": "アルミニウム"', step("get_material_stock", "銅線の在庫", material_name="銅線")),

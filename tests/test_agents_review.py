@@ -82,7 +82,7 @@ def test_items_a_knowledge_base_lists_next_to_a_looked_up_one() -> None:
         "washer",
         "spring",
     ]
-    colon = "材料: 粘土 2kg、銅線 5m。製造工程: 焼成"
+    colon = "材料: 粘土 2kg、銅線 5m。製造工程: 粘土を成形して焼成し、銅線で配線します。"
     assert listed_siblings("はにわロボットの材料の在庫は？", [{"m": "粘土"}], [colon]) == ["銅線"]
     # the user named the item: a list around it in the knowledge base is not a request for all of it
     assert listed_siblings("粘土の在庫を教えて", [{"m": "粘土"}], [colon]) == []

@@ -38,10 +38,13 @@ ANSWER = "アルミニウムの在庫は 120 kg、銅線の在庫は 45 m です
 FOLLOW_UP = "銅線は足りていますか？"
 FOLLOW_UP_ANSWER = "はい、銅線は 45 m あり、HR-7 1 台分の 3 m には十分です。"
 RULES = [
+    # (first: the follow-up's turn also holds the knowledge-base lookup made before its first step)
+    ("足りていますか", final(FOLLOW_UP_ANSWER)),
     # the robot factory: KB lookup, one stock call per material, then the answer (citing the sheet)
     ("在庫はどれくらい", step("search_knowledge_base", "まず材料を調べる", query="ハニワロボ 材料")),
     (
-        "search_knowledge_base の結果",
+        # the result, or (the same passages as the lookup before the first step) that it found nothing new
+        "search_knowledge_base (の結果|は前の検索と同じ)",
         step("get_material_stock", "アルミニウムの在庫", material_name="アルミニウム"),
     ),
     ('"material": "アルミニウム"', step("get_material_stock", "銅線の在庫", material_name="銅線")),
@@ -49,7 +52,6 @@ RULES = [
         '"material": "銅線"',
         final("ハニワロボ HR-7 の材料はアルミニウム 12 kg と銅線 3 m です [1]。" + ANSWER),
     ),
-    ("足りていますか", final(FOLLOW_UP_ANSWER)),
     # ordering parts: the caller runs (or confirms) order_parts
     ("order_parts の結果.*PO-77", final("注文番号は PO-77 です。")),
     ("order_parts の結果.*ordered 5 of 銅線", final("銅線を 5 個注文しました。")),
@@ -148,8 +150,9 @@ def test_robot_factory_agent_trace(pg_page: PlaygroundPage, home: Path, ba: Any)
     steps = trace.get_by_test_id("trace-step")
     expect(steps).to_have_count(4)
     kb = trace.get_by_test_id("trace-kb")
-    expect(kb).to_have_count(1)
-    expect(kb.get_by_test_id("trace-kb-query")).to_have_text("ハニワロボ 材料")
+    # the knowledge base is looked up over the question before the first step, then the model's own search
+    expect(kb).to_have_count(2)
+    expect(kb.get_by_test_id("trace-kb-query")).to_have_text([QUESTION, "ハニワロボ 材料"])
     expect(kb.get_by_test_id("trace-kb-source").first).to_have_text("s3://factory/docs/robot.md")
     expect(kb.get_by_test_id("trace-kb-snippet").first).to_contain_text("アルミニウム 12 kg")
     actions = trace.get_by_test_id("trace-action")
@@ -179,13 +182,14 @@ def test_robot_factory_agent_trace(pg_page: PlaygroundPage, home: Path, ba: Any)
     # the answer's citation points at the product sheet, as a numbered source
     expect(answer.get_by_test_id("agent-cite")).to_have_text(["[1]"])
     expect(page.get_by_test_id("agent-source-uri")).to_have_text(["s3://factory/docs/robot.md"])
-    kb.evaluate("e => e.scrollIntoView({block: 'start'})")  # the lookup and the calls on screen
+    kb.first.evaluate("e => e.scrollIntoView({block: 'start'})")  # the lookup and the calls on screen
     pg_page.shot("agents-trace")
 
     # a second turn in the same session: the model sees the first turn
     ask(page, FOLLOW_UP)
     expect(page.get_by_test_id("agent-answer")).to_have_count(2)
-    expect(page.get_by_test_id("agent-answer").last).to_have_text(FOLLOW_UP_ANSWER)
+    # the sheet (looked up before the first step) says 3 m: the answer cites it
+    expect(page.get_by_test_id("agent-answer").last).to_have_text(FOLLOW_UP_ANSWER + "[1]")
     expect(page.get_by_test_id("agent-session")).to_have_attribute("data-session-id", session)
     second = page.get_by_test_id("trace").last
     model = second.get_by_test_id("trace-model").first

@@ -258,10 +258,13 @@ class Orchestration:
         ]
 
     def _observed(self, p: Mapping[str, str], tool: str, result: str) -> str:
-        """An observation message: the result, the agent's instruction again, and a reminder to finish what
-        is left and then answer with the values (not with an overridden template: that one is the user's)."""
+        """An observation message: the result (after an error, what to do about it), the agent's instruction
+        again, and a reminder to finish what is left and then answer with the values (not with an overridden
+        template: that one is the user's)."""
         text = p["observation"].format(tool=tool, result=result)
         if not self.spec.prompt.template:
+            if result.startswith(p["error"].format(message="")):
+                text += p["error_hint"]
             if self.spec.instruction:
                 text += p["instruction"].format(instruction=self.spec.instruction)
             text += ("" if self.spec.instruction else "\n") + p["reminder"]
@@ -540,10 +543,15 @@ class Orchestration:
                 calls.append(args)
                 if not text.startswith(p["error"].format(message="")):
                     results.append((args, text))
+            seen[key] = text
+            if tool.kind == "knowledge_base" and text in observed:
+                # the same passages as an earlier search: say so instead of showing them again, so the
+                # next step turns to the functions (or answers) rather than searching in circles
+                messages.append({"role": "user", "content": p["nothing_new"].format(name=tool.name)})
+                continue
             known.append(text)
             if tool.kind == "knowledge_base":
                 observed.append(text)
-            seen[key] = text
             messages.append({"role": "user", "content": self._observed(p, tool.name, text)})
 
     async def _lookup(

@@ -170,8 +170,9 @@ def listed_siblings(question: str, calls: Sequence[Mapping[str, Any]], results: 
     """Items a knowledge-base result lists side by side with a call's input, when that input came from the
     result and not from the question: the user asked about a group ("the robot's materials"), a result
     (the knowledge base) listed its members ("材料: 粘土 2kg、銅線 5m"), and the model looked up only some
-    of them. A sibling has the value's shape: a quantity after it when the value had one, and it is a name
-    (a piece ending in a particle, as "…の材料は" does, is the start of a sentence)."""
+    of them. The value must end its piece of the list (a lead-in and a quantity aside), and a sibling has
+    its shape: a quantity after it when the value had one, and it is a name (a piece ending in a particle,
+    as "…の材料は" does, is the start of a sentence)."""
     asked = fold(question)
     inputs = [
         fold(str(v)).strip() for args in calls for v in args.values() if isinstance(v, str) and v.strip()
@@ -188,12 +189,14 @@ def listed_siblings(question: str, calls: Sequence[Mapping[str, Any]], results: 
                     continue
                 start = max(folded.rfind(":", 0, at), folded.rfind("：", 0, at)) + 1
                 pieces = [_item(x) for x in _LIST_SEP.split(sentence[start:])]
-                own = next((q for name, q in pieces if value in fold(name)), False)
+                own = next(((fold(n), q) for n, q in pieces if value in fold(n)), None)
+                if own is None or not own[0].endswith(value):
+                    continue  # the value inside a phrase ("粘土を成形して…"): not a list of items
                 for name, quantity in pieces:
                     f = fold(name)
                     if (
                         2 <= len(name) <= 30
-                        and quantity == own
+                        and quantity == own[1]
                         and not any(f in v or v in f for v in inputs)
                         and name not in missing
                     ):
