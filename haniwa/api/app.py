@@ -134,6 +134,8 @@ class Call:
     request_id: str
     headers: Mapping[str, str]
     started: float = field(default_factory=time.perf_counter)
+    # HTTP headers a handler adds beyond its output shape's (InvokeModel's token-count headers)
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -242,6 +244,7 @@ async def _dispatch(request: Request) -> Response:
         else:
             result = await handler(call, params)
         status, out_headers, payload = serialize_output(op, result)
+        out_headers.update(call.response_headers)
         first = await _first_event(payload) if isinstance(payload, EventStream) else None
     except ClientGone:
         return gone_response()

@@ -174,7 +174,10 @@ async def retrieve_and_generate_stream(call: Call, p: dict[str, Any]) -> dict[st
         result = await finish(svc, prep, req.question, "".join(parts), usage)
         for c in result.citations:
             if c.refs:
-                yield "citation", citation_wire(c, result.hits)
+                wire = citation_wire(c, result.hits)
+                # the deprecated nested ``citation`` member too: Bedrock still sends it, and clients
+                # (GenU's RAG chat) read ``event.citation.citation``
+                yield "citation", {**wire, "citation": wire}
         await call.platform.log_invocation(
             request_id=call.request_id,
             surface="bedrock",

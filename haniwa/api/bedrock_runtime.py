@@ -351,13 +351,26 @@ async def _embed(
     return await CPU.run(fmt.render, EmbedResponse(vectors, tokens), req), tokens
 
 
+def _usage_headers(call: Call, input_tokens: int, output_tokens: int) -> None:
+    # Bedrock reports InvokeModel's usage in these headers (not in botocore's output shape); LangChain's
+    # ChatBedrock reads its usage_metadata from them
+    call.response_headers.update(
+        {
+            "X-Amzn-Bedrock-Input-Token-Count": str(input_tokens),
+            "X-Amzn-Bedrock-Output-Token-Count": str(output_tokens),
+            "X-Amzn-Bedrock-Invocation-Latency": str(call.elapsed_ms()),
+        }
+    )
+
+
 async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     model_id = params["modelId"]
     body = await _body(call, params.get("body", b""))
     res = call.platform.registry.resolve(model_id)
     fmt = pick_format(model_id, res.info.kind, body)
     if fmt.kind == "embed":
-        out, _ = await _embed(call, model_id, fmt, body)
+        out, tokens = await _embed(call, model_id, fmt, body)
+        _usage_headers(call, tokens, 0)
         # encoded a piece at a time on a worker: one json.dumps of millions of floats holds the GIL
         return {"body": b"".join(await json_chunks_off_loop(out)), "contentType": "application/json"}
     req = fmt.parse(body)
@@ -371,6 +384,7 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         await _log(call, model_id, res.info.id, None, exc.code)
         raise
     await _log(call, model_id, res.info.id, result)
+    _usage_headers(call, result.usage.input_tokens, result.usage.output_tokens)
     return {
         "body": json.dumps(fmt.render(result, model_id), ensure_ascii=False).encode(),
         "contentType": "application/json",

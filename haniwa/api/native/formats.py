@@ -301,6 +301,18 @@ def _anthropic(model_id: str, body: Mapping[str, Any]) -> AnyFormat:
     return AnthropicMessages(body)
 
 
+def _nova(model_id: str, body: Mapping[str, Any]) -> AnyFormat:
+    from haniwa.api.native.nova import NovaMessages
+
+    return NovaMessages()
+
+
+def _is_nova(body: Mapping[str, Any], kind: str) -> bool:
+    from haniwa.api.native.nova import looks_like_nova
+
+    return looks_like_nova(body)
+
+
 def _titan_text(model_id: str, body: Mapping[str, Any]) -> AnyFormat:
     from haniwa.api.native.titan import TitanText
 
@@ -349,6 +361,12 @@ def _is_mistral_prompt(body: Mapping[str, Any], kind: str) -> bool:
 
 
 _BUILTINS: tuple[tuple[str, FormatFactory, Detector, str], ...] = (
+    (
+        "amazon.nova-",
+        _nova,
+        _is_nova,
+        "Amazon Nova {schemaVersion: messages-v1, messages: [{role, content: [{text}]}], inferenceConfig}",
+    ),
     (
         "anthropic.",
         _anthropic,
