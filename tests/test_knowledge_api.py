@@ -449,7 +449,7 @@ def test_crud_and_bad_input(agent: Any, agent_rt: Any, corpus: Path) -> None:
         return err.value.response["Error"]["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
     assert code(make_kb, agent=agent) == ("ConflictException", 409)
-    assert code(agent_rt.retrieve, knowledgeBaseId="NOPE", retrievalQuery={"text": "x"}) == (
+    assert code(agent_rt.retrieve, knowledgeBaseId="NOPE000000", retrievalQuery={"text": "x"}) == (
         "ResourceNotFoundException",
         404,
     )
