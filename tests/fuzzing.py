@@ -182,6 +182,15 @@ def sample_string(shape: Shape, rng: random.Random, minimum: int = 0) -> str:
     return best
 
 
+def _pattern_fits(pattern: str, text: str) -> bool:
+    """Whether ``text`` matches a service-model pattern; one Python's ``re`` cannot read (``\\p{L}``, newer
+    botocore models use Unicode classes) is not checked here, as the server does not apply it either."""
+    try:
+        return re.fullmatch(pattern, text) is not None
+    except re.error:
+        return True
+
+
 # -- requests and cases ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
@@ -244,7 +253,7 @@ class Generator:
             enum = getattr(shape, "enum", None)
             pattern = shape.metadata.get("pattern")
             for hint in HINTS.get(name, ()) if isinstance(HINTS.get(name), tuple) else [HINTS.get(name)]:
-                fits = not pattern or re.fullmatch(pattern, str(hint))
+                fits = not pattern or _pattern_fits(pattern, str(hint))
                 if isinstance(hint, str) and fits and (not enum or hint in enum):
                     return hint
             if enum:
