@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import random
-import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -68,7 +67,7 @@ from haniwa.runtime.base import (
     Usage,
     collect,
 )
-from haniwa.runtime.script import ScriptMask, is_japanese_conversation
+from haniwa.runtime.script import ScriptMask, has_kana, is_japanese_conversation
 
 # OpenMP threads that spin while waiting collapse generation 10-20x when another process uses a core
 # (MODELS.md). libgomp reads this once, when llama_cpp is first imported, so set it before that.
@@ -127,7 +126,6 @@ JSON_SYSTEM = "Reply with one JSON object (no prose, no code fences) that follow
 REMINDER_MAX_CHARS = 1000
 REMINDER_JA = "{user}\n\n（回答のルール：{system}）"
 REMINDER_EN = "{user}\n\n(Rules for your answer: {system})"
-_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa]")
 
 
 class LlamaOptions(BaseModel):
@@ -212,7 +210,7 @@ def _remind(system: str, messages: list[dict[str, str]]) -> list[dict[str, str]]
     system = system.strip()
     if not system or len(system) > REMINDER_MAX_CHARS:
         return messages
-    template = REMINDER_JA if _KANA.search(system) else REMINDER_EN
+    template = REMINDER_JA if has_kana(system) else REMINDER_EN
     out = list(messages)
     for i in range(len(out) - 1, -1, -1):
         if out[i]["role"] == "user":

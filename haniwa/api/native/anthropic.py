@@ -22,6 +22,7 @@ from haniwa.api.native.formats import (
     malformed,
     need,
     need_str,
+    need_tool_name,
     new_id,
     opt_bool,
     opt_enum,
@@ -66,7 +67,6 @@ _KEYS = {
     "metadata",
     "thinking",
 }
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 def anthropic_model_name(model_id: str) -> str:
@@ -172,9 +172,7 @@ def _tools(body: Mapping[str, Any]) -> tuple[ToolSpec, ...]:
             raise malformed(
                 f"{tp}/type", f"server tool {tool.get('type')} is not supported; define a custom tool"
             )
-        name = need_str(tool, "name", tp)
-        if not _TOOL_NAME.match(name):
-            raise malformed(f"{tp}/name", "must match ^[a-zA-Z0-9_-]{1,64}$")
+        name = need_tool_name(tool, tp)
         schema = as_object(need(tool, "input_schema", tp), f"{tp}/input_schema")
         specs.append(ToolSpec(name, str(tool.get("description") or ""), dict(schema)))
     return tuple(specs)

@@ -153,6 +153,17 @@ def need_str(body: Mapping[str, Any], key: str, path: str = "", *, allow_empty: 
     return value
 
 
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def need_tool_name(body: Mapping[str, Any], path: str = "") -> str:
+    """A tool's ``name``, in the form Bedrock's models accept (letters, digits, ``_`` and ``-``, 1-64)."""
+    name = need_str(body, "name", path)
+    if not _TOOL_NAME.match(name):
+        raise malformed(f"{path}/name", "must match ^[a-zA-Z0-9_-]{1,64}$")
+    return name
+
+
 def opt_str(body: Mapping[str, Any], key: str, path: str = "") -> str | None:
     if body.get(key) is None:
         return None

@@ -10,7 +10,6 @@ streamed as ``messageStart``, ``contentBlock*``, ``messageStop`` and ``metadata`
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
@@ -21,6 +20,7 @@ from haniwa.api.native.formats import (
     malformed,
     need,
     need_str,
+    need_tool_name,
     opt_enum,
     opt_int,
     opt_number,
@@ -61,7 +61,6 @@ _CONFIG_KEYS = (
     "reasoningConfig",  # Nova 2: accepted, the local model does not reason separately
 )
 _IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _UNSUPPORTED = {
     "video": "video input is not supported by this server",
     "audio": "audio input is not supported by this server",
@@ -234,9 +233,7 @@ def _tools(body: Mapping[str, Any]) -> tuple[tuple[ToolSpec, ...], str]:
         spec = as_object(need(tool, "toolSpec", tp), f"{tp}/toolSpec")
         sp = f"{tp}/toolSpec"
         check_keys(spec, ("name", "description", "inputSchema"), sp)
-        name = need_str(spec, "name", sp)
-        if not _TOOL_NAME.match(name):
-            raise malformed(f"{sp}/name", "must match ^[a-zA-Z0-9_-]{1,64}$")
+        name = need_tool_name(spec, sp)
         schema = as_object(need(spec, "inputSchema", sp), f"{sp}/inputSchema")
         check_keys(schema, ("json",), f"{sp}/inputSchema")
         json_schema = as_object(need(schema, "json", f"{sp}/inputSchema"), f"{sp}/inputSchema/json")
