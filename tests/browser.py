@@ -98,8 +98,10 @@ def open_page(
 
     def on_failed(req: Any) -> None:
         failure = req.failure or ""
-        if "ERR_ABORTED" in failure and req.resource_type in ("fetch", "xhr"):
-            return  # a request the page cancelled itself (Stop button, leaving a panel)
+        if "ERR_ABORTED" in failure and req.resource_type in ("fetch", "xhr", "script"):
+            # a request the page cancelled itself (Stop button, leaving a panel), or a panel's module
+            # still loading when the test reloads the page; a script that is missing answers 404 above
+            return
         pg._problem(f"failed {req.method} {req.url.removeprefix(base_url)}: {failure}")
 
     page.on("console", on_console)

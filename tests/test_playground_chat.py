@@ -131,6 +131,8 @@ def test_japanese_ui_and_keyboard(pg_page: PlaygroundPage) -> None:
     expect(page.locator("html")).to_have_attribute("lang", "ja")
     page.keyboard.press("Alt+2")
     expect(page).to_have_url(re.compile("#/compare$"))
+    # the compare panel loads its module on first visit; let it finish, or the reload below cancels it
+    expect(page.get_by_test_id("compare-new")).to_be_visible()
     page.keyboard.press("Alt+1")
     page.locator("body").click()
     page.keyboard.press("/")
