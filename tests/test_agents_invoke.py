@@ -493,6 +493,21 @@ def test_repeated_call_is_answered_from_memory_then_stopped(start: Start) -> Non
     assert failures == ["the model repeated get_material_stock with the same input 2 times"]
 
 
+def test_a_loop_that_cannot_answer_still_reports_what_it_found(start: Start) -> None:
+    # unconstrained small models, told to answer, sometimes ask for yet another call: the run ends with the
+    # results the functions returned rather than a bare apology
+    again = step("get_material_stock", material_name="aluminium")
+    c = start([("aluminium", again)], default=again)
+    agent_id = make_agent(c["agent"])
+    function_group(c["agent"], agent_id)
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "stock of aluminium", enableTrace=True)
+    assert agent_tools.CALLS == [("get_material_stock", {"material_name": "aluminium"})]
+    first, *rest = out["text"].splitlines()
+    assert first == "I could not finish this request within the limit. What the functions returned:"
+    assert rest == ["material: aluminium, stock: 120, unit: m"], out["text"]
+
+
 def test_session_carries_over_two_turns_and_attributes_round_trip(start: Start) -> None:
     c = start(
         [

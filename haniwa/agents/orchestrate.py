@@ -428,7 +428,9 @@ class Orchestration:
         while True:
             reason = self._out_of_budget(steps)
             if reason is not None:
-                async for ev in self._forced_final(question, lang, system, messages, steps, hits, reason):
+                async for ev in self._forced_final(
+                    question, lang, system, messages, steps, hits, reason, results=results
+                ):
                     yield ev
                 return
             trace_id = self._trace_id(steps)
@@ -515,7 +517,7 @@ class Orchestration:
                 if repeats >= MAX_REPEATS:  # told once already: stop the loop with what it has
                     reason = f"the model repeated {tool.name} with the same input {repeats} times"
                     async for ev in self._forced_final(
-                        question, lang, system, messages, steps, hits, reason, p["enough"]
+                        question, lang, system, messages, steps, hits, reason, p["enough"], results
                     ):
                         yield ev
                     return
@@ -701,7 +703,12 @@ class Orchestration:
         hits: list[Hit],
         reason: str,
         nudge: str | None = None,
+        results: Sequence[tuple[Mapping[str, Any], str]] = (),
     ) -> AsyncIterator[AgentEvent]:
+        """End the run with an answer: the model's, asked for one now; when it cannot give one (out of time,
+        or it asks for yet another call, as unconstrained small models do), the apology. Either way every
+        result the functions returned and the answer leaves out is reported on a line of its own: what was
+        found is never thrown away because the loop ran out of steps."""
         p = prompts(lang)
         trace_id = self._trace_id(steps)
         yield TraceEvent({"failureTrace": {"traceId": trace_id, "failureReason": reason}})
@@ -721,6 +728,9 @@ class Orchestration:
                 answer = p["limit_answer"]
             except OutOfTime:
                 pass
+        if results and answer in (p["limit_answer"], p["time_answer"]):
+            answer = p["limit_found"]
+        answer = complete_answer(answer, results)
         async for ev in self._finish(question, answer, hits, trace_id):
             yield ev
 
