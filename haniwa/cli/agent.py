@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from haniwa.kb_cli import _client, _console, _fail, _server, _settings
+from haniwa.cli._common import bedrock_client, bedrock_server, client_failure, load_settings, out_console
 
 __all__ = ["agent"]
 
@@ -47,9 +47,9 @@ def _alias_line(a: Mapping[str, Any]) -> str:
 @agent.command("list")
 def list_() -> None:
     """List agents with their status, latest version and aliases."""
-    settings = _settings()
-    with _server(settings) as url:
-        client = _client("bedrock-agent", url, settings)
+    settings = load_settings()
+    with bedrock_server(settings) as url:
+        client = bedrock_client("bedrock-agent", url, settings)
         table = Table("id", "name", "status", "latest version", "aliases")
         try:
             for page in client.get_paginator("list_agents").paginate():
@@ -67,8 +67,8 @@ def list_() -> None:
                         Text(", ".join(aliases)),
                     )
         except ClientError as exc:
-            raise _fail(exc) from exc
-    console = _console()
+            raise client_failure(exc) from exc
+    console = out_console()
     if table.row_count:
         console.print(table)
     else:
@@ -279,19 +279,19 @@ def invoke(
     if question == "-":
         question = click.get_text_stream("stdin").read().rstrip("\n")
     session = session or str(uuid.uuid4())
-    settings = _settings()
-    console = _console()
+    settings = load_settings()
+    console = out_console()
     answer: list[str] = []
     sources: list[str] = []
     control: Mapping[str, Any] | None = None
-    with _server(settings) as url:
+    with bedrock_server(settings) as url:
         try:
-            agent_id, name = _resolve(_client("bedrock-agent", url, settings), agent_ref)
+            agent_id, name = _resolve(bedrock_client("bedrock-agent", url, settings), agent_ref)
             title = Text.assemble(
                 ("agent ", "bold"), f"{name} ({agent_id})", (f" · alias {alias} · session {session}", "dim")
             )
             view = _TraceView(title) if trace else None
-            rt = _client("bedrock-agent-runtime", url, settings)
+            rt = bedrock_client("bedrock-agent-runtime", url, settings)
             with _progress(console, view, f"asking {name}…") as live:
                 resp = rt.invoke_agent(
                     agentId=agent_id,
@@ -312,7 +312,7 @@ def invoke(
                     elif "returnControl" in ev:
                         control = ev["returnControl"]
         except ClientError as exc:
-            raise _fail(exc) from exc
+            raise client_failure(exc) from exc
     if control is not None:
         _print_control(console, control)
     if answer:

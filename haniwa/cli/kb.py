@@ -8,20 +8,15 @@ server (never opening the store in-process beside it) keeps one writer per knowl
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import botocore.session
 import click
-import httpx
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from haniwa.config import Settings
+from haniwa.cli._common import bedrock_client, bedrock_server, client_failure, load_settings, out_console
 
 __all__ = ["kb"]
 
@@ -29,58 +24,11 @@ _DEFAULT_EMBEDDING = "amazon.titan-embed-text-v2:0"
 _DEFAULT_CHAT = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
-def _console() -> Any:
-    from haniwa.cli import _out
-
-    return _out()
-
-
-@contextlib.contextmanager
-def _server(settings: Settings) -> Iterator[str]:
-    from haniwa.cli import _local_url
-
-    url = _local_url(settings)
-    try:
-        if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-            yield url
-            return
-    except httpx.HTTPError:
-        pass
-    from haniwa.api.app import create_app
-    from haniwa.testing.server import serve_in_thread
-
-    with serve_in_thread(create_app(settings)) as embedded:
-        yield embedded
-
-
-def _client(service: str, url: str, settings: Settings) -> Any:
-    secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else "haniwa"
-    return botocore.session.get_session().create_client(
-        service,
-        endpoint_url=url,
-        region_name=settings.region,
-        aws_access_key_id=settings.access_key_id or "haniwa",
-        aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1}, read_timeout=600),
-    )
-
-
-def _fail(exc: ClientError) -> click.ClickException:
-    err = exc.response.get("Error", {})
-    return click.ClickException(f"{err.get('Code')}: {err.get('Message')}")
-
-
 def _find(agent: Any, name_or_id: str) -> dict[str, Any]:
     for kb_ in agent.list_knowledge_bases(maxResults=1000)["knowledgeBaseSummaries"]:
         if name_or_id in (kb_["knowledgeBaseId"], kb_["name"]):
             return dict(kb_)
     raise click.ClickException(f"no knowledge base named {name_or_id!r} (see `haniwa kb list`)")
-
-
-def _settings() -> Settings:
-    from haniwa.cli import _settings as base
-
-    return base()
 
 
 @click.group()
@@ -91,14 +39,14 @@ def kb() -> None:
 @kb.command("list")
 def list_() -> None:
     """List knowledge bases and their data sources."""
-    settings = _settings()
-    with _server(settings) as url:
-        agent = _client("bedrock-agent", url, settings)
+    settings = load_settings()
+    with bedrock_server(settings) as url:
+        agent = bedrock_client("bedrock-agent", url, settings)
         table = Table("id", "name", "status", "data sources")
         for k in agent.list_knowledge_bases(maxResults=1000)["knowledgeBaseSummaries"]:
             dss = agent.list_data_sources(knowledgeBaseId=k["knowledgeBaseId"])["dataSourceSummaries"]
             table.add_row(k["knowledgeBaseId"], k["name"], k["status"], ", ".join(d["name"] for d in dss))
-        _console().print(table)
+        out_console().print(table)
 
 
 @kb.command()
@@ -120,7 +68,7 @@ def create(
     name: str, bucket: str, prefix: str, embedding_model: str, chunking: str, max_tokens: int, overlap: int
 ) -> None:
     """Create knowledge base NAME with one S3 data source reading BUCKET/PREFIX."""
-    settings = _settings()
+    settings = load_settings()
     configs: dict[str, dict[str, Any]] = {
         "fixed": {
             "chunkingStrategy": "FIXED_SIZE",
@@ -144,8 +92,8 @@ def create(
         "none": {"chunkingStrategy": "NONE"},
     }
     chunk_cfg = configs[chunking]
-    with _server(settings) as url:
-        agent = _client("bedrock-agent", url, settings)
+    with bedrock_server(settings) as url:
+        agent = bedrock_client("bedrock-agent", url, settings)
         try:
             created = agent.create_knowledge_base(
                 name=name,
@@ -165,8 +113,8 @@ def create(
                 vectorIngestionConfiguration={"chunkingConfiguration": chunk_cfg},
             )["dataSource"]
         except ClientError as exc:
-            raise _fail(exc) from exc
-    _console().print(
+            raise client_failure(exc) from exc
+    out_console().print(
         f"created knowledge base [bold]{name}[/] ({created['knowledgeBaseId']}), data source "
         f"{ds['dataSourceId']} → s3://{bucket}/{prefix}\nnext: haniwa kb sync {name}"
     )
@@ -176,9 +124,9 @@ def create(
 @click.argument("name_or_id")
 def sync(name_or_id: str) -> None:
     """Ingest (incrementally) every data source of a knowledge base, with a progress bar."""
-    settings = _settings()
-    with _server(settings) as url:
-        agent = _client("bedrock-agent", url, settings)
+    settings = load_settings()
+    with bedrock_server(settings) as url:
+        agent = bedrock_client("bedrock-agent", url, settings)
         found = _find(agent, name_or_id)
         kb_id = found["knowledgeBaseId"]
         failed = False
@@ -186,7 +134,7 @@ def sync(name_or_id: str) -> None:
             try:
                 job = agent.start_ingestion_job(knowledgeBaseId=kb_id, dataSourceId=ds["dataSourceId"])
             except ClientError as exc:
-                raise _fail(exc) from exc
+                raise client_failure(exc) from exc
             job_id = job["ingestionJob"]["ingestionJobId"]
             with Progress(
                 SpinnerColumn(),
@@ -194,7 +142,7 @@ def sync(name_or_id: str) -> None:
                 BarColumn(),
                 TextColumn("{task.fields[stats]}"),
                 TimeElapsedColumn(),
-                console=_console(),
+                console=out_console(),
             ) as progress:
                 task = progress.add_task(ds["name"], total=None, stats="")
                 while True:
@@ -217,9 +165,9 @@ def sync(name_or_id: str) -> None:
                         progress.update(task, total=max(done, 1), completed=max(done, 1))
                         break
                     time.sleep(0.2)
-            _console().print(f"{ds['name']}: {j['status']}")
+            out_console().print(f"{ds['name']}: {j['status']}")
             for reason in j.get("failureReasons") or []:
-                _console().print(f"  [red]✗[/] {reason}")
+                out_console().print(f"  [red]✗[/] {reason}")
             failed = failed or j["status"] == "FAILED"
         if failed:
             raise click.exceptions.Exit(1)
@@ -239,10 +187,10 @@ def _retrieval(k: int, search_type: str | None) -> dict[str, Any]:
 @click.option("--search-type", type=click.Choice(["hybrid", "semantic"]), default=None)
 def query(name_or_id: str, text: str, k: int, search_type: str | None) -> None:
     """Retrieve the chunks that best match TEXT."""
-    settings = _settings()
-    with _server(settings) as url:
-        kb_id = _find(_client("bedrock-agent", url, settings), name_or_id)["knowledgeBaseId"]
-        rt = _client("bedrock-agent-runtime", url, settings)
+    settings = load_settings()
+    with bedrock_server(settings) as url:
+        kb_id = _find(bedrock_client("bedrock-agent", url, settings), name_or_id)["knowledgeBaseId"]
+        rt = bedrock_client("bedrock-agent-runtime", url, settings)
         try:
             res = rt.retrieve(
                 knowledgeBaseId=kb_id,
@@ -250,8 +198,8 @@ def query(name_or_id: str, text: str, k: int, search_type: str | None) -> None:
                 retrievalConfiguration=_retrieval(k, search_type),
             )
         except ClientError as exc:
-            raise _fail(exc) from exc
-    console = _console()
+            raise client_failure(exc) from exc
+    console = out_console()
     for i, r in enumerate(res["retrievalResults"], 1):
         loc = r["location"].get("s3Location", {}).get("uri") or r["location"].get(
             "customDocumentLocation", {}
@@ -268,10 +216,10 @@ def query(name_or_id: str, text: str, k: int, search_type: str | None) -> None:
 @click.option("-k", "--results", "k", type=int, default=5, show_default=True)
 def ask(name_or_id: str, question: str, model: str, session: str | None, k: int) -> None:
     """Answer QUESTION from the knowledge base, with numbered sources."""
-    settings = _settings()
-    with _server(settings) as url:
-        kb_id = _find(_client("bedrock-agent", url, settings), name_or_id)["knowledgeBaseId"]
-        rt = _client("bedrock-agent-runtime", url, settings)
+    settings = load_settings()
+    with bedrock_server(settings) as url:
+        kb_id = _find(bedrock_client("bedrock-agent", url, settings), name_or_id)["knowledgeBaseId"]
+        rt = bedrock_client("bedrock-agent-runtime", url, settings)
         kwargs: dict[str, Any] = {"sessionId": session} if session else {}
         try:
             out = rt.retrieve_and_generate(
@@ -287,8 +235,8 @@ def ask(name_or_id: str, question: str, model: str, session: str | None, k: int)
                 **kwargs,
             )
         except ClientError as exc:
-            raise _fail(exc) from exc
-    console = _console()
+            raise client_failure(exc) from exc
+    console = out_console()
     console.print(out["output"]["text"])
     sources: list[str] = []
     for c in out.get("citations", []):
