@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from haniwa.knowledge.base import Chunk, Condition  # noqa: E402
-from haniwa.store.vectors.local import IndexParams, LocalVectorStore  # noqa: E402
+from haniwa.knowledge.stores.local import IndexParams, LocalVectorStore  # noqa: E402
 
 __all__ = ["lowrank", "main"]
 

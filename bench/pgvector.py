@@ -29,7 +29,7 @@ import numpy as np
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from haniwa.knowledge.base import Chunk  # noqa: E402
-from haniwa.store.vectors.pgvector import PgVectorStore  # noqa: E402
+from haniwa.knowledge.stores.pgvector import PgVectorStore  # noqa: E402
 
 __all__ = ["lowrank", "main"]
 

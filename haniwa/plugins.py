@@ -18,8 +18,8 @@ DEFAULT_PLUGINS = (
     "haniwa.runtime.openai_compat",
     "haniwa.runtime.catalog",
     "haniwa.knowledge.parse",
-    "haniwa.store.vectors.local",
-    "haniwa.store.vectors.pgvector",
+    "haniwa.knowledge.stores.local",
+    "haniwa.knowledge.stores.pgvector",
 )
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from haniwa.runtime.echo import rough_tokens
+from haniwa.runtime.tokens import rough_tokens
 from tests.browser import PlaygroundPage, open_page
 from tests.conftest import ECHO_CATALOG
 

@@ -23,7 +23,7 @@ from haniwa.errors import ValidationError
 from haniwa.knowledge.base import AllOf, AnyOf, Chunk, Condition, Filter, Hit
 from haniwa.knowledge.filters import matches, to_sqlite, validate
 from haniwa.knowledge.retrieve import RERANK_WEIGHT, RetrievalQuery, retrieve
-from haniwa.store.vectors.local import IndexParams, LocalStoreFactory, LocalVectorStore
+from haniwa.knowledge.stores.local import IndexParams, LocalStoreFactory, LocalVectorStore
 from haniwa.testing.vectorstore import StoreFactory, VectorStoreConformance
 
 
@@ -120,7 +120,7 @@ WRITER = """
 import asyncio, sys
 import numpy as np
 from haniwa.knowledge.base import Chunk
-from haniwa.store.vectors.local import IndexParams, LocalVectorStore
+from haniwa.knowledge.stores.local import IndexParams, LocalVectorStore
 
 async def main():
     params = IndexParams(exact_limit=0, filter_exact_limit=0, filter_exact_fraction=0.0, save_interval=0.2)

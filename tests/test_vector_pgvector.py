@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from haniwa.config import Settings
 from haniwa.errors import ConflictError, PlatformError, UsageError, ValidationError
 from haniwa.knowledge.base import Chunk, Condition
-from haniwa.store.vectors.pgvector import PgVectorStore, PgVectorStoreFactory, register_vector_stores
+from haniwa.knowledge.stores.pgvector import PgVectorStore, PgVectorStoreFactory, register_vector_stores
 from haniwa.testing.vectorstore import StoreFactory, VectorStoreConformance
 
 DIM = 8

@@ -31,8 +31,8 @@ from haniwa.runtime.base import (
     ToolUseBlock,
     ToolUseEvent,
 )
-from haniwa.runtime.echo import rough_tokens
 from haniwa.runtime.offload import CPU, json_chunks_off_loop
+from haniwa.runtime.tokens import rough_tokens
 
 if TYPE_CHECKING:
     from haniwa.api.app import Call

@@ -62,8 +62,8 @@ from haniwa.runtime.base import (
     ToolUseEvent,
     Usage,
 )
-from haniwa.runtime.echo import rough_tokens
 from haniwa.runtime.offload import CPU, json_chunks
+from haniwa.runtime.tokens import rough_tokens
 
 if TYPE_CHECKING:
     from haniwa.api.app import Platform

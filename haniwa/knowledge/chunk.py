@@ -27,7 +27,7 @@ from haniwa.knowledge.base import (
     Section,
     Semantic,
 )
-from haniwa.runtime.echo import rough_tokens
+from haniwa.runtime.tokens import rough_tokens
 
 __all__ = ["count_tokens", "split_sentences", "chunk_document", "EmbedFn"]
 

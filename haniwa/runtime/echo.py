@@ -48,6 +48,7 @@ from haniwa.runtime.base import (
     Usage,
 )
 from haniwa.runtime.offload import Worker
+from haniwa.runtime.tokens import TOKEN, rough_tokens
 
 __all__ = [
     "EchoChat",
@@ -56,15 +57,7 @@ __all__ = [
     "EchoBackend",
     "ScriptedBackend",
     "HashBackend",
-    "rough_tokens",
 ]
-
-_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+|[^\s\w]", re.UNICODE)
-
-
-def rough_tokens(text: str) -> list[str]:
-    """Word-ish tokens: each CJK character alone, runs of letters/digits, single punctuation marks."""
-    return _WORD.findall(text)
 
 
 def _example(schema: Any) -> Any:
@@ -104,7 +97,7 @@ def _chars(req: ChatRequest) -> int:
 def _count(req: ChatRequest) -> int:
     # finditer, not findall: a Python loop between matches lets the event loop's thread take the GIL
     parts = [req.system or ""] + [m.text for m in req.messages]
-    return sum(1 for p in parts for _ in _WORD.finditer(p))
+    return sum(1 for p in parts for _ in TOKEN.finditer(p))
 
 
 @dataclass(frozen=True)
@@ -165,7 +158,7 @@ class EchoChat:
         pieces: list[str] = []
         ends: list[int] = []
         pos = 0
-        for match in _WORD.finditer(text):
+        for match in TOKEN.finditer(text):
             pieces.append(text[pos : match.end()])
             pos = match.end()
             ends.append(pos)

@@ -75,7 +75,7 @@ from haniwa.runtime.base import (
     ToolUseEvent,
     Usage,
 )
-from haniwa.runtime.echo import rough_tokens
+from haniwa.runtime.tokens import rough_tokens
 
 __all__ = ["OpenAIOptions", "OpenAIChat", "OpenAIEmbedder", "OpenAIBackend"]
 

@@ -33,9 +33,9 @@ from haniwa.runtime.base import (
     TokenCounter,
 )
 from haniwa.runtime.dims import adapt
-from haniwa.runtime.echo import rough_tokens
 from haniwa.runtime.offload import CPU
 from haniwa.runtime.ratelimit import RateLimiter, Reservation, estimate_chat_tokens
+from haniwa.runtime.tokens import rough_tokens
 
 __all__ = ["Alias", "Resolved", "ModelRegistry", "DEFAULT_CHAT", "DEFAULT_EMBEDDING", "strip_arn"]
 

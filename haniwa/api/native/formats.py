@@ -29,8 +29,8 @@ from typing import Any
 from haniwa.api.native.base import ChatFormat, EmbedFormat
 from haniwa.errors import ValidationError
 from haniwa.runtime.base import ChatEvent, ChatRequest, StreamEnd, TextDelta
-from haniwa.runtime.echo import rough_tokens
 from haniwa.runtime.registry import strip_arn
+from haniwa.runtime.tokens import rough_tokens
 
 __all__ = [
     "AnyFormat",
