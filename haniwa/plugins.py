@@ -20,6 +20,7 @@ DEFAULT_PLUGINS = (
     "haniwa.knowledge.parse",
     "haniwa.store.vectors.local",
     "haniwa.store.vectors.pgvector",
+    "haniwa.api.native.builtin",
 )
 
 
