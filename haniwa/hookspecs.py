@@ -18,6 +18,7 @@ __all__ = [
     "register_parsers",
     "register_vector_stores",
     "register_agent_functions",
+    "register_formats",
 ]
 
 
@@ -44,3 +45,8 @@ def register_vector_stores(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_agent_functions(register: Callable[[Any], None]) -> None:
     """Register functions agents may run (``haniwa.agents.base.AgentFunction``), by name."""
+
+
+@hookspec
+def register_formats(register: Callable[..., None]) -> None:
+    """Register native InvokeModel body formats: ``register(prefix, factory, detect=..., shape=...)``."""

@@ -20,6 +20,7 @@ DEFAULT_PLUGINS = (
     "haniwa.knowledge.parse",
     "haniwa.knowledge.stores.local",
     "haniwa.knowledge.stores.pgvector",
+    "haniwa.api.native.builtin",
 )
 
 

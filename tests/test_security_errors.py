@@ -2,7 +2,7 @@
 service-model constraints and haniwa's caps apply, and messages reveal no server paths or function names.
 
 Real clients throughout (boto3, raw httpx) against a real server; a mid-stream failure is produced by a
-native body format registered through ``register_format``, the extension point plugins use.
+native body format registered on the app's ``NativeFormats`` (the registry ``register_formats`` fills).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.routing import Route
 
 from haniwa.api.app import create_app
-from haniwa.api.native.formats import register_format, unregister_format
 from haniwa.api.wire import MAX_JSON_DEPTH, PATTERN_EXEMPT, PATTERN_MAX_CHARS, Router, _pattern
 from haniwa.config import Settings
 from haniwa.errors import ValidationError
@@ -189,9 +189,22 @@ class _Failing:
 
 
 @pytest.fixture
-def failing_format(tmp_path: Path) -> Iterator[Path]:
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def server(app: FastAPI) -> Iterator[str]:
+    # conftest's server, on an app the failing format can be registered on
+    with serve_in_thread(app) as url:
+        yield url
+
+
+@pytest.fixture
+def failing_format(app: FastAPI, tmp_path: Path) -> Iterator[Path]:
     secret = tmp_path / "private" / "state.db"
-    register_format(
+    formats = app.state.platform.formats
+    formats.register(
         "failing.",
         lambda model_id, body: _Failing(str(body.get("failing")), secret),
         detect=lambda body, kind: "failing" in body,
@@ -199,7 +212,7 @@ def failing_format(tmp_path: Path) -> Iterator[Path]:
     try:
         yield secret
     finally:
-        unregister_format("failing.")
+        formats.unregister("failing.")
 
 
 def test_an_unexpected_error_is_a_typed_internal_server_exception(

@@ -39,6 +39,7 @@ from haniwa.api.auth import authenticate_headers, verify_signature
 from haniwa.api.deadline import ClientGone, bounded, gone_response
 from haniwa.api.errors import bedrock_error, openai_error, openai_status_error
 from haniwa.api.limits import BodyLimits, read_body
+from haniwa.api.native.formats import NativeFormats
 from haniwa.api.wire import (
     EventStream,
     Handler,
@@ -81,6 +82,7 @@ class Platform:
     knowledge: KnowledgeService
     agents: AgentService
     functions: FunctionRegistry = field(default_factory=FunctionRegistry)
+    formats: NativeFormats = field(default_factory=NativeFormats)
     router: Router = field(default_factory=Router)
     handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -319,7 +321,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     functions = FunctionRegistry.from_plugins(pm, settings)
     agents = AgentService(db, knowledge, validator(functions, _known_model(registry)))
-    platform = Platform(settings, registry, db, knowledge, agents, functions)
+    formats = NativeFormats.from_plugins(pm)
+    platform = Platform(settings, registry, db, knowledge, agents, functions, formats)
     for module in (
         bedrock_runtime,
         bedrock_ops,

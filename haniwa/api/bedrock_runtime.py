@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse
-from haniwa.api.native.formats import estimate_tokens, pick_format
+from haniwa.api.native.fields import estimate_tokens
 from haniwa.api.ratelimit import caller_key
 from haniwa.api.wire import EventStream, load_json
 from haniwa.config import Settings
@@ -367,7 +367,7 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     model_id = params["modelId"]
     body = await _body(call, params.get("body", b""))
     res = call.platform.registry.resolve(model_id)
-    fmt = pick_format(model_id, res.info.kind, body)
+    fmt = call.platform.formats.pick(model_id, res.info.kind, body)
     if fmt.kind == "embed":
         out, tokens = await _embed(call, model_id, fmt, body)
         _usage_headers(call, tokens, 0)
@@ -434,7 +434,7 @@ async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, A
     model_id = params["modelId"]
     body = await _body(call, params.get("body", b""))
     res = call.platform.registry.resolve(model_id)
-    fmt = pick_format(model_id, res.info.kind, body)
+    fmt = call.platform.formats.pick(model_id, res.info.kind, body)
     if fmt.kind == "embed":
         raise ValidationError(f"model {model_id} is an embedding model and does not support streaming")
     req = fmt.parse(body)
@@ -457,7 +457,7 @@ async def count_tokens(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     else:
         # a blob nested in JSON arrives base64-encoded
         body = await _body(call, _b64(inp["invokeModel"]["body"]))
-        fmt = pick_format(model_id, res.info.kind, body)
+        fmt = call.platform.formats.pick(model_id, res.info.kind, body)
         if fmt.kind == "embed":
             texts = fmt.parse(body).texts
             return {"inputTokens": await CPU.run(lambda: sum(len(rough_tokens(t)) for t in texts))}

@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-from haniwa.api.native.formats import (
+from haniwa.api.native.fields import (
     as_object,
     check_keys,
     decode_base64,

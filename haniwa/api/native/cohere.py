@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
 from haniwa.api.native.base import EmbedRequest, EmbedResponse
-from haniwa.api.native.formats import (
+from haniwa.api.native.fields import (
     as_object,
     check_keys,
     malformed,

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-from haniwa.api.native.formats import (
+from haniwa.api.native.fields import (
     check_keys,
     decode_base64,
     lagged_text,

@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-from haniwa.api.native.formats import (
+from haniwa.api.native.fields import (
     as_object,
     check_keys,
     lagged_text,

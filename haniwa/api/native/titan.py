@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 from haniwa.api.native.base import EmbedRequest, EmbedResponse
-from haniwa.api.native.formats import (
+from haniwa.api.native.fields import (
     as_object,
     check_keys,
     lagged_text,
