@@ -5,9 +5,9 @@
 //   { api, t, lang, setLang, onLangChange, toast(message, kind='info'|'error'|'ok'), navigate(hash, {replace}),
 //     register }
 
-import * as api from './api.js';
-import { register, t, lang, setLang, onLangChange, translateDom } from './i18n.js';
-import { h } from './dom.js';
+import * as api from './common/api.js';
+import { register, t, lang, setLang, onLangChange, translateDom } from './common/i18n.js';
+import { h } from './common/dom.js';
 
 register({
   en: {
@@ -67,11 +67,11 @@ register({
 });
 
 const PANELS = [
-  { name: 'chat', module: './chat.js' },
-  { name: 'compare', module: './compare.js' },
-  { name: 'kb', module: './kb.js' },
-  { name: 'agents', module: './agents.js' },
-  { name: 'usage', module: './usage.js' },
+  { name: 'chat', module: './chat/panel.js' },
+  { name: 'compare', module: './compare/panel.js' },
+  { name: 'kb', module: './kb/panel.js' },
+  { name: 'agents', module: './agents/panel.js' },
+  { name: 'usage', module: './usage/panel.js' },
 ];
 const DEFAULT_ROUTE = '#/chat';
 

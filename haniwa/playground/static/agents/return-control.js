@@ -1,4 +1,4 @@
-// haniwa playground — the Agents panel's return-of-control form (agents.js runs the agent).
+// haniwa playground — the Agents panel's return-of-control form (panel.js runs the agent).
 //
 // When InvokeAgent ends with a `returnControl` event ({invocationId, invocationInputs: [
 // {functionInvocationInput | apiInvocationInput: {actionGroup, function | apiPath, parameters,
@@ -8,9 +8,9 @@
 // (RESULT) or Confirm / Deny (confirmation), and on submit replaces itself with what was sent and calls
 // submit(results) with the Bedrock-shaped results.
 
-import { register } from './i18n.js';
-import { h, injectStyle, tx } from './dom.js';
-import { tf, paramList } from './agents_trace.js';
+import { register } from '../common/i18n.js';
+import { h, injectStyle, tx } from '../common/dom.js';
+import { tf, paramList } from './trace.js';
 
 register({
   en: {

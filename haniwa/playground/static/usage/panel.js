@@ -5,9 +5,9 @@
 // the newest calls in a table. Every model call is logged by the server, whichever API made it (Bedrock
 // Converse/InvokeModel, OpenAI chat completions, agents…). Text from the log is rendered with textContent.
 
-import uPlot from './vendor/uplot/uPlot.esm.js';
-import { register } from './i18n.js';
-import { errMessage, h, injectStyle, num, tx } from './dom.js';
+import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { register } from '../common/i18n.js';
+import { errMessage, h, injectStyle, num, tx } from '../common/dom.js';
 
 register({
   en: {
@@ -99,7 +99,7 @@ const CHARTS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// small helpers (the DOM ones are in dom.js)
+// small helpers (the DOM ones are in common/dom.js)
 
 // uPlot's stylesheet, then the panel's
 function injectStyles() {

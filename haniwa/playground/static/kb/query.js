@@ -5,10 +5,10 @@
 //   buildQuery(kbId, textModels) → [retrieve section, retrieve-and-generate section]
 //   rerenderQuery(kbId)          re-render the last results / answer (after a language switch)
 
-import { errMessage, h } from './dom.js';
+import { errMessage, h } from '../common/dom.js';
 import {
   arnOf, ctx, field, fillSelect, placeholder, sourceOf, submitOnEnter, t, tx,
-} from './kb-util.js';
+} from './util.js';
 
 const Q = {
   ui: {},             // the controls of the sections now shown

@@ -6,15 +6,15 @@
 // extension ({documentsListed, documentsScanned}) so the sync bar knows its 100%.
 // User, model and document text is only ever rendered with textContent.
 //
-// Modules: kb.js (list, create form, uploads, detail, sync), kb-query.js (Retrieve, RetrieveAndGenerate),
-// kb-util.js (KB helpers; the generic DOM ones are in dom.js), kb-i18n.js (en/ja strings).
+// Modules: panel.js (list, create form, uploads, detail, sync), query.js (Retrieve, RetrieveAndGenerate),
+// util.js (KB helpers; the generic DOM ones are in common/dom.js), strings.js (en/ja strings).
 
-import './kb-i18n.js';
-import { buildQuery, rerenderQuery } from './kb-query.js';
-import { errMessage, h, injectStyle } from './dom.js';
+import './strings.js';
+import { buildQuery, rerenderQuery } from './query.js';
+import { errMessage, h, injectStyle } from '../common/dom.js';
 import {
   arnOf, ctx, field, fillSelect, placeholder, setContext, t, tx,
-} from './kb-util.js';
+} from './util.js';
 
 // Bedrock requires these; haniwa keeps the vectors itself whatever the storage type says (RDS → pgvector
 // when HANIWA_PG_URL is set), so the playground names a placeholder collection.

@@ -1,16 +1,16 @@
-// haniwa playground — small helpers shared by the Knowledge-bases panel's modules (kb.js, kb-query.js);
-// the generic DOM helpers (h, errMessage, …) are in dom.js.
+// haniwa playground — small helpers shared by the Knowledge-bases panel's modules (panel.js, query.js);
+// the generic DOM helpers (h, errMessage, …) are in common/dom.js.
 //
 //   setContext(ctx)              once, from mount(): the shell's ctx (t, api, lang, toast, …)
 //   ctx(), t(key, vars)          the context / a translation
-//   tx(tag, key, attrs)          dom.js's tx() with that context: an element whose whole text is a
+//   tx(tag, key, attrs)          common/dom.js's tx() with that context: an element whose whole text is a
 //                                translation that follows language changes
 //   field(labelKey, control, hint?)   <label class="field"><span>label</span>control hint</label>
 //   placeholder(el, key)         a translated placeholder
 //   sourceOf(location), modelLabel(m), fillSelect(sel, models, emptyKey, preferred),
 //   arnOf(models, modelId), submitOnEnter(el, fn)
 
-import { h, tx as domTx } from './dom.js';
+import { h, tx as domTx } from '../common/dom.js';
 
 let current = null;
 

@@ -1,4 +1,4 @@
-// haniwa playground — the Agents panel's trace timeline and its own helpers (agents.js draws the rest).
+// haniwa playground — the Agents panel's trace timeline and its own helpers (panel.js draws the rest).
 //
 // A Trace turns one turn's InvokeAgent `trace` events (Bedrock TracePart objects:
 // {agentId, agentAliasId, sessionId, trace: {orchestrationTrace | preProcessingTrace |
@@ -9,10 +9,10 @@
 //
 // Exports: tf(ctx, tag, key, vars, attrs), setTf(ctx, el, key, vars), retranslate(ctx, root),
 // prettyText(text), sourceOf(reference), paramList(ctx, params, testid, itemTestid),
-// snippet(ctx, text, attrs), class Trace. (h, tx and the other DOM helpers are in dom.js.)
+// snippet(ctx, text, attrs), class Trace. (h, tx and the other DOM helpers are in common/dom.js.)
 
-import { register } from './i18n.js';
-import { h, injectStyle, num, tx } from './dom.js';
+import { register } from '../common/i18n.js';
+import { h, injectStyle, num, tx } from '../common/dom.js';
 
 register({
   en: {
@@ -96,10 +96,10 @@ register({
 const SNIPPET_CHARS = 280;
 
 // ---------------------------------------------------------------------------------------------------
-// translated text with {vars}, parameters, snippets (h, tx: dom.js)
+// translated text with {vars}, parameters, snippets (h, tx: common/dom.js)
 
 // an element whose text is the translation of `key` with {vars}, re-translated by retranslate() (the
-// shell's translateDom knows no vars; tx() in dom.js is the plain form)
+// shell's translateDom knows no vars; tx() in common/dom.js is the plain form)
 export function tf(ctx, tag, key, vars, attrs) {
   const el = h(tag, attrs);
   setTf(ctx, el, key, vars);

@@ -6,9 +6,9 @@
 // each other. A finished run is kept through /haniwa/v1/comparisons, listed newest first, and opens
 // read-only at #/compare/<id>. Model and user text is only ever rendered with textContent.
 
-import { register } from './i18n.js';
-import { onFrame } from './frame.js';
-import { errMessage, h, injectStyle, isAbort, num, readNumbers, relTime, tx, writeNumbers } from './dom.js';
+import { register } from '../common/i18n.js';
+import { onFrame } from '../common/frame.js';
+import { errMessage, h, injectStyle, isAbort, num, readNumbers, relTime, tx, writeNumbers } from '../common/dom.js';
 
 register({
   en: {
@@ -143,7 +143,7 @@ const METRICS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// small helpers (the DOM ones are in dom.js)
+// small helpers (the DOM ones are in common/dom.js)
 
 function setKey(el, key) {
   el.dataset.i18n = key;

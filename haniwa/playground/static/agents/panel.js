@@ -3,13 +3,13 @@
 // Everything goes through the public Bedrock API, as boto3 would: bedrock-agent (ListAgents, GetAgent,
 // ListAgentAliases, ListAgentActionGroups + GetAgentActionGroup, ListAgentKnowledgeBases +
 // GetKnowledgeBase, PrepareAgent) and bedrock-agent-runtime InvokeAgent (api.invokeAgent: `chunk`,
-// `trace` and `returnControl` events). The trace timeline is drawn by agents_trace.js and the
-// return-of-control form by agents_rc.js. Model and user text is always rendered with textContent.
+// `trace` and `returnControl` events). The trace timeline is drawn by trace.js and the
+// return-of-control form by return-control.js. Model and user text is always rendered with textContent.
 
-import { register } from './i18n.js';
-import { epoch, errMessage, h, injectStyle, isAbort, relTime, tx } from './dom.js';
-import { tf, setTf, retranslate, snippet, sourceOf, Trace } from './agents_trace.js';
-import { returnControlForm } from './agents_rc.js';
+import { register } from '../common/i18n.js';
+import { epoch, errMessage, h, injectStyle, isAbort, relTime, tx } from '../common/dom.js';
+import { tf, setTf, retranslate, snippet, sourceOf, Trace } from './trace.js';
+import { returnControlForm } from './return-control.js';
 
 register({
   en: {
@@ -717,7 +717,7 @@ function renderAnswer(turn) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// return of control: the form (agents_rc.js), then the run goes on with what the user sent back
+// return of control: the form (return-control.js), then the run goes on with what the user sent back
 
 function showReturnControl(turn, control) {
   const form = returnControlForm(S.ctx, control, {

@@ -4,9 +4,9 @@
 // OpenAI-compatible /v1/chat/completions through api.streamChat. Model and user text is always
 // rendered with textContent (never innerHTML).
 
-import { register } from './i18n.js';
-import { onFrame } from './frame.js';
-import { errMessage, h, injectStyle, isAbort, readNumbers, relTime, tx, writeNumbers } from './dom.js';
+import { register } from '../common/i18n.js';
+import { onFrame } from '../common/frame.js';
+import { errMessage, h, injectStyle, isAbort, readNumbers, relTime, tx, writeNumbers } from '../common/dom.js';
 
 register({
   en: {
@@ -101,7 +101,7 @@ const PARAMS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// formatting (DOM helpers are in dom.js)
+// formatting (DOM helpers are in common/dom.js)
 
 function fmtTps(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return '0';
