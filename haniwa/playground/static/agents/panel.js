@@ -7,7 +7,8 @@
 // return-of-control form by return-control.js. Model and user text is always rendered with textContent.
 
 import { register } from '../common/i18n.js';
-import { epoch, errMessage, h, injectStyle, isAbort, relTime, tx } from '../common/dom.js';
+import { errMessage, h, injectStyle, isAbort, tx } from '../common/dom.js';
+import { epoch, relTime } from '../common/format.js';
 import { tf, setTf, retranslate, snippet, sourceOf, Trace } from './trace.js';
 import { returnControlForm } from './return-control.js';
 

@@ -12,7 +12,8 @@
 // snippet(ctx, text, attrs), class Trace. (h, tx and the other DOM helpers are in common/dom.js.)
 
 import { register } from '../common/i18n.js';
-import { h, injectStyle, num, tx } from '../common/dom.js';
+import { h, injectStyle, tx } from '../common/dom.js';
+import { num } from '../common/format.js';
 
 register({
   en: {

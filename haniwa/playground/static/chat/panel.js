@@ -6,7 +6,8 @@
 
 import { register } from '../common/i18n.js';
 import { onFrame } from '../common/frame.js';
-import { errMessage, h, injectStyle, isAbort, readNumbers, relTime, tx, writeNumbers } from '../common/dom.js';
+import { errMessage, h, injectStyle, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
+import { fmtDateTime, fmtTps, num, relTime } from '../common/format.js';
 
 register({
   en: {
@@ -101,12 +102,7 @@ const PARAMS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// formatting (DOM helpers are in common/dom.js)
-
-function fmtTps(v) {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '0';
-  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
-}
+// small helpers (the DOM ones are in common/dom.js, the formatters in common/format.js)
 
 function fileSafe(name) {
   return (name || 'conversation').replace(/[\\/:*?"<>|\s]+/g, '_').slice(0, 60) || 'conversation';
@@ -404,7 +400,7 @@ function renderList() {
     const title = h('span', { class: 'conv-title', testid: 'conv-title', text: c.title || ctx.t('chat.untitled') });
     const meta = h('span', { class: 'conv-meta muted' },
       h('span', { class: 'conv-model', text: c.model_id }), ' · ',
-      h('span', { class: 'conv-time', text: relTime(ctx, c.updated || c.created), title: new Date((c.updated || c.created) * 1000).toLocaleString() }));
+      h('span', { class: 'conv-time', text: relTime(ctx, c.updated || c.created), title: fmtDateTime(c.updated || c.created, ctx.lang()) }));
     const open = h('a', { class: 'conv-open', href: `#/chat/${encodeURIComponent(c.id)}` }, title, meta);
     const actions = h('div', { class: 'conv-actions' },
       iconButton('conv-rename', '✎', 'chat.rename', () => startRename(li, c)),
@@ -594,7 +590,7 @@ function setStats(stats, s) {
     stats.textContent = s && s.stopped ? S.ctx.t('chat.statsStopped') : '';
     return;
   }
-  const tps = fmtTps(s.tps);
+  const tps = fmtTps(num(s.tps) ?? 0);   // a stopped or empty answer reads 0 tokens/s
   stats.textContent = S.ctx.t('chat.stats', { tokens: s.tokens, latency: s.latency ?? '—', tps })
     + (s.stopped ? ` · ${S.ctx.t('chat.statsStopped')}` : '');
   stats.dataset.outputTokens = String(s.tokens);

@@ -8,7 +8,8 @@
 
 import { register } from '../common/i18n.js';
 import { onFrame } from '../common/frame.js';
-import { errMessage, h, injectStyle, isAbort, num, readNumbers, relTime, tx, writeNumbers } from '../common/dom.js';
+import { errMessage, h, injectStyle, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
+import { fmtDateTime, fmtInt, fmtMs, fmtTps, num, relTime } from '../common/format.js';
 
 register({
   en: {
@@ -148,23 +149,6 @@ const METRICS = [
 function setKey(el, key) {
   el.dataset.i18n = key;
   el.textContent = S.ctx.t(key);
-}
-
-function fmtMs(v) {
-  const n = num(v);
-  if (n === null) return '—';
-  return n < 10 ? n.toFixed(1) : String(Math.round(n));
-}
-
-function fmtInt(v) {
-  const n = num(v);
-  return n === null ? '—' : String(Math.round(n));
-}
-
-function fmtTps(v) {
-  const n = num(v);
-  if (n === null) return '—';
-  return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -660,8 +644,8 @@ function renderChart() {
     const track = h('div', { class: 'cmp-track' });
     let value = pending(r);
     if (lat !== null && r.state === 'done') {
-      const seg1 = h('div', { class: `cmp-seg cmp-seg-ttft cmp-c${i}`, style: `width:${pct(ttft, maxLat)}%` });
-      const seg2 = h('div', { class: `cmp-seg cmp-seg-gen cmp-c${i}`, style: `width:${pct(lat - ttft, maxLat)}%` });
+      const seg1 = h('div', { class: `cmp-seg cmp-seg-ttft cmp-c${i}`, style: { width: `${pct(ttft, maxLat)}%` } });
+      const seg2 = h('div', { class: `cmp-seg cmp-seg-gen cmp-c${i}`, style: { width: `${pct(lat - ttft, maxLat)}%` } });
       track.append(seg1, seg2);
       value = `${fmtMs(lat)} ms`;
       track.title = `${ctx.t('compare.legendTtft')} ${fmtMs(ttft)} ms · ${ctx.t('compare.legendGen')} ${fmtMs(lat - ttft)} ms`;
@@ -676,7 +660,7 @@ function renderChart() {
     const track = h('div', { class: 'cmp-track' });
     let value = pending(r);
     if (tps !== null && r.state === 'done') {
-      track.append(h('div', { class: `cmp-seg cmp-seg-tps cmp-c${i}`, style: `width:${pct(tps, maxTps)}%` }));
+      track.append(h('div', { class: `cmp-seg cmp-seg-tps cmp-c${i}`, style: { width: `${pct(tps, maxTps)}%` } }));
       value = fmtTps(tps);
     } else if (r.state === 'streaming') {
       track.classList.add('cmp-track-busy');
@@ -728,7 +712,7 @@ function renderHistory() {
     }, h('span', { class: 'body' },
       h('span', { class: 'title', text: c.prompt || '—', title: c.prompt || '' }),
       h('span', { class: 'meta', text: models, title: models }),
-      h('span', { class: 'meta', text: relTime(ctx, c.created), title: new Date(c.created * 1000).toLocaleString(ctx.lang()) })));
+      h('span', { class: 'meta', text: relTime(ctx, c.created), title: fmtDateTime(c.created, ctx.lang()) })));
     const del = h('button', { type: 'button', class: 'btn btn-ghost btn-sm btn-icon cmp-history-delete', testid: 'compare-history-delete' }, '×');
     del.dataset.i18nTitle = 'compare.delete';
     del.dataset.i18nAriaLabel = 'compare.delete';
@@ -808,7 +792,7 @@ function renderView() {
   ui.view.replaceChildren(
     h('div', { class: 'card-header' },
       h('h2', { class: 'card-title', text: ctx.t('compare.viewTitle') }),
-      h('span', { class: 'muted small', text: new Date(c.created * 1000).toLocaleString(ctx.lang()) }),
+      h('span', { class: 'muted small', text: fmtDateTime(c.created, ctx.lang()) }),
       h('span', { class: 'spacer' }), reuse),
     h('dl', { class: 'cmp-view-list' },
       h('dt', { text: ctx.t('compare.viewPrompt') }),

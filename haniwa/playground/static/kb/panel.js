@@ -12,6 +12,7 @@
 import './strings.js';
 import { buildQuery, rerenderQuery } from './query.js';
 import { errMessage, h, injectStyle } from '../common/dom.js';
+import { fmtBytes, fmtDateTime } from '../common/format.js';
 import {
   arnOf, ctx, field, fillSelect, placeholder, setContext, t, tx,
 } from './util.js';
@@ -71,19 +72,7 @@ const P = {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// formatting
-
-function fmtBytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
-}
-
-function fmtTime(v) {
-  if (!v) return '';
-  const d = new Date(v);
-  return Number.isNaN(d.getTime()) ? String(v) : d.toLocaleString(ctx().lang());
-}
+// small helpers (numbers and times: common/format.js)
 
 function shortModel(arn) {
   return String(arn || '').replace(/^arn:aws:bedrock:[^:]*:[^:]*:(foundation-model|inference-profile)\//, '');
@@ -855,7 +844,7 @@ function buildDetail({ kb, dataSources }) {
     h('dl', { class: 'kb-facts' },
       tx('dt', 'kb.id'), h('dd', { class: 'mono', testid: 'kb-detail-id', text: kb.knowledgeBaseId }),
       tx('dt', 'kb.embeddingModel'), h('dd', { class: 'mono', testid: 'kb-detail-model', text: model }),
-      tx('dt', 'kb.createdAt'), h('dd', { text: fmtTime(kb.createdAt) })),
+      tx('dt', 'kb.createdAt'), h('dd', { text: fmtDateTime(kb.createdAt, ctx().lang()) })),
     tx('p', s3.length ? 'kb.syncHint' : 'kb.syncNone', { class: 'muted small' }));
 
   const sources = h('section', { class: 'card col', testid: 'kb-sources' },
@@ -1060,7 +1049,7 @@ function renderJob(kbId, dsId) {
   statusEl.textContent = job.status;
   statusEl.dataset.status = job.status;
   box.querySelector('[data-testid="kb-progress-label"]').textContent = label;
-  box.querySelector('.kb-started').textContent = t('kb.jobStarted', { time: fmtTime(job.startedAt) });
+  box.querySelector('.kb-started').textContent = t('kb.jobStarted', { time: fmtDateTime(job.startedAt, ctx().lang()) });
   bar.setAttribute('aria-valuenow', String(pr.pct));
   bar.setAttribute('aria-valuetext', label);
   bar.dataset.status = job.status;

@@ -94,7 +94,7 @@ function scoreBar(score) {
   const s = Math.max(0, Math.min(1, Number(score) || 0));
   return h('span', { class: 'kb-score', testid: 'kb-score', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '1',
     'aria-valuenow': s.toFixed(3), 'aria-label': t('kb.score'), title: `${t('kb.score')} ${s.toFixed(3)}` },
-  h('span', { class: 'kb-score-bar', style: `width:${(s * 100).toFixed(1)}%` }));
+  h('span', { class: 'kb-score-bar', style: { width: `${(s * 100).toFixed(1)}%` } }));
 }
 
 function renderResults(results, box) {

@@ -7,7 +7,8 @@
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { register } from '../common/i18n.js';
-import { errMessage, h, injectStyle, num, tx } from '../common/dom.js';
+import { errMessage, h, injectStyle, tx } from '../common/dom.js';
+import { fmtCompact, fmtDateTime, fmtInt, fmtMs, num } from '../common/format.js';
 
 register({
   en: {
@@ -109,26 +110,6 @@ function injectStyles() {
     document.head.append(link);
   }
   injectStyle('haniwa-usage-style', CSS);
-}
-
-function fmtInt(v) {
-  const n = num(v);
-  return n === null ? '—' : Math.round(n).toLocaleString('en-US');
-}
-
-function fmtMs(v) {
-  const n = num(v);
-  return n === null ? '—' : String(Math.round(n));
-}
-
-function fmtCompact(v) {
-  const n = num(v);
-  if (n === null) return '';
-  const a = Math.abs(n);
-  if (a >= 1e6) return `${+(n / 1e6).toFixed(1)}M`;
-  if (a >= 1e4) return `${+(n / 1e3).toFixed(0)}k`;
-  if (a >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
-  return String(+n.toFixed(a < 10 ? 1 : 0));
 }
 
 function cssVar(name, fallback) {
@@ -392,7 +373,7 @@ function renderCharts(data) {
     }
     note.textContent = ctx.t('usage.bucket', { size: bucketLabel(bucket) });
     legend.replaceChildren(...models.map((m, i) => h('span', { class: 'usage-legend-item' },
-      h('span', { class: 'swatch', style: `background:${colour(i)}`, 'aria-hidden': 'true' }), m)));
+      h('span', { class: 'swatch', style: { background: colour(i) }, 'aria-hidden': 'true' }), m)));
     box.replaceChildren();
     const opts = {
       width: Math.max(box.clientWidth, 280),
@@ -442,13 +423,6 @@ function resizePlots() {
 
 function renderTable(rows, total) {
   const { ui, ctx } = S;
-  const fmtTime = (ts) => {
-    try {
-      return new Date(ts * 1000).toLocaleString(ctx.lang(), { dateStyle: 'short', timeStyle: 'medium' });
-    } catch (_) {
-      return new Date(ts * 1000).toLocaleString();
-    }
-  };
   ui.tbody.replaceChildren(...rows.map((r) => {
     const model = r.model_id || r.model_requested || '—';
     const modelCell = h('td', { class: 'mono' }, h('span', { text: model }));
@@ -459,7 +433,7 @@ function renderTable(rows, total) {
     const ok = r.status === 'ok';
     const status = h('span', { class: `badge ${ok ? 'ok' : 'error'}`, text: ok ? 'ok' : (r.error_code || r.status || 'error') });
     return h('tr', { testid: 'usage-row', 'data-status': r.status || '' },
-      h('td', { class: 'nowrap', text: fmtTime(r.ts) }),
+      h('td', { class: 'nowrap', text: fmtDateTime(r.ts, ctx.lang(), { dateStyle: 'short', timeStyle: 'medium' }) }),
       modelCell,
       h('td', { class: 'small', text: [r.surface, r.operation].filter(Boolean).join(' · ') }),
       h('td', { class: 'num', text: fmtInt(r.input_tokens) }),
