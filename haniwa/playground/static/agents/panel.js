@@ -7,7 +7,8 @@
 // return-of-control form by return-control.js. Model and user text is always rendered with textContent.
 
 import { register } from '../common/i18n.js';
-import { errMessage, h, injectStyle, isAbort, tx } from '../common/dom.js';
+import { errMessage, h, isAbort, tx } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
 import { epoch, relTime } from '../common/format.js';
 import { tf, setTf, retranslate, snippet, sourceOf, Trace } from './trace.js';
 import { returnControlForm } from './return-control.js';
@@ -134,10 +135,15 @@ const S = {
   ui: {},
 };
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('agents.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
   S.el = el;
-  injectStyle('haniwa-agents-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
     renderList();
@@ -147,7 +153,7 @@ export async function mount(el, ctx) {
   await refreshList();
 }
 
-export async function show(el, ctx, args) {
+async function show(el, ctx, args) {
   const id = (args && args[0]) || null;
   if (!id) {
     closeAgent();
@@ -736,75 +742,3 @@ function showReturnControl(turn, control) {
   turn.rc.append(form);
   scrollToBottom();
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (layout specific to this panel; colours come from the shell's CSS variables)
-
-const CSS = `
-#panel-agents .ag-layout { height: 100%; }
-#panel-agents .ag-list .list-item { align-items: flex-start; }
-#panel-agents .ag-list .meta.mono { font-size: 11px; }
-#panel-agents .ag-main { padding: 12px; gap: 12px; }
-#panel-agents .ag-detail { display: flex; flex-direction: column; gap: 12px; flex: 1; min-height: 0; }
-#panel-agents .ag-head { display: flex; flex-direction: column; gap: 2px; }
-#panel-agents .ag-name { margin: 0; }
-#panel-agents .ag-head-meta code { font-size: 12px; }
-#panel-agents .ag-cols {
-  display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 12px; flex: 1; min-height: 0;
-}
-#panel-agents .ag-info { display: flex; flex-direction: column; gap: 12px; overflow: auto; min-height: 0; padding-right: 2px; }
-#panel-agents .ag-card { padding: 10px 12px; }
-#panel-agents .ag-instruction { margin: 0; }
-#panel-agents .ag-group, #panel-agents .ag-kb { padding: 6px 0; border-top: 1px solid var(--border); }
-#panel-agents .ag-group:first-of-type, #panel-agents .ag-kb:first-of-type { border-top: 0; }
-#panel-agents .ag-disabled { opacity: .6; }
-#panel-agents .ag-functions, #panel-agents .ag-fn-params, #panel-agents .ag-aliases {
-  list-style: none; margin: 4px 0 0; padding: 0; display: flex; flex-direction: column; gap: 4px;
-}
-#panel-agents .ag-fn-params { padding-left: 14px; gap: 2px; }
-#panel-agents .ag-fn-desc { margin: 0; }
-#panel-agents .ag-fn-sig { white-space: normal; overflow-wrap: anywhere; min-width: 0; }
-#panel-agents .ag-function p { margin: 0; }
-#panel-agents .ag-test { display: flex; flex-direction: column; gap: 8px; min-height: 0; padding: 10px 12px; }
-#panel-agents .ag-test-head { gap: 6px 10px; }
-#panel-agents .ag-alias-select { max-width: 220px; height: 30px; }
-#panel-agents .ag-session-id { color: var(--text-muted); }
-#panel-agents .ag-warning { background: var(--warn-soft); color: var(--warn); padding: 6px 10px; border-radius: var(--radius-sm); margin: 0; }
-#panel-agents .ag-log {
-  flex: 1; min-height: 200px; overflow-y: auto; display: flex; flex-direction: column; gap: 16px;
-  padding: 8px 4px; border-top: 1px solid var(--border); border-bottom: 1px solid var(--border);
-}
-#panel-agents .ag-hint { margin: auto; }
-#panel-agents .ag-turn { display: flex; flex-direction: column; gap: 8px; }
-#panel-agents .ag-question { align-self: flex-end; }
-#panel-agents .ag-answer { align-self: flex-start; min-width: 3em; }
-#panel-agents .ag-answer[data-streaming="true"] .ag-answer-text:not(:empty)::after {
-  content: "▍"; animation: haniwa-ag-blink 1s steps(2) infinite; margin-left: 1px; opacity: .7;
-}
-@keyframes haniwa-ag-blink { 50% { opacity: 0; } }
-#panel-agents .ag-working { display: inline-flex; align-items: center; gap: 4px; font-size: 13px; }
-#panel-agents .ag-error { display: block; }
-#panel-agents .ag-cite {
-  border: 0; background: var(--accent-soft); color: var(--accent); font: inherit; font-size: 11px; font-weight: 600;
-  padding: 0 3px; margin: 0 1px; border-radius: 4px; cursor: pointer; vertical-align: super; line-height: 1;
-}
-#panel-agents .ag-sources { align-self: stretch; padding: 0 4px; }
-#panel-agents .ag-source-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 6px; }
-#panel-agents .ag-source { display: flex; gap: 8px; padding: 4px 6px; border-radius: var(--radius-sm); transition: background .3s; }
-#panel-agents .ag-source.ag-flash { background: var(--accent-soft); }
-#panel-agents .ag-source-num { color: var(--accent); font-weight: 600; font-size: 12px; }
-#panel-agents .ag-snippet { margin: 2px 0 0; white-space: pre-wrap; word-break: break-word; }
-#panel-agents .ag-link { border: 0; background: none; color: var(--accent); cursor: pointer; font: inherit; font-size: 12px; padding: 0; }
-#panel-agents .ag-composer { display: flex; gap: 8px; align-items: flex-end; }
-#panel-agents .ag-composer textarea { flex: 1; resize: none; min-height: 44px; max-height: 30vh; }
-
-@media (max-width: 1100px) {
-  #panel-agents .ag-cols { display: flex; flex-direction: column; }
-  #panel-agents .ag-info { overflow: visible; }
-  #panel-agents .ag-test { min-height: 560px; height: 80vh; flex: none; }
-}
-@media (max-width: 480px) {
-  #panel-agents .ag-main { padding: 8px; }
-  #panel-agents .ag-test { height: 85vh; padding: 8px; }
-}
-`;

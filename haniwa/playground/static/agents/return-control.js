@@ -9,7 +9,7 @@
 // submit(results) with the Bedrock-shaped results.
 
 import { register } from '../common/i18n.js';
-import { h, injectStyle, tx } from '../common/dom.js';
+import { h, tx } from '../common/dom.js';
 import { tf, paramList } from './trace.js';
 
 register({
@@ -64,7 +64,6 @@ function sentNote(ctx, calls, decision) {
 
 // the form for one returnControl event; opts: {busy() → bool, submit(results) → Promise}
 export function returnControlForm(ctx, control, opts) {
-  injectStyle('haniwa-agents-rc-style', CSS);
   const calls = (control.invocationInputs || []).map((inp) => {
     const fn = inp.functionInvocationInput;
     const api = inp.apiInvocationInput;
@@ -111,12 +110,3 @@ export function returnControlForm(ctx, control, opts) {
   });
   return form;
 }
-
-const CSS = `
-#panel-agents .ag-rc { display: flex; flex-direction: column; gap: 8px; border-color: var(--warn); background: var(--warn-soft); }
-#panel-agents .ag-rc-title { font-weight: 600; }
-#panel-agents .ag-rc-call { display: flex; flex-direction: column; gap: 6px; }
-#panel-agents .ag-rc-call textarea { width: 100%; min-height: 3em; }
-#panel-agents .ag-rc-done { background: var(--surface-2); border-color: var(--border); }
-#panel-agents .ag-rc-sent { margin: 0; white-space: pre-wrap; word-break: break-word; }
-`;

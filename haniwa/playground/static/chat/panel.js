@@ -6,7 +6,8 @@
 
 import { register } from '../common/i18n.js';
 import { onFrame } from '../common/frame.js';
-import { errMessage, h, injectStyle, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
+import { errMessage, h, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
 import { fmtDateTime, fmtTps, num, relTime } from '../common/format.js';
 
 register({
@@ -126,10 +127,15 @@ const S = {
   ui: {},
 };
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('chat.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
   S.el = el;
-  injectStyle('haniwa-chat-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
     renderList();
@@ -147,7 +153,7 @@ export async function mount(el, ctx) {
   await refreshList();
 }
 
-export async function show(el, ctx, args) {
+async function show(el, ctx, args) {
   const id = (args && args[0]) || null;
   if (id && id === S.convId) {
     return;   // already showing it (e.g. right after the first message created it)
@@ -739,97 +745,3 @@ async function send() {
     if (bubble.isConnected) ui.input.focus();
   }
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (layout specific to this panel; colours come from the shell's CSS variables)
-
-const CSS = `
-#panel-chat .chat-layout {
-  display: grid; grid-template-columns: 240px minmax(0, 1fr) 280px; gap: 12px;
-  height: calc(100vh - var(--topbar-height, 56px) - 24px); min-height: 420px;
-}
-#panel-chat .chat-sidebar, #panel-chat .chat-settings { display: flex; flex-direction: column; gap: 8px; min-height: 0; overflow: auto; }
-#panel-chat .chat-side-title, #panel-chat .chat-settings-title {
-  font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
-  color: var(--muted, #6b7280); margin: 8px 0 0;
-}
-#panel-chat .conv-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 2px; }
-#panel-chat .conv-item { display: flex; align-items: center; gap: 4px; border-radius: 6px; padding: 2px 4px; }
-#panel-chat .conv-item:hover, #panel-chat .conv-item.active { background: var(--hover, rgba(127,127,127,.12)); }
-#panel-chat .conv-item.active { box-shadow: inset 3px 0 0 var(--accent, #2563eb); }
-#panel-chat .conv-open { flex: 1; min-width: 0; display: flex; flex-direction: column; padding: 4px 4px; color: inherit; text-decoration: none; }
-#panel-chat .conv-title { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 13px; }
-#panel-chat .conv-meta { font-size: 11px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: var(--muted, #6b7280); }
-#panel-chat .conv-actions { display: flex; gap: 0; opacity: .55; }
-#panel-chat .conv-item:hover .conv-actions, #panel-chat .conv-item:focus-within .conv-actions, #panel-chat .conv-item.active .conv-actions { opacity: 1; }
-#panel-chat .icon-btn {
-  border: 0; background: transparent; color: inherit; cursor: pointer; border-radius: 4px;
-  width: 26px; height: 26px; padding: 0; font-size: 13px; line-height: 26px;
-}
-#panel-chat .icon-btn:hover { background: var(--hover, rgba(127,127,127,.18)); }
-#panel-chat .conv-edit, #panel-chat .conv-confirm { flex: 1; display: flex; flex-direction: column; gap: 6px; padding: 4px; }
-#panel-chat .conv-rename-input { width: 100%; box-sizing: border-box; }
-#panel-chat .conv-confirm-text { font-size: 13px; }
-#panel-chat .conv-confirm-actions { display: flex; gap: 6px; }
-#panel-chat .chat-main { display: flex; flex-direction: column; gap: 8px; min-width: 0; min-height: 0; }
-#panel-chat .chat-messages {
-  flex: 1; overflow-y: auto; display: flex; flex-direction: column; gap: 10px; padding: 12px;
-  border: 1px solid var(--border, #e5e7eb); border-radius: var(--radius, 8px); background: var(--surface, transparent);
-  min-height: 160px;
-}
-#panel-chat .chat-empty { margin: auto; text-align: center; color: var(--muted, #6b7280); }
-#panel-chat .msg-row { display: flex; flex-direction: column; max-width: 85%; }
-#panel-chat .msg-row-user { align-self: flex-end; align-items: flex-end; }
-#panel-chat .msg-row-assistant { align-self: flex-start; align-items: flex-start; }
-#panel-chat .msg-bubble {
-  white-space: pre-wrap; overflow-wrap: anywhere; padding: 8px 12px; border-radius: 12px; line-height: 1.5;
-  font-size: 14px;
-}
-#panel-chat .msg-user { background: var(--accent, #2563eb); color: var(--accent-contrast, #fff); border-bottom-right-radius: 4px; }
-#panel-chat .msg-assistant {
-  background: var(--surface-2, rgba(127,127,127,.1)); border: 1px solid var(--border, #e5e7eb);
-  border-bottom-left-radius: 4px; min-width: 2.5em; min-height: 1.5em;
-}
-#panel-chat .msg-assistant[data-streaming="true"] .msg-text::after {
-  content: "▍"; animation: haniwa-chat-blink 1s steps(2) infinite; margin-left: 1px; opacity: .7;
-}
-@keyframes haniwa-chat-blink { 50% { opacity: 0; } }
-#panel-chat .msg-error { border-color: var(--danger, #dc2626); }
-#panel-chat .msg-error-text { display: block; color: var(--danger, #dc2626); margin-top: 4px; }
-#panel-chat .msg-error .msg-text:empty { display: none; }
-#panel-chat .msg-image { display: block; max-width: 220px; max-height: 160px; border-radius: 6px; margin-bottom: 6px; }
-#panel-chat .msg-stats { font-size: 11px; margin-top: 3px; font-family: var(--mono, ui-monospace, SFMono-Regular, Menlo, monospace); color: var(--muted, #6b7280); }
-#panel-chat .chat-composer { display: flex; flex-direction: column; gap: 6px; padding: 8px; }
-#panel-chat .chat-composer-row { display: flex; gap: 6px; align-items: flex-end; }
-#panel-chat .chat-composer textarea { flex: 1; resize: none; min-height: 42px; max-height: 220px; box-sizing: border-box; font: inherit; }
-#panel-chat .chat-chips { display: flex; gap: 6px; flex-wrap: wrap; }
-#panel-chat .chat-chips:empty { display: none; }
-#panel-chat .chat-chip { display: inline-flex; align-items: center; gap: 6px; padding: 3px 6px; border-radius: 999px; border: 1px solid var(--border, #e5e7eb); font-size: 12px; }
-#panel-chat .chat-chip img { width: 28px; height: 28px; object-fit: cover; border-radius: 4px; }
-#panel-chat .chip-remove { border: 0; background: transparent; cursor: pointer; font-size: 15px; line-height: 1; color: inherit; padding: 0 2px; }
-#panel-chat .chat-attach[disabled] { opacity: .4; cursor: not-allowed; }
-#panel-chat .visually-hidden { position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
-#panel-chat .chat-settings .field { display: flex; flex-direction: column; gap: 3px; }
-#panel-chat .chat-settings label { font-size: 12px; color: var(--muted, #6b7280); }
-#panel-chat .chat-settings select, #panel-chat .chat-settings textarea, #panel-chat .chat-settings input { width: 100%; box-sizing: border-box; }
-#panel-chat .chat-settings-body { display: flex; flex-direction: column; gap: 8px; }
-#panel-chat .chat-params { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
-#panel-chat .chat-settings-toggle { display: none; }
-@media (max-width: 480px) {
-  #panel-chat .chat-layout { display: flex; flex-direction: column; height: auto; }
-  #panel-chat .chat-sidebar { order: 0; max-height: 32vh; }
-  #panel-chat .chat-settings { order: 1; overflow: visible; }
-  #panel-chat .chat-main { order: 2; }
-  #panel-chat .chat-messages { min-height: 45vh; max-height: 60vh; }
-  #panel-chat .chat-settings-title { display: none; }
-  #panel-chat .chat-settings-toggle {
-    display: flex; align-items: center; justify-content: space-between; width: 100%;
-    background: transparent; border: 0; padding: 4px 0; font: inherit; font-weight: 600; color: inherit; cursor: pointer;
-  }
-  #panel-chat .chat-settings-toggle::after { content: "▾"; }
-  #panel-chat .chat-settings.collapsed .chat-settings-toggle::after { content: "▸"; }
-  #panel-chat .chat-settings.collapsed .chat-settings-body { display: none; }
-  #panel-chat .msg-row { max-width: 95%; }
-  #panel-chat .conv-actions { opacity: 1; }
-}
-`;

@@ -8,7 +8,6 @@
 //                                Children: nodes, or anything else as a text node (never HTML).
 //   tx(ctx, tag, key, attrs)     an element whose whole text is the translation of `key` (data-i18n, so the
 //                                shell's translateDom re-translates it on a language switch)
-//   injectStyle(id, css)         add <style id> with css to <head> once
 //   errMessage(e)                an error's message ('unknown error' when there is none)
 //   isAbort(e)                   whether e is the cancellation of an AbortSignal
 //   readNumbers(spec, inputs)    {key: number} from number inputs: spec rows [key, …, parse] (parse is the
@@ -51,14 +50,6 @@ export function tx(ctx, tag, key, attrs) {
   el.dataset.i18n = key;
   el.textContent = ctx.t(key);
   return el;
-}
-
-export function injectStyle(id, css) {
-  if (document.getElementById(id)) return;
-  const style = document.createElement('style');
-  style.id = id;
-  style.textContent = css;
-  document.head.append(style);
 }
 
 export function errMessage(e) {

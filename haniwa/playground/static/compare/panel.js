@@ -8,7 +8,8 @@
 
 import { register } from '../common/i18n.js';
 import { onFrame } from '../common/frame.js';
-import { errMessage, h, injectStyle, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
+import { errMessage, h, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
 import { fmtDateTime, fmtInt, fmtMs, fmtTps, num, relTime } from '../common/format.js';
 
 register({
@@ -169,9 +170,14 @@ const S = {
   ui: {},
 };
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('compare.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
-  injectStyle('haniwa-compare-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
     renderHistory();
@@ -191,7 +197,7 @@ export async function mount(el, ctx) {
   await refreshHistory();
 }
 
-export async function show(el, ctx, args) {
+async function show(el, ctx, args) {
   const id = (args && args[0]) || null;
   if (id && id === S.currentId) return;   // already on screen (e.g. right after the run was saved)
   if (!id) {
@@ -824,76 +830,3 @@ function reuseSettings(c) {
   ctx.navigate('#/compare');
   ui.prompt.focus();
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (layout specific to this panel; colours come from the shell's CSS variables)
-
-const CSS = `
-#panel-compare { --cmp-0: var(--accent); --cmp-1: #2f6fb3; --cmp-2: #3b8f5a; }
-@media (prefers-color-scheme: dark) { #panel-compare { --cmp-1: #6aa5e6; --cmp-2: #5fc084; } }
-#panel-compare .cmp-c0 { --cmp: var(--cmp-0); }
-#panel-compare .cmp-c1 { --cmp: var(--cmp-1); }
-#panel-compare .cmp-c2 { --cmp: var(--cmp-2); }
-#panel-compare .cmp-dot { display: inline-block; flex: none; width: 10px; height: 10px; border-radius: 50%; background: var(--cmp); margin-right: 6px; vertical-align: -1px; }
-#panel-compare .cmp-history { margin: 0; }
-#panel-compare .cmp-history-item { display: flex; align-items: center; gap: 2px; }
-#panel-compare .cmp-history-item .list-item { flex: 1; min-width: 0; }
-#panel-compare .cmp-history-delete { opacity: .55; font-size: 16px; }
-#panel-compare .cmp-history-item:hover .cmp-history-delete,
-#panel-compare .cmp-history-item:focus-within .cmp-history-delete { opacity: 1; }
-#panel-compare .cmp-confirm { display: flex; flex-direction: column; gap: 6px; padding: 6px 8px; width: 100%; }
-#panel-compare .cmp-main { gap: 12px; }
-#panel-compare .cmp-editor { display: flex; flex-direction: column; gap: 10px; }
-#panel-compare .cmp-pickers { display: flex; flex-wrap: wrap; gap: 8px 12px; min-width: 0; }
-#panel-compare .cmp-picker { display: flex; align-items: center; gap: 6px; min-width: 0; }
-#panel-compare .cmp-picker-label { display: inline-flex; align-items: center; font-size: 12px; color: var(--text-muted); white-space: nowrap; }
-#panel-compare .cmp-select { max-width: 260px; }
-#panel-compare .cmp-settings { display: grid; grid-template-columns: minmax(0, 1fr) 120px 120px; gap: 10px; align-items: start; }
-#panel-compare .cmp-settings label, #panel-compare .cmp-editor .field > label { font-size: 12px; font-weight: 500; color: var(--text-muted); }
-#panel-compare .cmp-editor textarea { width: 100%; }
-#panel-compare #compare-prompt { min-height: 64px; }
-#panel-compare .cmp-note:empty { display: none; }
-#panel-compare .cmp-view-list { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 4px 14px; margin: 0; }
-#panel-compare .cmp-view-list dt { font-size: 12px; color: var(--text-muted); }
-#panel-compare .cmp-view-list dd { margin: 0; min-width: 0; }
-#panel-compare .cmp-chart-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 12px 24px; }
-#panel-compare .cmp-chart-head { margin-bottom: 6px; }
-#panel-compare .cmp-legend { display: inline-flex; align-items: center; gap: 4px; flex-wrap: wrap; }
-#panel-compare .cmp-legend-swatch { display: inline-block; width: 14px; height: 8px; border-radius: 2px; --cmp: var(--text-muted); margin-left: 6px; }
-#panel-compare .cmp-bars { display: flex; flex-direction: column; gap: 6px; }
-#panel-compare .cmp-bar-row { display: grid; grid-template-columns: minmax(0, 150px) minmax(0, 1fr) 78px; gap: 8px; align-items: center; font-size: 12px; }
-#panel-compare .cmp-bar-label { display: flex; align-items: center; }
-#panel-compare .cmp-bar-value { text-align: right; white-space: nowrap; }
-#panel-compare .cmp-track { display: flex; height: 14px; background: var(--bg-soft); border-radius: 4px; overflow: hidden; }
-#panel-compare .cmp-track-busy { background: repeating-linear-gradient(-45deg, var(--bg-soft) 0 6px, var(--border) 6px 12px); background-size: 200% 100%; animation: cmp-busy 1.2s linear infinite; }
-@keyframes cmp-busy { to { background-position: 34px 0; } }
-#panel-compare .cmp-seg { height: 100%; min-width: 0; transition: width .3s ease-out; }
-#panel-compare .cmp-seg-ttft { background: color-mix(in srgb, var(--cmp) 40%, transparent); }
-#panel-compare .cmp-seg-gen, #panel-compare .cmp-seg-tps { background: var(--cmp); }
-#panel-compare .cmp-cols { display: grid; grid-template-columns: repeat(var(--cmp-n, 2), minmax(0, 1fr)); gap: 12px; align-items: start; }
-#panel-compare .cmp-col { display: flex; flex-direction: column; gap: 8px; border-top: 3px solid var(--cmp); }
-#panel-compare .cmp-col-head { display: flex; align-items: center; gap: 6px; min-width: 0; }
-#panel-compare .cmp-col-model { font-weight: 600; font-size: 13px; }
-#panel-compare .cmp-text { min-height: 4.5em; max-height: 50vh; overflow: auto; line-height: 1.55; overflow-wrap: anywhere; }
-#panel-compare .cmp-col[data-state="streaming"] .cmp-text::after { content: "▍"; animation: cmp-blink 1s steps(2) infinite; opacity: .7; }
-@keyframes cmp-blink { 50% { opacity: 0; } }
-#panel-compare .cmp-col[data-state="error"] { border-color: var(--danger); }
-#panel-compare .cmp-error { color: var(--danger); background: var(--danger-soft); border-radius: var(--radius-sm); padding: 6px 8px; font-size: 13px; overflow-wrap: anywhere; }
-#panel-compare .cmp-metrics { display: grid; grid-template-columns: repeat(auto-fill, minmax(78px, 1fr)); gap: 6px; }
-#panel-compare .cmp-metric { min-width: 0; padding: 6px 8px; }
-#panel-compare .cmp-metric .value { font-size: 15px; }
-@media (max-width: 900px) {
-  #panel-compare .cmp-chart-grid { grid-template-columns: minmax(0, 1fr); }
-}
-@media (max-width: 720px) {
-  #panel-compare .cmp-cols { grid-template-columns: minmax(0, 1fr); }
-  #panel-compare .cmp-settings { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); }
-  #panel-compare .cmp-system-field { grid-column: 1 / -1; }
-}
-@media (max-width: 480px) {
-  #panel-compare .cmp-select { max-width: 100%; flex: 1; }
-  #panel-compare .cmp-picker { flex: 1 1 100%; }
-  #panel-compare .cmp-bar-row { grid-template-columns: minmax(0, 96px) minmax(0, 1fr) 64px; }
-  #panel-compare .cmp-hint { display: none; }
-}
-`;

@@ -11,7 +11,8 @@
 
 import './strings.js';
 import { buildQuery, rerenderQuery } from './query.js';
-import { errMessage, h, injectStyle } from '../common/dom.js';
+import { errMessage, h } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
 import { fmtBytes, fmtDateTime } from '../common/format.js';
 import {
   arnOf, ctx, field, fillSelect, placeholder, setContext, t, tx,
@@ -179,11 +180,16 @@ function api() {
 // ---------------------------------------------------------------------------------------------------
 // panel entry points
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('kb.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
   S.el = el;
   setContext(ctx);
-  injectStyle('haniwa-kb-style', STYLE);
   buildShell(el);
   ctx.onLangChange(() => {
     renderList();
@@ -194,7 +200,7 @@ export async function mount(el, ctx) {
   await Promise.all([loadModels(), refreshList()]);
 }
 
-export async function show(el, ctx, args) {
+async function show(el, ctx, args) {
   const id = (args && args[0]) || null;
   if (!id) {
     showCreate();
@@ -1095,80 +1101,3 @@ function rerenderDynamic() {
   if (S.ui.detail) for (const [el, text] of S.ui.detail.texts) el.textContent = text();
   rerenderQuery(S.current);
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (colours and sizes from styles.css variables)
-
-const STYLE = `
-#panel-kb .kb-layout { height: 100%; }
-#panel-kb .kb-sidebar .kb-new { width: 100%; }
-#panel-kb .kb-item { align-items: flex-start; }
-#panel-kb .kb-main { display: flex; flex-direction: column; gap: 12px; max-width: 1100px; width: 100%; }
-#panel-kb .kb-form h1, #panel-kb .kb-title { margin: 0; overflow-wrap: anywhere; }
-#panel-kb .kb-fieldset { border: 1px solid var(--border); border-radius: var(--radius-sm); padding: 10px 12px; margin: 0; min-width: 0; }
-#panel-kb .kb-fieldset legend { font-size: 12px; font-weight: 600; color: var(--text-muted); padding: 0 4px; }
-#panel-kb .kb-params { display: grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap: 8px; }
-#panel-kb .kb-radios { display: flex; flex-wrap: wrap; gap: 6px 16px; margin-bottom: 8px; }
-#panel-kb .kb-radio { padding: 4px 10px; border: 1px solid var(--border-strong); border-radius: var(--radius-sm); }
-#panel-kb .kb-radio:has(input:checked) { border-color: var(--accent); background: var(--accent-soft); }
-#panel-kb .kb-help { margin: 0; }
-#panel-kb .hint { font-size: 12px; color: var(--text-muted); }
-#panel-kb .kb-preview { margin: 0; color: var(--text-muted); overflow-wrap: anywhere; }
-#panel-kb .kb-error {
-  color: var(--danger); background: var(--danger-soft); border: 1px solid color-mix(in srgb, var(--danger) 40%, transparent);
-  border-radius: var(--radius-sm); padding: 8px 10px; white-space: pre-wrap; overflow-wrap: anywhere;
-}
-#panel-kb .kb-callout { background: var(--warn-soft); color: var(--warn); border-radius: var(--radius-sm); padding: 6px 10px; margin: 0; }
-#panel-kb .kb-files { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 4px; }
-#panel-kb .kb-file-row {
-  display: flex; align-items: center; flex-wrap: wrap; gap: 8px; padding: 5px 8px;
-  border: 1px solid var(--border); border-radius: var(--radius-sm); background: var(--surface-2); min-width: 0;
-}
-#panel-kb .kb-file-reason { flex-basis: 100%; color: var(--danger); overflow-wrap: anywhere; }
-#panel-kb .kb-head { align-items: center; }
-#panel-kb .kb-confirm { background: var(--danger-soft); border-radius: var(--radius-sm); padding: 8px 10px; }
-#panel-kb .kb-facts { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 14px; margin: 0; font-size: 13px; }
-#panel-kb .kb-facts dt { color: var(--text-muted); }
-#panel-kb .kb-facts dd { margin: 0; overflow-wrap: anywhere; }
-#panel-kb .kb-ds { border-top: 1px solid var(--border); padding-top: 10px; }
-#panel-kb .kb-ds:first-of-type { border-top: 0; padding-top: 0; }
-#panel-kb .kb-ds-location { max-width: 100%; }
-#panel-kb .kb-progress { height: 12px; }
-#panel-kb .kb-progress[data-status="COMPLETE"] > .bar { background: var(--ok); }
-#panel-kb .kb-progress[data-status="FAILED"] > .bar, #panel-kb .kb-progress[data-status="STOPPED"] > .bar { background: var(--danger); }
-#panel-kb .kb-failures { color: var(--danger); font-size: 13px; }
-#panel-kb .kb-failures ul { margin: 4px 0 0; padding-left: 18px; overflow-wrap: anywhere; }
-#panel-kb .kb-controls .field { flex: none; }
-#panel-kb .kb-controls input[type="number"] { width: 90px; }
-#panel-kb .kb-controls .btn { align-self: flex-end; }
-#panel-kb .kb-results, #panel-kb .kb-passages { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 8px; }
-#panel-kb .kb-result, #panel-kb .kb-passage {
-  border: 1px solid var(--border); border-radius: var(--radius-sm); padding: 8px 10px; background: var(--surface-2);
-  display: flex; flex-direction: column; gap: 6px; min-width: 0;
-}
-#panel-kb .kb-rank, #panel-kb .kb-passage-num { font-weight: 600; color: var(--accent); flex: none; }
-#panel-kb .kb-score { flex: none; width: 90px; height: 8px; border-radius: 999px; background: var(--bg-soft); overflow: hidden; display: inline-block; }
-#panel-kb .kb-score-bar { display: block; height: 100%; background: var(--accent); border-radius: inherit; }
-#panel-kb .kb-score-value { flex: none; }
-#panel-kb .kb-chunk { font-size: 13px; max-height: 14em; overflow: auto; overflow-wrap: anywhere; }
-#panel-kb .kb-meta pre { max-height: 12em; }
-#panel-kb .kb-answer {
-  font-size: 14px; line-height: 1.65; padding: 10px 12px; border: 1px solid var(--border);
-  border-radius: var(--radius-sm); background: var(--surface); overflow-wrap: anywhere;
-}
-#panel-kb .kb-cited.active { background: var(--accent-soft); border-radius: 3px; }
-#panel-kb .kb-marks { white-space: nowrap; }
-#panel-kb .kb-cite {
-  border: 0; background: transparent; color: var(--accent); font: inherit; font-size: 11px; font-weight: 700;
-  padding: 0 1px; cursor: pointer; border-radius: 3px;
-}
-#panel-kb .kb-cite:hover, #panel-kb .kb-cite.active { background: var(--accent-soft); }
-#panel-kb .kb-passage.active { border-color: var(--accent); box-shadow: 0 0 0 2px color-mix(in srgb, var(--accent) 35%, transparent); background: var(--accent-soft); }
-#panel-kb .kb-passage:focus { outline: none; }
-@media (max-width: 720px) {
-  #panel-kb .kb-controls .field { flex: 1 1 120px; }
-  #panel-kb .kb-controls select { width: 100%; }
-  #panel-kb .kb-head h1 { flex-basis: 100%; }
-  #panel-kb .kb-score { width: 60px; }
-}
-`;

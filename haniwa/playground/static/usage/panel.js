@@ -7,7 +7,8 @@
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { register } from '../common/i18n.js';
-import { errMessage, h, injectStyle, tx } from '../common/dom.js';
+import { errMessage, h, tx } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
 import { fmtCompact, fmtDateTime, fmtInt, fmtMs, num } from '../common/format.js';
 
 register({
@@ -102,16 +103,6 @@ const CHARTS = [
 // ---------------------------------------------------------------------------------------------------
 // small helpers (the DOM ones are in common/dom.js)
 
-// uPlot's stylesheet, then the panel's
-function injectStyles() {
-  if (!document.querySelector('link[data-uplot-css]')) {
-    const link = h('link', { rel: 'stylesheet', href: '/playground/vendor/uplot/uPlot.min.css' });
-    link.dataset.uplotCss = '';
-    document.head.append(link);
-  }
-  injectStyle('haniwa-usage-style', CSS);
-}
-
 function cssVar(name, fallback) {
   const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   return v || fallback;
@@ -139,18 +130,23 @@ const S = {
   ui: {},
 };
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('../vendor/uplot/uPlot.min.css', import.meta.url), new URL('usage.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
   try {
     const saved = localStorage.getItem(RANGE_STORAGE);
     if (RANGES.some(([k]) => k === saved)) S.range = saved;
   } catch (_) { /* storage may be unavailable */ }
-  injectStyles();
   buildUi(el, ctx);
   ctx.onLangChange(() => render());
 }
 
-export async function show() {
+async function show() {
   await refresh();
 }
 
@@ -444,29 +440,3 @@ function renderTable(rows, total) {
   }));
   ui.shown.textContent = total > rows.length ? ctx.t('usage.shown', { shown: rows.length, total }) : '';
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (shared chart/legend rules live in styles.css under "usage panel")
-
-const CSS = `
-#panel-usage .usage-main { gap: 14px; max-width: 1400px; margin: 0 auto; }
-#panel-usage .usage-title { margin: 0; }
-#panel-usage .usage-toolbar { row-gap: 6px; }
-#panel-usage .usage-charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 12px; }
-#panel-usage .usage-chart-card { min-width: 0; }
-#panel-usage .usage-chart { min-height: ${CHART_HEIGHT}px; overflow: hidden; }
-#panel-usage .usage-legend { margin-top: 6px; }
-#panel-usage .usage-legend-item { font-family: var(--mono); }
-#panel-usage .usage-tokens-detail { margin-left: 0; }
-#panel-usage .usage-has-errors .value { color: var(--danger); }
-#panel-usage .usage-empty { padding: 40px 16px; }
-#panel-usage .usage-empty-mark { font-size: 34px; margin-bottom: 6px; }
-#panel-usage .usage-empty p { max-width: 560px; margin: 0 auto; }
-#panel-usage .usage-error { color: var(--danger); background: var(--danger-soft); }
-#panel-usage .table-wrap { max-height: 60vh; overflow: auto; }
-#panel-usage .usage-requested { margin-left: 4px; }
-@media (max-width: 480px) {
-  #panel-usage .usage-charts { grid-template-columns: minmax(0, 1fr); }
-  #panel-usage .usage-title { flex: 1 1 100%; }
-}
-`;
