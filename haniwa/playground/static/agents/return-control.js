@@ -8,38 +8,9 @@
 // (RESULT) or Confirm / Deny (confirmation), and on submit replaces itself with what was sent and calls
 // submit(results) with the Bedrock-shaped results.
 
-import { register } from '../common/i18n.js';
+import './strings.js';
 import { h, tx } from '../common/dom.js';
 import { tf, paramList } from './trace.js';
-
-register({
-  en: {
-    'agents.rc.title': 'The agent asks you to run this and send back the result',
-    'agents.rc.confirmTitle': 'The agent asks for your confirmation',
-    'agents.rc.result': 'Result',
-    'agents.rc.resultPlaceholder': 'What the call returned (e.g. JSON or text)',
-    'agents.rc.failed': 'The call failed',
-    'agents.rc.submit': 'Send result',
-    'agents.rc.confirm': 'Confirm',
-    'agents.rc.deny': 'Deny',
-    'agents.rc.sentResult': 'Result sent: {body}',
-    'agents.rc.sentConfirm': 'Confirmed.',
-    'agents.rc.sentDeny': 'Denied.',
-  },
-  ja: {
-    'agents.rc.title': 'エージェントがこの呼び出しの実行を求めています。結果を送り返してください',
-    'agents.rc.confirmTitle': 'エージェントが確認を求めています',
-    'agents.rc.result': '結果',
-    'agents.rc.resultPlaceholder': '呼び出しの結果（JSON やテキスト）',
-    'agents.rc.failed': '呼び出しは失敗した',
-    'agents.rc.submit': '結果を送信',
-    'agents.rc.confirm': '承認',
-    'agents.rc.deny': '拒否',
-    'agents.rc.sentResult': '送信した結果: {body}',
-    'agents.rc.sentConfirm': '承認しました。',
-    'agents.rc.sentDeny': '拒否しました。',
-  },
-});
 
 // one entry of returnControlInvocationResults for a call, given the decision and the typed result
 function resultFor(c, decision) {

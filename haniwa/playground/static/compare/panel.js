@@ -6,126 +6,12 @@
 // each other. A finished run is kept through /haniwa/v1/comparisons, listed newest first, and opens
 // read-only at #/compare/<id>. Model and user text is only ever rendered with textContent.
 
-import { register } from '../common/i18n.js';
+import './strings.js';
 import { onFrame } from '../common/frame.js';
 import { errMessage, h, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
 import { definePanel } from '../common/panel.js';
 import { fmtDateTime, fmtInt, fmtMs, fmtTps, num, relTime } from '../common/format.js';
-
-register({
-  en: {
-    'compare.new': 'New comparison',
-    'compare.history': 'History',
-    'compare.noHistory': 'No saved comparisons yet.',
-    'compare.delete': 'Delete',
-    'compare.deleteConfirm': 'Delete this comparison?',
-    'compare.cancel': 'Cancel',
-    'compare.deleted': 'Comparison deleted.',
-    'compare.models': 'Models',
-    'compare.side': 'Model {n}',
-    'compare.addModel': '+ Add a model',
-    'compare.removeModel': 'Remove this model',
-    'compare.noModels': 'No chat models available',
-    'compare.needTwo': 'Choose at least two models.',
-    'compare.system': 'System prompt',
-    'compare.systemPlaceholder': 'Optional, the same for every model',
-    'compare.temperature': 'Temperature',
-    'compare.maxTokens': 'Max tokens',
-    'compare.default': 'default',
-    'compare.prompt': 'Prompt',
-    'compare.promptPlaceholder': 'Ask every model the same thing — Ctrl/⌘+Enter to run',
-    'compare.run': 'Run',
-    'compare.stop': 'Stop',
-    'compare.runHint': 'Ctrl/⌘+Enter runs · Esc stops',
-    'compare.empty': 'Pick two or three models, type a prompt and run: the answers stream side by side.',
-    'compare.state.streaming': 'streaming…',
-    'compare.state.done': 'done',
-    'compare.state.error': 'error',
-    'compare.state.stopped': 'stopped',
-    'compare.fastest': 'fastest',
-    'compare.errorLabel': 'Error:',
-    'compare.ttft': 'TTFT',
-    'compare.ttftTitle': 'Time to first token',
-    'compare.latency': 'Latency',
-    'compare.latencyTitle': 'From the request to the last token',
-    'compare.in': 'Input',
-    'compare.out': 'Output',
-    'compare.tokens': 'tokens',
-    'compare.tps': 'Tokens/s',
-    'compare.chart': 'Side by side',
-    'compare.chartLatency': 'Latency (ms)',
-    'compare.chartTps': 'Output speed (tokens/s)',
-    'compare.legendTtft': 'time to first token',
-    'compare.legendGen': 'generation',
-    'compare.saved': 'Saved to the history.',
-    'compare.notSaved': 'Stopped — this run was not saved.',
-    'compare.saveFailed': 'Could not save the comparison: {message}',
-    'compare.loadFailed': 'Could not load the comparison: {message}',
-    'compare.viewTitle': 'Saved comparison',
-    'compare.reuse': 'Use these settings',
-    'compare.viewSystem': 'System prompt',
-    'compare.viewParams': 'Parameters',
-    'compare.viewPrompt': 'Prompt',
-    'compare.none': '(none)',
-    'compare.answers': 'Answers',
-  },
-  ja: {
-    'compare.new': '新しい比較',
-    'compare.history': '履歴',
-    'compare.noHistory': '保存された比較はまだありません。',
-    'compare.delete': '削除',
-    'compare.deleteConfirm': 'この比較を削除しますか？',
-    'compare.cancel': 'キャンセル',
-    'compare.deleted': '比較を削除しました。',
-    'compare.models': 'モデル',
-    'compare.side': 'モデル {n}',
-    'compare.addModel': '+ モデルを追加',
-    'compare.removeModel': 'このモデルを外す',
-    'compare.noModels': '利用できるチャットモデルがありません',
-    'compare.needTwo': 'モデルを 2 つ以上選んでください。',
-    'compare.system': 'システムプロンプト',
-    'compare.systemPlaceholder': '任意。すべてのモデルに共通です',
-    'compare.temperature': 'Temperature',
-    'compare.maxTokens': '最大トークン数',
-    'compare.default': '既定',
-    'compare.prompt': 'プロンプト',
-    'compare.promptPlaceholder': 'すべてのモデルに同じ質問をします（Ctrl/⌘+Enter で実行）',
-    'compare.run': '実行',
-    'compare.stop': '停止',
-    'compare.runHint': 'Ctrl/⌘+Enter で実行 · Esc で停止',
-    'compare.empty': 'モデルを 2〜3 個選んでプロンプトを入力し、実行してください。回答が横に並んでストリーミングされます。',
-    'compare.state.streaming': '生成中…',
-    'compare.state.done': '完了',
-    'compare.state.error': 'エラー',
-    'compare.state.stopped': '停止',
-    'compare.fastest': '最速',
-    'compare.errorLabel': 'エラー:',
-    'compare.ttft': '初回トークン',
-    'compare.ttftTitle': '最初のトークンが届くまでの時間',
-    'compare.latency': 'レイテンシ',
-    'compare.latencyTitle': 'リクエストから最後のトークンまで',
-    'compare.in': '入力',
-    'compare.out': '出力',
-    'compare.tokens': 'トークン',
-    'compare.tps': 'トークン/秒',
-    'compare.chart': '並べて比較',
-    'compare.chartLatency': 'レイテンシ (ms)',
-    'compare.chartTps': '出力速度 (トークン/秒)',
-    'compare.legendTtft': '初回トークンまで',
-    'compare.legendGen': '生成',
-    'compare.saved': '履歴に保存しました。',
-    'compare.notSaved': '停止しました。この実行は保存されていません。',
-    'compare.saveFailed': '比較を保存できませんでした: {message}',
-    'compare.loadFailed': '比較を読み込めませんでした: {message}',
-    'compare.viewTitle': '保存された比較',
-    'compare.reuse': 'この設定を使う',
-    'compare.viewSystem': 'システムプロンプト',
-    'compare.viewParams': 'パラメーター',
-    'compare.viewPrompt': 'プロンプト',
-    'compare.none': '（なし）',
-    'compare.answers': '回答',
-  },
-});
+import { drawChart } from './chart.js';
 
 const MIN_SIDES = 2;
 const MAX_SIDES = 3;
@@ -624,69 +510,10 @@ function markFastest() {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// the side-by-side picture: latency bars (TTFT + generation) and tokens/s bars, plain DOM + CSS
+// the side-by-side picture (chart.js)
 
 function renderChart() {
-  const { ui, ctx } = S;
-  if (!ui.chart) return;
-  const rs = S.results;
-  ui.chart.hidden = rs.length === 0;
-  if (!rs.length) {
-    ui.chart.replaceChildren();
-    return;
-  }
-  const maxLat = Math.max(0, ...rs.map((r) => num(r.latency_ms) || 0));
-  const maxTps = Math.max(0, ...rs.map((r) => num(r.tokens_per_s) || 0));
-  const pct = (v, max) => (max > 0 ? Math.max(0, Math.min(100, (v / max) * 100)) : 0);
-
-  const label = (r, i) => h('span', { class: 'cmp-bar-label truncate mono', title: r.model },
-    h('span', { class: `cmp-dot cmp-c${i}`, 'aria-hidden': 'true' }), r.model);
-  const pending = (r) => (r.state === 'streaming' ? '…' : r.state === 'error' ? ctx.t('compare.state.error')
-    : r.state === 'stopped' ? ctx.t('compare.state.stopped') : '—');
-
-  const latRows = rs.map((r, i) => {
-    const lat = num(r.latency_ms);
-    const ttft = Math.min(num(r.ttft_ms) || 0, lat || 0);
-    const track = h('div', { class: 'cmp-track' });
-    let value = pending(r);
-    if (lat !== null && r.state === 'done') {
-      const seg1 = h('div', { class: `cmp-seg cmp-seg-ttft cmp-c${i}`, style: { width: `${pct(ttft, maxLat)}%` } });
-      const seg2 = h('div', { class: `cmp-seg cmp-seg-gen cmp-c${i}`, style: { width: `${pct(lat - ttft, maxLat)}%` } });
-      track.append(seg1, seg2);
-      value = `${fmtMs(lat)} ms`;
-      track.title = `${ctx.t('compare.legendTtft')} ${fmtMs(ttft)} ms · ${ctx.t('compare.legendGen')} ${fmtMs(lat - ttft)} ms`;
-    } else if (r.state === 'streaming') {
-      track.classList.add('cmp-track-busy');
-    }
-    return h('div', { class: 'cmp-bar-row', testid: `compare-bar-latency-${i}` },
-      label(r, i), track, h('span', { class: 'cmp-bar-value mono', text: value }));
-  });
-  const tpsRows = rs.map((r, i) => {
-    const tps = num(r.tokens_per_s);
-    const track = h('div', { class: 'cmp-track' });
-    let value = pending(r);
-    if (tps !== null && r.state === 'done') {
-      track.append(h('div', { class: `cmp-seg cmp-seg-tps cmp-c${i}`, style: { width: `${pct(tps, maxTps)}%` } }));
-      value = fmtTps(tps);
-    } else if (r.state === 'streaming') {
-      track.classList.add('cmp-track-busy');
-    }
-    return h('div', { class: 'cmp-bar-row', testid: `compare-bar-tps-${i}` },
-      label(r, i), track, h('span', { class: 'cmp-bar-value mono', text: value }));
-  });
-  ui.chart.replaceChildren(
-    h('div', { class: 'cmp-chart-grid' },
-      h('div', { class: 'cmp-chart-part' },
-        h('div', { class: 'row between cmp-chart-head' },
-          h('h3', { class: 'card-title', text: ctx.t('compare.chartLatency') }),
-          h('span', { class: 'cmp-legend small muted' },
-            h('span', { class: 'cmp-legend-swatch cmp-seg-ttft', 'aria-hidden': 'true' }), ctx.t('compare.legendTtft'),
-            h('span', { class: 'cmp-legend-swatch cmp-seg-gen', 'aria-hidden': 'true' }), ctx.t('compare.legendGen'))),
-        h('div', { class: 'cmp-bars' }, latRows)),
-      h('div', { class: 'cmp-chart-part' },
-        h('div', { class: 'row between cmp-chart-head' },
-          h('h3', { class: 'card-title', text: ctx.t('compare.chartTps') })),
-        h('div', { class: 'cmp-bars' }, tpsRows))));
+  if (S.ui.chart) drawChart(S.ctx, S.ui.chart, S.results);
 }
 
 // ---------------------------------------------------------------------------------------------------
