@@ -3,12 +3,15 @@
 // Conversations are kept by the server (/haniwa/v1/conversations); answers stream from the
 // OpenAI-compatible /v1/chat/completions through api.streamChat. Model and user text is always
 // rendered with textContent (never innerHTML).
+//
+// Modules: panel.js (settings, messages, sending), conversations.js (the sidebar), strings.js, chat.css.
 
 import './strings.js';
 import { onFrame } from '../common/frame.js';
 import { errMessage, h, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
 import { definePanel } from '../common/panel.js';
-import { fmtDateTime, fmtTps, num, relTime } from '../common/format.js';
+import { conversationList } from './conversations.js';
+import { fmtTps, num } from '../common/format.js';
 
 const MAX_IMAGE_BYTES = 8 * 1024 * 1024;
 const PARAMS = [
@@ -20,13 +23,6 @@ const PARAMS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// small helpers (the DOM ones are in common/dom.js, the formatters in common/format.js)
-
-function fileSafe(name) {
-  return (name || 'conversation').replace(/[\\/:*?"<>|\s]+/g, '_').slice(0, 60) || 'conversation';
-}
-
-// ---------------------------------------------------------------------------------------------------
 // panel
 
 const S = {
@@ -36,7 +32,7 @@ const S = {
   convId: null,        // the open conversation, null for a new one
   conv: null,          // its metadata
   messages: [],        // stored messages [{role, content, ...}]
-  conversations: [],   // sidebar list
+  list: null,          // the sidebar (conversations.js)
   image: null,         // {dataUrl, name}
   abort: null,         // AbortController of the running stream
   busy: false,
@@ -55,7 +51,7 @@ async function mount(el, ctx) {
   S.el = el;
   buildUi(el, ctx);
   ctx.onLangChange(() => {
-    renderList();
+    S.list.render();
     refreshStats();
     updateAttachState();
   });
@@ -67,7 +63,7 @@ async function mount(el, ctx) {
     S.models = [];
   }
   fillModels();
-  await refreshList();
+  await S.list.refresh();
 }
 
 async function show(el, ctx, args) {
@@ -96,12 +92,18 @@ function buildUi(el, ctx) {
     ctx.navigate('#/chat');
     ui.input.focus();
   });
-  ui.list = h('ul', { class: 'conv-list', testid: 'conv-list' });
-  ui.listEmpty = tx(ctx, 'p', 'chat.noConversations', { class: 'muted conv-empty', hidden: true });
+  S.list = conversationList(ctx, {
+    currentId: () => S.convId,
+    onDeleted: () => {
+      stopStreaming();
+      newConversation();
+      ctx.navigate('#/chat');
+    },
+  });
   const sidebar = h('aside', { class: 'chat-sidebar card' },
     ui.newBtn,
     tx(ctx, 'h2', 'chat.conversations', { class: 'chat-side-title' }),
-    ui.list, ui.listEmpty);
+    S.list.el, S.list.empty);
 
   // settings ------------------------------------------------------------------------------------
   ui.model = h('select', { id: 'chat-model', testid: 'chat-model', class: 'chat-select' });
@@ -247,7 +249,7 @@ async function patchConversation(body) {
   try {
     const conv = await S.ctx.api.request('PATCH', `/haniwa/v1/conversations/${encodeURIComponent(id)}`, body);
     if (S.convId === id) S.conv = conv;
-    refreshList();
+    S.list.refresh();
   } catch (e) {
     S.ctx.toast(errMessage(e), 'error');
   }
@@ -293,135 +295,6 @@ function renderChips() {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// conversation list
-
-async function refreshList() {
-  try {
-    const res = await S.ctx.api.request('GET', '/haniwa/v1/conversations?limit=50');
-    S.conversations = (res && res.data) || [];
-  } catch (e) {
-    S.ctx.toast(errMessage(e), 'error');
-    return;
-  }
-  renderList();
-}
-
-function renderList() {
-  const { ui, ctx } = { ui: S.ui, ctx: S.ctx };
-  if (!ui.list) return;
-  // keep an item that is being renamed / confirming untouched
-  const editing = ui.list.querySelector('[data-editing="true"]');
-  if (editing) return;
-  ui.list.replaceChildren();
-  ui.listEmpty.hidden = S.conversations.length > 0;
-  for (const c of S.conversations) {
-    const li = h('li', { class: 'conv-item', testid: 'conv-item', 'data-id': c.id });
-    if (c.id === S.convId) {
-      li.classList.add('active');
-      li.setAttribute('aria-current', 'true');
-    }
-    const title = h('span', { class: 'conv-title', testid: 'conv-title', text: c.title || ctx.t('chat.untitled') });
-    const meta = h('span', { class: 'conv-meta muted' },
-      h('span', { class: 'conv-model', text: c.model_id }), ' · ',
-      h('span', { class: 'conv-time', text: relTime(ctx, c.updated || c.created), title: fmtDateTime(c.updated || c.created, ctx.lang()) }));
-    const open = h('a', { class: 'conv-open', href: `#/chat/${encodeURIComponent(c.id)}` }, title, meta);
-    const actions = h('div', { class: 'conv-actions' },
-      iconButton('conv-rename', '✎', 'chat.rename', () => startRename(li, c)),
-      iconButton('conv-export', '⤓', 'chat.export', () => exportConversation(c)),
-      iconButton('conv-delete', '🗑', 'chat.delete', () => confirmDelete(li, c)));
-    li.append(open, actions);
-    ui.list.append(li);
-  }
-}
-
-function iconButton(testid, glyph, key, onclick) {
-  const b = h('button', { type: 'button', class: 'icon-btn', testid }, glyph);
-  b.dataset.i18nTitle = key;
-  b.dataset.i18nAriaLabel = key;
-  b.title = S.ctx.t(key);
-  b.setAttribute('aria-label', S.ctx.t(key));
-  b.addEventListener('click', (ev) => { ev.preventDefault(); ev.stopPropagation(); onclick(); });
-  return b;
-}
-
-function startRename(li, c) {
-  const ctx = S.ctx;
-  li.dataset.editing = 'true';
-  const input = h('input', { type: 'text', class: 'conv-rename-input', testid: 'conv-rename-input', value: c.title || '' });
-  input.setAttribute('aria-label', ctx.t('chat.renameLabel'));
-  let done = false;
-  const finish = async (save) => {
-    if (done) return;
-    done = true;
-    delete li.dataset.editing;
-    const title = input.value.trim();
-    if (save && title && title !== c.title) {
-      try {
-        await ctx.api.request('PATCH', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}`, { title });
-      } catch (e) {
-        ctx.toast(errMessage(e), 'error');
-      }
-    }
-    await refreshList();
-  };
-  input.addEventListener('keydown', (ev) => {
-    if (ev.isComposing || ev.keyCode === 229) return;
-    if (ev.key === 'Enter') { ev.preventDefault(); finish(true); }
-    if (ev.key === 'Escape') { ev.preventDefault(); finish(false); }
-  });
-  input.addEventListener('blur', () => finish(true));
-  li.replaceChildren(h('div', { class: 'conv-edit' }, input));
-  input.focus();
-  input.select();
-}
-
-function confirmDelete(li, c) {
-  const ctx = S.ctx;
-  li.dataset.editing = 'true';
-  const yes = tx(ctx, 'button', 'chat.delete', { type: 'button', class: 'btn danger small', testid: 'conv-delete-confirm' });
-  const no = tx(ctx, 'button', 'chat.cancel', { type: 'button', class: 'btn small', testid: 'conv-delete-cancel' });
-  no.addEventListener('click', () => { delete li.dataset.editing; renderList(); });
-  yes.addEventListener('click', async () => {
-    yes.disabled = true;
-    try {
-      await ctx.api.request('DELETE', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}`);
-      ctx.toast(ctx.t('chat.deleted'), 'ok');
-      if (S.convId === c.id) {
-        stopStreaming();
-        newConversation();
-        ctx.navigate('#/chat');
-      }
-    } catch (e) {
-      ctx.toast(errMessage(e), 'error');
-    }
-    delete li.dataset.editing;
-    await refreshList();
-  });
-  li.replaceChildren(h('div', { class: 'conv-confirm', role: 'alertdialog' },
-    tx(ctx, 'span', 'chat.deleteConfirm', { class: 'conv-confirm-text' }),
-    h('div', { class: 'conv-confirm-actions' }, yes, no)));
-  no.focus();
-}
-
-async function exportConversation(c) {
-  const ctx = S.ctx;
-  try {
-    const data = await ctx.api.request('GET', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}?download=1`);
-    const blob = new Blob([JSON.stringify(data, null, 2) + '\n'], { type: 'application/json' });
-    const name = `haniwa-${fileSafe(c.title)}-${c.id}.json`;
-    const url = URL.createObjectURL(blob);
-    const a = h('a', { href: url, download: name, hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    ctx.toast(ctx.t('chat.exported', { name }), 'ok');
-  } catch (e) {
-    ctx.toast(errMessage(e), 'error');
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // opening / resetting a conversation
 
 function newConversation() {
@@ -431,7 +304,7 @@ function newConversation() {
   S.messages = [];
   clearImage();
   renderMessages();
-  renderList();
+  S.list.render();
 }
 
 async function openConversation(id) {
@@ -457,7 +330,7 @@ async function openConversation(id) {
   writeNumbers(PARAMS, S.ui.params, conv.params || {});
   clearImage();
   renderMessages();
-  renderList();
+  S.list.render();
 }
 
 function renderMessages() {
@@ -611,7 +484,7 @@ async function send() {
       { role: 'user', content });
     const local = S.convId === convId ? S.messages : [];
     local.push(userMsg || { role: 'user', content });
-    refreshList();
+    S.list.refresh();
 
     const body = { model, messages: historyFor(local, system, image), ...params };
     const paint = onFrame((soFar) => {
@@ -658,7 +531,7 @@ async function send() {
   } finally {
     if (S.abort === abort) S.abort = null;
     setBusy(false);
-    refreshList();
+    S.list.refresh();
     if (bubble.isConnected) ui.input.focus();
   }
 }

@@ -5,6 +5,9 @@
 // time to first token, total latency, token counts and tokens/s; a bar picture puts the sides next to
 // each other. A finished run is kept through /haniwa/v1/comparisons, listed newest first, and opens
 // read-only at #/compare/<id>. Model and user text is only ever rendered with textContent.
+//
+// Modules: panel.js (editor, runs, answer columns, history), chart.js (the bar picture), strings.js,
+// compare.css.
 
 import './strings.js';
 import { onFrame } from '../common/frame.js';
