@@ -169,6 +169,14 @@ def test_playground_is_served(http: httpx.Client) -> None:
         "agents/trace.js",
         "agents/return-control.js",
         "common/dom.js",
+        "common/format.js",
+        "common/panel.js",
+        "chat/chat.css",
+        "compare/compare.css",
+        "kb/panel.js",
+        "kb/kb.css",
+        "agents/agents.css",
+        "usage/usage.css",
     ):
         assert http.get(f"/playground/{asset}").status_code == 200, asset
     escape = http.get("/playground/..%2F..%2Fconfig.py")
