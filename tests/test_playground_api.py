@@ -159,16 +159,24 @@ def test_playground_is_served(http: httpx.Client) -> None:
     assert "script-src 'self'" in csp and "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
     for asset in (
         "main.js",
-        "api.js",
-        "i18n.js",
+        "common/api.js",
+        "common/i18n.js",
         "styles.css",
-        "chat.js",
-        "compare.js",
-        "usage.js",
-        "agents.js",
-        "agents_trace.js",
-        "agents_rc.js",
-        "dom.js",
+        "chat/panel.js",
+        "compare/panel.js",
+        "usage/panel.js",
+        "agents/panel.js",
+        "agents/trace.js",
+        "agents/return-control.js",
+        "common/dom.js",
+        "common/format.js",
+        "common/panel.js",
+        "chat/chat.css",
+        "compare/compare.css",
+        "kb/panel.js",
+        "kb/kb.css",
+        "agents/agents.css",
+        "usage/usage.css",
     ):
         assert http.get(f"/playground/{asset}").status_code == 200, asset
     escape = http.get("/playground/..%2F..%2Fconfig.py")

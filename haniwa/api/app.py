@@ -283,11 +283,12 @@ def _known_model(registry: ModelRegistry) -> Callable[[str], bool]:
 
 
 # The page runs only its own modules and talks only to this server: model output is rendered as text, and
-# the CSP makes sure nothing injected could load or send anything elsewhere. Panels add their own <style>
-# elements, hence 'unsafe-inline' for styles only; pictures are attachments (data:) and downloads (blob:).
+# the CSP makes sure nothing injected could load or send anything elsewhere. Styles come only from the
+# playground's .css files (no inline <style> or style=""; scripts set sizes through CSSOM); pictures are
+# attachments (data:) and downloads (blob:).
 _PLAYGROUND_HEADERS = {
     "cache-control": "no-cache",
-    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'",
     "x-content-type-options": "nosniff",

@@ -1,13 +1,15 @@
 // haniwa playground — the shell: top bar, tabs, hash routing, lazy panels, toast, language, API key.
 //
-// Panels are ES modules imported on first use; each exports mount(el, ctx) (once) and optionally
-// show(el, ctx, args) (every time its route is shown). ctx:
+// Panels are ES modules (<name>/panel.js) imported on first use; each default-exports definePanel({...})
+// from common/panel.js, which mountPanel() mounts once (stylesheets first); show(el, ctx, args) runs every
+// time its route is shown. ctx:
 //   { api, t, lang, setLang, onLangChange, toast(message, kind='info'|'error'|'ok'), navigate(hash, {replace}),
 //     register }
 
-import * as api from './api.js';
-import { register, t, lang, setLang, onLangChange, translateDom } from './i18n.js';
-import { h } from './dom.js';
+import * as api from './common/api.js';
+import { register, t, lang, setLang, onLangChange, translateDom } from './common/i18n.js';
+import { h } from './common/dom.js';
+import { isPanel, mountPanel } from './common/panel.js';
 
 register({
   en: {
@@ -67,11 +69,11 @@ register({
 });
 
 const PANELS = [
-  { name: 'chat', module: './chat.js' },
-  { name: 'compare', module: './compare.js' },
-  { name: 'kb', module: './kb.js' },
-  { name: 'agents', module: './agents.js' },
-  { name: 'usage', module: './usage.js' },
+  { name: 'chat', module: './chat/panel.js' },
+  { name: 'compare', module: './compare/panel.js' },
+  { name: 'kb', module: './kb/panel.js' },
+  { name: 'agents', module: './agents/panel.js' },
+  { name: 'usage', module: './usage/panel.js' },
 ];
 const DEFAULT_ROUTE = '#/chat';
 
@@ -157,12 +159,12 @@ function ensureMounted(name) {
   if (!s.mounted) {
     s.el.replaceChildren(h('div', { class: 'panel-loading muted' }, t('shell.loading')));
     s.mounted = (async () => {
-      const mod = await import(spec.module);
-      if (typeof mod.mount !== 'function') throw new Error(`${spec.module} does not export mount()`);
+      const { default: panel } = await import(spec.module);
+      if (!isPanel(panel)) throw new Error(`${spec.module} does not export definePanel({...}) as its default`);
       s.el.replaceChildren();
-      await mod.mount(s.el, ctx);
+      await mountPanel(panel, s.el, ctx);
       translateDom(s.el);
-      return mod;
+      return panel;
     })();
     s.mounted.catch((err) => {
       console.warn(`haniwa: panel "${name}" failed to load`, err);
@@ -192,20 +194,18 @@ async function route() {
   const s = panelState(name);
   s.el.hidden = false;
   updateTitle();
-  let mod;
+  let panel;
   try {
-    mod = await ensureMounted(name);
+    panel = await ensureMounted(name);
   } catch (_) {
     return; // already reported in the panel
   }
   if (currentName !== name) return; // the user moved on while it loaded
-  if (typeof mod.show === 'function') {
-    try {
-      await mod.show(s.el, ctx, args);
-    } catch (err) {
-      console.warn(`haniwa: panel "${name}" show() failed`, err);
-      toast((err && err.message) || String(err), 'error');
-    }
+  try {
+    await panel.show(s.el, ctx, args);
+  } catch (err) {
+    console.warn(`haniwa: panel "${name}" show() failed`, err);
+    toast((err && err.message) || String(err), 'error');
   }
 }
 

@@ -1,16 +1,17 @@
-// haniwa playground — small helpers shared by the Knowledge-bases panel's modules (kb.js, kb-query.js);
-// the generic DOM helpers (h, errMessage, …) are in dom.js.
+// haniwa playground — small helpers shared by the Knowledge-bases panel's modules; the generic DOM helpers
+// (h, errMessage, …) are in common/dom.js, numbers and times in common/format.js.
 //
 //   setContext(ctx)              once, from mount(): the shell's ctx (t, api, lang, toast, …)
 //   ctx(), t(key, vars)          the context / a translation
-//   tx(tag, key, attrs)          dom.js's tx() with that context: an element whose whole text is a
+//   tx(tag, key, attrs)          common/dom.js's tx() with that context: an element whose whole text is a
 //                                translation that follows language changes
 //   field(labelKey, control, hint?)   <label class="field"><span>label</span>control hint</label>
 //   placeholder(el, key)         a translated placeholder
 //   sourceOf(location), modelLabel(m), fillSelect(sel, models, emptyKey, preferred),
 //   arnOf(models, modelId), submitOnEnter(el, fn)
+//   shortModel(arn), badgeClass(status), dsType(dataSource), s3Paths(dataSource)
 
-import { h, tx as domTx } from './dom.js';
+import { h, tx as domTx } from '../common/dom.js';
 
 let current = null;
 
@@ -81,4 +82,27 @@ export function submitOnEnter(el, fn) {
     ev.preventDefault();
     fn();
   });
+}
+
+export function shortModel(arn) {
+  return String(arn || '').replace(/^arn:aws:bedrock:[^:]*:[^:]*:(foundation-model|inference-profile)\//, '');
+}
+
+export function badgeClass(status) {
+  if (['COMPLETE', 'INDEXED', 'ACTIVE', 'AVAILABLE'].includes(status)) return 'badge ok';
+  if (['FAILED', 'DELETE_UNSUCCESSFUL', 'NOT_FOUND'].includes(status)) return 'badge error';
+  if (['STOPPED', 'STOPPING', 'PARTIALLY_INDEXED', 'IGNORED'].includes(status)) return 'badge warn';
+  return 'badge accent';
+}
+
+export function dsType(ds) {
+  return (ds && ds.dataSourceConfiguration && ds.dataSourceConfiguration.type) || '';
+}
+
+// the bucket/prefix pairs an S3 data source reads ('' prefix: the whole bucket)
+export function s3Paths(ds) {
+  const s3 = (ds.dataSourceConfiguration || {}).s3Configuration || {};
+  const bucket = String(s3.bucketArn || '').replace(/^arn:aws:s3:::/, '');
+  const prefixes = s3.inclusionPrefixes && s3.inclusionPrefixes.length ? s3.inclusionPrefixes : [''];
+  return prefixes.map((p) => `${bucket}/${p}`);
 }

@@ -3,93 +3,15 @@
 // Conversations are kept by the server (/haniwa/v1/conversations); answers stream from the
 // OpenAI-compatible /v1/chat/completions through api.streamChat. Model and user text is always
 // rendered with textContent (never innerHTML).
+//
+// Modules: panel.js (settings, messages, sending), conversations.js (the sidebar), strings.js, chat.css.
 
-import { register } from './i18n.js';
-import { onFrame } from './frame.js';
-import { errMessage, h, injectStyle, isAbort, readNumbers, relTime, tx, writeNumbers } from './dom.js';
-
-register({
-  en: {
-    'chat.new': 'New conversation',
-    'chat.conversations': 'Conversations',
-    'chat.noConversations': 'No saved conversations yet.',
-    'chat.untitled': 'Untitled',
-    'chat.rename': 'Rename',
-    'chat.renameLabel': 'New title',
-    'chat.delete': 'Delete',
-    'chat.deleteConfirm': 'Delete this conversation?',
-    'chat.cancel': 'Cancel',
-    'chat.export': 'Export JSON',
-    'chat.exported': 'Exported {name}.',
-    'chat.deleted': 'Conversation deleted.',
-    'chat.settings': 'Settings',
-    'chat.model': 'Model',
-    'chat.noModels': 'No chat models available',
-    'chat.system': 'System prompt',
-    'chat.systemPlaceholder': 'Optional instructions for the model',
-    'chat.temperature': 'Temperature',
-    'chat.topP': 'Top P',
-    'chat.topK': 'Top K',
-    'chat.maxTokens': 'Max tokens',
-    'chat.default': 'default',
-    'chat.inputPlaceholder': 'Type a message — Enter to send, Shift+Enter for a new line',
-    'chat.send': 'Send',
-    'chat.stop': 'Stop',
-    'chat.attach': 'Attach image',
-    'chat.attachDisabled': 'The selected model does not accept images',
-    'chat.removeImage': 'Remove image',
-    'chat.empty': 'Start a conversation: pick a model and type a message.',
-    'chat.stats': '{tokens} tokens · {latency} ms · {tps} tokens/s',
-    'chat.statsStopped': 'stopped',
-    'chat.error': 'Error: {message}',
-    'chat.loadFailed': 'Could not load the conversation: {message}',
-    'chat.you': 'You',
-    'chat.assistant': 'Assistant',
-    'chat.imageOnly': '(image)',
-    'chat.imageTooLarge': 'The image is too large (max {mb} MB).',
-    'chat.messages': 'Messages',
-  },
-  ja: {
-    'chat.new': '新しい会話',
-    'chat.conversations': '会話',
-    'chat.noConversations': '保存された会話はまだありません。',
-    'chat.untitled': '無題',
-    'chat.rename': '名前を変更',
-    'chat.renameLabel': '新しいタイトル',
-    'chat.delete': '削除',
-    'chat.deleteConfirm': 'この会話を削除しますか？',
-    'chat.cancel': 'キャンセル',
-    'chat.export': 'JSON をエクスポート',
-    'chat.exported': '{name} をエクスポートしました。',
-    'chat.deleted': '会話を削除しました。',
-    'chat.settings': '設定',
-    'chat.model': 'モデル',
-    'chat.noModels': '利用できるチャットモデルがありません',
-    'chat.system': 'システムプロンプト',
-    'chat.systemPlaceholder': 'モデルへの指示（任意）',
-    'chat.temperature': 'Temperature',
-    'chat.topP': 'Top P',
-    'chat.topK': 'Top K',
-    'chat.maxTokens': '最大トークン数',
-    'chat.default': '既定',
-    'chat.inputPlaceholder': 'メッセージを入力してください（Enter で送信、Shift+Enter で改行）',
-    'chat.send': '送信',
-    'chat.stop': '停止',
-    'chat.attach': '画像を添付',
-    'chat.attachDisabled': '選択中のモデルは画像に対応していません',
-    'chat.removeImage': '画像を削除',
-    'chat.empty': 'モデルを選んでメッセージを入力すると、会話を始められます。',
-    'chat.stats': '{tokens} トークン · {latency} ms · {tps} トークン/秒',
-    'chat.statsStopped': '停止しました',
-    'chat.error': 'エラー: {message}',
-    'chat.loadFailed': '会話を読み込めませんでした: {message}',
-    'chat.you': 'あなた',
-    'chat.assistant': 'アシスタント',
-    'chat.imageOnly': '（画像）',
-    'chat.imageTooLarge': '画像が大きすぎます（最大 {mb} MB）。',
-    'chat.messages': 'メッセージ',
-  },
-});
+import './strings.js';
+import { onFrame } from '../common/frame.js';
+import { errMessage, h, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
+import { conversationList } from './conversations.js';
+import { fmtTps, num } from '../common/format.js';
 
 const MAX_IMAGE_BYTES = 8 * 1024 * 1024;
 const PARAMS = [
@@ -101,18 +23,6 @@ const PARAMS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// formatting (DOM helpers are in dom.js)
-
-function fmtTps(v) {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '0';
-  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
-}
-
-function fileSafe(name) {
-  return (name || 'conversation').replace(/[\\/:*?"<>|\s]+/g, '_').slice(0, 60) || 'conversation';
-}
-
-// ---------------------------------------------------------------------------------------------------
 // panel
 
 const S = {
@@ -122,7 +32,7 @@ const S = {
   convId: null,        // the open conversation, null for a new one
   conv: null,          // its metadata
   messages: [],        // stored messages [{role, content, ...}]
-  conversations: [],   // sidebar list
+  list: null,          // the sidebar (conversations.js)
   image: null,         // {dataUrl, name}
   abort: null,         // AbortController of the running stream
   busy: false,
@@ -130,13 +40,18 @@ const S = {
   ui: {},
 };
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('chat.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
   S.el = el;
-  injectStyle('haniwa-chat-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
-    renderList();
+    S.list.render();
     refreshStats();
     updateAttachState();
   });
@@ -148,10 +63,10 @@ export async function mount(el, ctx) {
     S.models = [];
   }
   fillModels();
-  await refreshList();
+  await S.list.refresh();
 }
 
-export async function show(el, ctx, args) {
+async function show(el, ctx, args) {
   const id = (args && args[0]) || null;
   if (id && id === S.convId) {
     return;   // already showing it (e.g. right after the first message created it)
@@ -177,12 +92,18 @@ function buildUi(el, ctx) {
     ctx.navigate('#/chat');
     ui.input.focus();
   });
-  ui.list = h('ul', { class: 'conv-list', testid: 'conv-list' });
-  ui.listEmpty = tx(ctx, 'p', 'chat.noConversations', { class: 'muted conv-empty', hidden: true });
+  S.list = conversationList(ctx, {
+    currentId: () => S.convId,
+    onDeleted: () => {
+      stopStreaming();
+      newConversation();
+      ctx.navigate('#/chat');
+    },
+  });
   const sidebar = h('aside', { class: 'chat-sidebar card' },
     ui.newBtn,
     tx(ctx, 'h2', 'chat.conversations', { class: 'chat-side-title' }),
-    ui.list, ui.listEmpty);
+    S.list.el, S.list.empty);
 
   // settings ------------------------------------------------------------------------------------
   ui.model = h('select', { id: 'chat-model', testid: 'chat-model', class: 'chat-select' });
@@ -328,7 +249,7 @@ async function patchConversation(body) {
   try {
     const conv = await S.ctx.api.request('PATCH', `/haniwa/v1/conversations/${encodeURIComponent(id)}`, body);
     if (S.convId === id) S.conv = conv;
-    refreshList();
+    S.list.refresh();
   } catch (e) {
     S.ctx.toast(errMessage(e), 'error');
   }
@@ -374,135 +295,6 @@ function renderChips() {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// conversation list
-
-async function refreshList() {
-  try {
-    const res = await S.ctx.api.request('GET', '/haniwa/v1/conversations?limit=50');
-    S.conversations = (res && res.data) || [];
-  } catch (e) {
-    S.ctx.toast(errMessage(e), 'error');
-    return;
-  }
-  renderList();
-}
-
-function renderList() {
-  const { ui, ctx } = { ui: S.ui, ctx: S.ctx };
-  if (!ui.list) return;
-  // keep an item that is being renamed / confirming untouched
-  const editing = ui.list.querySelector('[data-editing="true"]');
-  if (editing) return;
-  ui.list.replaceChildren();
-  ui.listEmpty.hidden = S.conversations.length > 0;
-  for (const c of S.conversations) {
-    const li = h('li', { class: 'conv-item', testid: 'conv-item', 'data-id': c.id });
-    if (c.id === S.convId) {
-      li.classList.add('active');
-      li.setAttribute('aria-current', 'true');
-    }
-    const title = h('span', { class: 'conv-title', testid: 'conv-title', text: c.title || ctx.t('chat.untitled') });
-    const meta = h('span', { class: 'conv-meta muted' },
-      h('span', { class: 'conv-model', text: c.model_id }), ' · ',
-      h('span', { class: 'conv-time', text: relTime(ctx, c.updated || c.created), title: new Date((c.updated || c.created) * 1000).toLocaleString() }));
-    const open = h('a', { class: 'conv-open', href: `#/chat/${encodeURIComponent(c.id)}` }, title, meta);
-    const actions = h('div', { class: 'conv-actions' },
-      iconButton('conv-rename', '✎', 'chat.rename', () => startRename(li, c)),
-      iconButton('conv-export', '⤓', 'chat.export', () => exportConversation(c)),
-      iconButton('conv-delete', '🗑', 'chat.delete', () => confirmDelete(li, c)));
-    li.append(open, actions);
-    ui.list.append(li);
-  }
-}
-
-function iconButton(testid, glyph, key, onclick) {
-  const b = h('button', { type: 'button', class: 'icon-btn', testid }, glyph);
-  b.dataset.i18nTitle = key;
-  b.dataset.i18nAriaLabel = key;
-  b.title = S.ctx.t(key);
-  b.setAttribute('aria-label', S.ctx.t(key));
-  b.addEventListener('click', (ev) => { ev.preventDefault(); ev.stopPropagation(); onclick(); });
-  return b;
-}
-
-function startRename(li, c) {
-  const ctx = S.ctx;
-  li.dataset.editing = 'true';
-  const input = h('input', { type: 'text', class: 'conv-rename-input', testid: 'conv-rename-input', value: c.title || '' });
-  input.setAttribute('aria-label', ctx.t('chat.renameLabel'));
-  let done = false;
-  const finish = async (save) => {
-    if (done) return;
-    done = true;
-    delete li.dataset.editing;
-    const title = input.value.trim();
-    if (save && title && title !== c.title) {
-      try {
-        await ctx.api.request('PATCH', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}`, { title });
-      } catch (e) {
-        ctx.toast(errMessage(e), 'error');
-      }
-    }
-    await refreshList();
-  };
-  input.addEventListener('keydown', (ev) => {
-    if (ev.isComposing || ev.keyCode === 229) return;
-    if (ev.key === 'Enter') { ev.preventDefault(); finish(true); }
-    if (ev.key === 'Escape') { ev.preventDefault(); finish(false); }
-  });
-  input.addEventListener('blur', () => finish(true));
-  li.replaceChildren(h('div', { class: 'conv-edit' }, input));
-  input.focus();
-  input.select();
-}
-
-function confirmDelete(li, c) {
-  const ctx = S.ctx;
-  li.dataset.editing = 'true';
-  const yes = tx(ctx, 'button', 'chat.delete', { type: 'button', class: 'btn danger small', testid: 'conv-delete-confirm' });
-  const no = tx(ctx, 'button', 'chat.cancel', { type: 'button', class: 'btn small', testid: 'conv-delete-cancel' });
-  no.addEventListener('click', () => { delete li.dataset.editing; renderList(); });
-  yes.addEventListener('click', async () => {
-    yes.disabled = true;
-    try {
-      await ctx.api.request('DELETE', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}`);
-      ctx.toast(ctx.t('chat.deleted'), 'ok');
-      if (S.convId === c.id) {
-        stopStreaming();
-        newConversation();
-        ctx.navigate('#/chat');
-      }
-    } catch (e) {
-      ctx.toast(errMessage(e), 'error');
-    }
-    delete li.dataset.editing;
-    await refreshList();
-  });
-  li.replaceChildren(h('div', { class: 'conv-confirm', role: 'alertdialog' },
-    tx(ctx, 'span', 'chat.deleteConfirm', { class: 'conv-confirm-text' }),
-    h('div', { class: 'conv-confirm-actions' }, yes, no)));
-  no.focus();
-}
-
-async function exportConversation(c) {
-  const ctx = S.ctx;
-  try {
-    const data = await ctx.api.request('GET', `/haniwa/v1/conversations/${encodeURIComponent(c.id)}?download=1`);
-    const blob = new Blob([JSON.stringify(data, null, 2) + '\n'], { type: 'application/json' });
-    const name = `haniwa-${fileSafe(c.title)}-${c.id}.json`;
-    const url = URL.createObjectURL(blob);
-    const a = h('a', { href: url, download: name, hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    ctx.toast(ctx.t('chat.exported', { name }), 'ok');
-  } catch (e) {
-    ctx.toast(errMessage(e), 'error');
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // opening / resetting a conversation
 
 function newConversation() {
@@ -512,7 +304,7 @@ function newConversation() {
   S.messages = [];
   clearImage();
   renderMessages();
-  renderList();
+  S.list.render();
 }
 
 async function openConversation(id) {
@@ -538,7 +330,7 @@ async function openConversation(id) {
   writeNumbers(PARAMS, S.ui.params, conv.params || {});
   clearImage();
   renderMessages();
-  renderList();
+  S.list.render();
 }
 
 function renderMessages() {
@@ -594,7 +386,7 @@ function setStats(stats, s) {
     stats.textContent = s && s.stopped ? S.ctx.t('chat.statsStopped') : '';
     return;
   }
-  const tps = fmtTps(s.tps);
+  const tps = fmtTps(num(s.tps) ?? 0);   // a stopped or empty answer reads 0 tokens/s
   stats.textContent = S.ctx.t('chat.stats', { tokens: s.tokens, latency: s.latency ?? '—', tps })
     + (s.stopped ? ` · ${S.ctx.t('chat.statsStopped')}` : '');
   stats.dataset.outputTokens = String(s.tokens);
@@ -692,7 +484,7 @@ async function send() {
       { role: 'user', content });
     const local = S.convId === convId ? S.messages : [];
     local.push(userMsg || { role: 'user', content });
-    refreshList();
+    S.list.refresh();
 
     const body = { model, messages: historyFor(local, system, image), ...params };
     const paint = onFrame((soFar) => {
@@ -739,101 +531,7 @@ async function send() {
   } finally {
     if (S.abort === abort) S.abort = null;
     setBusy(false);
-    refreshList();
+    S.list.refresh();
     if (bubble.isConnected) ui.input.focus();
   }
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (layout specific to this panel; colours come from the shell's CSS variables)
-
-const CSS = `
-#panel-chat .chat-layout {
-  display: grid; grid-template-columns: 240px minmax(0, 1fr) 280px; gap: 12px;
-  height: calc(100vh - var(--topbar-height, 56px) - 24px); min-height: 420px;
-}
-#panel-chat .chat-sidebar, #panel-chat .chat-settings { display: flex; flex-direction: column; gap: 8px; min-height: 0; overflow: auto; }
-#panel-chat .chat-side-title, #panel-chat .chat-settings-title {
-  font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
-  color: var(--muted, #6b7280); margin: 8px 0 0;
-}
-#panel-chat .conv-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 2px; }
-#panel-chat .conv-item { display: flex; align-items: center; gap: 4px; border-radius: 6px; padding: 2px 4px; }
-#panel-chat .conv-item:hover, #panel-chat .conv-item.active { background: var(--hover, rgba(127,127,127,.12)); }
-#panel-chat .conv-item.active { box-shadow: inset 3px 0 0 var(--accent, #2563eb); }
-#panel-chat .conv-open { flex: 1; min-width: 0; display: flex; flex-direction: column; padding: 4px 4px; color: inherit; text-decoration: none; }
-#panel-chat .conv-title { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 13px; }
-#panel-chat .conv-meta { font-size: 11px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: var(--muted, #6b7280); }
-#panel-chat .conv-actions { display: flex; gap: 0; opacity: .55; }
-#panel-chat .conv-item:hover .conv-actions, #panel-chat .conv-item:focus-within .conv-actions, #panel-chat .conv-item.active .conv-actions { opacity: 1; }
-#panel-chat .icon-btn {
-  border: 0; background: transparent; color: inherit; cursor: pointer; border-radius: 4px;
-  width: 26px; height: 26px; padding: 0; font-size: 13px; line-height: 26px;
-}
-#panel-chat .icon-btn:hover { background: var(--hover, rgba(127,127,127,.18)); }
-#panel-chat .conv-edit, #panel-chat .conv-confirm { flex: 1; display: flex; flex-direction: column; gap: 6px; padding: 4px; }
-#panel-chat .conv-rename-input { width: 100%; box-sizing: border-box; }
-#panel-chat .conv-confirm-text { font-size: 13px; }
-#panel-chat .conv-confirm-actions { display: flex; gap: 6px; }
-#panel-chat .chat-main { display: flex; flex-direction: column; gap: 8px; min-width: 0; min-height: 0; }
-#panel-chat .chat-messages {
-  flex: 1; overflow-y: auto; display: flex; flex-direction: column; gap: 10px; padding: 12px;
-  border: 1px solid var(--border, #e5e7eb); border-radius: var(--radius, 8px); background: var(--surface, transparent);
-  min-height: 160px;
-}
-#panel-chat .chat-empty { margin: auto; text-align: center; color: var(--muted, #6b7280); }
-#panel-chat .msg-row { display: flex; flex-direction: column; max-width: 85%; }
-#panel-chat .msg-row-user { align-self: flex-end; align-items: flex-end; }
-#panel-chat .msg-row-assistant { align-self: flex-start; align-items: flex-start; }
-#panel-chat .msg-bubble {
-  white-space: pre-wrap; overflow-wrap: anywhere; padding: 8px 12px; border-radius: 12px; line-height: 1.5;
-  font-size: 14px;
-}
-#panel-chat .msg-user { background: var(--accent, #2563eb); color: var(--accent-contrast, #fff); border-bottom-right-radius: 4px; }
-#panel-chat .msg-assistant {
-  background: var(--surface-2, rgba(127,127,127,.1)); border: 1px solid var(--border, #e5e7eb);
-  border-bottom-left-radius: 4px; min-width: 2.5em; min-height: 1.5em;
-}
-#panel-chat .msg-assistant[data-streaming="true"] .msg-text::after {
-  content: "▍"; animation: haniwa-chat-blink 1s steps(2) infinite; margin-left: 1px; opacity: .7;
-}
-@keyframes haniwa-chat-blink { 50% { opacity: 0; } }
-#panel-chat .msg-error { border-color: var(--danger, #dc2626); }
-#panel-chat .msg-error-text { display: block; color: var(--danger, #dc2626); margin-top: 4px; }
-#panel-chat .msg-error .msg-text:empty { display: none; }
-#panel-chat .msg-image { display: block; max-width: 220px; max-height: 160px; border-radius: 6px; margin-bottom: 6px; }
-#panel-chat .msg-stats { font-size: 11px; margin-top: 3px; font-family: var(--mono, ui-monospace, SFMono-Regular, Menlo, monospace); color: var(--muted, #6b7280); }
-#panel-chat .chat-composer { display: flex; flex-direction: column; gap: 6px; padding: 8px; }
-#panel-chat .chat-composer-row { display: flex; gap: 6px; align-items: flex-end; }
-#panel-chat .chat-composer textarea { flex: 1; resize: none; min-height: 42px; max-height: 220px; box-sizing: border-box; font: inherit; }
-#panel-chat .chat-chips { display: flex; gap: 6px; flex-wrap: wrap; }
-#panel-chat .chat-chips:empty { display: none; }
-#panel-chat .chat-chip { display: inline-flex; align-items: center; gap: 6px; padding: 3px 6px; border-radius: 999px; border: 1px solid var(--border, #e5e7eb); font-size: 12px; }
-#panel-chat .chat-chip img { width: 28px; height: 28px; object-fit: cover; border-radius: 4px; }
-#panel-chat .chip-remove { border: 0; background: transparent; cursor: pointer; font-size: 15px; line-height: 1; color: inherit; padding: 0 2px; }
-#panel-chat .chat-attach[disabled] { opacity: .4; cursor: not-allowed; }
-#panel-chat .visually-hidden { position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
-#panel-chat .chat-settings .field { display: flex; flex-direction: column; gap: 3px; }
-#panel-chat .chat-settings label { font-size: 12px; color: var(--muted, #6b7280); }
-#panel-chat .chat-settings select, #panel-chat .chat-settings textarea, #panel-chat .chat-settings input { width: 100%; box-sizing: border-box; }
-#panel-chat .chat-settings-body { display: flex; flex-direction: column; gap: 8px; }
-#panel-chat .chat-params { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
-#panel-chat .chat-settings-toggle { display: none; }
-@media (max-width: 480px) {
-  #panel-chat .chat-layout { display: flex; flex-direction: column; height: auto; }
-  #panel-chat .chat-sidebar { order: 0; max-height: 32vh; }
-  #panel-chat .chat-settings { order: 1; overflow: visible; }
-  #panel-chat .chat-main { order: 2; }
-  #panel-chat .chat-messages { min-height: 45vh; max-height: 60vh; }
-  #panel-chat .chat-settings-title { display: none; }
-  #panel-chat .chat-settings-toggle {
-    display: flex; align-items: center; justify-content: space-between; width: 100%;
-    background: transparent; border: 0; padding: 4px 0; font: inherit; font-weight: 600; color: inherit; cursor: pointer;
-  }
-  #panel-chat .chat-settings-toggle::after { content: "▾"; }
-  #panel-chat .chat-settings.collapsed .chat-settings-toggle::after { content: "▸"; }
-  #panel-chat .chat-settings.collapsed .chat-settings-body { display: none; }
-  #panel-chat .msg-row { max-width: 95%; }
-  #panel-chat .conv-actions { opacity: 1; }
-}
-`;

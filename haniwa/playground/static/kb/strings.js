@@ -1,6 +1,6 @@
 // haniwa playground — the Knowledge-bases panel's strings (en + ja), registered on import.
 
-import { register } from './i18n.js';
+import { register } from '../common/i18n.js';
 
 register({
   en: {

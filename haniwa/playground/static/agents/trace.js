@@ -1,4 +1,4 @@
-// haniwa playground — the Agents panel's trace timeline and its own helpers (agents.js draws the rest).
+// haniwa playground — the Agents panel's trace timeline and its own helpers (panel.js draws the rest).
 //
 // A Trace turns one turn's InvokeAgent `trace` events (Bedrock TracePart objects:
 // {agentId, agentAliasId, sessionId, trace: {orchestrationTrace | preProcessingTrace |
@@ -9,97 +9,19 @@
 //
 // Exports: tf(ctx, tag, key, vars, attrs), setTf(ctx, el, key, vars), retranslate(ctx, root),
 // prettyText(text), sourceOf(reference), paramList(ctx, params, testid, itemTestid),
-// snippet(ctx, text, attrs), class Trace. (h, tx and the other DOM helpers are in dom.js.)
+// snippet(ctx, text, attrs), class Trace. (h, tx and the other DOM helpers are in common/dom.js.)
 
-import { register } from './i18n.js';
-import { h, injectStyle, num, tx } from './dom.js';
-
-register({
-  en: {
-    'agents.trace.title': 'Trace',
-    'agents.trace.steps': '{n} steps',
-    'agents.trace.oneStep': '1 step',
-    'agents.trace.tokens': '{input} in / {output} out tokens',
-    'agents.trace.step': 'Step {n}',
-    'agents.trace.pre': 'Pre-processing',
-    'agents.trace.post': 'Post-processing',
-    'agents.trace.guardrail': 'Guardrail',
-    'agents.trace.other': 'Other',
-    'agents.trace.model': 'Model invocation',
-    'agents.trace.modelInput': 'Input',
-    'agents.trace.modelOutput': 'Output',
-    'agents.trace.system': 'System prompt',
-    'agents.trace.messages': 'Messages',
-    'agents.trace.usage': '{input} in / {output} out tokens',
-    'agents.trace.timeMs': '{ms} ms',
-    'agents.trace.rationale': 'Rationale',
-    'agents.trace.kb': 'Knowledge base lookup',
-    'agents.trace.query': 'Query',
-    'agents.trace.noRefs': 'No references found.',
-    'agents.trace.action': 'Action group call',
-    'agents.trace.actionResult': 'Action result',
-    'agents.trace.result': 'Result',
-    'agents.trace.noParams': 'no parameters',
-    'agents.trace.reprompt': 'Reprompt',
-    'agents.trace.final': 'Final response',
-    'agents.trace.failure': 'Failure',
-    'agents.trace.returnControl': 'Return of control',
-    'agents.trace.tagKb': 'KB lookup',
-    'agents.trace.tagFinal': 'final',
-    'agents.trace.tagReprompt': 'reprompt',
-    'agents.trace.tagFailure': 'failure',
-    'agents.trace.tagRc': 'return of control',
-    'agents.trace.showMore': 'Show all',
-    'agents.trace.showLess': 'Show less',
-    'agents.trace.running': 'running…',
-  },
-  ja: {
-    'agents.trace.title': 'トレース',
-    'agents.trace.steps': '{n} ステップ',
-    'agents.trace.oneStep': '1 ステップ',
-    'agents.trace.tokens': '入力 {input} / 出力 {output} トークン',
-    'agents.trace.step': 'ステップ {n}',
-    'agents.trace.pre': '前処理',
-    'agents.trace.post': '後処理',
-    'agents.trace.guardrail': 'ガードレール',
-    'agents.trace.other': 'その他',
-    'agents.trace.model': 'モデル呼び出し',
-    'agents.trace.modelInput': '入力',
-    'agents.trace.modelOutput': '出力',
-    'agents.trace.system': 'システムプロンプト',
-    'agents.trace.messages': 'メッセージ',
-    'agents.trace.usage': '入力 {input} / 出力 {output} トークン',
-    'agents.trace.timeMs': '{ms} ms',
-    'agents.trace.rationale': '考え',
-    'agents.trace.kb': 'ナレッジベース検索',
-    'agents.trace.query': '検索語',
-    'agents.trace.noRefs': '参照は見つかりませんでした。',
-    'agents.trace.action': 'アクショングループの呼び出し',
-    'agents.trace.actionResult': 'アクションの結果',
-    'agents.trace.result': '結果',
-    'agents.trace.noParams': 'パラメーターなし',
-    'agents.trace.reprompt': '再プロンプト',
-    'agents.trace.final': '最終回答',
-    'agents.trace.failure': '失敗',
-    'agents.trace.returnControl': '制御の返却',
-    'agents.trace.tagKb': 'KB 検索',
-    'agents.trace.tagFinal': '最終回答',
-    'agents.trace.tagReprompt': '再プロンプト',
-    'agents.trace.tagFailure': '失敗',
-    'agents.trace.tagRc': '制御の返却',
-    'agents.trace.showMore': 'すべて表示',
-    'agents.trace.showLess': '折りたたむ',
-    'agents.trace.running': '実行中…',
-  },
-});
+import './strings.js';
+import { h, tx } from '../common/dom.js';
+import { num } from '../common/format.js';
 
 const SNIPPET_CHARS = 280;
 
 // ---------------------------------------------------------------------------------------------------
-// translated text with {vars}, parameters, snippets (h, tx: dom.js)
+// translated text with {vars}, parameters, snippets (h, tx: common/dom.js)
 
 // an element whose text is the translation of `key` with {vars}, re-translated by retranslate() (the
-// shell's translateDom knows no vars; tx() in dom.js is the plain form)
+// shell's translateDom knows no vars; tx() in common/dom.js is the plain form)
 export function tf(ctx, tag, key, vars, attrs) {
   const el = h(tag, attrs);
   setTf(ctx, el, key, vars);
@@ -186,7 +108,6 @@ export function snippet(ctx, text, attrs) {
 
 export class Trace {
   constructor(ctx, opts = {}) {
-    injectStyle('haniwa-agents-trace-style', CSS);
     this.ctx = ctx;
     this.kbName = opts.kbName || (() => null);
     this.steps = new Map();   // traceId → step
@@ -506,66 +427,3 @@ export class Trace {
     step.body.append(det);
   }
 }
-
-// ---------------------------------------------------------------------------------------------------
-// styles (colours come from the shell's CSS variables)
-
-const CSS = `
-#panel-agents .ag-trace { border: 1px solid var(--border); border-radius: var(--radius); background: var(--surface-2); padding: 6px 10px; }
-#panel-agents .ag-trace-head { display: flex; align-items: center; gap: 8px; cursor: pointer; font-size: 13px; flex-wrap: wrap; }
-#panel-agents .ag-trace-title { font-weight: 600; }
-#panel-agents .ag-trace-tokens { font-size: 11px; }
-#panel-agents .ag-timeline { list-style: none; margin: 8px 0 2px; padding: 0 0 0 18px; position: relative; }
-#panel-agents .ag-timeline::before {
-  content: ""; position: absolute; left: 6px; top: 6px; bottom: 6px; width: 2px; background: var(--border-strong); border-radius: 1px;
-}
-#panel-agents .ag-step { position: relative; margin: 0 0 8px; }
-#panel-agents .ag-step::before {
-  content: ""; position: absolute; left: -17px; top: 6px; width: 10px; height: 10px; border-radius: 50%;
-  background: var(--surface); border: 2px solid var(--accent);
-}
-#panel-agents .ag-step-final::before { background: var(--ok); border-color: var(--ok); }
-#panel-agents .ag-step-error::before { background: var(--danger); border-color: var(--danger); }
-#panel-agents .ag-step-head { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; cursor: pointer; font-size: 13px; }
-#panel-agents .ag-step-title { font-weight: 600; }
-#panel-agents .ag-step-tags { display: inline-flex; gap: 4px; flex-wrap: wrap; }
-#panel-agents .ag-step-body { display: flex; flex-direction: column; gap: 6px; margin-top: 4px; }
-#panel-agents .ag-item {
-  background: var(--surface); border: 1px solid var(--border); border-radius: var(--radius-sm); padding: 6px 8px; min-width: 0;
-}
-#panel-agents .ag-item p { margin: 0; white-space: pre-wrap; word-break: break-word; }
-#panel-agents .ag-item-label, #panel-agents .ag-sub-label {
-  font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; color: var(--text-muted); margin-bottom: 2px;
-}
-#panel-agents .ag-item-rationale .ag-rationale-text { font-style: italic; }
-#panel-agents .ag-item-final { border-color: color-mix(in srgb, var(--ok) 45%, var(--border)); }
-#panel-agents .ag-item-failure { border-color: var(--danger); background: var(--danger-soft); }
-#panel-agents .ag-item-reprompt, #panel-agents .ag-item-rc { border-color: color-mix(in srgb, var(--warn) 45%, var(--border)); }
-#panel-agents .ag-query-row { display: flex; gap: 6px; align-items: baseline; flex-wrap: wrap; }
-#panel-agents .ag-query { font-weight: 500; }
-#panel-agents .ag-refs { margin: 6px 0 0; padding-left: 20px; display: flex; flex-direction: column; gap: 6px; }
-#panel-agents .ag-ref-source { color: var(--accent); word-break: break-all; }
-#panel-agents .ag-call-line { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
-#panel-agents .ag-call { font-size: 12px; font-weight: 600; word-break: break-word; }
-#panel-agents .ag-params { list-style: none; margin: 4px 0 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px; }
-#panel-agents .ag-param {
-  font-family: var(--mono); font-size: 12px; background: var(--accent-soft); border-radius: 4px; padding: 1px 6px; word-break: break-word;
-}
-#panel-agents .ag-param-name { color: var(--text-muted); }
-#panel-agents .ag-observation { margin-top: 6px; }
-#panel-agents .ag-result, #panel-agents .ag-model-text { max-height: 240px; overflow: auto; }
-#panel-agents .ag-model { border: 1px dashed var(--border-strong); border-radius: var(--radius-sm); padding: 4px 8px; }
-#panel-agents .ag-model-head { cursor: pointer; font-size: 12px; display: flex; gap: 8px; flex-wrap: wrap; align-items: baseline; }
-#panel-agents .ag-model-usage { color: var(--accent); }
-#panel-agents .ag-model-body { display: flex; flex-direction: column; gap: 8px; margin-top: 6px; }
-#panel-agents .ag-model-section { display: flex; flex-direction: column; gap: 4px; }
-#panel-agents .ag-model-messages { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 4px; }
-#panel-agents .ag-model-message { display: flex; flex-direction: column; gap: 2px; align-items: flex-start; }
-#panel-agents .ag-model-message .code { align-self: stretch; }
-
-@media (max-width: 480px) {
-  #panel-agents .ag-timeline { padding-left: 14px; }
-  #panel-agents .ag-step::before { left: -13px; }
-  #panel-agents .ag-timeline::before { left: 4px; }
-}
-`;

@@ -3,100 +3,15 @@
 // Everything goes through the public Bedrock API, as boto3 would: bedrock-agent (ListAgents, GetAgent,
 // ListAgentAliases, ListAgentActionGroups + GetAgentActionGroup, ListAgentKnowledgeBases +
 // GetKnowledgeBase, PrepareAgent) and bedrock-agent-runtime InvokeAgent (api.invokeAgent: `chunk`,
-// `trace` and `returnControl` events). The trace timeline is drawn by agents_trace.js and the
-// return-of-control form by agents_rc.js. Model and user text is always rendered with textContent.
+// `trace` and `returnControl` events). The trace timeline is drawn by trace.js and the
+// return-of-control form by return-control.js. Model and user text is always rendered with textContent.
 
-import { register } from './i18n.js';
-import { epoch, errMessage, h, injectStyle, isAbort, relTime, tx } from './dom.js';
-import { tf, setTf, retranslate, snippet, sourceOf, Trace } from './agents_trace.js';
-import { returnControlForm } from './agents_rc.js';
-
-register({
-  en: {
-    'agents.title': 'Agents',
-    'agents.refresh': 'Refresh',
-    'agents.empty': 'No agents yet. Create one with boto3 (bedrock-agent CreateAgent, then PrepareAgent) — see the README, "Agents with boto3".',
-    'agents.loadFailed': 'Could not load: {message}',
-    'agents.pick': 'Pick an agent to see its configuration and test it.',
-    'agents.updated': 'updated {when}',
-    'agents.noModel': 'no model',
-    'agents.prepare': 'Prepare',
-    'agents.prepared': 'Agent prepared.',
-    'agents.instruction': 'Instruction',
-    'agents.noInstruction': 'No instruction.',
-    'agents.actionGroups': 'Action groups',
-    'agents.noActionGroups': 'No action groups.',
-    'agents.functionSchema': 'functions',
-    'agents.apiSchema': 'OpenAPI schema',
-    'agents.returnControl': 'return of control',
-    'agents.requiresConfirmation': 'asks for confirmation',
-    'agents.required': 'required',
-    'agents.optional': 'optional',
-    'agents.noParameters': 'no parameters',
-    'agents.knowledgeBases': 'Knowledge bases',
-    'agents.noKnowledgeBases': 'No knowledge bases.',
-    'agents.aliases': 'Aliases',
-    'agents.draftAlias': 'runs the prepared draft',
-    'agents.aliasVersion': 'version {version}',
-    'agents.test': 'Test',
-    'agents.alias': 'Alias',
-    'agents.aliasOptionDraft': 'TSTALIASID — draft',
-    'agents.session': 'Session',
-    'agents.newSession': 'New session',
-    'agents.inputPlaceholder': 'Ask the agent — Enter to send, Shift+Enter for a new line',
-    'agents.send': 'Send',
-    'agents.stop': 'Stop',
-    'agents.startHint': 'Ask the agent something. Its steps appear as a trace under your question.',
-    'agents.working': 'Working…',
-    'agents.stopped': 'Stopped.',
-    'agents.error': 'Error: {message}',
-    'agents.sources': 'Sources',
-    'agents.notPrepared': 'This agent is {status}: prepare it before testing the draft (TSTALIASID).',
-    'agents.log': 'Test conversation',
-  },
-  ja: {
-    'agents.title': 'エージェント',
-    'agents.refresh': '再読み込み',
-    'agents.empty': 'エージェントはまだありません。boto3 で作成してください (bedrock-agent の CreateAgent のあと PrepareAgent)。README の「Agents with boto3」を参照してください。',
-    'agents.loadFailed': '読み込めませんでした: {message}',
-    'agents.pick': 'エージェントを選ぶと、設定の確認とテストができます。',
-    'agents.updated': '更新: {when}',
-    'agents.noModel': 'モデルなし',
-    'agents.prepare': '準備 (Prepare)',
-    'agents.prepared': 'エージェントを準備しました。',
-    'agents.instruction': '指示',
-    'agents.noInstruction': '指示はありません。',
-    'agents.actionGroups': 'アクショングループ',
-    'agents.noActionGroups': 'アクショングループはありません。',
-    'agents.functionSchema': '関数',
-    'agents.apiSchema': 'OpenAPI スキーマ',
-    'agents.returnControl': '制御の返却',
-    'agents.requiresConfirmation': '確認が必要',
-    'agents.required': '必須',
-    'agents.optional': '任意',
-    'agents.noParameters': 'パラメーターなし',
-    'agents.knowledgeBases': 'ナレッジベース',
-    'agents.noKnowledgeBases': 'ナレッジベースはありません。',
-    'agents.aliases': 'エイリアス',
-    'agents.draftAlias': '準備済みのドラフトを実行',
-    'agents.aliasVersion': 'バージョン {version}',
-    'agents.test': 'テスト',
-    'agents.alias': 'エイリアス',
-    'agents.aliasOptionDraft': 'TSTALIASID — ドラフト',
-    'agents.session': 'セッション',
-    'agents.newSession': '新しいセッション',
-    'agents.inputPlaceholder': 'エージェントに質問してください（Enter で送信、Shift+Enter で改行）',
-    'agents.send': '送信',
-    'agents.stop': '停止',
-    'agents.startHint': 'エージェントに質問してみましょう。各ステップは質問の下にトレースとして表示されます。',
-    'agents.working': '処理中…',
-    'agents.stopped': '停止しました。',
-    'agents.error': 'エラー: {message}',
-    'agents.sources': '出典',
-    'agents.notPrepared': 'このエージェントは {status} です。ドラフト (TSTALIASID) をテストする前に準備してください。',
-    'agents.log': 'テストの会話',
-  },
-});
+import './strings.js';
+import { errMessage, h, isAbort, tx } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
+import { epoch, relTime } from '../common/format.js';
+import { tf, setTf, retranslate, snippet, sourceOf, Trace } from './trace.js';
+import { returnControlForm } from './return-control.js';
 
 const DRAFT_ALIAS = 'TSTALIASID';
 const enc = encodeURIComponent;
@@ -133,10 +48,15 @@ const S = {
   ui: {},
 };
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('agents.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
   S.el = el;
-  injectStyle('haniwa-agents-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
     renderList();
@@ -146,7 +66,7 @@ export async function mount(el, ctx) {
   await refreshList();
 }
 
-export async function show(el, ctx, args) {
+async function show(el, ctx, args) {
   const id = (args && args[0]) || null;
   if (!id) {
     closeAgent();
@@ -717,7 +637,7 @@ function renderAnswer(turn) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// return of control: the form (agents_rc.js), then the run goes on with what the user sent back
+// return of control: the form (return-control.js), then the run goes on with what the user sent back
 
 function showReturnControl(turn, control) {
   const form = returnControlForm(S.ctx, control, {
@@ -735,75 +655,3 @@ function showReturnControl(turn, control) {
   turn.rc.append(form);
   scrollToBottom();
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (layout specific to this panel; colours come from the shell's CSS variables)
-
-const CSS = `
-#panel-agents .ag-layout { height: 100%; }
-#panel-agents .ag-list .list-item { align-items: flex-start; }
-#panel-agents .ag-list .meta.mono { font-size: 11px; }
-#panel-agents .ag-main { padding: 12px; gap: 12px; }
-#panel-agents .ag-detail { display: flex; flex-direction: column; gap: 12px; flex: 1; min-height: 0; }
-#panel-agents .ag-head { display: flex; flex-direction: column; gap: 2px; }
-#panel-agents .ag-name { margin: 0; }
-#panel-agents .ag-head-meta code { font-size: 12px; }
-#panel-agents .ag-cols {
-  display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 12px; flex: 1; min-height: 0;
-}
-#panel-agents .ag-info { display: flex; flex-direction: column; gap: 12px; overflow: auto; min-height: 0; padding-right: 2px; }
-#panel-agents .ag-card { padding: 10px 12px; }
-#panel-agents .ag-instruction { margin: 0; }
-#panel-agents .ag-group, #panel-agents .ag-kb { padding: 6px 0; border-top: 1px solid var(--border); }
-#panel-agents .ag-group:first-of-type, #panel-agents .ag-kb:first-of-type { border-top: 0; }
-#panel-agents .ag-disabled { opacity: .6; }
-#panel-agents .ag-functions, #panel-agents .ag-fn-params, #panel-agents .ag-aliases {
-  list-style: none; margin: 4px 0 0; padding: 0; display: flex; flex-direction: column; gap: 4px;
-}
-#panel-agents .ag-fn-params { padding-left: 14px; gap: 2px; }
-#panel-agents .ag-fn-desc { margin: 0; }
-#panel-agents .ag-fn-sig { white-space: normal; overflow-wrap: anywhere; min-width: 0; }
-#panel-agents .ag-function p { margin: 0; }
-#panel-agents .ag-test { display: flex; flex-direction: column; gap: 8px; min-height: 0; padding: 10px 12px; }
-#panel-agents .ag-test-head { gap: 6px 10px; }
-#panel-agents .ag-alias-select { max-width: 220px; height: 30px; }
-#panel-agents .ag-session-id { color: var(--text-muted); }
-#panel-agents .ag-warning { background: var(--warn-soft); color: var(--warn); padding: 6px 10px; border-radius: var(--radius-sm); margin: 0; }
-#panel-agents .ag-log {
-  flex: 1; min-height: 200px; overflow-y: auto; display: flex; flex-direction: column; gap: 16px;
-  padding: 8px 4px; border-top: 1px solid var(--border); border-bottom: 1px solid var(--border);
-}
-#panel-agents .ag-hint { margin: auto; }
-#panel-agents .ag-turn { display: flex; flex-direction: column; gap: 8px; }
-#panel-agents .ag-question { align-self: flex-end; }
-#panel-agents .ag-answer { align-self: flex-start; min-width: 3em; }
-#panel-agents .ag-answer[data-streaming="true"] .ag-answer-text:not(:empty)::after {
-  content: "▍"; animation: haniwa-ag-blink 1s steps(2) infinite; margin-left: 1px; opacity: .7;
-}
-@keyframes haniwa-ag-blink { 50% { opacity: 0; } }
-#panel-agents .ag-working { display: inline-flex; align-items: center; gap: 4px; font-size: 13px; }
-#panel-agents .ag-error { display: block; }
-#panel-agents .ag-cite {
-  border: 0; background: var(--accent-soft); color: var(--accent); font: inherit; font-size: 11px; font-weight: 600;
-  padding: 0 3px; margin: 0 1px; border-radius: 4px; cursor: pointer; vertical-align: super; line-height: 1;
-}
-#panel-agents .ag-sources { align-self: stretch; padding: 0 4px; }
-#panel-agents .ag-source-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 6px; }
-#panel-agents .ag-source { display: flex; gap: 8px; padding: 4px 6px; border-radius: var(--radius-sm); transition: background .3s; }
-#panel-agents .ag-source.ag-flash { background: var(--accent-soft); }
-#panel-agents .ag-source-num { color: var(--accent); font-weight: 600; font-size: 12px; }
-#panel-agents .ag-snippet { margin: 2px 0 0; white-space: pre-wrap; word-break: break-word; }
-#panel-agents .ag-link { border: 0; background: none; color: var(--accent); cursor: pointer; font: inherit; font-size: 12px; padding: 0; }
-#panel-agents .ag-composer { display: flex; gap: 8px; align-items: flex-end; }
-#panel-agents .ag-composer textarea { flex: 1; resize: none; min-height: 44px; max-height: 30vh; }
-
-@media (max-width: 1100px) {
-  #panel-agents .ag-cols { display: flex; flex-direction: column; }
-  #panel-agents .ag-info { overflow: visible; }
-  #panel-agents .ag-test { min-height: 560px; height: 80vh; flex: none; }
-}
-@media (max-width: 480px) {
-  #panel-agents .ag-main { padding: 8px; }
-  #panel-agents .ag-test { height: 85vh; padding: 8px; }
-}
-`;

@@ -2,20 +2,19 @@
 //
 // Exports:
 //   h(tag, attrs, ...children)   element builder. attrs: class, testid (data-testid), text (textContent),
-//                                dataset {…}, on<event>: fn (listener); undefined / null / false are
-//                                skipped, true is an empty attribute, anything else an attribute.
+//                                dataset {…}, style {width: '40%', '--x': '2'} (set through CSSOM),
+//                                on<event>: fn (listener); undefined / null / false are skipped, true is
+//                                an empty attribute, anything else an attribute.
 //                                Children: nodes, or anything else as a text node (never HTML).
 //   tx(ctx, tag, key, attrs)     an element whose whole text is the translation of `key` (data-i18n, so the
 //                                shell's translateDom re-translates it on a language switch)
-//   injectStyle(id, css)         add <style id> with css to <head> once
-//   epoch(value)                 epoch seconds from seconds, milliseconds or a date string (null if none)
-//   relTime(ctx, value)          "3 minutes ago" in ctx.lang(); value as for epoch(); '' when there is none
 //   errMessage(e)                an error's message ('unknown error' when there is none)
 //   isAbort(e)                   whether e is the cancellation of an AbortSignal
-//   num(v)                       v when it is a finite number, else null
 //   readNumbers(spec, inputs)    {key: number} from number inputs: spec rows [key, …, parse] (parse is the
 //                                fifth item), inputs {key: <input>}; empty or unparsable inputs are left out
 //   writeNumbers(spec, inputs, values)   put values[key] into those inputs ('' when missing)
+//
+// Numbers and times are formatted in format.js.
 
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -25,6 +24,7 @@ export function h(tag, attrs, ...children) {
     else if (k === 'testid') el.dataset.testid = v;
     else if (k === 'text') el.textContent = v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'style') setStyle(el, v);
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
@@ -35,45 +35,21 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+// The page's CSP has no 'unsafe-inline' for styles, so a style="" attribute would be refused; properties
+// set through CSSOM (el.style) are not inline markup and pass.
+function setStyle(el, style) {
+  if (typeof style !== 'object') throw new TypeError('h(): style takes an object of CSS properties');
+  for (const [name, value] of Object.entries(style)) {
+    if (name.startsWith('--')) el.style.setProperty(name, value);
+    else el.style[name] = value;
+  }
+}
+
 export function tx(ctx, tag, key, attrs) {
   const el = h(tag, attrs);
   el.dataset.i18n = key;
   el.textContent = ctx.t(key);
   return el;
-}
-
-export function injectStyle(id, css) {
-  if (document.getElementById(id)) return;
-  const style = document.createElement('style');
-  style.id = id;
-  style.textContent = css;
-  document.head.append(style);
-}
-
-// epoch seconds from seconds, milliseconds (> 1e12) or a date string; null when there is none
-export function epoch(v) {
-  if (v === undefined || v === null || v === '') return null;
-  if (typeof v === 'number') return v > 1e12 ? v / 1000 : v;
-  const ms = Date.parse(v);
-  return Number.isFinite(ms) ? ms / 1000 : null;
-}
-
-export function relTime(ctx, value) {
-  const secs = epoch(value);
-  if (!secs) return '';
-  const diff = secs - Date.now() / 1000;
-  const abs = Math.abs(diff);
-  let rtf;
-  try {
-    rtf = new Intl.RelativeTimeFormat(ctx.lang(), { numeric: 'auto' });
-  } catch (_) {
-    return new Date(secs * 1000).toLocaleString();
-  }
-  if (abs < 45) return rtf.format(0, 'second');
-  if (abs < 3600) return rtf.format(Math.round(diff / 60), 'minute');
-  if (abs < 86400) return rtf.format(Math.round(diff / 3600), 'hour');
-  if (abs < 86400 * 30) return rtf.format(Math.round(diff / 86400), 'day');
-  return new Date(secs * 1000).toLocaleDateString(ctx.lang());
 }
 
 export function errMessage(e) {
@@ -83,10 +59,6 @@ export function errMessage(e) {
 
 export function isAbort(e) {
   return e && (e.name === 'AbortError' || e.code === 'AbortError');
-}
-
-export function num(v) {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 export function readNumbers(spec, inputs) {

@@ -5,10 +5,10 @@
 //   buildQuery(kbId, textModels) → [retrieve section, retrieve-and-generate section]
 //   rerenderQuery(kbId)          re-render the last results / answer (after a language switch)
 
-import { errMessage, h } from './dom.js';
+import { errMessage, h } from '../common/dom.js';
 import {
   arnOf, ctx, field, fillSelect, placeholder, sourceOf, submitOnEnter, t, tx,
-} from './kb-util.js';
+} from './util.js';
 
 const Q = {
   ui: {},             // the controls of the sections now shown
@@ -94,7 +94,7 @@ function scoreBar(score) {
   const s = Math.max(0, Math.min(1, Number(score) || 0));
   return h('span', { class: 'kb-score', testid: 'kb-score', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '1',
     'aria-valuenow': s.toFixed(3), 'aria-label': t('kb.score'), title: `${t('kb.score')} ${s.toFixed(3)}` },
-  h('span', { class: 'kb-score-bar', style: `width:${(s * 100).toFixed(1)}%` }));
+  h('span', { class: 'kb-score-bar', style: { width: `${(s * 100).toFixed(1)}%` } }));
 }
 
 function renderResults(results, box) {

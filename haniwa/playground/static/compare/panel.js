@@ -5,125 +5,16 @@
 // time to first token, total latency, token counts and tokens/s; a bar picture puts the sides next to
 // each other. A finished run is kept through /haniwa/v1/comparisons, listed newest first, and opens
 // read-only at #/compare/<id>. Model and user text is only ever rendered with textContent.
+//
+// Modules: panel.js (editor, runs, answer columns, history), chart.js (the bar picture), strings.js,
+// compare.css.
 
-import { register } from './i18n.js';
-import { onFrame } from './frame.js';
-import { errMessage, h, injectStyle, isAbort, num, readNumbers, relTime, tx, writeNumbers } from './dom.js';
-
-register({
-  en: {
-    'compare.new': 'New comparison',
-    'compare.history': 'History',
-    'compare.noHistory': 'No saved comparisons yet.',
-    'compare.delete': 'Delete',
-    'compare.deleteConfirm': 'Delete this comparison?',
-    'compare.cancel': 'Cancel',
-    'compare.deleted': 'Comparison deleted.',
-    'compare.models': 'Models',
-    'compare.side': 'Model {n}',
-    'compare.addModel': '+ Add a model',
-    'compare.removeModel': 'Remove this model',
-    'compare.noModels': 'No chat models available',
-    'compare.needTwo': 'Choose at least two models.',
-    'compare.system': 'System prompt',
-    'compare.systemPlaceholder': 'Optional, the same for every model',
-    'compare.temperature': 'Temperature',
-    'compare.maxTokens': 'Max tokens',
-    'compare.default': 'default',
-    'compare.prompt': 'Prompt',
-    'compare.promptPlaceholder': 'Ask every model the same thing — Ctrl/⌘+Enter to run',
-    'compare.run': 'Run',
-    'compare.stop': 'Stop',
-    'compare.runHint': 'Ctrl/⌘+Enter runs · Esc stops',
-    'compare.empty': 'Pick two or three models, type a prompt and run: the answers stream side by side.',
-    'compare.state.streaming': 'streaming…',
-    'compare.state.done': 'done',
-    'compare.state.error': 'error',
-    'compare.state.stopped': 'stopped',
-    'compare.fastest': 'fastest',
-    'compare.errorLabel': 'Error:',
-    'compare.ttft': 'TTFT',
-    'compare.ttftTitle': 'Time to first token',
-    'compare.latency': 'Latency',
-    'compare.latencyTitle': 'From the request to the last token',
-    'compare.in': 'Input',
-    'compare.out': 'Output',
-    'compare.tokens': 'tokens',
-    'compare.tps': 'Tokens/s',
-    'compare.chart': 'Side by side',
-    'compare.chartLatency': 'Latency (ms)',
-    'compare.chartTps': 'Output speed (tokens/s)',
-    'compare.legendTtft': 'time to first token',
-    'compare.legendGen': 'generation',
-    'compare.saved': 'Saved to the history.',
-    'compare.notSaved': 'Stopped — this run was not saved.',
-    'compare.saveFailed': 'Could not save the comparison: {message}',
-    'compare.loadFailed': 'Could not load the comparison: {message}',
-    'compare.viewTitle': 'Saved comparison',
-    'compare.reuse': 'Use these settings',
-    'compare.viewSystem': 'System prompt',
-    'compare.viewParams': 'Parameters',
-    'compare.viewPrompt': 'Prompt',
-    'compare.none': '(none)',
-    'compare.answers': 'Answers',
-  },
-  ja: {
-    'compare.new': '新しい比較',
-    'compare.history': '履歴',
-    'compare.noHistory': '保存された比較はまだありません。',
-    'compare.delete': '削除',
-    'compare.deleteConfirm': 'この比較を削除しますか？',
-    'compare.cancel': 'キャンセル',
-    'compare.deleted': '比較を削除しました。',
-    'compare.models': 'モデル',
-    'compare.side': 'モデル {n}',
-    'compare.addModel': '+ モデルを追加',
-    'compare.removeModel': 'このモデルを外す',
-    'compare.noModels': '利用できるチャットモデルがありません',
-    'compare.needTwo': 'モデルを 2 つ以上選んでください。',
-    'compare.system': 'システムプロンプト',
-    'compare.systemPlaceholder': '任意。すべてのモデルに共通です',
-    'compare.temperature': 'Temperature',
-    'compare.maxTokens': '最大トークン数',
-    'compare.default': '既定',
-    'compare.prompt': 'プロンプト',
-    'compare.promptPlaceholder': 'すべてのモデルに同じ質問をします（Ctrl/⌘+Enter で実行）',
-    'compare.run': '実行',
-    'compare.stop': '停止',
-    'compare.runHint': 'Ctrl/⌘+Enter で実行 · Esc で停止',
-    'compare.empty': 'モデルを 2〜3 個選んでプロンプトを入力し、実行してください。回答が横に並んでストリーミングされます。',
-    'compare.state.streaming': '生成中…',
-    'compare.state.done': '完了',
-    'compare.state.error': 'エラー',
-    'compare.state.stopped': '停止',
-    'compare.fastest': '最速',
-    'compare.errorLabel': 'エラー:',
-    'compare.ttft': '初回トークン',
-    'compare.ttftTitle': '最初のトークンが届くまでの時間',
-    'compare.latency': 'レイテンシ',
-    'compare.latencyTitle': 'リクエストから最後のトークンまで',
-    'compare.in': '入力',
-    'compare.out': '出力',
-    'compare.tokens': 'トークン',
-    'compare.tps': 'トークン/秒',
-    'compare.chart': '並べて比較',
-    'compare.chartLatency': 'レイテンシ (ms)',
-    'compare.chartTps': '出力速度 (トークン/秒)',
-    'compare.legendTtft': '初回トークンまで',
-    'compare.legendGen': '生成',
-    'compare.saved': '履歴に保存しました。',
-    'compare.notSaved': '停止しました。この実行は保存されていません。',
-    'compare.saveFailed': '比較を保存できませんでした: {message}',
-    'compare.loadFailed': '比較を読み込めませんでした: {message}',
-    'compare.viewTitle': '保存された比較',
-    'compare.reuse': 'この設定を使う',
-    'compare.viewSystem': 'システムプロンプト',
-    'compare.viewParams': 'パラメーター',
-    'compare.viewPrompt': 'プロンプト',
-    'compare.none': '（なし）',
-    'compare.answers': '回答',
-  },
-});
+import './strings.js';
+import { onFrame } from '../common/frame.js';
+import { errMessage, h, isAbort, readNumbers, tx, writeNumbers } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
+import { fmtDateTime, fmtInt, fmtMs, fmtTps, num, relTime } from '../common/format.js';
+import { drawChart } from './chart.js';
 
 const MIN_SIDES = 2;
 const MAX_SIDES = 3;
@@ -143,28 +34,11 @@ const METRICS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// small helpers (the DOM ones are in dom.js)
+// small helpers (the DOM ones are in common/dom.js)
 
 function setKey(el, key) {
   el.dataset.i18n = key;
   el.textContent = S.ctx.t(key);
-}
-
-function fmtMs(v) {
-  const n = num(v);
-  if (n === null) return '—';
-  return n < 10 ? n.toFixed(1) : String(Math.round(n));
-}
-
-function fmtInt(v) {
-  const n = num(v);
-  return n === null ? '—' : String(Math.round(n));
-}
-
-function fmtTps(v) {
-  const n = num(v);
-  if (n === null) return '—';
-  return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -185,9 +59,14 @@ const S = {
   ui: {},
 };
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('compare.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
-  injectStyle('haniwa-compare-style', CSS);
   buildUi(el, ctx);
   ctx.onLangChange(() => {
     renderHistory();
@@ -207,7 +86,7 @@ export async function mount(el, ctx) {
   await refreshHistory();
 }
 
-export async function show(el, ctx, args) {
+async function show(el, ctx, args) {
   const id = (args && args[0]) || null;
   if (id && id === S.currentId) return;   // already on screen (e.g. right after the run was saved)
   if (!id) {
@@ -634,69 +513,10 @@ function markFastest() {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// the side-by-side picture: latency bars (TTFT + generation) and tokens/s bars, plain DOM + CSS
+// the side-by-side picture (chart.js)
 
 function renderChart() {
-  const { ui, ctx } = S;
-  if (!ui.chart) return;
-  const rs = S.results;
-  ui.chart.hidden = rs.length === 0;
-  if (!rs.length) {
-    ui.chart.replaceChildren();
-    return;
-  }
-  const maxLat = Math.max(0, ...rs.map((r) => num(r.latency_ms) || 0));
-  const maxTps = Math.max(0, ...rs.map((r) => num(r.tokens_per_s) || 0));
-  const pct = (v, max) => (max > 0 ? Math.max(0, Math.min(100, (v / max) * 100)) : 0);
-
-  const label = (r, i) => h('span', { class: 'cmp-bar-label truncate mono', title: r.model },
-    h('span', { class: `cmp-dot cmp-c${i}`, 'aria-hidden': 'true' }), r.model);
-  const pending = (r) => (r.state === 'streaming' ? '…' : r.state === 'error' ? ctx.t('compare.state.error')
-    : r.state === 'stopped' ? ctx.t('compare.state.stopped') : '—');
-
-  const latRows = rs.map((r, i) => {
-    const lat = num(r.latency_ms);
-    const ttft = Math.min(num(r.ttft_ms) || 0, lat || 0);
-    const track = h('div', { class: 'cmp-track' });
-    let value = pending(r);
-    if (lat !== null && r.state === 'done') {
-      const seg1 = h('div', { class: `cmp-seg cmp-seg-ttft cmp-c${i}`, style: `width:${pct(ttft, maxLat)}%` });
-      const seg2 = h('div', { class: `cmp-seg cmp-seg-gen cmp-c${i}`, style: `width:${pct(lat - ttft, maxLat)}%` });
-      track.append(seg1, seg2);
-      value = `${fmtMs(lat)} ms`;
-      track.title = `${ctx.t('compare.legendTtft')} ${fmtMs(ttft)} ms · ${ctx.t('compare.legendGen')} ${fmtMs(lat - ttft)} ms`;
-    } else if (r.state === 'streaming') {
-      track.classList.add('cmp-track-busy');
-    }
-    return h('div', { class: 'cmp-bar-row', testid: `compare-bar-latency-${i}` },
-      label(r, i), track, h('span', { class: 'cmp-bar-value mono', text: value }));
-  });
-  const tpsRows = rs.map((r, i) => {
-    const tps = num(r.tokens_per_s);
-    const track = h('div', { class: 'cmp-track' });
-    let value = pending(r);
-    if (tps !== null && r.state === 'done') {
-      track.append(h('div', { class: `cmp-seg cmp-seg-tps cmp-c${i}`, style: `width:${pct(tps, maxTps)}%` }));
-      value = fmtTps(tps);
-    } else if (r.state === 'streaming') {
-      track.classList.add('cmp-track-busy');
-    }
-    return h('div', { class: 'cmp-bar-row', testid: `compare-bar-tps-${i}` },
-      label(r, i), track, h('span', { class: 'cmp-bar-value mono', text: value }));
-  });
-  ui.chart.replaceChildren(
-    h('div', { class: 'cmp-chart-grid' },
-      h('div', { class: 'cmp-chart-part' },
-        h('div', { class: 'row between cmp-chart-head' },
-          h('h3', { class: 'card-title', text: ctx.t('compare.chartLatency') }),
-          h('span', { class: 'cmp-legend small muted' },
-            h('span', { class: 'cmp-legend-swatch cmp-seg-ttft', 'aria-hidden': 'true' }), ctx.t('compare.legendTtft'),
-            h('span', { class: 'cmp-legend-swatch cmp-seg-gen', 'aria-hidden': 'true' }), ctx.t('compare.legendGen'))),
-        h('div', { class: 'cmp-bars' }, latRows)),
-      h('div', { class: 'cmp-chart-part' },
-        h('div', { class: 'row between cmp-chart-head' },
-          h('h3', { class: 'card-title', text: ctx.t('compare.chartTps') })),
-        h('div', { class: 'cmp-bars' }, tpsRows))));
+  if (S.ui.chart) drawChart(S.ctx, S.ui.chart, S.results);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -728,7 +548,7 @@ function renderHistory() {
     }, h('span', { class: 'body' },
       h('span', { class: 'title', text: c.prompt || '—', title: c.prompt || '' }),
       h('span', { class: 'meta', text: models, title: models }),
-      h('span', { class: 'meta', text: relTime(ctx, c.created), title: new Date(c.created * 1000).toLocaleString(ctx.lang()) })));
+      h('span', { class: 'meta', text: relTime(ctx, c.created), title: fmtDateTime(c.created, ctx.lang()) })));
     const del = h('button', { type: 'button', class: 'btn btn-ghost btn-sm btn-icon cmp-history-delete', testid: 'compare-history-delete' }, '×');
     del.dataset.i18nTitle = 'compare.delete';
     del.dataset.i18nAriaLabel = 'compare.delete';
@@ -808,7 +628,7 @@ function renderView() {
   ui.view.replaceChildren(
     h('div', { class: 'card-header' },
       h('h2', { class: 'card-title', text: ctx.t('compare.viewTitle') }),
-      h('span', { class: 'muted small', text: new Date(c.created * 1000).toLocaleString(ctx.lang()) }),
+      h('span', { class: 'muted small', text: fmtDateTime(c.created, ctx.lang()) }),
       h('span', { class: 'spacer' }), reuse),
     h('dl', { class: 'cmp-view-list' },
       h('dt', { text: ctx.t('compare.viewPrompt') }),
@@ -840,76 +660,3 @@ function reuseSettings(c) {
   ctx.navigate('#/compare');
   ui.prompt.focus();
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (layout specific to this panel; colours come from the shell's CSS variables)
-
-const CSS = `
-#panel-compare { --cmp-0: var(--accent); --cmp-1: #2f6fb3; --cmp-2: #3b8f5a; }
-@media (prefers-color-scheme: dark) { #panel-compare { --cmp-1: #6aa5e6; --cmp-2: #5fc084; } }
-#panel-compare .cmp-c0 { --cmp: var(--cmp-0); }
-#panel-compare .cmp-c1 { --cmp: var(--cmp-1); }
-#panel-compare .cmp-c2 { --cmp: var(--cmp-2); }
-#panel-compare .cmp-dot { display: inline-block; flex: none; width: 10px; height: 10px; border-radius: 50%; background: var(--cmp); margin-right: 6px; vertical-align: -1px; }
-#panel-compare .cmp-history { margin: 0; }
-#panel-compare .cmp-history-item { display: flex; align-items: center; gap: 2px; }
-#panel-compare .cmp-history-item .list-item { flex: 1; min-width: 0; }
-#panel-compare .cmp-history-delete { opacity: .55; font-size: 16px; }
-#panel-compare .cmp-history-item:hover .cmp-history-delete,
-#panel-compare .cmp-history-item:focus-within .cmp-history-delete { opacity: 1; }
-#panel-compare .cmp-confirm { display: flex; flex-direction: column; gap: 6px; padding: 6px 8px; width: 100%; }
-#panel-compare .cmp-main { gap: 12px; }
-#panel-compare .cmp-editor { display: flex; flex-direction: column; gap: 10px; }
-#panel-compare .cmp-pickers { display: flex; flex-wrap: wrap; gap: 8px 12px; min-width: 0; }
-#panel-compare .cmp-picker { display: flex; align-items: center; gap: 6px; min-width: 0; }
-#panel-compare .cmp-picker-label { display: inline-flex; align-items: center; font-size: 12px; color: var(--text-muted); white-space: nowrap; }
-#panel-compare .cmp-select { max-width: 260px; }
-#panel-compare .cmp-settings { display: grid; grid-template-columns: minmax(0, 1fr) 120px 120px; gap: 10px; align-items: start; }
-#panel-compare .cmp-settings label, #panel-compare .cmp-editor .field > label { font-size: 12px; font-weight: 500; color: var(--text-muted); }
-#panel-compare .cmp-editor textarea { width: 100%; }
-#panel-compare #compare-prompt { min-height: 64px; }
-#panel-compare .cmp-note:empty { display: none; }
-#panel-compare .cmp-view-list { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 4px 14px; margin: 0; }
-#panel-compare .cmp-view-list dt { font-size: 12px; color: var(--text-muted); }
-#panel-compare .cmp-view-list dd { margin: 0; min-width: 0; }
-#panel-compare .cmp-chart-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 12px 24px; }
-#panel-compare .cmp-chart-head { margin-bottom: 6px; }
-#panel-compare .cmp-legend { display: inline-flex; align-items: center; gap: 4px; flex-wrap: wrap; }
-#panel-compare .cmp-legend-swatch { display: inline-block; width: 14px; height: 8px; border-radius: 2px; --cmp: var(--text-muted); margin-left: 6px; }
-#panel-compare .cmp-bars { display: flex; flex-direction: column; gap: 6px; }
-#panel-compare .cmp-bar-row { display: grid; grid-template-columns: minmax(0, 150px) minmax(0, 1fr) 78px; gap: 8px; align-items: center; font-size: 12px; }
-#panel-compare .cmp-bar-label { display: flex; align-items: center; }
-#panel-compare .cmp-bar-value { text-align: right; white-space: nowrap; }
-#panel-compare .cmp-track { display: flex; height: 14px; background: var(--bg-soft); border-radius: 4px; overflow: hidden; }
-#panel-compare .cmp-track-busy { background: repeating-linear-gradient(-45deg, var(--bg-soft) 0 6px, var(--border) 6px 12px); background-size: 200% 100%; animation: cmp-busy 1.2s linear infinite; }
-@keyframes cmp-busy { to { background-position: 34px 0; } }
-#panel-compare .cmp-seg { height: 100%; min-width: 0; transition: width .3s ease-out; }
-#panel-compare .cmp-seg-ttft { background: color-mix(in srgb, var(--cmp) 40%, transparent); }
-#panel-compare .cmp-seg-gen, #panel-compare .cmp-seg-tps { background: var(--cmp); }
-#panel-compare .cmp-cols { display: grid; grid-template-columns: repeat(var(--cmp-n, 2), minmax(0, 1fr)); gap: 12px; align-items: start; }
-#panel-compare .cmp-col { display: flex; flex-direction: column; gap: 8px; border-top: 3px solid var(--cmp); }
-#panel-compare .cmp-col-head { display: flex; align-items: center; gap: 6px; min-width: 0; }
-#panel-compare .cmp-col-model { font-weight: 600; font-size: 13px; }
-#panel-compare .cmp-text { min-height: 4.5em; max-height: 50vh; overflow: auto; line-height: 1.55; overflow-wrap: anywhere; }
-#panel-compare .cmp-col[data-state="streaming"] .cmp-text::after { content: "▍"; animation: cmp-blink 1s steps(2) infinite; opacity: .7; }
-@keyframes cmp-blink { 50% { opacity: 0; } }
-#panel-compare .cmp-col[data-state="error"] { border-color: var(--danger); }
-#panel-compare .cmp-error { color: var(--danger); background: var(--danger-soft); border-radius: var(--radius-sm); padding: 6px 8px; font-size: 13px; overflow-wrap: anywhere; }
-#panel-compare .cmp-metrics { display: grid; grid-template-columns: repeat(auto-fill, minmax(78px, 1fr)); gap: 6px; }
-#panel-compare .cmp-metric { min-width: 0; padding: 6px 8px; }
-#panel-compare .cmp-metric .value { font-size: 15px; }
-@media (max-width: 900px) {
-  #panel-compare .cmp-chart-grid { grid-template-columns: minmax(0, 1fr); }
-}
-@media (max-width: 720px) {
-  #panel-compare .cmp-cols { grid-template-columns: minmax(0, 1fr); }
-  #panel-compare .cmp-settings { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); }
-  #panel-compare .cmp-system-field { grid-column: 1 / -1; }
-}
-@media (max-width: 480px) {
-  #panel-compare .cmp-select { max-width: 100%; flex: 1; }
-  #panel-compare .cmp-picker { flex: 1 1 100%; }
-  #panel-compare .cmp-bar-row { grid-template-columns: minmax(0, 96px) minmax(0, 1fr) 64px; }
-  #panel-compare .cmp-hint { display: none; }
-}
-`;

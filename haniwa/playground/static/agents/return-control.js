@@ -1,4 +1,4 @@
-// haniwa playground — the Agents panel's return-of-control form (agents.js runs the agent).
+// haniwa playground — the Agents panel's return-of-control form (panel.js runs the agent).
 //
 // When InvokeAgent ends with a `returnControl` event ({invocationId, invocationInputs: [
 // {functionInvocationInput | apiInvocationInput: {actionGroup, function | apiPath, parameters,
@@ -8,38 +8,9 @@
 // (RESULT) or Confirm / Deny (confirmation), and on submit replaces itself with what was sent and calls
 // submit(results) with the Bedrock-shaped results.
 
-import { register } from './i18n.js';
-import { h, injectStyle, tx } from './dom.js';
-import { tf, paramList } from './agents_trace.js';
-
-register({
-  en: {
-    'agents.rc.title': 'The agent asks you to run this and send back the result',
-    'agents.rc.confirmTitle': 'The agent asks for your confirmation',
-    'agents.rc.result': 'Result',
-    'agents.rc.resultPlaceholder': 'What the call returned (e.g. JSON or text)',
-    'agents.rc.failed': 'The call failed',
-    'agents.rc.submit': 'Send result',
-    'agents.rc.confirm': 'Confirm',
-    'agents.rc.deny': 'Deny',
-    'agents.rc.sentResult': 'Result sent: {body}',
-    'agents.rc.sentConfirm': 'Confirmed.',
-    'agents.rc.sentDeny': 'Denied.',
-  },
-  ja: {
-    'agents.rc.title': 'エージェントがこの呼び出しの実行を求めています。結果を送り返してください',
-    'agents.rc.confirmTitle': 'エージェントが確認を求めています',
-    'agents.rc.result': '結果',
-    'agents.rc.resultPlaceholder': '呼び出しの結果（JSON やテキスト）',
-    'agents.rc.failed': '呼び出しは失敗した',
-    'agents.rc.submit': '結果を送信',
-    'agents.rc.confirm': '承認',
-    'agents.rc.deny': '拒否',
-    'agents.rc.sentResult': '送信した結果: {body}',
-    'agents.rc.sentConfirm': '承認しました。',
-    'agents.rc.sentDeny': '拒否しました。',
-  },
-});
+import './strings.js';
+import { h, tx } from '../common/dom.js';
+import { tf, paramList } from './trace.js';
 
 // one entry of returnControlInvocationResults for a call, given the decision and the typed result
 function resultFor(c, decision) {
@@ -64,7 +35,6 @@ function sentNote(ctx, calls, decision) {
 
 // the form for one returnControl event; opts: {busy() → bool, submit(results) → Promise}
 export function returnControlForm(ctx, control, opts) {
-  injectStyle('haniwa-agents-rc-style', CSS);
   const calls = (control.invocationInputs || []).map((inp) => {
     const fn = inp.functionInvocationInput;
     const api = inp.apiInvocationInput;
@@ -111,12 +81,3 @@ export function returnControlForm(ctx, control, opts) {
   });
   return form;
 }
-
-const CSS = `
-#panel-agents .ag-rc { display: flex; flex-direction: column; gap: 8px; border-color: var(--warn); background: var(--warn-soft); }
-#panel-agents .ag-rc-title { font-weight: 600; }
-#panel-agents .ag-rc-call { display: flex; flex-direction: column; gap: 6px; }
-#panel-agents .ag-rc-call textarea { width: 100%; min-height: 3em; }
-#panel-agents .ag-rc-done { background: var(--surface-2); border-color: var(--border); }
-#panel-agents .ag-rc-sent { margin: 0; white-space: pre-wrap; word-break: break-word; }
-`;

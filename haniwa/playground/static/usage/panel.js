@@ -5,82 +5,11 @@
 // the newest calls in a table. Every model call is logged by the server, whichever API made it (Bedrock
 // Converse/InvokeModel, OpenAI chat completions, agents…). Text from the log is rendered with textContent.
 
-import uPlot from './vendor/uplot/uPlot.esm.js';
-import { register } from './i18n.js';
-import { errMessage, h, injectStyle, num, tx } from './dom.js';
-
-register({
-  en: {
-    'usage.title': 'Usage',
-    'usage.range': 'Time range',
-    'usage.range.1h': '1 h',
-    'usage.range.24h': '24 h',
-    'usage.range.7d': '7 d',
-    'usage.refresh': 'Refresh',
-    'usage.updated': 'Updated {time}',
-    'usage.requests': 'Requests',
-    'usage.tokens': 'Tokens',
-    'usage.tokensDetail': '{input} in · {output} out',
-    'usage.meanLatency': 'Mean latency',
-    'usage.errors': 'Errors',
-    'usage.chartRequests': 'Requests per model',
-    'usage.chartTokens': 'Tokens per model (input + output)',
-    'usage.chartLatency': 'Mean latency per model (ms)',
-    'usage.bucket': 'one point per {size}',
-    'usage.recent': 'Recent calls',
-    'usage.shown': 'newest {shown} of {total}',
-    'usage.col.time': 'Time',
-    'usage.col.model': 'Model',
-    'usage.col.api': 'API',
-    'usage.col.in': 'Input',
-    'usage.col.out': 'Output',
-    'usage.col.latency': 'Latency ms',
-    'usage.col.ttft': 'TTFT ms',
-    'usage.col.status': 'Status',
-    'usage.requested': 'requested as {name}',
-    'usage.emptyTitle': 'No model calls in this range yet',
-    'usage.emptyHint': 'Every call to a model is logged here, whichever API made it: send a message in Chat, run a comparison, or call the server with boto3 or the openai SDK, then refresh.',
-    'usage.loadFailed': 'Could not load the usage log: {message}',
-    'usage.min': '{n} min',
-    'usage.hour': '{n} h',
-    'usage.day': '{n} d',
-  },
-  ja: {
-    'usage.title': '使用状況',
-    'usage.range': '期間',
-    'usage.range.1h': '1 時間',
-    'usage.range.24h': '24 時間',
-    'usage.range.7d': '7 日',
-    'usage.refresh': '更新',
-    'usage.updated': '{time} に更新',
-    'usage.requests': 'リクエスト数',
-    'usage.tokens': 'トークン数',
-    'usage.tokensDetail': '入力 {input} · 出力 {output}',
-    'usage.meanLatency': '平均レイテンシ',
-    'usage.errors': 'エラー',
-    'usage.chartRequests': 'モデル別リクエスト数',
-    'usage.chartTokens': 'モデル別トークン数（入力 + 出力）',
-    'usage.chartLatency': 'モデル別平均レイテンシ (ms)',
-    'usage.bucket': '{size} ごとに 1 点',
-    'usage.recent': '最近の呼び出し',
-    'usage.shown': '全 {total} 件のうち新しい {shown} 件',
-    'usage.col.time': '日時',
-    'usage.col.model': 'モデル',
-    'usage.col.api': 'API',
-    'usage.col.in': '入力',
-    'usage.col.out': '出力',
-    'usage.col.latency': 'レイテンシ ms',
-    'usage.col.ttft': '初回トークン ms',
-    'usage.col.status': '状態',
-    'usage.requested': '{name} として要求',
-    'usage.emptyTitle': 'この期間のモデル呼び出しはまだありません',
-    'usage.emptyHint': 'どの API から呼び出しても、モデルの呼び出しはすべてここに記録されます。チャットでメッセージを送るか、比較を実行するか、boto3 や openai SDK からサーバーを呼び出してから更新してください。',
-    'usage.loadFailed': '使用状況を読み込めませんでした: {message}',
-    'usage.min': '{n} 分',
-    'usage.hour': '{n} 時間',
-    'usage.day': '{n} 日',
-  },
-});
+import uPlot from '../vendor/uplot/uPlot.esm.js';
+import './strings.js';
+import { errMessage, h, tx } from '../common/dom.js';
+import { definePanel } from '../common/panel.js';
+import { fmtCompact, fmtDateTime, fmtInt, fmtMs, num } from '../common/format.js';
 
 const RANGES = [
   ['1h', 3600],
@@ -99,37 +28,7 @@ const CHARTS = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// small helpers (the DOM ones are in dom.js)
-
-// uPlot's stylesheet, then the panel's
-function injectStyles() {
-  if (!document.querySelector('link[data-uplot-css]')) {
-    const link = h('link', { rel: 'stylesheet', href: '/playground/vendor/uplot/uPlot.min.css' });
-    link.dataset.uplotCss = '';
-    document.head.append(link);
-  }
-  injectStyle('haniwa-usage-style', CSS);
-}
-
-function fmtInt(v) {
-  const n = num(v);
-  return n === null ? '—' : Math.round(n).toLocaleString('en-US');
-}
-
-function fmtMs(v) {
-  const n = num(v);
-  return n === null ? '—' : String(Math.round(n));
-}
-
-function fmtCompact(v) {
-  const n = num(v);
-  if (n === null) return '';
-  const a = Math.abs(n);
-  if (a >= 1e6) return `${+(n / 1e6).toFixed(1)}M`;
-  if (a >= 1e4) return `${+(n / 1e3).toFixed(0)}k`;
-  if (a >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
-  return String(+n.toFixed(a < 10 ? 1 : 0));
-}
+// small helpers (the DOM ones are in common/dom.js)
 
 function cssVar(name, fallback) {
   const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -158,18 +57,23 @@ const S = {
   ui: {},
 };
 
-export async function mount(el, ctx) {
+export default definePanel({
+  stylesheets: [new URL('../vendor/uplot/uPlot.min.css', import.meta.url), new URL('usage.css', import.meta.url)],
+  mount,
+  show,
+});
+
+async function mount(el, ctx) {
   S.ctx = ctx;
   try {
     const saved = localStorage.getItem(RANGE_STORAGE);
     if (RANGES.some(([k]) => k === saved)) S.range = saved;
   } catch (_) { /* storage may be unavailable */ }
-  injectStyles();
   buildUi(el, ctx);
   ctx.onLangChange(() => render());
 }
 
-export async function show() {
+async function show() {
   await refresh();
 }
 
@@ -392,7 +296,7 @@ function renderCharts(data) {
     }
     note.textContent = ctx.t('usage.bucket', { size: bucketLabel(bucket) });
     legend.replaceChildren(...models.map((m, i) => h('span', { class: 'usage-legend-item' },
-      h('span', { class: 'swatch', style: `background:${colour(i)}`, 'aria-hidden': 'true' }), m)));
+      h('span', { class: 'swatch', style: { background: colour(i) }, 'aria-hidden': 'true' }), m)));
     box.replaceChildren();
     const opts = {
       width: Math.max(box.clientWidth, 280),
@@ -442,13 +346,6 @@ function resizePlots() {
 
 function renderTable(rows, total) {
   const { ui, ctx } = S;
-  const fmtTime = (ts) => {
-    try {
-      return new Date(ts * 1000).toLocaleString(ctx.lang(), { dateStyle: 'short', timeStyle: 'medium' });
-    } catch (_) {
-      return new Date(ts * 1000).toLocaleString();
-    }
-  };
   ui.tbody.replaceChildren(...rows.map((r) => {
     const model = r.model_id || r.model_requested || '—';
     const modelCell = h('td', { class: 'mono' }, h('span', { text: model }));
@@ -459,7 +356,7 @@ function renderTable(rows, total) {
     const ok = r.status === 'ok';
     const status = h('span', { class: `badge ${ok ? 'ok' : 'error'}`, text: ok ? 'ok' : (r.error_code || r.status || 'error') });
     return h('tr', { testid: 'usage-row', 'data-status': r.status || '' },
-      h('td', { class: 'nowrap', text: fmtTime(r.ts) }),
+      h('td', { class: 'nowrap', text: fmtDateTime(r.ts, ctx.lang(), { dateStyle: 'short', timeStyle: 'medium' }) }),
       modelCell,
       h('td', { class: 'small', text: [r.surface, r.operation].filter(Boolean).join(' · ') }),
       h('td', { class: 'num', text: fmtInt(r.input_tokens) }),
@@ -470,29 +367,3 @@ function renderTable(rows, total) {
   }));
   ui.shown.textContent = total > rows.length ? ctx.t('usage.shown', { shown: rows.length, total }) : '';
 }
-
-// ---------------------------------------------------------------------------------------------------
-// panel styles (shared chart/legend rules live in styles.css under "usage panel")
-
-const CSS = `
-#panel-usage .usage-main { gap: 14px; max-width: 1400px; margin: 0 auto; }
-#panel-usage .usage-title { margin: 0; }
-#panel-usage .usage-toolbar { row-gap: 6px; }
-#panel-usage .usage-charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 12px; }
-#panel-usage .usage-chart-card { min-width: 0; }
-#panel-usage .usage-chart { min-height: ${CHART_HEIGHT}px; overflow: hidden; }
-#panel-usage .usage-legend { margin-top: 6px; }
-#panel-usage .usage-legend-item { font-family: var(--mono); }
-#panel-usage .usage-tokens-detail { margin-left: 0; }
-#panel-usage .usage-has-errors .value { color: var(--danger); }
-#panel-usage .usage-empty { padding: 40px 16px; }
-#panel-usage .usage-empty-mark { font-size: 34px; margin-bottom: 6px; }
-#panel-usage .usage-empty p { max-width: 560px; margin: 0 auto; }
-#panel-usage .usage-error { color: var(--danger); background: var(--danger-soft); }
-#panel-usage .table-wrap { max-height: 60vh; overflow: auto; }
-#panel-usage .usage-requested { margin-left: 4px; }
-@media (max-width: 480px) {
-  #panel-usage .usage-charts { grid-template-columns: minmax(0, 1fr); }
-  #panel-usage .usage-title { flex: 1 1 100%; }
-}
-`;
