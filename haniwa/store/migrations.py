@@ -243,6 +243,35 @@ def m005_playground(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m006_jobs(db: sqlite3.Connection) -> None:
+    # One table for every kind of long work (haniwa/jobs). ``figures``, ``failures`` and ``spec`` are JSON;
+    # ``checkpoint`` is the work's own blob. A capability links its resources to its jobs in a table of
+    # its own, so this one knows no capability.
+    db.execute(
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            done REAL NOT NULL DEFAULT 0,
+            total REAL,
+            figures TEXT NOT NULL DEFAULT '{}',
+            message TEXT,
+            failures TEXT NOT NULL DEFAULT '[]',
+            eta REAL,
+            checkpoint BLOB,
+            created REAL NOT NULL,
+            started REAL,
+            ended REAL,
+            updated REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_kind ON jobs (kind, created)")
+    db.execute("CREATE INDEX jobs_state ON jobs (state, created)")
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
