@@ -23,6 +23,7 @@ import haniwa
 from haniwa.errors import ConflictError, NotFoundError, UsageError, ValidationError
 from haniwa.jobs.base import ACTIVE, TRANSITIONS, Job, JobContext, JobState
 from haniwa.jobs.engine import DEFAULT_LIMIT, MAX_FAILURES, JobEngine
+from haniwa.store import migrations
 from haniwa.store.db import Database
 
 ROOT = Path(haniwa.__file__).resolve().parent.parent
@@ -277,6 +278,7 @@ COUNTER = '''
 import asyncio, json, sys
 from pathlib import Path
 from haniwa.jobs.engine import JobEngine
+from haniwa.store import migrations
 from haniwa.store.db import Database
 
 
@@ -364,3 +366,67 @@ def test_kill_9_then_resume_from_the_checkpoint(tmp_path: Path) -> None:
 
 def _has_jobs(db: sqlite3.Connection) -> bool:
     return bool(db.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchall())
+
+
+def test_ingestion_jobs_move_onto_the_engine(tmp_path: Path) -> None:
+    """A database written before the engine: its ingestion jobs become engine jobs, and ``ingestion_jobs``
+    (now a view) shows them as before, Bedrock statuses included."""
+    path = tmp_path / "haniwa.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+    before = [fn for fn in migrations.MIGRATIONS if fn.__name__ < "m006"]
+    for fn in before:
+        fn(db)
+        db.execute("INSERT INTO _migrations VALUES (?, 0)", (fn.__name__,))
+    db.execute("INSERT INTO knowledge_bases VALUES ('KB', 'kb', NULL, 'ACTIVE', 'm', 4, 'local', '{}', 1, 1)")
+    db.execute("INSERT INTO data_sources VALUES ('DS', 'KB', 'ds', NULL, 'AVAILABLE', '{}', 1, 1)")
+    stats = '{"scanned": 3, "new": 2, "listed": 9}'
+    for job_id, status, started in (("J1", "COMPLETE", 10.0), ("J2", "IN_PROGRESS", 20.0)):
+        db.execute(
+            "INSERT INTO ingestion_jobs VALUES (?, 'KB', 'DS', ?, 'nightly', ?, '[\"x: bad\"]', ?, ?)",
+            (job_id, status, stats, started, started + 5),
+        )
+    db.close()
+
+    async def main() -> None:
+        database = Database(path)  # applies the rest
+        jobs = JobEngine(database)
+        try:
+            view = await database.query("SELECT * FROM ingestion_jobs ORDER BY started")
+            assert [(r["id"], r["kb_id"], r["ds_id"], r["status"]) for r in view] == [
+                ("J1", "KB", "DS", "COMPLETE"),
+                ("J2", "KB", "DS", "IN_PROGRESS"),
+            ]
+            assert {(r["description"], r["stats"], r["failures"], r["updated"]) for r in view} == {
+                ("nightly", stats, '["x: bad"]', 15.0),
+                ("nightly", stats, '["x: bad"]', 25.0),
+            }
+            first, second = await jobs.find("ingestion")
+            assert (first.state, first.ended, second.state, second.ended) == (
+                JobState.COMPLETE,
+                15.0,
+                JobState.RUNNING,
+                None,
+            )
+            assert (second.spec, second.done, second.total) == ({"kb_id": "KB", "ds_id": "DS"}, 3, 9)
+            # every engine state has its Bedrock status, read through the view
+            for state, status in {
+                JobState.QUEUED: "STARTING",
+                JobState.RUNNING: "IN_PROGRESS",
+                JobState.STOPPING: "STOPPING",
+                JobState.COMPLETE: "COMPLETE",
+                JobState.FAILED: "FAILED",
+                JobState.STOPPED: "STOPPED",
+            }.items():
+                await database.execute("UPDATE jobs SET state = ? WHERE id = 'J2'", (state.value,))
+                rows = await database.query("SELECT status FROM ingestion_jobs WHERE id = 'J2'")
+                assert rows == [{"status": status}]
+            # deleting the data source takes the link with it; the engine's row is the engine's to delete
+            await database.execute("DELETE FROM data_sources WHERE id = 'DS'")
+            assert await database.query("SELECT * FROM ingestion_jobs") == []
+        finally:
+            await jobs.close()
+            database.close()
+
+    run(main)

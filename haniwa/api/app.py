@@ -318,7 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not stores[settings.vector_store].available(settings):
         raise UsageError(f"HANIWA_VECTOR_STORE={settings.vector_store!r} needs HANIWA_PG_URL")
     knowledge = KnowledgeService(
-        settings, registry, db, ParserSet.from_plugins(pm), stores, bedrock_agent.planner(settings)
+        settings, registry, db, ParserSet.from_plugins(pm), stores, bedrock_agent.planner(settings), jobs
     )
     functions = FunctionRegistry.from_plugins(pm, settings)
     agents = AgentService(db, knowledge, validator(functions, _known_model(registry)))
