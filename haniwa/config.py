@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     vector_store: str = Field(
         "local", description='Store for knowledge bases: "local" (hnswlib + SQLite FTS5) or "pgvector".'
     )
+    job_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='Jobs of one kind that may run at once, by kind (JSON object, "*" for kinds not named);'
+        " unnamed kinds keep the defaults: training 1, the others 4.",
+    )
     agent_functions: dict[str, str] = Field(
         default_factory=dict,
         description="Functions agents may run, by name: `module:attr` (a Python callable) or an http(s) URL"

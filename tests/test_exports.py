@@ -32,6 +32,8 @@ MODULES = [
     "haniwa.api.openai",
     "haniwa.runtime.openai_compat",
     "haniwa.store.db",
+    "haniwa.jobs.base",
+    "haniwa.jobs.engine",
     "haniwa.agents.service",
     "haniwa.api.bedrock_agent_agents",
 ]

@@ -619,3 +619,39 @@ def test_rds_knowledge_base_runs_on_pgvector(home: Path, corpus: Path, pg_url: s
                 "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'haniwa_kb_%'"
             ).fetchone()
         assert left is not None and left[0] == len(tables) - 1
+
+
+def test_stop_ingestion_job(agent: Any, home: Path) -> None:
+    """StopIngestionJob on a running job: STOPPING, then STOPPED part-way; a stopped job cannot be stopped
+    again, and the next job finishes what it left."""
+    folder = home / "s3" / "factory-docs" / "kb"
+    folder.mkdir(parents=True)
+    for i in range(400):
+        (folder / f"part{i:03d}.txt").write_text(
+            f"Part P{i:03d} is stored in bin {i % 13}.\n", encoding="utf-8"
+        )
+    kb_id = make_kb(agent)
+    ds_id = make_s3_source(agent, kb_id)
+    ids = {"knowledgeBaseId": kb_id, "dataSourceId": ds_id}
+    job = agent.start_ingestion_job(**ids)["ingestionJob"]
+    assert job["status"] in ("STARTING", "IN_PROGRESS")
+    stopping = agent.stop_ingestion_job(**ids, ingestionJobId=job["ingestionJobId"])["ingestionJob"]
+    assert stopping["status"] in ("STOPPING", "STOPPED")
+    deadline = time.monotonic() + 30
+    while (job := agent.get_ingestion_job(**ids, ingestionJobId=job["ingestionJobId"])["ingestionJob"])[
+        "status"
+    ] == "STOPPING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert job["status"] == "STOPPED"
+    assert job["statistics"]["numberOfDocumentsScanned"] < 400
+    with pytest.raises(ClientError) as err:
+        agent.stop_ingestion_job(**ids, ingestionJobId=job["ingestionJobId"])
+    assert err.value.response["Error"]["Code"] == "ConflictException"
+    done = sync(agent, kb_id, ds_id)
+    assert done["status"] == "COMPLETE"
+    assert done["statistics"]["numberOfDocumentsScanned"] == 400
+    assert (
+        job["statistics"]["numberOfNewDocumentsIndexed"] + done["statistics"]["numberOfNewDocumentsIndexed"]
+        == 400
+    )

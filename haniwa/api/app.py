@@ -58,6 +58,7 @@ from haniwa.errors import (
     PlatformError,
     UsageError,
 )
+from haniwa.jobs.engine import JobEngine
 from haniwa.knowledge.base import VectorStoreFactory
 from haniwa.knowledge.parse import ParserSet
 from haniwa.knowledge.service import KnowledgeService
@@ -79,6 +80,7 @@ class Platform:
     settings: Settings
     registry: ModelRegistry
     db: Database
+    jobs: JobEngine
     knowledge: KnowledgeService
     agents: AgentService
     functions: FunctionRegistry = field(default_factory=FunctionRegistry)
@@ -308,6 +310,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pm = make_plugin_manager(settings.load_plugins)
     registry = ModelRegistry.from_plugins(settings, pm)
     db = Database(settings.db_path)
+    jobs = JobEngine(db, limits=settings.job_limits)
     stores: dict[str, VectorStoreFactory] = {}
     pm.hook.register_vector_stores(register=lambda f: stores.__setitem__(f.name, f))
     if settings.vector_store not in stores:
@@ -318,12 +321,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not stores[settings.vector_store].available(settings):
         raise UsageError(f"HANIWA_VECTOR_STORE={settings.vector_store!r} needs HANIWA_PG_URL")
     knowledge = KnowledgeService(
-        settings, registry, db, ParserSet.from_plugins(pm), stores, bedrock_agent.planner(settings)
+        settings, registry, db, ParserSet.from_plugins(pm), stores, bedrock_agent.planner(settings), jobs
     )
     functions = FunctionRegistry.from_plugins(pm, settings)
     agents = AgentService(db, knowledge, validator(functions, _known_model(registry)))
     formats = NativeFormats.from_plugins(pm)
-    platform = Platform(settings, registry, db, knowledge, agents, functions, formats)
+    platform = Platform(settings, registry, db, jobs, knowledge, agents, functions, formats)
     for module in (
         bedrock_runtime,
         bedrock_ops,
@@ -338,7 +341,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await knowledge.recover()
+        await jobs.recover()  # once every capability has registered its kinds of job
         yield
+        await jobs.close()
         await knowledge.close()
         db.close()
 

@@ -8,8 +8,10 @@ Ingestion is incremental and crash-safe by construction:
 * each document is replaced in the store in one transaction (``VectorStore.upsert``) and only then
   recorded in ``kb_documents`` — a kill between the two makes the next run index it again, never leaves
   it half-written;
-* job statistics are written after every document, so ``GetIngestionJob`` shows progress, and a job
-  interrupted by a restart is resumed by :meth:`KnowledgeService.recover`.
+* ingestion jobs run on the job engine (:mod:`haniwa.jobs`), kind ``"ingestion"``: the statistics are
+  reported after every document, so ``GetIngestionJob`` shows progress, and a job a kill interrupted is
+  resumed by the engine at the next start. The resume point is ``kb_documents`` itself (a resumed job
+  skips what it already indexed, unread), so the job needs no checkpoint beyond its counters.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,8 @@ from typing import Any
 
 from haniwa.config import Settings
 from haniwa.errors import ConflictError, NotFoundError, PlatformError, ValidationError
+from haniwa.jobs.base import Job, JobContext
+from haniwa.jobs.engine import MAX_FAILURES, JobEngine
 from haniwa.knowledge.base import (
     CHUNK_ID,
     DATA_SOURCE_ID,
@@ -54,16 +57,15 @@ __all__ = [
     "STAT_KEYS",
     "LISTED",
     "EMBED_BATCH",
+    "INGESTION",
 ]
-
-log = logging.getLogger("haniwa.knowledge")
 
 STAT_KEYS = ("scanned", "metadata_scanned", "new", "modified", "metadata_modified", "deleted", "failed")
 # Saved with the statistics but not one of Bedrock's: how many documents the job's listing found, so a
 # progress bar knows its 100% (absent until the listing is done).
 LISTED = "listed"
 EMBED_BATCH = 32
-_MAX_FAILURES = 20  # failure reasons kept per job; the counter keeps counting
+INGESTION = "ingestion"  # the job kind
 
 
 @dataclass(frozen=True)
@@ -172,10 +174,6 @@ def document_id(ds_id: str, uri: str) -> str:
     return f"{ds_id}:{uri}"
 
 
-class _Stopped(Exception):
-    pass
-
-
 class KnowledgeService:
     """Owns knowledge-base state and ingestion. One per app, built by ``create_app``."""
 
@@ -187,6 +185,7 @@ class KnowledgeService:
         parsers: ParserSet,
         stores: Mapping[str, VectorStoreFactory],
         plan: Callable[[DataSource], DataSourcePlan],
+        jobs: JobEngine,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -196,8 +195,9 @@ class KnowledgeService:
         self.plan = plan
         self._stores: dict[str, VectorStore] = {}
         self._store_lock = asyncio.Lock()
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._stopping: set[str] = set()
+        self.jobs = jobs
+        jobs.register(INGESTION, self._ingest)
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # direct-document indexing
 
     # -- knowledge bases ---------------------------------------------------------------------------
     async def create_kb(
@@ -261,8 +261,8 @@ class KnowledgeService:
 
     async def delete_kb(self, kb_id: str) -> KnowledgeBase:
         kb = await self.get_kb(kb_id)
-        for job in await self.db.query("SELECT id FROM ingestion_jobs WHERE kb_id = ?", (kb_id,)):
-            await self._cancel(job["id"])
+        for job in await self.db.query("SELECT job_id FROM kb_ingestion_jobs WHERE kb_id = ?", (kb_id,)):
+            await self.jobs.delete(job["job_id"])
         async with self._store_lock:
             store = self._stores.pop(kb_id, None)
             if store is not None:
@@ -340,8 +340,8 @@ class KnowledgeService:
     async def delete_ds(self, kb_id: str, ds_id: str, *, retain: bool = False) -> DataSource:
         """Delete a data source; its chunks go too unless ``retain`` (Bedrock dataDeletionPolicy RETAIN)."""
         ds = await self.get_ds(kb_id, ds_id)
-        for job in await self.db.query("SELECT id FROM ingestion_jobs WHERE ds_id = ?", (ds_id,)):
-            await self._cancel(job["id"])
+        for job in await self.db.query("SELECT job_id FROM kb_ingestion_jobs WHERE ds_id = ?", (ds_id,)):
+            await self.jobs.delete(job["job_id"])
         if not retain:
             ids = [
                 r["id"] for r in await self.db.query("SELECT id FROM kb_documents WHERE ds_id = ?", (ds_id,))
@@ -367,24 +367,14 @@ class KnowledgeService:
         )
         if running:
             raise ConflictError(f"ingestion job {running[0]['id']} is still running on data source {ds_id}")
-        job_id = uuid.uuid4().hex[:10].upper()
-        now = time.time()
-        await self.db.execute(
-            "INSERT INTO ingestion_jobs (id, kb_id, ds_id, status, description, stats, started, updated)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (
-                job_id,
-                kb_id,
-                ds_id,
-                "STARTING",
-                description,
-                json.dumps(dict.fromkeys(STAT_KEYS, 0)),
-                now,
-                now,
-            ),
+        job = await self.jobs.submit(
+            INGESTION, name=f"ingestion of data source {ds_id}", spec={"kb_id": kb_id, "ds_id": ds_id}
         )
-        self._spawn(job_id)
-        return await self.get_job(kb_id, ds_id, job_id)
+        await self.db.execute(
+            "INSERT INTO kb_ingestion_jobs (job_id, kb_id, ds_id, description) VALUES (?,?,?,?)",
+            (job.id, kb_id, ds_id, description),
+        )
+        return await self.get_job(kb_id, ds_id, job.id)
 
     async def get_job(self, kb_id: str, ds_id: str, job_id: str) -> IngestionJob:
         await self.get_ds(kb_id, ds_id)
@@ -402,35 +392,20 @@ class KnowledgeService:
         job = await self.get_job(kb_id, ds_id, job_id)
         if job.status not in ("STARTING", "IN_PROGRESS"):
             raise ConflictError(f"ingestion job {job_id} is {job.status}; only a running job can be stopped")
-        self._stopping.add(job_id)
-        await self._set_status(job_id, "STOPPING")
+        await self.jobs.stop(job_id)
         return await self.get_job(kb_id, ds_id, job_id)
 
     async def wait(self, job_id: str) -> None:
-        """Wait for a job's task to finish (CLI, tests)."""
-        task = self._tasks.get(job_id)
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
+        """Wait for an ingestion job to end (CLI, tests)."""
+        await self.jobs.wait(job_id)
 
-    async def recover(self) -> list[str]:
-        """At start-up: resume jobs a restart interrupted; finish the stop of stopping ones."""
-        resumed = []
-        for row in await self.db.query(
-            "SELECT id, status FROM ingestion_jobs WHERE status IN ('STARTING','IN_PROGRESS','STOPPING')"
-        ):
-            if row["status"] == "STOPPING":
-                await self._set_status(row["id"], "STOPPED")
-                continue
-            log.info("resuming ingestion job %s interrupted by a restart", row["id"])
-            self._spawn(row["id"])
-            resumed.append(row["id"])
-        # direct uploads that were still queued: their content is gone with the process
+    async def recover(self) -> None:
+        """At start-up: direct uploads that were still queued fail, their content gone with the process.
+        (Ingestion jobs are the job engine's to resume.)"""
         await self.db.execute(
             "UPDATE kb_documents SET status = 'FAILED', reason = 'interrupted by a restart; ingest it again'"
             " WHERE status IN ('STARTING', 'IN_PROGRESS') AND kind = 'CUSTOM'"
         )
-        return resumed
 
     async def close(self) -> None:
         for task in list(self._tasks.values()):
@@ -443,65 +418,27 @@ class KnowledgeService:
                 await store.close()
             self._stores.clear()
 
-    def _spawn(self, job_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"ingest-{job_id}")
-        self._tasks[job_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
-
-    async def _cancel(self, job_id: str) -> None:
-        task = self._tasks.pop(job_id, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    async def _set_status(self, job_id: str, status: str, failures: list[str] | None = None) -> None:
-        if failures is None:
-            await self.db.execute(
-                "UPDATE ingestion_jobs SET status = ?, updated = ? WHERE id = ?",
-                (status, time.time(), job_id),
-            )
-        else:
-            await self.db.execute(
-                "UPDATE ingestion_jobs SET status = ?, failures = ?, updated = ? WHERE id = ?",
-                (status, json.dumps(failures, ensure_ascii=False), time.time(), job_id),
-            )
-
-    async def _run(self, job_id: str) -> None:
-        row = (await self.db.query("SELECT * FROM ingestion_jobs WHERE id = ?", (job_id,)))[0]
-        job = _job(row)
-        stats = {k: int(job.stats.get(k, 0)) for k in STAT_KEYS}
+    async def _ingest(self, job: Job, ctx: JobContext) -> None:
+        """The work of an ingestion job: sync the data source into the knowledge base."""
+        stats = {k: int(job.figures.get(k, 0)) for k in STAT_KEYS}
         stats["scanned"] = stats["metadata_scanned"] = 0  # recounted on resume; the others carry on
         failures = list(job.failures)
         try:
-            kb = await self.get_kb(job.kb_id)
-            ds = await self.get_ds(job.kb_id, job.ds_id)
+            kb = await self.get_kb(job.spec["kb_id"])
+            ds = await self.get_ds(kb.id, job.spec["ds_id"])
             source = self.plan(ds).source
             assert source is not None  # start_job refuses direct-upload data sources
-            await self._set_status(job_id, "IN_PROGRESS")
-            await self._sync(kb, ds, source, job_id, stats, failures)
+            await self._sync(kb, ds, source, job.id, stats, failures, ctx)
         except asyncio.CancelledError:
-            raise  # shutdown: the job stays IN_PROGRESS and is resumed at the next start
-        except _Stopped:
-            await self._save_stats(job_id, stats)
-            await self._set_status(job_id, "STOPPED", failures)
-        except PlatformError as exc:
-            await self._save_stats(job_id, stats)
-            await self._set_status(job_id, "FAILED", [*failures, exc.message][-_MAX_FAILURES:])
-        except Exception as exc:  # our own bug: record it on the job, and let the log show it
-            log.exception("ingestion job %s failed", job_id)
-            await self._set_status(job_id, "FAILED", [*failures, f"internal error: {exc}"][-_MAX_FAILURES:])
-        else:
-            await self._save_stats(job_id, stats)
-            await self._set_status(job_id, "COMPLETE", failures)
-        finally:
-            self._stopping.discard(job_id)
+            raise  # shutdown: the job stays running and is resumed at the next start
+        except Exception:
+            await self._report(ctx, stats, failures)
+            raise  # the engine records the outcome (stopped, failed and why)
+        await self._report(ctx, stats, failures)
 
-    async def _save_stats(self, job_id: str, stats: Mapping[str, int]) -> None:
-        await self.db.execute(
-            "UPDATE ingestion_jobs SET stats = ?, updated = ? WHERE id = ?",
-            (json.dumps(dict(stats)), time.time(), job_id),
-        )
+    @staticmethod
+    async def _report(ctx: JobContext, stats: Mapping[str, int], failures: Sequence[str]) -> None:
+        await ctx.report(done=stats["scanned"], total=stats.get(LISTED), figures=stats, failures=failures)
 
     async def _sync(
         self,
@@ -511,10 +448,11 @@ class KnowledgeService:
         job_id: str,
         stats: dict[str, int],
         failures: list[str],
+        ctx: JobContext,
     ) -> None:
         items = await source.list()
         stats[LISTED] = len(items)
-        await self._save_stats(job_id, stats)
+        await self._report(ctx, stats, failures)
         known = {
             r["id"]: r
             for r in await self.db.query(
@@ -526,8 +464,7 @@ class KnowledgeService:
         listed: set[str] = set()
         last_save = 0.0
         for item in items:
-            if job_id in self._stopping:
-                raise _Stopped
+            ctx.check()
             doc_id = document_id(ds.id, item.uri)
             listed.add(doc_id)
             stats["scanned"] += 1
@@ -540,17 +477,16 @@ class KnowledgeService:
                 change, reason = await self._sync_one(kb, ds, plan, source, item, prev, job_id)
                 if change == "failed":
                     stats["failed"] += 1
-                    if len(failures) < _MAX_FAILURES:
+                    if len(failures) < MAX_FAILURES:  # the counter keeps counting
                         failures.append(f"{item.uri}: {reason}")
                 elif change in ("new", "modified"):
                     stats[change] += 1
             # after every document that was read, so a resumed job's counts stay right
-            await self._save_stats(job_id, stats)
+            await self._report(ctx, stats, failures)
             last_save = time.monotonic()
         gone = [doc_id for doc_id in known if doc_id not in listed]
         if gone:
-            if job_id in self._stopping:
-                raise _Stopped
+            ctx.check()
             store = await self.store(kb)
             await store.delete_documents(gone)
             await self.db.execute(

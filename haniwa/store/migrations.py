@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
@@ -240,6 +241,89 @@ def m005_playground(db: sqlite3.Connection) -> None:
             params TEXT NOT NULL,
             results TEXT NOT NULL
         )"""
+    )
+
+
+@migration
+def m006_jobs(db: sqlite3.Connection) -> None:
+    # One table for every kind of long work (haniwa/jobs). ``figures``, ``failures`` and ``spec`` are JSON;
+    # ``checkpoint`` is the work's own blob. A capability links its resources to its jobs in a table of
+    # its own, so this one knows no capability.
+    db.execute(
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            done REAL NOT NULL DEFAULT 0,
+            total REAL,
+            figures TEXT NOT NULL DEFAULT '{}',
+            message TEXT,
+            failures TEXT NOT NULL DEFAULT '[]',
+            eta REAL,
+            checkpoint BLOB,
+            created REAL NOT NULL,
+            started REAL,
+            ended REAL,
+            updated REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_kind ON jobs (kind, created)")
+    db.execute("CREATE INDEX jobs_state ON jobs (state, created)")
+
+
+@migration
+def m007_ingestion_on_jobs(db: sqlite3.Connection) -> None:
+    # Ingestion jobs run on the job engine: their rows move to ``jobs``, and ``kb_ingestion_jobs`` links
+    # each to its knowledge base and data source (deleting either deletes the link). ``ingestion_jobs``
+    # becomes a view, read by the knowledge service and by anyone inspecting the file, and the one place
+    # where the engine's states get Bedrock's ingestion statuses: QUEUED is STARTING, RUNNING is
+    # IN_PROGRESS, the others keep their names.
+    db.execute(
+        """CREATE TABLE kb_ingestion_jobs (
+            job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+            kb_id TEXT NOT NULL REFERENCES knowledge_bases(id) ON DELETE CASCADE,
+            ds_id TEXT NOT NULL REFERENCES data_sources(id) ON DELETE CASCADE,
+            description TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX kb_ingestion_jobs_ds ON kb_ingestion_jobs (ds_id)")
+    old = db.execute(
+        "SELECT id, kb_id, ds_id, status, description, stats, failures, started, updated FROM ingestion_jobs"
+    ).fetchall()
+    for job_id, kb_id, ds_id, status, description, stats, failures, started, updated in old:
+        state = {"STARTING": "QUEUED", "IN_PROGRESS": "RUNNING"}.get(status, status)
+        figures = json.loads(stats)
+        db.execute(
+            "INSERT INTO jobs (id, kind, name, state, spec, done, total, figures, failures, created, started,"
+            " ended, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                job_id,
+                "ingestion",
+                f"ingestion of data source {ds_id}",
+                state,
+                json.dumps({"kb_id": kb_id, "ds_id": ds_id}),
+                figures.get("scanned", 0),
+                figures.get("listed"),
+                stats,
+                failures,
+                started,
+                started,
+                updated if state in ("COMPLETE", "FAILED", "STOPPED") else None,
+                updated,
+            ),
+        )
+        db.execute("INSERT INTO kb_ingestion_jobs VALUES (?,?,?,?)", (job_id, kb_id, ds_id, description))
+    db.execute("DROP TABLE ingestion_jobs")
+    db.execute(
+        """CREATE VIEW ingestion_jobs AS
+        SELECT j.id AS id, i.kb_id AS kb_id, i.ds_id AS ds_id,
+            CASE j.state WHEN 'QUEUED' THEN 'STARTING' WHEN 'RUNNING' THEN 'IN_PROGRESS' ELSE j.state END
+                AS status,
+            i.description AS description, j.figures AS stats, j.failures AS failures,
+            j.created AS started, j.updated AS updated
+        FROM kb_ingestion_jobs i JOIN jobs j ON j.id = i.job_id"""
     )
 
 
