@@ -34,6 +34,7 @@ MODULES = [
     "haniwa.store.db",
     "haniwa.agents.service",
     "haniwa.api.bedrock_agent_agents",
+    "haniwa.api.pagination",
 ]
 
 
