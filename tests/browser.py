@@ -4,7 +4,7 @@ Fixtures (imported into ``conftest.py``):
 
 * ``chromium`` (module): one browser per test module. Where Chromium is missing the browser tests are
   skipped on a developer's machine but fail under CI (``CI=true``), so a missing install step cannot
-  hide behind a green run.
+  hide behind a green run (``tests/needs.py``).
 * ``pg_page`` (function): a fresh context and page at 1280×800 whose ``goto``/``shot`` helpers live on
   :class:`PlaygroundPage`. Every console error, page error and failed or ≥400 network request seen
   during the test fails it at teardown, unless the test declared it with ``expect_http_error``.
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.needs import need
 
 CHROMIUM = os.environ.get("HANIWA_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(
@@ -63,10 +65,7 @@ class PlaygroundPage:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is missing: apt-get install chromium (the README's test command does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        need(f"Chromium ({CHROMIUM})", "apt-get install chromium (the README's test command does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

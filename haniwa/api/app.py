@@ -40,6 +40,7 @@ from haniwa.api.deadline import ClientGone, bounded, gone_response
 from haniwa.api.errors import bedrock_error, openai_error, openai_status_error
 from haniwa.api.limits import BodyLimits, read_body
 from haniwa.api.native.formats import NativeFormats
+from haniwa.api.pagination import Pager
 from haniwa.api.wire import (
     EventStream,
     Handler,
@@ -88,6 +89,7 @@ class Platform:
     router: Router = field(default_factory=Router)
     handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    pages: Pager = field(default_factory=Pager)  # its key signs nextTokens until the app stops
     agent_sessions: SessionStore = field(init=False)
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ import mimetypes
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from haniwa.api.pagination import paginate
 from haniwa.config import Settings
 from haniwa.errors import NotFoundError, ValidationError
 from haniwa.knowledge.base import ChunkingStrategy, FixedSize, Hierarchical, NoChunking, Semantic
@@ -177,6 +178,7 @@ async def get_knowledge_base(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_knowledge_bases(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    page = paginate(call, p, await call.platform.knowledge.list_kbs(), key=lambda kb: kb.id)
     items = [
         {
             "knowledgeBaseId": kb.id,
@@ -185,9 +187,9 @@ async def list_knowledge_bases(call: Call, p: dict[str, Any]) -> dict[str, Any]:
             "status": kb.status,
             "updatedAt": _ts(kb.updated),
         }
-        for kb in await call.platform.knowledge.list_kbs()
+        for kb in page.items
     ]
-    return _page(items, p, "knowledgeBaseSummaries")
+    return page.wire("knowledgeBaseSummaries", items)
 
 
 async def update_knowledge_base(call: Call, p: dict[str, Any]) -> dict[str, Any]:
@@ -208,17 +210,6 @@ async def update_knowledge_base(call: Call, p: dict[str, Any]) -> dict[str, Any]
 async def delete_knowledge_base(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     kb = await call.platform.knowledge.delete_kb(p["knowledgeBaseId"])
     return {"knowledgeBaseId": kb.id, "status": kb.status}
-
-
-def _page(items: list[dict[str, Any]], p: Mapping[str, Any], key: str) -> dict[str, Any]:
-    token = str(p.get("nextToken") or "0")
-    # isdigit() alone accepts "²", which int() refuses
-    start = int(token) if token.isascii() and token.isdigit() else 0
-    size = int(p.get("maxResults") or 100)
-    out: dict[str, Any] = {key: items[start : start + size]}
-    if start + size < len(items):
-        out["nextToken"] = str(start + size)
-    return out
 
 
 # -- data sources ------------------------------------------------------------------------------------
@@ -262,6 +253,8 @@ async def get_data_source(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_data_sources(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    sources = await call.platform.knowledge.list_ds(p["knowledgeBaseId"])
+    page = paginate(call, p, sources, key=lambda ds: ds.id)
     items = [
         {
             "knowledgeBaseId": ds.kb_id,
@@ -271,9 +264,9 @@ async def list_data_sources(call: Call, p: dict[str, Any]) -> dict[str, Any]:
             "description": ds.description,
             "updatedAt": _ts(ds.updated),
         }
-        for ds in await call.platform.knowledge.list_ds(p["knowledgeBaseId"])
+        for ds in page.items
     ]
-    return _page(items, p, "dataSourceSummaries")
+    return page.wire("dataSourceSummaries", items)
 
 
 async def update_data_source(call: Call, p: dict[str, Any]) -> dict[str, Any]:
@@ -352,9 +345,10 @@ async def list_ingestion_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     if sort:
         key = {"STATUS": "status", "STARTED_AT": "startedAt"}[sort["attribute"]]
         jobs.sort(key=lambda j: j[key], reverse=sort["order"] == "DESCENDING")
-    for j in jobs:
+    page = paginate(call, p, jobs, key=lambda j: str(j["ingestionJobId"]))
+    for j in page.items:
         j.pop("failureReasons", None)
-    return _page(jobs, p, "ingestionJobSummaries")
+    return page.wire("ingestionJobSummaries", page.items)
 
 
 # -- documents ---------------------------------------------------------------------------------------
@@ -511,7 +505,8 @@ async def get_knowledge_base_documents(call: Call, p: dict[str, Any]) -> dict[st
 
 async def list_knowledge_base_documents(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     docs = await call.platform.knowledge.list_documents(p["knowledgeBaseId"], p["dataSourceId"])
-    return _page([_doc_wire(d) for d in docs], p, "documentDetails")
+    page = paginate(call, p, docs, key=lambda d: d.id)
+    return page.wire("documentDetails", [_doc_wire(d) for d in page.items])
 
 
 async def delete_knowledge_base_documents(call: Call, p: dict[str, Any]) -> dict[str, Any]:

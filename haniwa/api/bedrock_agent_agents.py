@@ -19,6 +19,7 @@ from haniwa.agents.service import (
     AgentVersion,
     require_draft,
 )
+from haniwa.api.pagination import paginate
 from haniwa.api.wire import service_model
 from haniwa.errors import ValidationError
 
@@ -52,16 +53,6 @@ def _pick(shape: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """The members of ``spec`` that the output ``shape`` has (create-only inputs such as tags drop out)."""
     keep = _members(shape)
     return {k: v for k, v in spec.items() if k in keep}
-
-
-def _page(items: list[dict[str, Any]], p: Mapping[str, Any], key: str) -> dict[str, Any]:
-    token = str(p.get("nextToken") or "0")
-    start = int(token) if token.isascii() and token.isdigit() else 0  # isdigit() alone accepts "²"
-    size = int(p.get("maxResults") or 100)
-    out: dict[str, Any] = {key: items[start : start + size]}
-    if start + size < len(items):
-        out["nextToken"] = str(start + size)
-    return out
 
 
 def _request(p: Mapping[str, Any], *path: str) -> dict[str, Any]:
@@ -161,8 +152,9 @@ async def get_agent(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 
 async def list_agents(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     svc = call.platform.agents
+    page = paginate(call, p, await svc.list_agents(), key=lambda a: a.id)
     items = []
-    for a in await svc.list_agents():
+    for a in page.items:
         versions = await svc.list_versions(a.id)
         items.append(
             {
@@ -175,7 +167,7 @@ async def list_agents(call: Call, p: dict[str, Any]) -> dict[str, Any]:
                 "guardrailConfiguration": a.spec.get("guardrailConfiguration"),
             }
         )
-    return _page(items, p, "agentSummaries")
+    return page.wire("agentSummaries", items)
 
 
 async def update_agent(call: Call, p: dict[str, Any]) -> dict[str, Any]:
@@ -239,6 +231,8 @@ async def get_agent_action_group(call: Call, p: dict[str, Any]) -> dict[str, Any
 
 
 async def list_agent_action_groups(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    groups = await call.platform.agents.list_action_groups(p["agentId"], p["agentVersion"])
+    page = paginate(call, p, groups, key=lambda g: g.id)
     items = [
         {
             "actionGroupId": g.id,
@@ -247,9 +241,9 @@ async def list_agent_action_groups(call: Call, p: dict[str, Any]) -> dict[str, A
             "description": g.spec.get("description"),
             "updatedAt": _ts(g.updated),
         }
-        for g in await call.platform.agents.list_action_groups(p["agentId"], p["agentVersion"])
+        for g in page.items
     ]
-    return _page(items, p, "actionGroupSummaries")
+    return page.wire("actionGroupSummaries", items)
 
 
 async def update_agent_action_group(call: Call, p: dict[str, Any]) -> dict[str, Any]:
@@ -303,6 +297,8 @@ async def get_agent_knowledge_base(call: Call, p: dict[str, Any]) -> dict[str, A
 
 
 async def list_agent_knowledge_bases(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    kbs = await call.platform.agents.list_agent_kbs(p["agentId"], p["agentVersion"])
+    page = paginate(call, p, kbs, key=lambda k: k.kb_id)
     items = [
         {
             "knowledgeBaseId": k.kb_id,
@@ -310,9 +306,9 @@ async def list_agent_knowledge_bases(call: Call, p: dict[str, Any]) -> dict[str,
             "knowledgeBaseState": k.spec.get("knowledgeBaseState", "ENABLED"),
             "updatedAt": _ts(k.updated),
         }
-        for k in await call.platform.agents.list_agent_kbs(p["agentId"], p["agentVersion"])
+        for k in page.items
     ]
-    return _page(items, p, "agentKnowledgeBaseSummaries")
+    return page.wire("agentKnowledgeBaseSummaries", items)
 
 
 async def update_agent_knowledge_base(call: Call, p: dict[str, Any]) -> dict[str, Any]:
@@ -382,7 +378,8 @@ async def list_agent_versions(call: Call, p: dict[str, Any]) -> dict[str, Any]:
         }
         for v in await svc.list_versions(agent.id)
     ]
-    return _page(items, p, "agentVersionSummaries")
+    page = paginate(call, p, items, key=lambda v: str(v["agentVersion"]))
+    return page.wire("agentVersionSummaries", page.items)
 
 
 async def delete_agent_version(call: Call, p: dict[str, Any]) -> dict[str, Any]:
@@ -430,6 +427,7 @@ async def get_agent_alias(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_agent_aliases(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    page = paginate(call, p, await call.platform.agents.list_aliases(p["agentId"]), key=lambda a: a.id)
     items = [
         {
             "agentAliasId": a.id,
@@ -441,9 +439,9 @@ async def list_agent_aliases(call: Call, p: dict[str, Any]) -> dict[str, Any]:
             "createdAt": _ts(a.created),
             "updatedAt": _ts(a.updated),
         }
-        for a in await call.platform.agents.list_aliases(p["agentId"])
+        for a in page.items
     ]
-    return _page(items, p, "agentAliasSummaries")
+    return page.wire("agentAliasSummaries", items)
 
 
 async def update_agent_alias(call: Call, p: dict[str, Any]) -> dict[str, Any]:

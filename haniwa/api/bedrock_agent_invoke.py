@@ -17,6 +17,7 @@ from haniwa.agents.orchestrate import ControlResult, Orchestration, RunContext
 from haniwa.agents.sessions import StoredSession, summarize
 from haniwa.agents.spec import build_spec
 from haniwa.api.bedrock_agent_runtime import citation_wire, retrieval_query
+from haniwa.api.pagination import paginate
 from haniwa.api.wire import EventStream
 from haniwa.errors import ValidationError
 from haniwa.knowledge.base import Hit
@@ -246,14 +247,10 @@ async def invoke_inline_agent(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 async def get_agent_memory(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     await call.platform.agents.resolve(p["agentId"], p["agentAliasId"])
     records = await call.platform.agent_sessions.memories(p["agentId"], p["agentAliasId"], p["memoryId"])
-    n = int(p.get("maxItems", 1000))
-    token = str(p.get("nextToken") or "0")
-    if not (token.isascii() and token.isdigit()):
-        raise ValidationError("nextToken is not a token this server issued")
-    start = int(token)
-    page = records[start : start + n]
-    out: dict[str, Any] = {
-        "memoryContents": [
+    page = paginate(call, p, records, key=lambda r: r.session_id, size_member="maxItems", default_size=1000)
+    return page.wire(
+        "memoryContents",
+        [
             {
                 "sessionSummary": {
                     "memoryId": r.memory_id,
@@ -263,12 +260,9 @@ async def get_agent_memory(call: Call, p: dict[str, Any]) -> dict[str, Any]:
                     "summaryText": r.summary,
                 }
             }
-            for r in page
-        ]
-    }
-    if start + n < len(records):
-        out["nextToken"] = str(start + n)
-    return out
+            for r in page.items
+        ],
+    )
 
 
 async def delete_agent_memory(call: Call, p: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from haniwa.api.pagination import refuse_token
 from haniwa.api.wire import EventStream
 from haniwa.errors import ValidationError
 from haniwa.knowledge.base import FILTER_OPERATORS, AllOf, AnyOf, Condition, Filter, Hit
@@ -83,6 +84,7 @@ def _question(text: str) -> str:
 
 
 async def retrieve_op(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    refuse_token(p)  # every result is on the one page
     svc = call.platform.knowledge
     query = p["retrievalQuery"]
     if "text" not in query:
@@ -193,6 +195,7 @@ async def retrieve_and_generate_stream(call: Call, p: dict[str, Any]) -> dict[st
 
 
 async def rerank(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    refuse_token(p)  # every result is on the one page
     queries = p["queries"]
     if len(queries) != 1:
         raise ValidationError("Rerank takes exactly one query")
