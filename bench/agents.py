@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from bench.agent_tasks.common import CATEGORIES, Domain, Task, key  # noqa: E402
 from haniwa.agents.base import AgentFunction, AgentSnapshot, AgentSpec, TraceEvent  # noqa: E402
 from haniwa.agents.functions import FunctionRegistry  # noqa: E402
-from haniwa.agents.orchestrate import Orchestration, RunContext, SessionState, Turn  # noqa: E402
+from haniwa.agents.orchestrate import Orchestration, RunContext  # noqa: E402
 from haniwa.agents.spec import build_spec  # noqa: E402
+from haniwa.agents.state import SessionState, Turn  # noqa: E402
 from haniwa.config import Settings  # noqa: E402
 from haniwa.knowledge.base import Chunk, Hit  # noqa: E402
 from haniwa.knowledge.tokenize import keyword_tokens  # noqa: E402

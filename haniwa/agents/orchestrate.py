@@ -37,16 +37,12 @@ rationale, invocationInput, observation) as it goes, so a client sees each step 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import re
 import time
-import tomllib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from haniwa.agents.base import (
     ActionInvocation,
@@ -59,61 +55,39 @@ from haniwa.agents.base import (
 )
 from haniwa.agents.functions import ActionError, FunctionRegistry, wire_parameters
 from haniwa.agents.placeholders import find_placeholders, tool_text
+from haniwa.agents.prompting import ask_user, language, observation, prompts, system_prompt
 from haniwa.agents.review import complete_answer, listed_siblings, review_answer, unasked_siblings
-from haniwa.agents.state import ControlResult, Pending, PendingCall, SessionState, Turn
+from haniwa.agents.state import (
+    ControlResult,
+    Lang,
+    Pending,
+    PendingCall,
+    SessionState,
+    Turn,
+    hit_record,
+    record_hit,
+)
 from haniwa.agents.steps import (
     FINAL,
     ArgumentError,
     StepError,
+    call_key,
     check_arguments,
     parse_step,
-    render_tools,
     signature,
     step_schema,
 )
 from haniwa.agents.variants import ground_arguments
 from haniwa.errors import ValidationError
-from haniwa.knowledge.base import Chunk, Hit
+from haniwa.knowledge.base import Hit
 from haniwa.knowledge.generate import cite, reference
 from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Message, TextBlock, Usage
 
-__all__ = [
-    "FINAL",
-    "Turn",
-    "PendingCall",
-    "Pending",
-    "SessionState",
-    "ControlResult",
-    "RunContext",
-    "Orchestration",
-    "language",
-    "prompts",
-    "step_schema",
-    "parse_step",
-    "check_arguments",
-    "ArgumentError",
-    "StepError",
-    "OutOfTime",
-]
+__all__ = ["RunContext", "Orchestration", "OutOfTime"]
 
 KB_RESULTS = 5
 MAX_REPEATS = 2  # a second identical call ends the loop with a forced final answer
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
-
-Lang = Literal["en", "ja"]
 T = TypeVar("T")
-
-
-def language(text: str) -> Lang:
-    """The prompt language for a question: Japanese when it has kana or kanji."""
-    return "ja" if _CJK.search(text) else "en"
-
-
-@functools.cache
-def prompts(lang: Lang) -> dict[str, str]:
-    """The prompt data file for ``lang`` (``prompts/<lang>.toml``)."""
-    text = resources.files("haniwa.agents").joinpath("prompts", f"{lang}.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
 
 
 @dataclass
@@ -129,15 +103,6 @@ class RunContext:
     constrained: bool = True
     memory: Sequence[str] = ()
     history_turns: int | None = None
-
-
-def _hit_dict(h: Hit) -> dict[str, Any]:
-    c = h.chunk
-    return {"id": c.id, "doc": c.document_id, "text": c.text, "metadata": dict(c.metadata), "score": h.score}
-
-
-def _hit(d: Mapping[str, Any]) -> Hit:
-    return Hit(Chunk(d["id"], d["doc"], d["text"], (), d["metadata"]), float(d["score"]))
 
 
 # -- the loop ------------------------------------------------------------------------------------------
@@ -186,7 +151,11 @@ class Orchestration:
                 f"invocationId {invocation_id!r} does not match the pending one ({pending.invocation_id!r})"
             )
         p = prompts(pending.lang)
-        messages, hits, seen = list(pending.messages), [_hit(h) for h in pending.hits], dict(pending.seen)
+        messages, hits, seen = (
+            list(pending.messages),
+            [record_hit(h) for h in pending.hits],
+            dict(pending.seen),
+        )
         self.session.pending = None
         for call in pending.calls:
             tool = self.tools.get(call.tool)
@@ -211,7 +180,7 @@ class Orchestration:
             else:
                 text = res.body if res.body is not None else ""
             yield self._observation(trace_id, "ACTION_GROUP", {"actionGroupInvocationOutput": {"text": text}})
-            seen[_key(tool.name, call.arguments)] = text
+            seen[call_key(tool.name, call.arguments)] = text
             messages.append({"role": "user", "content": self._observed(p, tool.name, text)})
         async for ev in self._loop(pending.question, pending.lang, messages, pending.steps, hits, seen):
             yield ev
@@ -227,24 +196,7 @@ class Orchestration:
         return self._orch("observation", {"traceId": trace_id, "type": kind, **body})
 
     def _system(self, lang: Lang, question: str) -> str:
-        p = prompts(lang)
-        template = self.spec.prompt.template or p["orchestration"]
-        attrs = self.session.prompt_session_attributes
-        values = {
-            "$instruction$": self.spec.instruction,
-            "$tools$": render_tools(self.spec.tools),
-            "$prompt_session_attributes$": p["session_attributes"].format(
-                attributes="\n".join(f"- {k}: {v}" for k, v in attrs.items())
-            )
-            if attrs
-            else "",
-            "$memory_content$": p["memory"].format(summaries="\n".join(f"- {s}" for s in self.ctx.memory))
-            if self.ctx.memory
-            else "",
-            "$question$": question,
-            "$conversation_history$": "\n".join(f"{t.question}\n{t.answer}" for t in self.session.turns),
-        }
-        return re.sub(r"\$[a-z_]+\$", lambda m: values.get(m.group(0), m.group(0)), template).strip()
+        return system_prompt(self.spec, self.session, self.ctx.memory, lang, question)
 
     def _known(self, messages: Sequence[Mapping[str, str]]) -> list[str]:
         """Where a call's values may come from: the conversation (its observations too), the session's
@@ -258,17 +210,7 @@ class Orchestration:
         ]
 
     def _observed(self, p: Mapping[str, str], tool: str, result: str) -> str:
-        """An observation message: the result (after an error, what to do about it), the agent's instruction
-        again, and a reminder to finish what is left and then answer with the values (not with an overridden
-        template: that one is the user's)."""
-        text = p["observation"].format(tool=tool, result=result)
-        if not self.spec.prompt.template:
-            if result.startswith(p["error"].format(message="")):
-                text += p["error_hint"]
-            if self.spec.instruction:
-                text += p["instruction"].format(instruction=self.spec.instruction)
-            text += ("" if self.spec.instruction else "\n") + p["reminder"]
-        return text
+        return observation(self.spec, p, tool, result, result.startswith(p["error"].format(message="")))
 
     def _params(self) -> InferenceParams:
         ps = self.spec.prompt
@@ -424,7 +366,7 @@ class Orchestration:
                 }
                 known.append(result)
                 observed.append(result)
-                seen[_key(kb.name, {"query": question})] = result
+                seen[call_key(kb.name, {"query": question})] = result
         while True:
             reason = self._out_of_budget(steps)
             if reason is not None:
@@ -502,7 +444,7 @@ class Orchestration:
                 if ph.refused:  # never sent: asked to use the user's own value, or to ask for it
                     refusals[tool.name] = refusals.get(tool.name, 0) + 1
                     if refusals[tool.name] >= MAX_REPEATS:  # told once already: ask the user
-                        async for ev in self._finish(question, _ask(p, tool, ph.refused), hits, trace_id):
+                        async for ev in self._finish(question, ask_user(p, tool, ph.refused), hits, trace_id):
                             yield ev
                         return
                     msg = p["placeholder"].format(name=tool.name, params=", ".join(ph.refused))
@@ -511,7 +453,7 @@ class Orchestration:
                     )
                     messages.append({"role": "user", "content": msg})
                     continue
-            key = _key(tool.name, args)
+            key = call_key(tool.name, args)
             if key in seen:  # small models loop: answer from memory and say so, without running it again
                 repeats += 1
                 if repeats >= MAX_REPEATS:  # told once already: stop the loop with what it has
@@ -650,7 +592,7 @@ class Orchestration:
             messages=messages,
             steps=steps,
             calls=[PendingCall(tool.name, args, confirm)],
-            hits=[_hit_dict(h) for h in hits],
+            hits=[hit_record(h) for h in hits],
             seen=seen,
         )
         kind = (
@@ -733,13 +675,3 @@ class Orchestration:
         answer = complete_answer(answer, results)
         async for ev in self._finish(question, answer, hits, trace_id):
             yield ev
-
-
-def _ask(p: Mapping[str, str], tool: Tool, refused: Mapping[str, Any]) -> str:
-    """The answer that asks the user for the values a call lacked (by their descriptions)."""
-    what = {p_.name: p_.description or p_.name for p_ in tool.parameters}
-    return p["ask_user"].format(values=p["and"].join(what[name] for name in refused))
-
-
-def _key(tool: str, args: Mapping[str, Any]) -> str:
-    return tool + json.dumps(args, sort_keys=True, ensure_ascii=False)

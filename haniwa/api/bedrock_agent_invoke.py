@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from haniwa.agents.base import AgentSnapshot, AgentSpec, ChunkEvent, ReturnControlEvent, TraceEvent
-from haniwa.agents.orchestrate import ControlResult, Orchestration, RunContext
+from haniwa.agents.orchestrate import Orchestration, RunContext
 from haniwa.agents.sessions import StoredSession, summarize
 from haniwa.agents.spec import build_spec
+from haniwa.agents.state import ControlResult
 from haniwa.api.bedrock_agent_runtime import citation_wire, retrieval_query
 from haniwa.api.wire import EventStream
 from haniwa.errors import ValidationError
