@@ -37,10 +37,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: bench.agent_tasks
 
 from bench.agent_tasks.common import CATEGORIES, Domain, Task, key  # noqa: E402
-from haniwa.agents.base import AgentFunction, AgentSnapshot, AgentSpec, TraceEvent  # noqa: E402
-from haniwa.agents.functions import FunctionRegistry  # noqa: E402
-from haniwa.agents.orchestrate import Orchestration, RunContext, SessionState, Turn  # noqa: E402
+from haniwa.agents.base import AgentFunction, AgentSnapshot, AgentSpec  # noqa: E402
+from haniwa.agents.functions import FunctionRegistry, wire_parameters  # noqa: E402
+from haniwa.agents.orchestrate import Orchestration, RunContext  # noqa: E402
 from haniwa.agents.spec import build_spec  # noqa: E402
+from haniwa.agents.state import SessionState, Turn  # noqa: E402
+from haniwa.agents.trace import (  # noqa: E402
+    ActionInvoked,
+    ActionObserved,
+    Finished,
+    KnowledgeFound,
+    KnowledgeLookup,
+    ModelOutput,
+    Reprompt,
+)
 from haniwa.config import Settings  # noqa: E402
 from haniwa.knowledge.base import Chunk, Hit  # noqa: E402
 from haniwa.knowledge.tokenize import keyword_tokens  # noqa: E402
@@ -187,22 +197,21 @@ async def run_task(task: Task, bench: Bench, backend: Any, constrained: bool, sh
     steps, answer, lookups = 0, "", 0
     started = time.perf_counter()
     async for ev in orch.ask(task.question):
-        if isinstance(ev, TraceEvent):
-            o = ev.trace.get("orchestrationTrace", {})
-            if "modelInvocationOutput" in o:
-                steps += 1
-                if show:
-                    print(f"      step {steps}: {o['modelInvocationOutput']['rawResponse']['content']}")
-            if show and "observation" in o:
-                print(f"      observation: {json.dumps(o['observation'], ensure_ascii=False)[:200]}")
-            inv = o.get("invocationInput", {})
-            if "knowledgeBaseLookupInput" in inv:
-                lookups += 1
-            agi = inv.get("actionGroupInvocationInput")
-            if agi:
-                calls.append((agi["function"], {p["name"]: p["value"] for p in agi["parameters"]}))
-        else:
-            answer = getattr(ev, "text", "")
+        if isinstance(ev, ModelOutput):
+            steps += 1
+            if show:
+                print(f"      step {steps}: {ev.text}")
+        elif isinstance(ev, KnowledgeLookup):
+            lookups += 1
+        elif isinstance(ev, ActionInvoked):
+            # the values as the trace carries them (strings), as the checks were written against
+            params = wire_parameters(ev.tool, ev.arguments)
+            calls.append((ev.tool.function or ev.tool.name, {p["name"]: p["value"] for p in params}))
+        elif isinstance(ev, Finished):
+            answer = ev.text
+        if show and isinstance(ev, KnowledgeFound | ActionObserved | Reprompt | Finished):
+            seen = " | ".join(h.chunk.text for h in ev.hits) if isinstance(ev, KnowledgeFound) else ev.text
+            print(f"      observation ({type(ev).__name__}): {seen[:200]}")
     seconds = time.perf_counter() - started
     why = check(task, calls, answer, lookups)
     return Outcome(task, not why, steps, seconds, calls, answer, why, lookups)

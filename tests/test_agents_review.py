@@ -3,7 +3,7 @@ functions over values, so they are tested directly."""
 
 from __future__ import annotations
 
-from haniwa.agents.orchestrate import prompts
+from haniwa.agents.prompting import prompts
 from haniwa.agents.review import complete_answer, listed_siblings, review_answer, unasked_siblings
 from haniwa.agents.variants import fold, ground
 
@@ -56,7 +56,7 @@ def test_parse_step_bare_input_and_invalid_json_message() -> None:
     import pytest
 
     from haniwa.agents.base import Parameter, Tool
-    from haniwa.agents.orchestrate import ArgumentError, StepError, check_arguments, parse_step
+    from haniwa.agents.steps import ArgumentError, StepError, check_arguments, parse_step
 
     p = prompts("en")
     calc = Tool("calculate", "arithmetic", (Parameter("expression", "string", required=True),))

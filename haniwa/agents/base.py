@@ -1,5 +1,5 @@
-"""The agent engine's vocabulary: what an agent is once resolved for a run, what a tool is, how an action
-is executed, and the events a run emits.
+"""The agent engine's vocabulary: what an agent is once resolved for a run, what a tool is and how an action
+is executed (the events a run emits are in ``trace.py``).
 
 The API layer stores agents as the wire configuration the client sent (``AgentSnapshot``);
 ``haniwa.agents.spec.build_spec`` turns a snapshot into an :class:`AgentSpec`, the only thing the
@@ -8,12 +8,9 @@ orchestration loop reads.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-
-from haniwa.knowledge.base import Hit
-from haniwa.knowledge.generate import Citation
 
 __all__ = [
     "DRAFT",
@@ -28,10 +25,6 @@ __all__ = [
     "ActionExecutor",
     "AgentFunction",
     "FunctionStyle",
-    "TraceEvent",
-    "ChunkEvent",
-    "ReturnControlEvent",
-    "AgentEvent",
 ]
 
 DRAFT = "DRAFT"
@@ -168,28 +161,3 @@ class AgentFunction:
     name: str
     fn: Callable[..., Any] | Callable[..., Awaitable[Any]]
     style: FunctionStyle = "kwargs"
-
-
-@dataclass(frozen=True)
-class TraceEvent:
-    """One Bedrock ``Trace`` member, wire-shaped (e.g. ``{"orchestrationTrace": {"rationale": ...}}``)."""
-
-    trace: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class ChunkEvent:
-    """The final answer; ``citations`` map its sentences to the knowledge-base ``hits`` it used."""
-
-    text: str
-    citations: Sequence[Citation] = ()
-    hits: Sequence[Hit] = ()
-
-
-@dataclass(frozen=True)
-class ReturnControlEvent:
-    invocation_id: str
-    inputs: Sequence[Mapping[str, Any]]  # wire-shaped InvocationInputMember dicts
-
-
-AgentEvent = TraceEvent | ChunkEvent | ReturnControlEvent

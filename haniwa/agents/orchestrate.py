@@ -13,13 +13,14 @@ Reliability on small models comes from three choices:
   limit also cuts off a model, tool or knowledge-base call that runs past it; the answer is then a fixed
   apology, since there is no time left to ask the model for one.
 
-The step format (schema, parsing, argument checks) lives in ``steps.py``.
+The step format (schema, parsing, argument checks) lives in ``steps.py``, the wording the model reads in
+``prompting.py`` and ``prompts/<lang>.toml``.
 
 What holds on any task, whatever the model does:
 
 * **the knowledge bases first**: a new question is looked up in each attached knowledge base before the
-  model's first step (a ``knowledgeBaseLookupInput`` in the trace), and the results sit in the user's turn,
-  as RAG puts its context, since the answer may hang on facts only they hold;
+  model's first step (a :class:`~haniwa.agents.trace.KnowledgeLookup` event), and the results sit in the
+  user's turn, as RAG puts its context, since the answer may hang on facts only they hold;
 * **no placeholder reaches a function** (``placeholders.py``): a value that is a parameter's own name or
   description, empty, or found neither in the conversation nor in an earlier result is refused as an
   observation; the same again ends the run with an answer that asks the user for the value (Bedrock
@@ -30,90 +31,74 @@ What holds on any task, whatever the model does:
   in the user's language, is sent back once. String arguments written with Chinese character forms or
   full-width letters are **grounded** in what the user wrote (``variants.ground``: ``铜线`` → ``銅線``).
 
-The loop emits Bedrock-shaped trace parts (``orchestrationTrace``: modelInvocationInput/Output,
-rationale, invocationInput, observation) as it goes, so a client sees each step live.
+The loop emits domain events as it goes (``trace.py``: the model's input and output, its rationale, each
+call and what it returned, reprompts, failures, the answer), so a client sees each step live; the API
+renders them in Bedrock's trace shapes. A call's result is an :class:`Outcome`, which says whether it
+failed: the loop never reads that from the text the model is shown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
-import re
 import time
-import tomllib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from importlib import resources
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from haniwa.agents.base import (
-    ActionInvocation,
-    AgentEvent,
-    AgentSpec,
-    ChunkEvent,
-    ReturnControlEvent,
-    Tool,
-    TraceEvent,
-)
-from haniwa.agents.functions import ActionError, FunctionRegistry, wire_parameters
+from haniwa.agents.base import ActionInvocation, AgentSpec, Tool
+from haniwa.agents.functions import ActionError, FunctionRegistry
 from haniwa.agents.placeholders import find_placeholders, tool_text
-from haniwa.agents.review import complete_answer, listed_siblings, review_answer, unasked_siblings
-from haniwa.agents.state import ControlResult, Pending, PendingCall, SessionState, Turn
+from haniwa.agents.prompting import ask_user, language, observation, prompts, system_prompt
+from haniwa.agents.review import AnswerReview, complete_answer
+from haniwa.agents.state import (
+    ControlResult,
+    Lang,
+    Pending,
+    PendingCall,
+    SessionState,
+    Turn,
+    hit_record,
+    record_hit,
+)
 from haniwa.agents.steps import (
     FINAL,
     ArgumentError,
+    Step,
     StepError,
+    call_key,
     check_arguments,
     parse_step,
-    render_tools,
     signature,
     step_schema,
 )
+from haniwa.agents.trace import (
+    ActionInvoked,
+    ActionObserved,
+    AgentEvent,
+    ControlCall,
+    Failure,
+    Finished,
+    KnowledgeFound,
+    KnowledgeLookup,
+    ModelInput,
+    ModelOutput,
+    Rationale,
+    Reprompt,
+    ReturnControl,
+)
 from haniwa.agents.variants import ground_arguments
 from haniwa.errors import ValidationError
-from haniwa.knowledge.base import Chunk, Hit
-from haniwa.knowledge.generate import cite, reference
+from haniwa.knowledge.base import Hit
+from haniwa.knowledge.generate import cite
 from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Message, TextBlock, Usage
 
-__all__ = [
-    "FINAL",
-    "Turn",
-    "PendingCall",
-    "Pending",
-    "SessionState",
-    "ControlResult",
-    "RunContext",
-    "Orchestration",
-    "language",
-    "prompts",
-    "step_schema",
-    "parse_step",
-    "check_arguments",
-    "ArgumentError",
-    "StepError",
-    "OutOfTime",
-]
+__all__ = ["RunContext", "Orchestration", "OutOfTime", "Outcome"]
 
 KB_RESULTS = 5
 MAX_REPEATS = 2  # a second identical call ends the loop with a forced final answer
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
 
-Lang = Literal["en", "ja"]
 T = TypeVar("T")
-
-
-def language(text: str) -> Lang:
-    """The prompt language for a question: Japanese when it has kana or kanji."""
-    return "ja" if _CJK.search(text) else "en"
-
-
-@functools.cache
-def prompts(lang: Lang) -> dict[str, str]:
-    """The prompt data file for ``lang`` (``prompts/<lang>.toml``)."""
-    text = resources.files("haniwa.agents").joinpath("prompts", f"{lang}.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
 
 
 @dataclass
@@ -131,40 +116,85 @@ class RunContext:
     history_turns: int | None = None
 
 
-def _hit_dict(h: Hit) -> dict[str, Any]:
-    c = h.chunk
-    return {"id": c.id, "doc": c.document_id, "text": c.text, "metadata": dict(c.metadata), "score": h.score}
-
-
-def _hit(d: Mapping[str, Any]) -> Hit:
-    return Hit(Chunk(d["id"], d["doc"], d["text"], (), d["metadata"]), float(d["score"]))
-
-
-# -- the loop ------------------------------------------------------------------------------------------
 class OutOfTime(Exception):
     """The invocation's time limit passed during a model, tool or knowledge-base call."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a call gave the model to observe: its result, or (``failed``) what went wrong, worded for the
+    model. ``hits``: the passages a knowledge-base search found."""
+
+    text: str
+    failed: bool = False
+    hits: Sequence[Hit] = ()
+
+    @classmethod
+    def failure(cls, p: Mapping[str, str], message: object) -> Outcome:
+        return cls(p["error"].format(message=message), failed=True)
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """A step not carried out: ``text`` tells the model why (a reprompt); ``drop``: the step leaves the
+    conversation (small models copy their last step)."""
+
+    text: str
+    drop: bool = False
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """A step that ends the run: with ``answer``, or with a forced final answer for ``reason``."""
+
+    answer: str | None = None
+    reason: str = ""
+    nudge: str | None = None
+
+
+@dataclass
+class _Run:
+    """One run of the loop (a new question, or a paused one resumed) and all it has gathered."""
+
+    question: str
+    lang: Lang
+    system: str
+    messages: list[dict[str, str]]
+    steps: int  # model steps so far in the session's run: the step under way has this number
+    hits: list[Hit]  # every knowledge-base passage found, for the answer's citations
+    seen: dict[str, str]  # call_key → what the call returned
+    known: list[str]  # where argument values may come from (see Orchestration._known)
+    review: AnswerReview
+    observed: list[str] = field(default_factory=list)  # what the knowledge bases returned
+    calls: list[dict[str, Any]] = field(default_factory=list)  # the actions' inputs
+    results: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # and what succeeded
+    refusals: dict[str, int] = field(default_factory=dict)  # per tool: calls refused for a placeholder
+    repeats: int = 0  # calls repeated with the same input
+    answer_only: bool = False  # after an answer sent back for its wording: the next step may only answer
+
+    @property
+    def p(self) -> dict[str, str]:
+        return prompts(self.lang)
 
 
 class Orchestration:
     """One InvokeAgent call: a new question, or the results that resume a paused one.
 
-    ``events()`` yields trace parts as they happen, then a :class:`ChunkEvent` (the answer) or a
-    :class:`ReturnControlEvent`; ``session`` is updated in place and ``usage`` sums every model call."""
+    :meth:`ask` and :meth:`resume` yield :mod:`~haniwa.agents.trace` events as they happen, ending with
+    :class:`~haniwa.agents.trace.Finished` or :class:`~haniwa.agents.trace.ReturnControl`; ``session``
+    is updated in place and ``usage`` sums every model call."""
 
     def __init__(self, spec: AgentSpec, ctx: RunContext, session: SessionState) -> None:
         self.spec, self.ctx, self.session = spec, ctx, session
         self.usage = Usage(0, 0)
         self.tools = {t.name: t for t in spec.tools}
-        self._trace_base = uuid.uuid4().hex
         self._started = time.monotonic()
-        self._step = 0  # the step under way, for the trace of a step cut off by the time limit
 
     # public entry points ------------------------------------------------------------------------------
     async def ask(self, question: str) -> AsyncIterator[AgentEvent]:
         if not question.strip():
             raise ValidationError("inputText is empty")
         self.session.pending = None  # a new question abandons a paused one
-        lang = language(question)
         messages: list[dict[str, str]] = []
         turns = self.session.turns
         if self.ctx.history_turns is not None:
@@ -172,7 +202,8 @@ class Orchestration:
         for t in turns:
             messages += [{"role": "user", "content": t.question}, {"role": "assistant", "content": t.answer}]
         messages.append({"role": "user", "content": question})
-        async for ev in self._loop(question, lang, messages, 0, [], {}, prefetch=True):
+        run = self._run(question, language(question), messages, 0, [], {})
+        async for ev in self._loop(run, prefetch=True):
             yield ev
 
     async def resume(
@@ -186,7 +217,7 @@ class Orchestration:
                 f"invocationId {invocation_id!r} does not match the pending one ({pending.invocation_id!r})"
             )
         p = prompts(pending.lang)
-        messages, hits, seen = list(pending.messages), [_hit(h) for h in pending.hits], dict(pending.seen)
+        messages, seen = list(pending.messages), dict(pending.seen)
         self.session.pending = None
         for call in pending.calls:
             tool = self.tools.get(call.tool)
@@ -201,50 +232,183 @@ class Orchestration:
                     "returnControlInvocationResults has no result for "
                     f"{tool.action_group}/{tool.function or tool.api_path}"
                 )
-            trace_id = self._trace_id(pending.steps)
             if res.confirmation == "DENY":
-                text = p["denied"].format(name=tool.name)
+                outcome = Outcome(p["denied"].format(name=tool.name))
             elif call.confirm and tool.execution == "LAMBDA":
-                text = await self._run_action(tool, call.arguments, pending.question, p)
+                outcome = await self._run_action(tool, call.arguments, pending.question, p)
             elif res.failed:
-                text = p["error"].format(message=res.body or "the caller reported a failure")
+                outcome = Outcome.failure(p, res.body or "the caller reported a failure")
             else:
-                text = res.body if res.body is not None else ""
-            yield self._observation(trace_id, "ACTION_GROUP", {"actionGroupInvocationOutput": {"text": text}})
-            seen[_key(tool.name, call.arguments)] = text
-            messages.append({"role": "user", "content": self._observed(p, tool.name, text)})
-        async for ev in self._loop(pending.question, pending.lang, messages, pending.steps, hits, seen):
+                outcome = Outcome(res.body if res.body is not None else "")
+            yield ActionObserved(pending.steps, outcome.text, outcome.failed)
+            seen[call_key(tool.name, call.arguments)] = outcome.text
+            messages.append({"role": "user", "content": self._observed(p, tool.name, outcome)})
+        hits = [record_hit(h) for h in pending.hits]
+        run = self._run(pending.question, pending.lang, messages, pending.steps, hits, seen)
+        async for ev in self._loop(run):
             yield ev
 
-    # internals -----------------------------------------------------------------------------------------
-    def _trace_id(self, step: int) -> str:
-        return f"{self._trace_base}-{step}"
+    # the loop --------------------------------------------------------------------------------------------
+    def _run(
+        self,
+        question: str,
+        lang: Lang,
+        messages: list[dict[str, str]],
+        steps: int,
+        hits: list[Hit],
+        seen: dict[str, str],
+    ) -> _Run:
+        # the system prompt and the known values are read once, before any call of this run
+        system = system_prompt(self.spec, self.session, self.ctx.memory, lang, question)
+        review = AnswerReview(enabled=not self.spec.prompt.template)
+        return _Run(question, lang, system, messages, steps, hits, seen, self._known(messages), review)
 
-    def _orch(self, member: str, value: Mapping[str, Any]) -> TraceEvent:
-        return TraceEvent({"orchestrationTrace": {member: value}})
+    async def _loop(self, run: _Run, prefetch: bool = False) -> AsyncIterator[AgentEvent]:
+        try:
+            if prefetch:
+                async for ev in self._prefetch(run):
+                    yield ev
+            async for ev in self._steps(run):
+                yield ev
+        except OutOfTime as cut:
+            # a model call ran into the limit: no time is left to ask the model for a summary
+            yield Failure(run.steps, str(cut))
+            async for ev in self._finish(run, run.p["time_answer"], run.steps):
+                yield ev
 
-    def _observation(self, trace_id: str, kind: str, body: Mapping[str, Any]) -> TraceEvent:
-        return self._orch("observation", {"traceId": trace_id, "type": kind, **body})
+    async def _prefetch(self, run: _Run) -> AsyncIterator[AgentEvent]:
+        """The knowledge bases first: the answer may hang on what they hold. Their results go in the
+        user's turn, as RAG puts context: the model's first step reads the question with them."""
+        for kb in (t for t in self.spec.tools if t.kind == "knowledge_base"):
+            yield KnowledgeLookup(run.steps, kb, run.question)
+            outcome = await self._search(run, kb, run.question)
+            if not outcome.failed:
+                yield KnowledgeFound(run.steps, outcome.hits)
+            last = run.messages[-1]
+            observed = self._observed(run.p, kb.name, outcome)
+            run.messages[-1] = {**last, "content": last["content"] + "\n\n" + observed}
+            run.known.append(outcome.text)
+            run.observed.append(outcome.text)
+            run.seen[call_key(kb.name, {"query": run.question})] = outcome.text
 
-    def _system(self, lang: Lang, question: str) -> str:
-        p = prompts(lang)
-        template = self.spec.prompt.template or p["orchestration"]
-        attrs = self.session.prompt_session_attributes
-        values = {
-            "$instruction$": self.spec.instruction,
-            "$tools$": render_tools(self.spec.tools),
-            "$prompt_session_attributes$": p["session_attributes"].format(
-                attributes="\n".join(f"- {k}: {v}" for k, v in attrs.items())
-            )
-            if attrs
-            else "",
-            "$memory_content$": p["memory"].format(summaries="\n".join(f"- {s}" for s in self.ctx.memory))
-            if self.ctx.memory
-            else "",
-            "$question$": question,
-            "$conversation_history$": "\n".join(f"{t.question}\n{t.answer}" for t in self.session.turns),
-        }
-        return re.sub(r"\$[a-z_]+\$", lambda m: values.get(m.group(0), m.group(0)), template).strip()
+    async def _steps(self, run: _Run) -> AsyncIterator[AgentEvent]:
+        """Model step after model step, until an answer, a pause or the end of the budget. A step the model
+        gets wrong is not carried out: the model is told why (a reprompt) and tries again."""
+        while (reason := self._out_of_budget(run.steps)) is None:
+            n = run.steps
+            model_in = ModelInput(n, run.system, tuple(run.messages))
+            yield model_in
+            model_out = await self._converse(model_in, self._schema(run.answer_only))
+            yield model_out
+            run.steps += 1
+            run.messages.append({"role": "assistant", "content": model_out.text})
+            step = self._parse(run, model_out.text)
+            if isinstance(step, _Retry):
+                yield self._retry(run, n, step)
+                continue
+            if step.thought:
+                yield Rationale(n, step.thought)
+            if step.tool == FINAL:
+                sent_back = run.review.check(
+                    step.answer, run.question, run.lang, run.calls, run.observed, run.results, run.p
+                )
+                if sent_back is not None:
+                    run.answer_only = run.answer_only or sent_back.answer_only
+                    yield self._retry(run, n, _Retry(sent_back.text, drop=True))
+                    continue
+                async for ev in self._finish(run, run.review.final(step.answer, run.results), n):
+                    yield ev
+                return
+            run.answer_only = False
+            tool = self.tools[step.tool]
+            args = self._check_call(run, tool, step.arguments)
+            if isinstance(args, _Retry):
+                yield self._retry(run, n, args)
+                continue
+            if isinstance(args, _Stop):
+                if args.answer is not None:
+                    events = self._finish(run, args.answer, n)
+                else:
+                    events = self._forced_final(run, args.reason, args.nudge)
+                async for ev in events:
+                    yield ev
+                return
+            if tool.kind == "knowledge_base":
+                yield KnowledgeLookup(n, tool, args["query"])
+                outcome = await self._search(run, tool, args["query"])
+                if not outcome.failed:
+                    yield KnowledgeFound(n, outcome.hits)
+            elif tool.execution == "RETURN_CONTROL" or tool.require_confirmation:
+                yield self._pause(run, tool, args)
+                return
+            else:
+                yield ActionInvoked(n, tool, args)
+                outcome = await self._run_action(tool, args, run.question, run.p)
+                yield ActionObserved(n, outcome.text, outcome.failed)
+                run.calls.append(args)
+                if not outcome.failed:
+                    run.results.append((args, outcome.text))
+            self._observe(run, tool, args, outcome)
+        async for ev in self._forced_final(run, reason):
+            yield ev
+
+    # one step's parts ----------------------------------------------------------------------------------
+    def _parse(self, run: _Run, text: str) -> Step | _Retry:
+        try:
+            step = parse_step(text, run.p)
+        except StepError as e:
+            return _Retry(str(e))
+        if step.tool != FINAL and step.tool not in self.tools:
+            names = ", ".join(self.tools) or "(none)"
+            return _Retry(run.p["unknown_tool"].format(name=step.tool, names=names))
+        return step
+
+    def _retry(self, run: _Run, step: int, retry: _Retry) -> Reprompt:
+        if retry.drop:
+            run.messages.pop()
+        run.messages.append({"role": "user", "content": retry.text})
+        return Reprompt(step, retry.text)
+
+    def _check_call(
+        self, run: _Run, tool: Tool, arguments: Mapping[str, Any]
+    ) -> dict[str, Any] | _Retry | _Stop:
+        """The call's arguments, checked, grounded in the conversation and free of placeholders; or why
+        it is not made. A second refusal for a placeholder asks the user for the value; a second repeat of
+        a call ends the run."""
+        p = run.p
+        try:
+            args = ground_arguments(tool, check_arguments(tool, arguments), run.known)
+        except ArgumentError as e:
+            return _Retry(p["bad_arguments"].format(name=tool.name, message=e, params=signature(tool)))
+        if tool.kind == "action":
+            ph = find_placeholders(tool, args, [*run.known, tool_text(tool)])
+            args = ph.arguments
+            if ph.refused:  # never sent: asked to use the user's own value, or to ask for it
+                run.refusals[tool.name] = run.refusals.get(tool.name, 0) + 1
+                if run.refusals[tool.name] >= MAX_REPEATS:
+                    return _Stop(answer=ask_user(p, tool, ph.refused))
+                return _Retry(p["placeholder"].format(name=tool.name, params=", ".join(ph.refused)))
+        key = call_key(tool.name, args)
+        if key in run.seen:  # small models loop: answer from memory and say so, without running it again
+            run.repeats += 1
+            if run.repeats >= MAX_REPEATS:
+                reason = f"the model repeated {tool.name} with the same input {run.repeats} times"
+                return _Stop(reason=reason, nudge=p["enough"])
+            return _Retry(p["repeated_call"].format(name=tool.name, result=run.seen[key]))
+        return args
+
+    def _observe(self, run: _Run, tool: Tool, args: Mapping[str, Any], outcome: Outcome) -> None:
+        """What a call returned, into the conversation and what the run knows."""
+        run.seen[call_key(tool.name, args)] = outcome.text
+        if tool.kind == "knowledge_base" and outcome.text in run.observed:
+            # the same passages as an earlier search: say so instead of showing them again, so the next
+            # step turns to the functions (or answers) rather than searching in circles
+            run.messages.append({"role": "user", "content": run.p["nothing_new"].format(name=tool.name)})
+            return
+        run.known.append(outcome.text)
+        if tool.kind == "knowledge_base":
+            run.observed.append(outcome.text)
+        run.messages.append({"role": "user", "content": self._observed(run.p, tool.name, outcome)})
 
     def _known(self, messages: Sequence[Mapping[str, str]]) -> list[str]:
         """Where a call's values may come from: the conversation (its observations too), the session's
@@ -257,19 +421,10 @@ class Orchestration:
             self.spec.instruction,
         ]
 
-    def _observed(self, p: Mapping[str, str], tool: str, result: str) -> str:
-        """An observation message: the result (after an error, what to do about it), the agent's instruction
-        again, and a reminder to finish what is left and then answer with the values (not with an overridden
-        template: that one is the user's)."""
-        text = p["observation"].format(tool=tool, result=result)
-        if not self.spec.prompt.template:
-            if result.startswith(p["error"].format(message="")):
-                text += p["error_hint"]
-            if self.spec.instruction:
-                text += p["instruction"].format(instruction=self.spec.instruction)
-            text += ("" if self.spec.instruction else "\n") + p["reminder"]
-        return text
+    def _observed(self, p: Mapping[str, str], tool: str, outcome: Outcome) -> str:
+        return observation(self.spec, p, tool, outcome.text, outcome.failed)
 
+    # calls ---------------------------------------------------------------------------------------------
     def _params(self) -> InferenceParams:
         ps = self.spec.prompt
         return InferenceParams(
@@ -281,40 +436,14 @@ class Orchestration:
             seed=0,
         )
 
-    async def _model(
-        self,
-        system: str,
-        messages: list[dict[str, str]],
-        step: int,
-        schema: Mapping[str, Any] | None,
-    ) -> AsyncIterator[TraceEvent | str]:
-        """One model call; yields its two trace parts and, last, the raw text."""
-        trace_id = self._trace_id(step)
-        ps = self.spec.prompt
-        yield self._orch(
-            "modelInvocationInput",
-            {
-                "traceId": trace_id,
-                "type": "ORCHESTRATION",
-                "text": json.dumps({"system": system, "messages": messages}, ensure_ascii=False),
-                "foundationModel": self.spec.model_id,
-                "promptCreationMode": "OVERRIDDEN" if ps.template else "DEFAULT",
-                "inferenceConfiguration": {
-                    k: v
-                    for k, v in {
-                        "temperature": ps.temperature,
-                        "topP": ps.top_p,
-                        "topK": ps.top_k,
-                        "maximumLength": ps.max_tokens,
-                        "stopSequences": list(ps.stop_sequences),
-                    }.items()
-                    if v is not None
-                },
-            },
-        )
+    def _schema(self, final_only: bool = False) -> dict[str, Any] | None:
+        return step_schema(self.spec.tools, final_only) if self.ctx.constrained else None
+
+    async def _converse(self, model_in: ModelInput, schema: Mapping[str, Any] | None) -> ModelOutput:
+        """One model call (within the time limit); adds its usage to the invocation's."""
         req = ChatRequest(
-            messages=tuple(Message(m["role"], (TextBlock(m["content"]),)) for m in messages),  # type: ignore[arg-type]
-            system=system,
+            messages=tuple(Message(m["role"], (TextBlock(m["content"]),)) for m in model_in.messages),  # type: ignore[arg-type]
+            system=model_in.system,
             params=self._params(),
             response_schema=schema,
             system_reminder=False,  # the loop restates the instruction after each observation itself
@@ -325,23 +454,43 @@ class Orchestration:
         self.usage = Usage(
             self.usage.input_tokens + u.input_tokens, self.usage.output_tokens + u.output_tokens
         )
-        text = "".join(b.text for m in (result.message,) for b in m.content if isinstance(b, TextBlock))
-        yield self._orch(
-            "modelInvocationOutput",
-            {
-                "traceId": trace_id,
-                "rawResponse": {"content": text},
-                "metadata": {
-                    "usage": {"inputTokens": u.input_tokens, "outputTokens": u.output_tokens},
-                    "totalTimeMs": int((time.monotonic() - started) * 1000),
-                },
-            },
+        text = "".join(b.text for b in result.message.content if isinstance(b, TextBlock))
+        return ModelOutput(model_in.step, text, u, int((time.monotonic() - started) * 1000))
+
+    async def _search(self, run: _Run, tool: Tool, query: str) -> Outcome:
+        assert tool.kb_id is not None
+        try:
+            found = (await self._bounded(self.ctx.search(tool.kb_id, query)))[:KB_RESULTS]
+        except OutOfTime as cut:
+            return Outcome.failure(run.p, cut)
+        known = {h.chunk.id for h in run.hits}
+        run.hits += [h for h in found if h.chunk.id not in known]
+        text = "\n\n".join(f"[{i + 1}] {h.chunk.text}" for i, h in enumerate(found)) or run.p["no_results"]
+        return Outcome(text, hits=tuple(found))
+
+    async def _run_action(
+        self, tool: Tool, args: Mapping[str, Any], question: str, p: Mapping[str, str]
+    ) -> Outcome:
+        assert tool.executor is not None
+        call = ActionInvocation(
+            tool=tool,
+            arguments=args,
+            agent=self.spec,
+            session_id=self.ctx.session_id,
+            input_text=question,
+            session_attributes=self.session.session_attributes,
+            prompt_session_attributes=self.session.prompt_session_attributes,
         )
-        yield text
+        try:
+            return Outcome(await self._bounded(self.ctx.functions.executor(tool.executor)(call)))
+        except OutOfTime as cut:  # the function goes on in its thread; its result is not awaited
+            return Outcome.failure(p, cut)
+        except ActionError as e:
+            return Outcome.failure(p, e)
+        except Exception as e:  # the user's function failed: the model reads why and carries on
+            return Outcome.failure(p, f"{type(e).__name__}: {e}")
 
-    def _schema(self, final_only: bool = False) -> dict[str, Any] | None:
-        return step_schema(self.spec.tools, final_only) if self.ctx.constrained else None
-
+    # budget --------------------------------------------------------------------------------------------
     def _out_of_budget(self, steps: int) -> str | None:
         if steps >= self.ctx.max_steps:
             return f"the step limit ({self.ctx.max_steps}) was reached"
@@ -367,379 +516,60 @@ class Orchestration:
                 raise OutOfTime(self._time_reason()) from None
             raise  # the work's own TimeoutError
 
-    async def _loop(
-        self,
-        question: str,
-        lang: Lang,
-        messages: list[dict[str, str]],
-        steps: int,
-        hits: list[Hit],
-        seen: dict[str, str],
-        prefetch: bool = False,
-    ) -> AsyncIterator[AgentEvent]:
-        try:
-            async for ev in self._steps(question, lang, messages, steps, hits, seen, prefetch):
-                yield ev
-        except OutOfTime as cut:
-            # a model call ran into the limit: no time is left to ask the model for a summary
-            trace_id = self._trace_id(self._step)
-            yield TraceEvent({"failureTrace": {"traceId": trace_id, "failureReason": str(cut)}})
-            async for ev in self._finish(question, prompts(lang)["time_answer"], hits, trace_id):
-                yield ev
-
-    async def _steps(
-        self,
-        question: str,
-        lang: Lang,
-        messages: list[dict[str, str]],
-        steps: int,
-        hits: list[Hit],
-        seen: dict[str, str],
-        prefetch: bool,
-    ) -> AsyncIterator[AgentEvent]:
-        p = prompts(lang)
-        system = self._system(lang, question)
-        repeats = 0
-        checks = not self.spec.prompt.template  # an overridden template sets its own rules
-        known = self._known(messages)  # where arguments may come from
-        refusals: dict[str, int] = {}  # per tool: calls refused for a placeholder argument
-        observed: list[str] = []  # what the knowledge bases returned in this run
-        calls: list[dict[str, Any]] = []  # this run's action inputs, and those that returned a result
-        results: list[tuple[dict[str, Any], str]] = []
-        sent_back: set[str] = set()  # the answer checks made (each sends an answer back once)
-        answer_only = False  # the step after an answer sent back for its wording may only answer
-        if prefetch:  # the knowledge bases first: the answer may hang on what they hold
-            for kb in (t for t in self.spec.tools if t.kind == "knowledge_base"):
-                result = ""
-                async for item in self._lookup(kb, question, self._trace_id(steps), hits, p):
-                    if isinstance(item, str):
-                        result = item
-                    else:
-                        yield item
-                # in the user's turn, as RAG puts context: the model's first step reads the question with it
-                last = messages[-1]
-                messages[-1] = {
-                    **last,
-                    "content": last["content"] + "\n\n" + self._observed(p, kb.name, result),
-                }
-                known.append(result)
-                observed.append(result)
-                seen[_key(kb.name, {"query": question})] = result
-        while True:
-            reason = self._out_of_budget(steps)
-            if reason is not None:
-                async for ev in self._forced_final(
-                    question, lang, system, messages, steps, hits, reason, results=results
-                ):
-                    yield ev
-                return
-            trace_id = self._trace_id(steps)
-            self._step = steps
-            text = ""
-            async for item in self._model(system, messages, steps, self._schema(answer_only)):
-                if isinstance(item, str):
-                    text = item
-                else:
-                    yield item
-            steps += 1
-            messages.append({"role": "assistant", "content": text})
-            try:
-                step = parse_step(text, p)
-                if step.tool != FINAL and step.tool not in self.tools:
-                    names = ", ".join(self.tools) or "(none)"
-                    raise StepError(p["unknown_tool"].format(name=step.tool, names=names))
-            except StepError as e:
-                yield self._observation(
-                    trace_id, "REPROMPT", {"repromptResponse": {"text": str(e), "source": "PARSER"}}
-                )
-                messages.append({"role": "user", "content": str(e)})
-                continue
-            if step.thought:
-                yield self._orch("rationale", {"traceId": trace_id, "text": step.thought})
-            if step.tool == FINAL:
-                problem = None
-                if checks and "items" not in sent_back:
-                    asked, listed = (
-                        unasked_siblings(question, calls),
-                        listed_siblings(question, calls, observed),
-                    )
-                    if asked or listed:  # one of several things asked for was not looked up: tools stay open
-                        sent_back.add("items")
-                        problem = p["answer_unasked" if asked else "answer_listed"].format(
-                            items=", ".join(asked or listed)
-                        )
-                if checks and not problem and "answer" not in sent_back:
-                    problem = review_answer(step.answer, lang, results, p)
-                    if problem:  # the results are in hand: the next step may only answer
-                        sent_back.add("answer")
-                        answer_only = True
-                if problem:
-                    # the rejected answer leaves the conversation: small models copy their last step
-                    messages.pop()
-                    yield self._observation(
-                        trace_id, "REPROMPT", {"repromptResponse": {"text": problem, "source": "PARSER"}}
-                    )
-                    messages.append({"role": "user", "content": problem})
-                    continue
-                answer = complete_answer(step.answer, results) if "answer" in sent_back else step.answer
-                async for ev in self._finish(question, answer, hits, trace_id):
-                    yield ev
-                return
-            answer_only = False
-            tool = self.tools[step.tool]
-            try:
-                args = ground_arguments(tool, check_arguments(tool, step.arguments), known)
-            except ArgumentError as e:
-                msg = p["bad_arguments"].format(name=tool.name, message=e, params=signature(tool))
-                yield self._observation(
-                    trace_id, "REPROMPT", {"repromptResponse": {"text": msg, "source": "PARSER"}}
-                )
-                messages.append({"role": "user", "content": msg})
-                continue
-            if tool.kind == "action":
-                ph = find_placeholders(tool, args, [*known, tool_text(tool)])
-                args = ph.arguments
-                if ph.refused:  # never sent: asked to use the user's own value, or to ask for it
-                    refusals[tool.name] = refusals.get(tool.name, 0) + 1
-                    if refusals[tool.name] >= MAX_REPEATS:  # told once already: ask the user
-                        async for ev in self._finish(question, _ask(p, tool, ph.refused), hits, trace_id):
-                            yield ev
-                        return
-                    msg = p["placeholder"].format(name=tool.name, params=", ".join(ph.refused))
-                    yield self._observation(
-                        trace_id, "REPROMPT", {"repromptResponse": {"text": msg, "source": "PARSER"}}
-                    )
-                    messages.append({"role": "user", "content": msg})
-                    continue
-            key = _key(tool.name, args)
-            if key in seen:  # small models loop: answer from memory and say so, without running it again
-                repeats += 1
-                if repeats >= MAX_REPEATS:  # told once already: stop the loop with what it has
-                    reason = f"the model repeated {tool.name} with the same input {repeats} times"
-                    async for ev in self._forced_final(
-                        question, lang, system, messages, steps, hits, reason, p["enough"], results
-                    ):
-                        yield ev
-                    return
-                observation = p["repeated_call"].format(name=tool.name, result=seen[key])
-                yield self._observation(
-                    trace_id, "REPROMPT", {"repromptResponse": {"text": observation, "source": "PARSER"}}
-                )
-                messages.append({"role": "user", "content": observation})
-                continue
-            if tool.kind == "knowledge_base":
-                text = ""
-                async for found in self._lookup(tool, args["query"], trace_id, hits, p):
-                    if isinstance(found, str):
-                        text = found
-                    else:
-                        yield found
-            elif tool.execution == "RETURN_CONTROL" or tool.require_confirmation:
-                yield self._pause(question, lang, messages, steps, tool, args, hits, seen, trace_id)
-                return
-            else:
-                yield self._invocation(tool, args, trace_id)
-                text = await self._run_action(tool, args, question, p)
-                yield self._observation(
-                    trace_id, "ACTION_GROUP", {"actionGroupInvocationOutput": {"text": text}}
-                )
-                calls.append(args)
-                if not text.startswith(p["error"].format(message="")):
-                    results.append((args, text))
-            seen[key] = text
-            if tool.kind == "knowledge_base" and text in observed:
-                # the same passages as an earlier search: say so instead of showing them again, so the
-                # next step turns to the functions (or answers) rather than searching in circles
-                messages.append({"role": "user", "content": p["nothing_new"].format(name=tool.name)})
-                continue
-            known.append(text)
-            if tool.kind == "knowledge_base":
-                observed.append(text)
-            messages.append({"role": "user", "content": self._observed(p, tool.name, text)})
-
-    async def _lookup(
-        self, tool: Tool, query: str, trace_id: str, hits: list[Hit], p: Mapping[str, str]
-    ) -> AsyncIterator[TraceEvent | str]:
-        assert tool.kb_id is not None
-        yield self._orch(
-            "invocationInput",
-            {
-                "traceId": trace_id,
-                "invocationType": "KNOWLEDGE_BASE",
-                "knowledgeBaseLookupInput": {"knowledgeBaseId": tool.kb_id, "text": query},
-            },
-        )
-        try:
-            found = (await self._bounded(self.ctx.search(tool.kb_id, query)))[:KB_RESULTS]
-        except OutOfTime as cut:
-            yield p["error"].format(message=cut)
-            return
-        yield self._observation(
-            trace_id,
-            "KNOWLEDGE_BASE",
-            {"knowledgeBaseLookupOutput": {"retrievedReferences": [reference(h) for h in found]}},
-        )
-        known = {h.chunk.id for h in hits}
-        hits += [h for h in found if h.chunk.id not in known]
-        yield "\n\n".join(f"[{i + 1}] {h.chunk.text}" for i, h in enumerate(found)) or p["no_results"]
-
-    def _invocation(
-        self, tool: Tool, args: Mapping[str, Any], trace_id: str, invocation_id: str | None = None
-    ) -> TraceEvent:
-        agi: dict[str, Any] = {
-            "actionGroupName": tool.action_group,
-            "executionType": tool.execution,
-        }
-        if invocation_id:
-            agi["invocationId"] = invocation_id
-        if tool.function is not None:
-            agi["function"] = tool.function
-            agi["parameters"] = wire_parameters(tool, args)
-        else:
-            agi["apiPath"] = tool.api_path
-            agi["verb"] = (tool.http_method or "").lower()
-            agi["parameters"] = wire_parameters(tool, args, body=False)
-            body = wire_parameters(tool, args, body=True)
-            if body:
-                agi["requestBody"] = {"content": {"application/json": body}}
-        return self._orch(
-            "invocationInput",
-            {"traceId": trace_id, "invocationType": "ACTION_GROUP", "actionGroupInvocationInput": agi},
-        )
-
-    async def _run_action(
-        self, tool: Tool, args: Mapping[str, Any], question: str, p: Mapping[str, str]
-    ) -> str:
-        assert tool.executor is not None
-        call = ActionInvocation(
-            tool=tool,
-            arguments=args,
-            agent=self.spec,
-            session_id=self.ctx.session_id,
-            input_text=question,
-            session_attributes=self.session.session_attributes,
-            prompt_session_attributes=self.session.prompt_session_attributes,
-        )
-        try:
-            return await self._bounded(self.ctx.functions.executor(tool.executor)(call))
-        except OutOfTime as cut:  # the function goes on in its thread; its result is not awaited
-            return p["error"].format(message=cut)
-        except Exception as e:  # the user's function failed: the model reads why and carries on
-            return p["error"].format(
-                message=f"{type(e).__name__}: {e}" if not isinstance(e, ActionError) else e
-            )
-
-    def _pause(
-        self,
-        question: str,
-        lang: Lang,
-        messages: list[dict[str, str]],
-        steps: int,
-        tool: Tool,
-        args: dict[str, Any],
-        hits: list[Hit],
-        seen: dict[str, str],
-        trace_id: str,
-    ) -> ReturnControlEvent:
+    # endings -------------------------------------------------------------------------------------------
+    def _pause(self, run: _Run, tool: Tool, args: dict[str, Any]) -> ReturnControl:
         invocation_id = str(uuid.uuid4())
         confirm = tool.require_confirmation
         self.session.pending = Pending(
             invocation_id=invocation_id,
-            question=question,
-            lang=lang,
-            messages=messages,
-            steps=steps,
+            question=run.question,
+            lang=run.lang,
+            messages=run.messages,
+            steps=run.steps,
             calls=[PendingCall(tool.name, args, confirm)],
-            hits=[_hit_dict(h) for h in hits],
-            seen=seen,
+            hits=[hit_record(h) for h in run.hits],
+            seen=run.seen,
         )
-        kind = (
-            "USER_CONFIRMATION_AND_RESULT"
-            if confirm and tool.execution == "RETURN_CONTROL"
-            else "USER_CONFIRMATION"
-            if confirm
-            else "RESULT"
-        )
-        if tool.function is not None:
-            member: dict[str, Any] = {
-                "functionInvocationInput": {
-                    "actionGroup": tool.action_group,
-                    "function": tool.function,
-                    "parameters": wire_parameters(tool, args),
-                    "actionInvocationType": kind,
-                    "agentId": self.spec.agent_id,
-                }
-            }
-        else:
-            body = wire_parameters(tool, args, body=True)
-            api: dict[str, Any] = {
-                "actionGroup": tool.action_group,
-                "apiPath": tool.api_path,
-                "httpMethod": tool.http_method,
-                "parameters": wire_parameters(tool, args, body=False),
-                "actionInvocationType": kind,
-                "agentId": self.spec.agent_id,
-            }
-            if body:
-                api["requestBody"] = {"content": {"application/json": {"properties": body}}}
-            member = {"apiInvocationInput": api}
-        return ReturnControlEvent(invocation_id, [member])
+        return ReturnControl(invocation_id, (ControlCall(tool, args, confirm),))
 
-    async def _finish(
-        self, question: str, answer: str, hits: list[Hit], trace_id: str
-    ) -> AsyncIterator[AgentEvent]:
-        clean, citations = cite(answer, hits) if hits else (answer, [])
-        yield self._observation(trace_id, "FINISH", {"finalResponse": {"text": clean}})
-        self.session.turns.append(Turn(question, clean))
-        yield ChunkEvent(clean, tuple(c for c in citations if c.refs), tuple(hits))
+    async def _finish(self, run: _Run, answer: str, step: int) -> AsyncIterator[AgentEvent]:
+        clean, citations = cite(answer, run.hits) if run.hits else (answer, [])
+        self.session.turns.append(Turn(run.question, clean))
+        yield Finished(step, clean, tuple(c for c in citations if c.refs), tuple(run.hits))
 
     async def _forced_final(
-        self,
-        question: str,
-        lang: Lang,
-        system: str,
-        messages: list[dict[str, str]],
-        steps: int,
-        hits: list[Hit],
-        reason: str,
-        nudge: str | None = None,
-        results: Sequence[tuple[Mapping[str, Any], str]] = (),
+        self, run: _Run, reason: str, nudge: str | None = None
     ) -> AsyncIterator[AgentEvent]:
         """End the run with an answer: the model's, asked for one now; when it cannot give one (out of time,
         or it asks for yet another call, as unconstrained small models do), the apology. Either way every
         result the functions returned and the answer leaves out is reported on a line of its own: what was
         found is never thrown away because the loop ran out of steps."""
-        p = prompts(lang)
-        trace_id = self._trace_id(steps)
-        yield TraceEvent({"failureTrace": {"traceId": trace_id, "failureReason": reason}})
-        answer = p["time_answer"]  # what is said when no time is left to ask the model
-        if self._remaining() > 0:
-            text = ""
-            ask = {"role": "user", "content": nudge or p["limit"]}
+        p, n = run.p, run.steps
+        yield Failure(n, reason)
+        answer: str | None = None  # the model's, when it gives one
+        timed_out = self._remaining() <= 0
+        if not timed_out:
+            model_in = ModelInput(
+                n, run.system, (*run.messages, {"role": "user", "content": nudge or p["limit"]})
+            )
+            yield model_in
             try:
-                async for item in self._model(system, [*messages, ask], steps, self._schema(final_only=True)):
-                    if isinstance(item, str):
-                        text = item
-                    else:
-                        yield item
-                step = parse_step(text, p)
-                answer = step.answer if step.tool == FINAL and step.answer.strip() else p["limit_answer"]
-            except StepError:
-                answer = p["limit_answer"]
+                model_out = await self._converse(model_in, self._schema(final_only=True))
             except OutOfTime:
-                pass
-        if results and answer in (p["limit_answer"], p["time_answer"]):
-            answer = p["limit_found"]
-        answer = complete_answer(answer, results)
-        async for ev in self._finish(question, answer, hits, trace_id):
+                timed_out = True
+            else:
+                yield model_out
+                answer = _final_answer(model_out.text, p)
+        if answer is None:  # what was found, else the apology
+            answer = p["limit_found"] if run.results else p["time_answer" if timed_out else "limit_answer"]
+        async for ev in self._finish(run, complete_answer(answer, run.results), n):
             yield ev
 
 
-def _ask(p: Mapping[str, str], tool: Tool, refused: Mapping[str, Any]) -> str:
-    """The answer that asks the user for the values a call lacked (by their descriptions)."""
-    what = {p_.name: p_.description or p_.name for p_ in tool.parameters}
-    return p["ask_user"].format(values=p["and"].join(what[name] for name in refused))
-
-
-def _key(tool: str, args: Mapping[str, Any]) -> str:
-    return tool + json.dumps(args, sort_keys=True, ensure_ascii=False)
+def _final_answer(text: str, p: Mapping[str, str]) -> str | None:
+    """The answer in a model's step, if it is a final answer with some text."""
+    try:
+        step = parse_step(text, p)
+    except StepError:
+        return None
+    return step.answer if step.tool == FINAL and step.answer.strip() else None

@@ -8,7 +8,9 @@
   The loop sends such an answer back once; if the next one still leaves a result out,
   :func:`complete_answer` adds it in a line of its own (the user asked for it, and the tool returned it).
 
-Both look at values only, never at which tool or task it is.
+* :class:`AnswerReview` — one run's use of them: each kind of check sends an answer back at most once.
+
+All look at values only, never at which tool or task it is.
 """
 
 from __future__ import annotations
@@ -16,11 +18,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from haniwa.agents.variants import fold
 
-__all__ = ["review_answer", "unasked_siblings", "complete_answer"]
+__all__ = [
+    "review_answer",
+    "unasked_siblings",
+    "listed_siblings",
+    "complete_answer",
+    "AnswerReview",
+    "SendBack",
+]
 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _KANA = re.compile(r"[\u3040-\u30ff]")
@@ -202,3 +212,54 @@ def listed_siblings(question: str, calls: Sequence[Mapping[str, Any]], results: 
                     ):
                         missing.append(name)
     return missing
+
+
+@dataclass(frozen=True)
+class SendBack:
+    """A final answer sent back: ``text`` tells the model why; ``answer_only``: the results are in hand,
+    so its next step may only answer."""
+
+    text: str
+    answer_only: bool
+
+
+@dataclass
+class AnswerReview:
+    """The answer checks of one run (``enabled`` is off under an overridden prompt template, which sets
+    its own rules). Items left out are sent back once, then an answer that leaves out a result or is not
+    in the user's language, once; after that, :meth:`final` adds what the answer still leaves out."""
+
+    enabled: bool
+    sent_back: set[str] = field(default_factory=set)  # the kinds of check that have sent one back
+
+    def check(
+        self,
+        answer: str,
+        question: str,
+        lang: str,
+        calls: Sequence[Mapping[str, Any]],
+        observed: Sequence[str],
+        results: Sequence[tuple[Mapping[str, Any], str]],
+        p: Mapping[str, str],
+    ) -> SendBack | None:
+        """Whether ``answer`` goes back to the model (None: it stands). ``calls``: the run's action inputs;
+        ``observed``: what its knowledge-base searches returned; ``results``: its successful actions."""
+        if not self.enabled:
+            return None
+        if "items" not in self.sent_back:
+            asked, listed = unasked_siblings(question, calls), listed_siblings(question, calls, observed)
+            if asked or listed:  # one of several things asked for was not looked up: tools stay open
+                self.sent_back.add("items")
+                key = "answer_unasked" if asked else "answer_listed"
+                return SendBack(p[key].format(items=", ".join(asked or listed)), answer_only=False)
+        if "answer" not in self.sent_back:
+            problem = review_answer(answer, lang, results, p)
+            if problem:
+                self.sent_back.add("answer")
+                return SendBack(problem, answer_only=True)
+        return None
+
+    def final(self, answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> str:
+        """The answer to give: once one was sent back for what it left out, with the results it still
+        leaves out added."""
+        return complete_answer(answer, results) if "answer" in self.sent_back else answer

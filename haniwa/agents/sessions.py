@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from haniwa.agents.orchestrate import SessionState, Turn, language, prompts
+from haniwa.agents.prompting import language, prompts
+from haniwa.agents.state import SessionState, Turn
 from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Message, TextBlock
 from haniwa.store.db import Database
 

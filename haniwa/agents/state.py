@@ -4,12 +4,24 @@ an orchestration paused by return of control."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Turn", "PendingCall", "Pending", "SessionState", "ControlResult"]
+from haniwa.knowledge.base import Chunk, Hit
 
-Lang = Literal["en", "ja"]
+__all__ = [
+    "Lang",
+    "Turn",
+    "PendingCall",
+    "Pending",
+    "SessionState",
+    "ControlResult",
+    "hit_record",
+    "record_hit",
+]
+
+Lang = Literal["en", "ja"]  # the language of the prompts a run uses
 
 
 @dataclass
@@ -38,7 +50,7 @@ class Pending:
     messages: list[dict[str, str]]
     steps: int
     calls: list[PendingCall]
-    hits: list[dict[str, Any]] = field(default_factory=list)
+    hits: list[dict[str, Any]] = field(default_factory=list)  # hit_record()s, for the answer's citations
     seen: dict[str, str] = field(default_factory=dict)
 
 
@@ -78,3 +90,14 @@ class ControlResult:
     body: str | None = None
     confirmation: Literal["CONFIRM", "DENY"] | None = None
     failed: bool = False
+
+
+def hit_record(h: Hit) -> dict[str, Any]:
+    """A knowledge-base hit as JSON-able data, kept with a paused run for the answer's citations."""
+    c = h.chunk
+    return {"id": c.id, "doc": c.document_id, "text": c.text, "metadata": dict(c.metadata), "score": h.score}
+
+
+def record_hit(d: Mapping[str, Any]) -> Hit:
+    """The hit :func:`hit_record` wrote."""
+    return Hit(Chunk(d["id"], d["doc"], d["text"], (), d["metadata"]), float(d["score"]))

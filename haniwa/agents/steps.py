@@ -27,6 +27,7 @@ __all__ = [
     "check_arguments",
     "signature",
     "render_tools",
+    "call_key",
 ]
 
 FINAL = "final_answer"
@@ -171,3 +172,8 @@ def render_tools(tools: Sequence[Tool]) -> str:
         details = "; ".join(f"{p.name}: {p.description}" for p in t.parameters if p.description)
         lines.append(f"- {signature(t)}: {desc}" + (f" ({details})" if details else ""))
     return "\n".join(lines) or "(none)"
+
+
+def call_key(tool: str, args: Mapping[str, Any]) -> str:
+    """What makes two calls the same call: the tool and its arguments, in any order."""
+    return tool + json.dumps(args, sort_keys=True, ensure_ascii=False)

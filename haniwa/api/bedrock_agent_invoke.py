@@ -1,8 +1,9 @@
 """``bedrock-agent-runtime`` agent operations: InvokeAgent, InvokeInlineAgent and agent memory.
 
 Wire ↔ engine only: the orchestration is ``haniwa.agents.orchestrate``; this module resolves the alias,
-loads and saves the session, runs knowledge-base lookups through the KB retrieval, and turns the loop's
-events into the ``completion`` event stream (``chunk``, ``trace``, ``returnControl``).
+loads and saves the session, runs knowledge-base lookups through the KB retrieval, and sends the loop's
+events, rendered by ``bedrock_agent_trace``, as the ``completion`` event stream (``chunk``, ``trace``,
+``returnControl``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from haniwa.agents.base import AgentSnapshot, AgentSpec, ChunkEvent, ReturnControlEvent, TraceEvent
-from haniwa.agents.orchestrate import ControlResult, Orchestration, RunContext
+from haniwa.agents.base import AgentSnapshot, AgentSpec
+from haniwa.agents.orchestrate import Orchestration, RunContext
 from haniwa.agents.sessions import StoredSession, summarize
 from haniwa.agents.spec import build_spec
-from haniwa.api.bedrock_agent_runtime import citation_wire, retrieval_query
+from haniwa.agents.state import ControlResult
+from haniwa.api.bedrock_agent_runtime import retrieval_query
+from haniwa.api.bedrock_agent_trace import TraceRenderer
 from haniwa.api.pagination import paginate
 from haniwa.api.wire import EventStream
 from haniwa.errors import ValidationError
@@ -130,6 +133,7 @@ async def _run(
     orch = Orchestration(spec, ctx, state)
     run = orch.resume(state_in.get("invocationId"), results) if results else orch.ask(question)
     trace_on = bool(p.get("enableTrace"))
+    renderer = TraceRenderer(spec)
     end = bool(p.get("endSession"))
 
     def part(trace: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,21 +150,11 @@ async def _run(
         status = "ok"
         try:
             async for ev in run:
-                if isinstance(ev, TraceEvent):
-                    if trace_on:
-                        yield "trace", part(ev.trace)
-                elif isinstance(ev, ChunkEvent):
-                    chunk: dict[str, Any] = {"bytes": ev.text.encode("utf-8")}
-                    if ev.citations:
-                        chunk["attribution"] = {
-                            "citations": [citation_wire(c, ev.hits) for c in ev.citations]
-                        }
-                    yield "chunk", chunk
-                elif isinstance(ev, ReturnControlEvent):
-                    yield (
-                        "returnControl",
-                        {"invocationId": ev.invocation_id, "invocationInputs": list(ev.inputs)},
-                    )
+                for name, payload in renderer.render(ev):
+                    if name != "trace":
+                        yield name, payload
+                    elif trace_on:
+                        yield name, part(payload)
         except BaseException:
             status = "error"
             raise
