@@ -655,3 +655,42 @@ def test_stop_ingestion_job(agent: Any, home: Path) -> None:
         job["statistics"]["numberOfNewDocumentsIndexed"] + done["statistics"]["numberOfNewDocumentsIndexed"]
         == 400
     )
+
+
+def test_data_sources_from_before_the_domain_config_are_upgraded(home: Path, corpus: Path) -> None:
+    """A data source written when the service still read the wire spec (no ``config``) gets its domain
+    config at the next start, from the api layer's conversion, and keeps its bucket, prefixes and
+    chunking: its next sync indexes the same documents the same way."""
+    import sqlite3
+
+    settings = Settings(home=home, profile="fast")
+    hierarchical = {
+        "chunkingConfiguration": {
+            "chunkingStrategy": "HIERARCHICAL",
+            "hierarchicalChunkingConfiguration": {
+                "levelConfigurations": [{"maxTokens": 600}, {"maxTokens": 120}],
+                "overlapTokens": 30,
+            },
+        }
+    }
+    with serve_in_thread(create_app(settings)) as url:
+        agent = boto3.client("bedrock-agent", **client_kwargs(url))
+        kb_id = make_kb(agent)
+        ds_id = make_s3_source(agent, kb_id, vectorIngestionConfiguration=hierarchical)
+    db = sqlite3.connect(settings.db_path)
+    (config,) = db.execute("SELECT config FROM data_sources WHERE id = ?", (ds_id,)).fetchone()
+    db.execute("UPDATE data_sources SET config = NULL")  # as a database from before m008 holds it
+    db.commit()
+    db.close()
+    with serve_in_thread(create_app(settings)) as url:
+        agent = boto3.client("bedrock-agent", **client_kwargs(url))
+        job = sync(agent, kb_id, ds_id)
+        assert job["status"] == "COMPLETE", job
+        # the four documents under the inclusion prefix kb/ (kb/sub/ included), none twice
+        assert job["statistics"]["numberOfNewDocumentsIndexed"] == 4, job
+        got = agent.get_data_source(knowledgeBaseId=kb_id, dataSourceId=ds_id)["dataSource"]
+        assert got["vectorIngestionConfiguration"] == hierarchical
+    db = sqlite3.connect(settings.db_path)
+    assert db.execute("SELECT config FROM data_sources WHERE id = ?", (ds_id,)).fetchone() == (config,)
+    db.close()
+    assert '"strategy": "Hierarchical"' in config and "arn:aws:s3:::factory-docs" in config

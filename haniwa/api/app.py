@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,7 +21,6 @@ from starlette.staticfiles import StaticFiles
 
 from haniwa.agents.functions import FunctionRegistry
 from haniwa.agents.service import AgentService
-from haniwa.agents.sessions import SessionStore
 from haniwa.agents.spec import validator
 from haniwa.api import bedrock as bedrock_ops
 from haniwa.api import (
@@ -36,16 +34,14 @@ from haniwa.api import (
 )
 from haniwa.api import openai as openai_api
 from haniwa.api.auth import authenticate_headers, verify_signature
+from haniwa.api.context import Call, Platform
 from haniwa.api.deadline import ClientGone, bounded, gone_response
 from haniwa.api.errors import bedrock_error, openai_error, openai_status_error
 from haniwa.api.limits import BodyLimits, read_body
 from haniwa.api.native.formats import NativeFormats
-from haniwa.api.pagination import Pager
 from haniwa.api.wire import (
     EventStream,
-    Handler,
     Operation,
-    Router,
     parse_input,
     serialize_output,
     stream_member,
@@ -69,82 +65,9 @@ from haniwa.runtime.offload import CPU
 from haniwa.runtime.registry import ModelRegistry
 from haniwa.store.db import Database
 
-__all__ = ["create_app", "Platform", "Call"]
+__all__ = ["create_app", "Platform", "Call"]  # Platform and Call re-exported from api/context.py
 
 logger = logging.getLogger("haniwa.api")
-
-
-@dataclass
-class Platform:
-    """Everything a request handler may use; lives on ``app.state.platform``."""
-
-    settings: Settings
-    registry: ModelRegistry
-    db: Database
-    jobs: JobEngine
-    knowledge: KnowledgeService
-    agents: AgentService
-    functions: FunctionRegistry = field(default_factory=FunctionRegistry)
-    formats: NativeFormats = field(default_factory=NativeFormats)
-    router: Router = field(default_factory=Router)
-    handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
-    started: float = field(default_factory=time.time)
-    pages: Pager = field(default_factory=Pager)  # its key signs nextTokens until the app stops
-    agent_sessions: SessionStore = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.agent_sessions = SessionStore(self.db)
-
-    async def log_invocation(
-        self,
-        *,
-        request_id: str,
-        surface: str,
-        operation: str,
-        model_requested: str | None,
-        model_id: str | None,
-        input_tokens: int | None = None,
-        output_tokens: int | None = None,
-        latency_ms: int | None = None,
-        first_token_ms: int | None = None,
-        status: str = "ok",
-        error_code: str | None = None,
-    ) -> None:
-        await self.db.execute(
-            "INSERT INTO invocations (request_id, ts, surface, operation, model_requested, model_id,"
-            " input_tokens, output_tokens, latency_ms, first_token_ms, status, error_code)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                request_id,
-                time.time(),
-                surface,
-                operation,
-                model_requested,
-                model_id,
-                input_tokens,
-                output_tokens,
-                latency_ms,
-                first_token_ms,
-                status,
-                error_code,
-            ),
-        )
-
-
-@dataclass
-class Call:
-    """One Bedrock operation call, as a handler sees it."""
-
-    platform: Platform
-    op: Operation
-    request_id: str
-    headers: Mapping[str, str]
-    started: float = field(default_factory=time.perf_counter)
-    # HTTP headers a handler adds beyond its output shape's (InvokeModel's token-count headers)
-    response_headers: dict[str, str] = field(default_factory=dict)
-
-    def elapsed_ms(self) -> int:
-        return int((time.perf_counter() - self.started) * 1000)
 
 
 def _platform(request: Request) -> Platform:
@@ -322,9 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if not stores[settings.vector_store].available(settings):
         raise UsageError(f"HANIWA_VECTOR_STORE={settings.vector_store!r} needs HANIWA_PG_URL")
-    knowledge = KnowledgeService(
-        settings, registry, db, ParserSet.from_plugins(pm), stores, bedrock_agent.planner(settings), jobs
-    )
+    knowledge = KnowledgeService(settings, registry, db, ParserSet.from_plugins(pm), stores, jobs)
     functions = FunctionRegistry.from_plugins(pm, settings)
     agents = AgentService(db, knowledge, validator(functions, _known_model(registry)))
     formats = NativeFormats.from_plugins(pm)
@@ -342,6 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await knowledge.upgrade(functools.partial(bedrock_agent.data_source_config, settings))
         await knowledge.recover()
         await jobs.recover()  # once every capability has registered its kinds of job
         yield

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from haniwa.api.context import Call
 from haniwa.errors import NotFoundError
 from haniwa.runtime.base import ModelInfo
 from haniwa.runtime.registry import Alias, ModelRegistry, strip_arn
-
-if TYPE_CHECKING:
-    from haniwa.api.app import Call
 
 __all__ = ["OPERATIONS", "summaries"]
 

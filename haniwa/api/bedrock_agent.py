@@ -7,17 +7,24 @@ import base64
 import datetime as dt
 import mimetypes
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from haniwa.api.context import Call
 from haniwa.api.pagination import paginate
 from haniwa.config import Settings
 from haniwa.errors import NotFoundError, ValidationError
-from haniwa.knowledge.base import ChunkingStrategy, FixedSize, Hierarchical, NoChunking, Semantic
+from haniwa.knowledge.base import (
+    ChunkingStrategy,
+    DataSourceConfig,
+    FixedSize,
+    Hierarchical,
+    NoChunking,
+    Semantic,
+)
 from haniwa.knowledge.service import (
     LISTED,
     STAT_KEYS,
     DataSource,
-    DataSourcePlan,
     DirectDocument,
     DocumentRecord,
     IngestionJob,
@@ -26,10 +33,7 @@ from haniwa.knowledge.service import (
 )
 from haniwa.knowledge.sources import SourceDocument, parse_bucket_arn, s3_source
 
-if TYPE_CHECKING:
-    from haniwa.api.app import Call
-
-__all__ = ["OPERATIONS", "planner", "chunking_strategy", "kb_arn"]
+__all__ = ["OPERATIONS", "data_source_config", "chunking_strategy", "kb_arn"]
 
 # Storage types whose vectors haniwa keeps itself: all map to the configured default store, except
 # RDS (Aurora PostgreSQL + pgvector), which maps to pgvector when HANIWA_PG_URL is set.
@@ -92,26 +96,24 @@ def chunking_strategy(vic: Mapping[str, Any] | None) -> ChunkingStrategy:
     return NoChunking()
 
 
-def planner(settings: Settings) -> Any:
-    """The ``plan`` function the knowledge service calls: a data source's wire spec → source + chunking."""
-
-    def plan(ds: DataSource) -> DataSourcePlan:
-        cfg = ds.spec["dataSourceConfiguration"]
-        chunking = chunking_strategy(ds.spec.get("vectorIngestionConfiguration"))
-        if cfg["type"] == "CUSTOM":
-            return DataSourcePlan(None, chunking)
-        if cfg["type"] != "S3":
-            raise ValidationError(
-                f"data source type {cfg['type']} needs a network service; haniwa serves S3 and CUSTOM"
-            )
-        s3 = cfg.get("s3Configuration")
-        if not s3:
-            raise ValidationError("an S3 data source needs s3Configuration")
-        return DataSourcePlan(
-            s3_source(settings, s3["bucketArn"], s3.get("inclusionPrefixes") or ()), chunking
+def data_source_config(settings: Settings, spec: Mapping[str, Any]) -> DataSourceConfig:
+    """A data source's wire spec (``dataSourceConfiguration``, ``vectorIngestionConfiguration``) → the
+    domain config ingestion follows. Raises ``ValidationError`` for what haniwa cannot serve: another
+    source type, a bad bucket ARN, a prefix that leaves the bucket, an unknown chunking."""
+    cfg = spec["dataSourceConfiguration"]
+    chunking = chunking_strategy(spec.get("vectorIngestionConfiguration"))
+    if cfg["type"] == "CUSTOM":
+        return DataSourceConfig(None, (), chunking)
+    if cfg["type"] != "S3":
+        raise ValidationError(
+            f"data source type {cfg['type']} needs a network service; haniwa serves S3 and CUSTOM"
         )
-
-    return plan
+    s3 = cfg.get("s3Configuration")
+    if not s3:
+        raise ValidationError("an S3 data source needs s3Configuration")
+    config = DataSourceConfig(s3["bucketArn"], tuple(s3.get("inclusionPrefixes") or ()), chunking)
+    s3_source(settings, s3["bucketArn"], config.prefixes)  # validates the ARN and the prefixes now
+    return config
 
 
 # -- knowledge bases ---------------------------------------------------------------------------------
@@ -229,19 +231,19 @@ def _ds_wire(ds: DataSource) -> dict[str, Any]:
 
 
 def _ds_spec(call: Call, p: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's data-source members: the wire spec to keep, and its domain ``config`` (validated
+    now, not at the first ingestion)."""
     spec = {
         k: p[k]
         for k in ("dataSourceConfiguration", "vectorIngestionConfiguration", "dataDeletionPolicy")
         if k in p
     }
-    # validate now (bad ARN, escaping prefix, unknown chunking) rather than at the first ingestion
-    planner(call.platform.settings)(DataSource("", "", "", None, "", spec, 0.0, 0.0))
-    return spec
+    return {"spec": spec, "config": data_source_config(call.platform.settings, spec)}
 
 
 async def create_data_source(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     ds = await call.platform.knowledge.create_ds(
-        p["knowledgeBaseId"], name=p["name"], description=p.get("description"), spec=_ds_spec(call, p)
+        p["knowledgeBaseId"], name=p["name"], description=p.get("description"), **_ds_spec(call, p)
     )
     return {"dataSource": _ds_wire(ds)}
 
@@ -276,7 +278,7 @@ async def update_data_source(call: Call, p: dict[str, Any]) -> dict[str, Any]:
         p["dataSourceId"],
         name=p["name"],
         description=p.get("description"),
-        spec=_ds_spec(call, p),
+        **_ds_spec(call, p),
     )
     return {"dataSource": _ds_wire(ds)}
 
@@ -453,9 +455,8 @@ async def ingest_knowledge_base_documents(call: Call, p: dict[str, Any]) -> dict
     svc = call.platform.knowledge
     ds = await svc.get_ds(p["knowledgeBaseId"], p["dataSourceId"])
     docs = [_direct(ds, d) for d in p["documents"]]
-    config = ds.spec["dataSourceConfiguration"]
-    kind = config["type"]
-    bucket = parse_bucket_arn(config["s3Configuration"]["bucketArn"]) if kind == "S3" else None
+    kind = "CUSTOM" if ds.config.bucket_arn is None else "S3"
+    bucket = None if ds.config.bucket_arn is None else parse_bucket_arn(ds.config.bucket_arn)
     for d in docs:
         if (d.kind == "CUSTOM") != (kind == "CUSTOM"):
             raise ValidationError(f"data source {ds.id} is {kind}: it cannot take {d.kind} documents")

@@ -8,7 +8,7 @@ import datetime as dt
 import functools
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from haniwa.agents.base import DRAFT
 from haniwa.agents.service import (
@@ -19,12 +19,10 @@ from haniwa.agents.service import (
     AgentVersion,
     require_draft,
 )
+from haniwa.api.context import Call
 from haniwa.api.pagination import paginate
 from haniwa.api.wire import service_model
 from haniwa.errors import ValidationError
-
-if TYPE_CHECKING:
-    from haniwa.api.app import Call
 
 __all__ = ["OPERATIONS", "agent_arn", "alias_arn", "check_action_group", "check_agent"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from haniwa.agents.base import AgentSnapshot, AgentSpec
 from haniwa.agents.orchestrate import Orchestration, RunContext
@@ -20,6 +20,7 @@ from haniwa.agents.spec import build_spec
 from haniwa.agents.state import ControlResult
 from haniwa.api.bedrock_agent_runtime import retrieval_query
 from haniwa.api.bedrock_agent_trace import TraceRenderer
+from haniwa.api.context import Call
 from haniwa.api.pagination import paginate
 from haniwa.api.wire import EventStream
 from haniwa.errors import ValidationError
@@ -27,9 +28,6 @@ from haniwa.knowledge.base import Hit
 from haniwa.knowledge.retrieve import retrieve
 from haniwa.runtime.base import ChatBackend
 from haniwa.runtime.offload import CPU
-
-if TYPE_CHECKING:
-    from haniwa.api.app import Call
 
 __all__ = ["OPERATIONS", "control_results"]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from haniwa.api.context import Call
 from haniwa.api.pagination import refuse_token
 from haniwa.api.wire import EventStream
 from haniwa.errors import ValidationError
@@ -17,9 +18,6 @@ from haniwa.knowledge.rag import RagRequest, answer, finish, prepare, stream
 from haniwa.knowledge.rerank import EmbeddingReranker
 from haniwa.knowledge.retrieve import RetrievalQuery, retrieve
 from haniwa.runtime.base import InferenceParams, StreamEnd, TextDelta, Usage
-
-if TYPE_CHECKING:
-    from haniwa.api.app import Call
 
 __all__ = ["OPERATIONS", "to_filter", "retrieval_query", "citation_wire"]
 

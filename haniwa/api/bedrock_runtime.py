@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from haniwa.api.context import Call
 from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse
 from haniwa.api.native.fields import estimate_tokens
 from haniwa.api.ratelimit import caller_key
@@ -35,7 +36,6 @@ from haniwa.runtime.offload import CPU, json_chunks_off_loop
 from haniwa.runtime.tokens import rough_tokens
 
 if TYPE_CHECKING:
-    from haniwa.api.app import Call
     from haniwa.runtime.registry import Resolved
 
 __all__ = ["OPERATIONS", "converse_request", "check_images", "check_limits", "log_cut_short"]

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from haniwa.api.auth import verify_bearer
 from haniwa.api.bedrock_runtime import check_images
+from haniwa.api.context import Platform
 from haniwa.api.deadline import ClientGone, bounded, gone_response
 from haniwa.api.errors import OPENAI_RESPONSES, openai_error, openai_status_error
 from haniwa.api.openai_http import add_fallback, read_json
@@ -64,9 +65,6 @@ from haniwa.runtime.base import (
 )
 from haniwa.runtime.offload import CPU, json_chunks
 from haniwa.runtime.tokens import rough_tokens
-
-if TYPE_CHECKING:
-    from haniwa.api.app import Platform
 
 __all__ = [
     "router",

@@ -30,12 +30,9 @@ import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from haniwa.errors import ValidationError
-
-if TYPE_CHECKING:
-    from haniwa.api.app import Call
 
 __all__ = ["Page", "Pager", "paginate", "refuse_token"]
 
@@ -121,7 +118,23 @@ class Pager:
         return min(max(offset - 1, 0), len(items))
 
 
-def _scope(call: Call, p: Mapping[str, Any], size_member: str) -> str:
+class _OpName(Protocol):
+    service: str
+    name: str
+
+
+class Paged(Protocol):
+    """What :func:`paginate` needs of a call (``api/context.Call`` is one): its operation and the app's
+    pager. A Protocol, so this module needs nothing from the modules that use it."""
+
+    @property
+    def op(self) -> _OpName: ...
+
+    @property
+    def pages(self) -> Pager: ...
+
+
+def _scope(call: Paged, p: Mapping[str, Any], size_member: str) -> str:
     rest = {k: v for k, v in p.items() if k not in (TOKEN, size_member)}
     return f"{call.op.service}:{call.op.name}:" + json.dumps(
         rest, sort_keys=True, separators=(",", ":"), default=str
@@ -129,7 +142,7 @@ def _scope(call: Call, p: Mapping[str, Any], size_member: str) -> str:
 
 
 def paginate(
-    call: Call,
+    call: Paged,
     p: Mapping[str, Any],
     items: Sequence[T],
     key: Callable[[T], str],
@@ -140,7 +153,7 @@ def paginate(
     """The page of ``items`` that request ``p`` asks for (``nextToken`` and ``size_member``), bound to the
     operation and the rest of ``p``; ``key`` is an item's identity (an id)."""
     size = p.get(size_member)
-    return call.platform.pages.page(
+    return call.pages.page(
         items,
         scope=_scope(call, p, size_member),
         size=default_size if size is None else int(size),

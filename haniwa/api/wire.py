@@ -14,7 +14,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +32,6 @@ __all__ = [
     "Operation",
     "Router",
     "EventStream",
-    "Handler",
     "service_model",
     "parse_input",
     "serialize_output",
@@ -60,9 +59,6 @@ class EventStream:
     """A handler's streaming answer: (event name, JSON payload) pairs, encoded by the app."""
 
     events: AsyncIterator[tuple[str, Mapping[str, Any]]]
-
-
-Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass

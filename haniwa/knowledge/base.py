@@ -13,8 +13,9 @@ Built-ins register through the ``register_parsers`` and ``register_vector_stores
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "Semantic",
     "NoChunking",
     "ChunkingStrategy",
+    "DataSourceConfig",
     "Parser",
     "VectorStore",
     "VectorStoreFactory",
@@ -120,6 +122,34 @@ class NoChunking:
 
 
 ChunkingStrategy = FixedSize | Hierarchical | Semantic | NoChunking
+_STRATEGIES: dict[str, type[ChunkingStrategy]] = {
+    c.__name__: c for c in (FixedSize, Hierarchical, Semantic, NoChunking)
+}
+
+
+@dataclass(frozen=True)
+class DataSourceConfig:
+    """What ingestion needs to know of a data source: the bucket its documents come from (``None``: a
+    CUSTOM source, fed by direct uploads only), the key prefixes it keeps to, and how it chunks. The api
+    layer builds one from Bedrock's wire spec at request time; the knowledge service never reads the
+    wire spec itself."""
+
+    bucket_arn: str | None = None
+    prefixes: tuple[str, ...] = ()
+    chunking: ChunkingStrategy = field(default_factory=FixedSize)
+
+    def to_json(self) -> str:
+        chunking = {"strategy": type(self.chunking).__name__, **asdict(self.chunking)}
+        return json.dumps(
+            {"bucket_arn": self.bucket_arn, "prefixes": list(self.prefixes), "chunking": chunking}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> DataSourceConfig:
+        raw = json.loads(text)
+        chunking = dict(raw["chunking"])
+        strategy = _STRATEGIES[chunking.pop("strategy")]
+        return cls(raw["bucket_arn"], tuple(raw["prefixes"]), strategy(**chunking))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -37,14 +38,17 @@ from haniwa.knowledge.base import (
     SOURCE_URI,
     Chunk,
     ChunkingStrategy,
+    DataSourceConfig,
     VectorStore,
     VectorStoreFactory,
 )
 from haniwa.knowledge.chunk import chunk_document
 from haniwa.knowledge.parse import ParserSet
-from haniwa.knowledge.sources import DocumentSource, SourceItem
+from haniwa.knowledge.sources import DocumentSource, SourceItem, s3_source
 from haniwa.runtime.registry import ModelRegistry
 from haniwa.store.db import Database
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "KnowledgeBase",
@@ -89,9 +93,10 @@ class DataSource:
     name: str
     description: str | None
     status: str
-    spec: dict[str, Any]
+    spec: dict[str, Any]  # the wire spec, kept for the api to echo back; the service never reads it
     created: float
     updated: float
+    config: DataSourceConfig = field(default_factory=DataSourceConfig)
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,9 @@ def _kb(row: Mapping[str, Any]) -> KnowledgeBase:
 
 
 def _ds(row: Mapping[str, Any]) -> DataSource:
-    return DataSource(**{**row, "spec": json.loads(row["spec"])})
+    # ``config`` is NULL only in rows written before it existed, until ``upgrade`` fills it at start-up
+    config = DataSourceConfig.from_json(row["config"]) if row["config"] else DataSourceConfig()
+    return DataSource(**{**row, "spec": json.loads(row["spec"]), "config": config})
 
 
 def _job(row: Mapping[str, Any]) -> IngestionJob:
@@ -184,7 +191,6 @@ class KnowledgeService:
         db: Database,
         parsers: ParserSet,
         stores: Mapping[str, VectorStoreFactory],
-        plan: Callable[[DataSource], DataSourcePlan],
         jobs: JobEngine,
     ) -> None:
         self.settings = settings
@@ -192,7 +198,6 @@ class KnowledgeService:
         self.db = db
         self.parsers = parsers
         self.factories = dict(stores)
-        self.plan = plan
         self._stores: dict[str, VectorStore] = {}
         self._store_lock = asyncio.Lock()
         self.jobs = jobs
@@ -298,16 +303,25 @@ class KnowledgeService:
 
     # -- data sources ------------------------------------------------------------------------------
     async def create_ds(
-        self, kb_id: str, *, name: str, description: str | None, spec: Mapping[str, Any]
+        self,
+        kb_id: str,
+        *,
+        name: str,
+        description: str | None,
+        config: DataSourceConfig,
+        spec: Mapping[str, Any],
     ) -> DataSource:
+        """A new data source. ``config`` is what ingestion follows; ``spec`` is the caller's own record
+        of it (the wire request), stored and returned untouched."""
         await self.get_kb(kb_id)
         if await self.db.query("SELECT 1 FROM data_sources WHERE kb_id = ? AND name = ?", (kb_id, name)):
             raise ConflictError(f"knowledge base {kb_id} already has a data source named {name!r}")
         ds_id = uuid.uuid4().hex[:10].upper()
         now = time.time()
         await self.db.execute(
-            "INSERT INTO data_sources VALUES (?,?,?,?,?,?,?,?)",
-            (ds_id, kb_id, name, description, "AVAILABLE", json.dumps(spec), now, now),
+            "INSERT INTO data_sources (id, kb_id, name, description, status, spec, created, updated, config)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (ds_id, kb_id, name, description, "AVAILABLE", json.dumps(spec), now, now, config.to_json()),
         )
         return await self.get_ds(kb_id, ds_id)
 
@@ -324,7 +338,14 @@ class KnowledgeService:
         return [_ds(r) for r in rows]
 
     async def update_ds(
-        self, kb_id: str, ds_id: str, *, name: str, description: str | None, spec: Mapping[str, Any]
+        self,
+        kb_id: str,
+        ds_id: str,
+        *,
+        name: str,
+        description: str | None,
+        config: DataSourceConfig,
+        spec: Mapping[str, Any],
     ) -> DataSource:
         await self.get_ds(kb_id, ds_id)
         if await self.db.query(
@@ -332,10 +353,34 @@ class KnowledgeService:
         ):
             raise ConflictError(f"knowledge base {kb_id} already has a data source named {name!r}")
         await self.db.execute(
-            "UPDATE data_sources SET name = ?, description = ?, spec = ?, updated = ? WHERE id = ?",
-            (name, description, json.dumps(spec), time.time(), ds_id),
+            "UPDATE data_sources SET name = ?, description = ?, spec = ?, config = ?, updated = ?"
+            " WHERE id = ?",
+            (name, description, json.dumps(spec), config.to_json(), time.time(), ds_id),
         )
         return await self.get_ds(kb_id, ds_id)
+
+    async def upgrade(self, convert: Callable[[Mapping[str, Any]], DataSourceConfig]) -> int:
+        """At start-up: give data sources written before ``config`` existed theirs, made by ``convert``
+        from their stored spec (the api layer's wire → domain conversion). Returns how many."""
+        rows = await self.db.query("SELECT id, spec FROM data_sources WHERE config IS NULL")
+        done = 0
+        for row in rows:
+            try:
+                config = convert(json.loads(row["spec"]))
+            except PlatformError as e:  # one bad old row must not stop the server; it stays as it was
+                log.warning("data source %s keeps no ingestion config: %s", row["id"], e)
+                continue
+            await self.db.execute(
+                "UPDATE data_sources SET config = ? WHERE id = ?", (config.to_json(), row["id"])
+            )
+            done += 1
+        return done
+
+    def plan(self, ds: DataSource) -> DataSourcePlan:
+        """Where ``ds``'s documents come from (None: direct uploads only) and how they are chunked."""
+        cfg = ds.config
+        source = None if cfg.bucket_arn is None else s3_source(self.settings, cfg.bucket_arn, cfg.prefixes)
+        return DataSourcePlan(source, cfg.chunking)
 
     async def delete_ds(self, kb_id: str, ds_id: str, *, retain: bool = False) -> DataSource:
         """Delete a data source; its chunks go too unless ``retain`` (Bedrock dataDeletionPolicy RETAIN)."""

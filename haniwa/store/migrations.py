@@ -327,6 +327,14 @@ def m007_ingestion_on_jobs(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m008_data_source_config(db: sqlite3.Connection) -> None:
+    # The domain form of a data source (``knowledge.base.DataSourceConfig`` as JSON), which ingestion
+    # follows; ``spec`` keeps the wire request. Older rows get theirs at the next start
+    # (``KnowledgeService.upgrade``), as only the api layer reads wire specs.
+    db.execute("ALTER TABLE data_sources ADD COLUMN config TEXT")
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")

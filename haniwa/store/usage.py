@@ -1,4 +1,5 @@
-"""The invocation log (table ``invocations``, written by every model call) read back for people.
+"""The invocation log (table ``invocations``): :func:`record` writes one row per model call, and the rest
+reads it back for people.
 
 :func:`usage` returns the newest calls and a per-model time series (requests, tokens, mean latency per
 bucket), which the playground's usage tab draws and ``GET /haniwa/v1/usage`` serves.
@@ -9,18 +10,48 @@ are read (an infinity some older writer left in a column reads as null), so the 
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import astuple, dataclass, fields
 from typing import Any
 
 from haniwa.errors import ValidationError
 from haniwa.store.db import Database
 from haniwa.store.values import repaired
 
-__all__ = ["usage", "bucket_for"]
+__all__ = ["Invocation", "record", "usage", "bucket_for"]
 
 _COLUMNS = (
     "ts, surface, operation, model_id, model_requested, input_tokens, output_tokens, latency_ms,"
     " first_token_ms, status, error_code"
 )
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One model call as the log keeps it (columns of ``invocations`` but ``id`` and ``ts``)."""
+
+    request_id: str
+    surface: str
+    operation: str
+    model_requested: str | None
+    model_id: str | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: int | None = None
+    first_token_ms: int | None = None
+    status: str = "ok"
+    error_code: str | None = None
+
+
+_INSERT = (
+    f"INSERT INTO invocations (ts, {', '.join(f.name for f in fields(Invocation))})"
+    f" VALUES ({', '.join('?' * (len(fields(Invocation)) + 1))})"
+)
+
+
+async def record(db: Database, call: Invocation) -> None:
+    """Append ``call`` to the log, stamped now."""
+    await db.execute(_INSERT, (time.time(), *astuple(call)))
 
 
 def bucket_for(span_s: float) -> int:
