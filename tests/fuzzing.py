@@ -707,7 +707,9 @@ def serialize(op: Operation, params: Mapping[str, Any]) -> tuple[str, str, dict[
                 enc = _raw_url(text) if isinstance(item, Raw) else _pct(text)
                 query.append(f"{quote(wire, safe='')}={enc}")
         elif loc == "header":
-            headers[wire] = _text(value, ms)
+            # HTTP drops the whitespace around a field value (RFC 9110 5.5), so a sampled value's edge
+            # spaces cannot travel (h11 refuses to send them); a Raw value is sent as the case made it
+            headers[wire] = _text(value, ms) if isinstance(value, Raw) else _text(value, ms).strip(b" \t")
         elif name == payload:
             body = value if isinstance(value, bytes) else _json(value)
         else:
