@@ -86,3 +86,57 @@ def test_items_a_knowledge_base_lists_next_to_a_looked_up_one() -> None:
     assert listed_siblings("はにわロボットの材料の在庫は？", [{"m": "粘土"}], [colon]) == ["銅線"]
     # the user named the item: a list around it in the knowledge base is not a request for all of it
     assert listed_siblings("粘土の在庫を教えて", [{"m": "粘土"}], [colon]) == []
+
+
+def test_listed_items_are_looked_up_with_the_tool_that_took_their_sibling() -> None:
+    """Items a result lists beside a looked-up value are the same kind of thing: the send-back names the
+    tool that took it, and the next step may call only that tool or answer. Items the question names
+    itself may need another tool, so every tool stays open for them; a wording problem leaves only the
+    answer."""
+    from haniwa.agents.base import Parameter, Tool
+    from haniwa.agents.review import AnswerReview
+    from haniwa.agents.steps import step_schema
+
+    sheet = "ハニワロボ HR-7 の材料は、アルミニウム 12 kg と銅線 3 m です。"
+    p = prompts("ja")
+    calls = [{"material_name": "アルミニウム"}]
+    back = AnswerReview(True).check(
+        "アルミニウムは120です。",
+        "ロボットの材料の在庫は？",
+        "ja",
+        calls,
+        [sheet],
+        [],
+        p,
+        ["get_material_stock"],
+    )
+    assert back is not None and back.tools == ("get_material_stock",)
+    assert "銅線" in back.text and "get_material_stock で" in back.text
+    asked = AnswerReview(True).check(
+        "アルミニウムは120です。",
+        "アルミニウムと銅線の在庫は？",
+        "ja",
+        calls,
+        [],
+        [],
+        p,
+        ["get_material_stock"],
+    )
+    assert asked is not None and asked.tools is None and "銅線" in asked.text
+    english = AnswerReview(True).check(
+        "Aluminium: 120", "What is the stock of the parts?", "en", [{"part": "bolt"}],
+        ["The kit has a bolt, nut and washer."], [], prompts("en"), ["stock"],
+    )  # fmt: skip
+    assert english is not None and english.tools == ("stock",) and "with stock now" in english.text
+
+    stock = Tool("get_material_stock", "stock", (Parameter("material_name", "string", required=True),))
+    search = Tool("search_orders", "orders", (Parameter("q", "string", required=True),))
+    names = [
+        a["properties"]["tool"]["const"]
+        for a in step_schema([stock, search], only=back.tools)["properties"]["action"]["anyOf"]
+    ]
+    assert names == ["get_material_stock", "final_answer"]
+    answer_only = step_schema([stock, search], only=())["properties"]["action"]
+    assert answer_only["properties"]["tool"] == {"const": "final_answer"}
+    every = step_schema([stock, search])["properties"]["action"]["anyOf"]
+    assert len(every) == 3

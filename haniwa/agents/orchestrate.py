@@ -167,10 +167,12 @@ class _Run:
     review: AnswerReview
     observed: list[str] = field(default_factory=list)  # what the knowledge bases returned
     calls: list[dict[str, Any]] = field(default_factory=list)  # the actions' inputs
+    call_tools: list[str] = field(default_factory=list)  # and their tools
     results: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # and what succeeded
     refusals: dict[str, int] = field(default_factory=dict)  # per tool: calls refused for a placeholder
     repeats: int = 0  # calls repeated with the same input
-    answer_only: bool = False  # after an answer sent back for its wording: the next step may only answer
+    # the tools the next step may call, after an answer sent back (None: any; empty: it may only answer)
+    only: tuple[str, ...] | None = None
 
     @property
     def p(self) -> dict[str, str]:
@@ -298,7 +300,7 @@ class Orchestration:
             n = run.steps
             model_in = ModelInput(n, run.system, tuple(run.messages))
             yield model_in
-            model_out = await self._converse(model_in, self._schema(run.answer_only))
+            model_out = await self._converse(model_in, self._schema(run.only))
             yield model_out
             run.steps += 1
             run.messages.append({"role": "assistant", "content": model_out.text})
@@ -310,16 +312,23 @@ class Orchestration:
                 yield Rationale(n, step.thought)
             if step.tool == FINAL:
                 sent_back = run.review.check(
-                    step.answer, run.question, run.lang, run.calls, run.observed, run.results, run.p
+                    step.answer,
+                    run.question,
+                    run.lang,
+                    run.calls,
+                    run.observed,
+                    run.results,
+                    run.p,
+                    run.call_tools,
                 )
                 if sent_back is not None:
-                    run.answer_only = run.answer_only or sent_back.answer_only
+                    run.only = () if run.only == () else sent_back.tools
                     yield self._retry(run, n, _Retry(sent_back.text, drop=True))
                     continue
                 async for ev in self._finish(run, run.review.final(step.answer, run.results), n):
                     yield ev
                 return
-            run.answer_only = False
+            run.only = None
             tool = self.tools[step.tool]
             args = self._check_call(run, tool, step.arguments)
             if isinstance(args, _Retry):
@@ -346,6 +355,7 @@ class Orchestration:
                 outcome = await self._run_action(tool, args, run.question, run.p)
                 yield ActionObserved(n, outcome.text, outcome.failed)
                 run.calls.append(args)
+                run.call_tools.append(tool.name)
                 if not outcome.failed:
                     run.results.append((args, outcome.text))
             self._observe(run, tool, args, outcome)
@@ -436,8 +446,8 @@ class Orchestration:
             seed=0,
         )
 
-    def _schema(self, final_only: bool = False) -> dict[str, Any] | None:
-        return step_schema(self.spec.tools, final_only) if self.ctx.constrained else None
+    def _schema(self, only: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+        return step_schema(self.spec.tools, only) if self.ctx.constrained else None
 
     async def _converse(self, model_in: ModelInput, schema: Mapping[str, Any] | None) -> ModelOutput:
         """One model call (within the time limit); adds its usage to the invocation's."""
@@ -554,7 +564,7 @@ class Orchestration:
             )
             yield model_in
             try:
-                model_out = await self._converse(model_in, self._schema(final_only=True))
+                model_out = await self._converse(model_in, self._schema(only=()))
             except OutOfTime:
                 timed_out = True
             else:

@@ -216,11 +216,11 @@ def listed_siblings(question: str, calls: Sequence[Mapping[str, Any]], results: 
 
 @dataclass(frozen=True)
 class SendBack:
-    """A final answer sent back: ``text`` tells the model why; ``answer_only``: the results are in hand,
-    so its next step may only answer."""
+    """A final answer sent back: ``text`` tells the model why; ``tools``: the tools its next step may
+    call (None: any; empty: the results are in hand, so it may only answer)."""
 
     text: str
-    answer_only: bool
+    tools: tuple[str, ...] | None
 
 
 @dataclass
@@ -241,22 +241,32 @@ class AnswerReview:
         observed: Sequence[str],
         results: Sequence[tuple[Mapping[str, Any], str]],
         p: Mapping[str, str],
+        tools: Sequence[str] = (),
     ) -> SendBack | None:
-        """Whether ``answer`` goes back to the model (None: it stands). ``calls``: the run's action inputs;
-        ``observed``: what its knowledge-base searches returned; ``results``: its successful actions."""
+        """Whether ``answer`` goes back to the model (None: it stands). ``calls``: the run's action inputs,
+        made with ``tools`` (the same order); ``observed``: what its knowledge-base searches returned;
+        ``results``: its successful actions.
+
+        Items listed side by side with a value that was looked up are the same kind of thing, so they are
+        looked up the same way: the next step may call only the tools that took such values (or answer),
+        and the send-back names them. Items the question itself names may need other tools: all stay
+        open."""
         if not self.enabled:
             return None
         if "items" not in self.sent_back:
             asked, listed = unasked_siblings(question, calls), listed_siblings(question, calls, observed)
             if asked or listed:  # one of several things asked for was not looked up: tools stay open
                 self.sent_back.add("items")
-                key = "answer_unasked" if asked else "answer_listed"
-                return SendBack(p[key].format(items=", ".join(asked or listed)), answer_only=False)
+                used = tuple(dict.fromkeys(tools))
+                names = ", ".join(used) or p["the_tool"]
+                if asked:
+                    return SendBack(p["answer_unasked"].format(items=", ".join(asked), tools=names), None)
+                return SendBack(p["answer_listed"].format(items=", ".join(listed), tools=names), used or None)
         if "answer" not in self.sent_back:
             problem = review_answer(answer, lang, results, p)
             if problem:
                 self.sent_back.add("answer")
-                return SendBack(problem, answer_only=True)
+                return SendBack(problem, ())
         return None
 
     def final(self, answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> str:

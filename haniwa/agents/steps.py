@@ -9,7 +9,7 @@ A step is ``{"thought": …, "action": {"tool": <a tool>, "input": {…}}}`` or
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +34,11 @@ FINAL = "final_answer"
 THOUGHT_MAX = 200  # characters: a rationale, not an essay (each token costs ~0.2 s on the bundled model)
 
 
-def step_schema(tools: Sequence[Tool], final_only: bool = False) -> dict[str, Any]:
-    """The JSON schema of one step: a short thought, then one tool call or the final answer."""
+def step_schema(tools: Sequence[Tool], only: Collection[str] | None = None) -> dict[str, Any]:
+    """The JSON schema of one step: a short thought, then one tool call or the final answer. ``only``:
+    the tools the step may call (None: every tool; empty: it may only answer)."""
     actions: list[dict[str, Any]] = []
-    if not final_only:
+    if only is None or only:
         actions = [
             {
                 "type": "object",
@@ -46,6 +47,7 @@ def step_schema(tools: Sequence[Tool], final_only: bool = False) -> dict[str, An
                 "additionalProperties": False,
             }
             for t in tools
+            if only is None or t.name in only
         ]
     actions.append(
         {
