@@ -9,9 +9,10 @@ Each task is checked by code (``bench/agent_tasks/common.py``): every expected c
 arguments, compared loosely), no forbidden call, the knowledge base was looked up when the task needs it,
 the final answer states every expected fact and none of the absent ones, and a small-talk task made no
 call. The same engine as InvokeAgent runs them (``haniwa.agents.orchestrate``, action groups built by
-``haniwa.agents.spec``), in-process, so the figures are the loop's and the model's, not HTTP's. A domain
-with documents gets a knowledge base; its search here ranks whole documents by the bundled embedder
-and keyword overlap, in-process (retrieval quality has its own benchmark, ``bench/retrieval.py``).
+``haniwa.api.bedrock_agent_spec``), in-process, so the figures are the loop's and the model's, not
+HTTP's. A domain with documents gets a knowledge base; its search here ranks whole documents by the
+bundled embedder and keyword overlap, in-process (retrieval quality has its own benchmark,
+``bench/retrieval.py``).
 
     python bench/agents.py                               # both splits, both modes, the 1.5B model
     python bench/agents.py --splits heldout --modes constrained
@@ -40,7 +41,6 @@ from bench.agent_tasks.common import CATEGORIES, Domain, Task, key  # noqa: E402
 from haniwa.agents.base import AgentFunction, AgentSnapshot, AgentSpec  # noqa: E402
 from haniwa.agents.functions import FunctionRegistry, wire_parameters  # noqa: E402
 from haniwa.agents.orchestrate import Orchestration, RunContext  # noqa: E402
-from haniwa.agents.spec import build_spec  # noqa: E402
 from haniwa.agents.state import SessionState, Turn  # noqa: E402
 from haniwa.agents.trace import (  # noqa: E402
     ActionInvoked,
@@ -51,6 +51,7 @@ from haniwa.agents.trace import (  # noqa: E402
     ModelOutput,
     Reprompt,
 )
+from haniwa.api.bedrock_agent_spec import build_spec  # noqa: E402
 from haniwa.config import Settings  # noqa: E402
 from haniwa.knowledge.base import Chunk, Hit  # noqa: E402
 from haniwa.knowledge.tokenize import keyword_tokens  # noqa: E402

@@ -2,7 +2,7 @@
 is executed (the events a run emits are in ``trace.py``).
 
 The API layer stores agents as the wire configuration the client sent (``AgentSnapshot``);
-``haniwa.agents.spec.build_spec`` turns a snapshot into an :class:`AgentSpec`, the only thing the
+``haniwa.api.bedrock_agent_spec.build_spec`` turns a snapshot into an :class:`AgentSpec`, the only thing the
 orchestration loop reads.
 """
 

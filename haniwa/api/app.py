@@ -21,7 +21,6 @@ from starlette.staticfiles import StaticFiles
 
 from haniwa.agents.functions import FunctionRegistry
 from haniwa.agents.service import AgentService
-from haniwa.agents.spec import validator
 from haniwa.api import bedrock as bedrock_ops
 from haniwa.api import (
     bedrock_agent,
@@ -34,6 +33,7 @@ from haniwa.api import (
 )
 from haniwa.api import openai as openai_api
 from haniwa.api.auth import authenticate_headers, verify_signature
+from haniwa.api.bedrock_agent_spec import validator
 from haniwa.api.context import Call, Platform
 from haniwa.api.deadline import ClientGone, bounded, gone_response
 from haniwa.api.errors import bedrock_error, openai_error, openai_status_error

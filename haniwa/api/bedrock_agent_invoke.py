@@ -16,9 +16,9 @@ from typing import Any
 from haniwa.agents.base import AgentSnapshot, AgentSpec
 from haniwa.agents.orchestrate import Orchestration, RunContext
 from haniwa.agents.sessions import StoredSession, summarize
-from haniwa.agents.spec import build_spec
 from haniwa.agents.state import ControlResult
 from haniwa.api.bedrock_agent_runtime import retrieval_query
+from haniwa.api.bedrock_agent_spec import build_spec
 from haniwa.api.bedrock_agent_trace import TraceRenderer
 from haniwa.api.context import Call
 from haniwa.api.pagination import paginate

@@ -1,5 +1,7 @@
-"""A stored agent (wire dicts) → the :class:`AgentSpec` the orchestration loop runs, with the checks
-PrepareAgent makes: a model, registered functions, well-formed schemas, unique tool names."""
+"""Bedrock agent records (the wire dicts CreateAgent, CreateAgentActionGroup and AssociateAgentKnowledgeBase
+stored) → the :class:`~haniwa.agents.base.AgentSpec` the orchestration loop runs, with the checks
+PrepareAgent makes: a model, registered functions, well-formed schemas, unique tool names. It belongs to the
+api layer: the agents package runs :class:`AgentSpec` s and never parses Bedrock's shapes."""
 
 from __future__ import annotations
 
