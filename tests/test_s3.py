@@ -285,6 +285,10 @@ def test_signatures_are_checked(s3_url: str, s3: Any, bucket: str) -> None:
     )
     assert httpx.get(url).content == b"s"
     assert httpx.get(url.replace("secret.txt", "other.txt")).status_code == 403
+    v2 = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "secret.txt"}, ExpiresIn=60)
+    assert "AWSAccessKeyId=" in v2  # boto3's default form for S3
+    assert httpx.get(v2).content == b"s"
+    assert httpx.get(v2.replace("secret.txt", "other.txt")).status_code == 403
 
 
 def test_s3_does_not_shadow_bedrock(s3_url: str, s3: Any) -> None:
@@ -294,6 +298,18 @@ def test_s3_does_not_shadow_bedrock(s3_url: str, s3: Any) -> None:
         modelId="anthropic.claude-3-haiku", messages=[{"role": "user", "content": [{"text": "hi"}]}]
     )
     assert out["output"]["message"]["content"][0]["text"]
+
+
+def test_open_loopback_server_serves_s3(server: str, home: Path) -> None:
+    """Without credentials (a loopback server) boto3 works as it does against LocalStack."""
+    s3 = boto3.client("s3", **client_kwargs(server))
+    s3.create_bucket(Bucket="open")
+    s3.put_object(Bucket="open", Key="k", Body=b"v")
+    assert httpx.get(f"{server}/open/k").content == b"v"  # unsigned, to an existing bucket
+    assert httpx.get(f"{server}/health").json()["status"] == "ok"
+    s3.create_bucket(Bucket="playground")  # a bucket named like another surface does not shadow it
+    assert httpx.get(f"{server}/playground/index.html").status_code in (200, 404)
+    assert b"<Error>" not in httpx.get(f"{server}/playground/index.html").content
 
 
 def test_object_size_limit_applies_before_the_body(home: Path) -> None:

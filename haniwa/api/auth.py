@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from botocore.auth import SigV4Auth
+from botocore.auth import HmacV1QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
@@ -31,6 +31,7 @@ __all__ = [
     "authenticate_headers",
     "verify_signature",
     "verify_presigned",
+    "verify_presigned_v2",
     "verify_sigv4",
     "verify_bearer",
 ]
@@ -247,6 +248,49 @@ def verify_presigned(settings: Settings, method: str, url: str, headers: list[tu
     canonical = verifier.canonical_request(req)
     expected = verifier.signature(verifier.string_to_sign(req, canonical), req)
     if not hmac.compare_digest(expected, signature):
+        raise AccessDeniedError(
+            "The request signature we calculated does not match the signature you provided."
+        )
+
+
+class _V2QueryVerifier(HmacV1QueryAuth):  # type: ignore[misc]
+    def __init__(self, creds: Credentials, expires: str) -> None:
+        super().__init__(creds, expires=0)
+        self._expires_at = expires
+
+    def _get_date(self) -> str:
+        # the string to sign holds the URL's own Expires, not a new one
+        return self._expires_at
+
+
+def verify_presigned_v2(settings: Settings, method: str, url: str, headers: list[tuple[str, str]]) -> None:
+    """Raise AccessDeniedError unless ``url`` is a valid, unexpired S3 presigned URL of the older form
+    (``AWSAccessKeyId``, ``Expires``, ``Signature``) that boto3's ``generate_presigned_url`` makes for S3
+    by default; recomputed with botocore's ``HmacV1QueryAuth``."""
+    if not settings.auth_enabled:
+        return
+    split = urlsplit(url)
+    params = parse_qs(split.query, keep_blank_values=True)
+    try:
+        (key,), (signature,), (expires,) = (params[n] for n in ("AWSAccessKeyId", "Signature", "Expires"))
+        expires_at = int(expires)
+    except (KeyError, ValueError) as exc:
+        raise AccessDeniedError("malformed presigned URL (AWSAccessKeyId, Signature, Expires)") from exc
+    if not hmac.compare_digest(key.encode(), (settings.access_key_id or "").encode()):
+        raise AccessDeniedError("The AWS Access Key Id you provided does not exist in our records.")
+    now = dt.datetime.now(dt.UTC).timestamp()
+    if not now <= expires_at <= now + 7 * 24 * 3600:
+        raise AccessDeniedError("Request has expired")
+    signed = HTTPHeaders()
+    for name, value in headers:
+        if name.lower() in ("content-md5", "content-type") or name.lower().startswith("x-amz-"):
+            signed[name] = value
+    secret = settings.secret_access_key
+    assert secret is not None
+    expected = _V2QueryVerifier(Credentials(key, secret.get_secret_value()), expires).get_signature(
+        method, split, signed
+    )
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise AccessDeniedError(
             "The request signature we calculated does not match the signature you provided."
         )

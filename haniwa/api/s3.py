@@ -27,7 +27,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from haniwa.api.auth import authenticate_headers, verify_presigned, verify_signature
+from haniwa.api.auth import (
+    authenticate_headers,
+    verify_presigned,
+    verify_presigned_v2,
+    verify_signature,
+)
 from haniwa.api.s3_wire import Body, error_status, error_xml, parse_xml, s3_code, serialize
 from haniwa.config import Settings
 from haniwa.errors import NotImplementedOperationError, PlatformError, ValidationError
@@ -46,6 +51,10 @@ __all__ = ["S3Surface"]
 
 logger = logging.getLogger("haniwa.api.s3")
 
+_PRESIGNED_V2 = re.compile(r"(?:^|&)AWSAccessKeyId=")
+# first path segments of the playground and the other surfaces: an unsigned request there is never S3's,
+# even when a bucket has the same name
+_OTHER_SURFACES = frozenset({"", "playground", "haniwa", "health", "docs", "openapi.json", "v1"})
 _S3_SCOPE = re.compile(r"Credential=[^/\s]+/\d{8}/[^/\s]+/s3/aws4_request")
 _SMALL_BODY = (
     4 * 1024 * 1024
@@ -523,10 +532,14 @@ class S3Surface:
         query = scope.get("query_string", b"").decode("latin-1")
         if "X-Amz-Credential=" in query:
             return "%2Fs3%2Faws4_request" in query or "/s3/aws4_request" in query
+        if _PRESIGNED_V2.search(query):
+            return True  # only S3 presigns this way
         # unsigned: S3's when it names an existing bucket and no Bedrock operation
         raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         bucket = unquote(raw_path.lstrip("/").split("/", 1)[0])
-        if not bucket or bucket_problem(bucket) or not (self.settings.s3_folder / bucket).is_dir():
+        if bucket in _OTHER_SURFACES or bucket_problem(bucket):
+            return False
+        if not (self.settings.s3_folder / bucket).is_dir():
             return False
         platform = getattr(getattr(scope.get("app"), "state", None), "platform", None)
         router = getattr(platform, "router", None)
@@ -550,6 +563,8 @@ class S3Surface:
             payload_hash = headers.get("x-amz-content-sha256")
             if "x-amz-credential=" in query_string.lower():
                 verify_presigned(self.settings, method, url, headers_list)
+            elif _PRESIGNED_V2.search(query_string) and "authorization" not in headers:
+                verify_presigned_v2(self.settings, method, url, headers_list)
             else:
                 signed = authenticate_headers(self.settings, headers_list, s3=True)
                 if signed is not None:
