@@ -260,6 +260,86 @@ def test_aws_chunked_upload_with_trailing_checksum(s3_url: str, s3: Any, bucket:
         s3.head_object(Bucket=bucket, Key="bad.bin")  # nothing was stored
 
 
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_boto3_defaults_over_tls(s3_settings: Settings, tmp_path: Path) -> None:
+    """Over TLS boto3 (>= 1.36) streams PutObject/UploadPart as aws-chunked with an unsigned CRC32 trailer."""
+    cert, key = _self_signed(tmp_path)
+    with serve_in_thread(create_app(s3_settings), ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
+        s3 = boto3.client("s3", **{**client_kwargs(url), "verify": str(cert)})
+        s3.create_bucket(Bucket="tls")
+        sent: list[dict[str, Any]] = []
+        s3.meta.events.register(
+            "before-send.s3.PutObject", lambda request, **_: sent.append(dict(request.headers))
+        )
+        data = os.urandom(100_000)
+        with (tmp_path / "f.bin").open("wb") as f:
+            f.write(data)
+        with (tmp_path / "f.bin").open("rb") as f:
+            s3.put_object(Bucket="tls", Key="f.bin", Body=f)
+        assert sent[0]["X-Amz-Content-SHA256"] == b"STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+        assert b"aws-chunked" in sent[0]["Content-Encoding"]
+        assert s3.get_object(Bucket="tls", Key="f.bin")["Body"].read() == data
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(17 * 1024 * 1024))
+        s3.upload_file(str(big), "tls", "big.bin")
+        s3.download_file("tls", "big.bin", str(tmp_path / "back.bin"))
+        assert (tmp_path / "back.bin").read_bytes() == big.read_bytes()
+        s3.close()  # idle TLS connections would hold the server's shutdown for its 30 s grace
+
+
+def test_checksum_headers_are_verified(s3_url: str, s3: Any, bucket: str) -> None:
+    """Over plain HTTP boto3 signs the payload hash and sends x-amz-checksum-crc32 as a header."""
+    sent: list[dict[str, Any]] = []
+    s3.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: sent.append(dict(request.headers))
+    )
+    s3.put_object(Bucket=bucket, Key="ok", Body=b"payload")
+    assert "x-amz-checksum-crc32" in {k.lower() for k in sent[0]}
+    wrong = base64.b64encode(b"\0\0\0\0").decode()
+    req = _signed("PUT", f"{s3_url}/{bucket}/bad", b"payload", {"x-amz-checksum-crc32": wrong})
+    r = httpx.put(req.url, content=b"payload", headers=dict(req.headers))
+    assert r.status_code == 400 and b"<Code>BadDigest</Code>" in r.content
+    md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    req = _signed("PUT", f"{s3_url}/{bucket}/bad", b"payload", {"Content-MD5": md5})
+    assert httpx.put(req.url, content=b"payload", headers=dict(req.headers)).status_code == 400
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["ok"]
+
+
 def test_signatures_are_checked(s3_url: str, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="secret.txt", Body=b"s")
     unsigned = boto3.client("s3", **{**client_kwargs(s3_url), "config": Config(signature_version=UNSIGNED)})
