@@ -14,12 +14,13 @@ before the store publishes anything, every digest the client sent: ``x-amz-conte
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import functools
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -206,6 +207,30 @@ _CHECKSUMS: dict[str, Any] = {
     "sha512": Sha512Checksum,
 }
 _MAX_CHUNK_LINE = 4096
+_BATCH = 1024 * 1024
+
+
+async def _batched(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``source`` regrouped into pieces of about ``_BATCH`` bytes (the server receives ~64 KiB at a time)."""
+    pending: list[bytes] = []
+    held = 0
+    async for data in source:
+        pending.append(data)
+        held += len(data)
+        if held >= _BATCH:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+async def _hashed(update: Callable[[bytes], None], data: bytes) -> None:
+    # hashlib lets go of the GIL on large inputs: a worker thread keeps the event loop free, and the
+    # hashes of one upload run beside the server's other work
+    if len(data) >= 64 * 1024:
+        await asyncio.to_thread(update, data)
+    else:
+        update(data)
 
 
 class Body:
@@ -234,8 +259,8 @@ class Body:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         raw = self._decoded() if self._chunked else self._raw()
-        async for data in raw:
-            self._update(data)
+        async for data in _batched(raw):
+            await _hashed(self._update, data)
             yield data
         self._check()
 
@@ -246,9 +271,9 @@ class Body:
 
     async def _raw(self) -> AsyncIterator[bytes]:
         # the payload hash covers the bytes as sent: the chunk framing too, when there is one
-        async for data in self._stream:
+        async for data in _batched(self._stream):
             if self._sha256 is not None:
-                self._sha256.update(data)
+                await _hashed(self._sha256.update, data)
             yield data
 
     async def _decoded(self) -> AsyncIterator[bytes]:
