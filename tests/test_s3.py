@@ -109,6 +109,16 @@ def test_put_get_head_delete_with_metadata(s3: Any, bucket: str) -> None:
     s3.delete_object(Bucket=bucket, Key="never-was")  # deleting a missing key is no error
 
 
+def test_keys_with_unusual_characters(s3: Any, bucket: str, home: Path) -> None:
+    keys = ["日本語/ファイル 1+2%.txt", "a b/c&d=e?f#g", "x/~tilde;semi,comma", "quote'\"", "sp ace"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]  # EncodingType=url by boto3
+    assert listed == sorted(keys)
+    assert (home / "s3" / bucket / "日本語" / "ファイル 1+2%.txt").read_bytes() == keys[0].encode()
+
+
 def test_ranges(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="r", Body=b"0123456789")
     part = s3.get_object(Bucket=bucket, Key="r", Range="bytes=2-5")
@@ -229,7 +239,7 @@ def _signed(method: str, url: str, body: bytes, headers: dict[str, str] | None =
     return req
 
 
-def test_aws_chunked_upload_with_trailing_checksum(s3_url: str, s3: Any, bucket: str) -> None:
+def test_aws_chunked_upload_with_trailing_checksum(s3_url: str, s3: Any, bucket: str, home: Path) -> None:
     """What boto3 sends over TLS by default: aws-chunked with an unsigned CRC32 trailer."""
     data = os.urandom(300_000)
     crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
@@ -258,6 +268,7 @@ def test_aws_chunked_upload_with_trailing_checksum(s3_url: str, s3: Any, bucket:
     assert r.status_code == 400 and b"<Code>BadDigest</Code>" in r.content
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="bad.bin")  # nothing was stored
+    assert list((home / "s3" / bucket / ".haniwa-s3meta" / "tmp").iterdir()) == []  # nor left behind
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
