@@ -22,6 +22,9 @@ from botocore.exceptions import ClientError
 
 from haniwa.api.app import create_app
 from haniwa.config import Settings
+from haniwa.s3.base import S3Store
+from haniwa.s3.store import FolderStore
+from haniwa.testing.objectstore import ObjectStoreConformance
 from haniwa.testing.server import serve_in_thread
 from tests.conftest import client_kwargs
 from tests.test_knowledge_api import make_kb, sync
@@ -442,3 +445,9 @@ def test_a_file_dropped_in_the_folder_is_an_object(s3: Any, bucket: str, home: P
     head = s3.head_object(Bucket=bucket, Key="hand/made.txt")
     assert head["ETag"] == f'"{hashlib.md5(b"by hand").hexdigest()}"'
     assert s3.get_object(Bucket=bucket, Key="hand/made.txt")["Body"].read() == b"by hand"
+
+
+class TestFolderStore(ObjectStoreConformance):
+    @pytest.fixture
+    def object_store(self, tmp_path: Path) -> S3Store:
+        return FolderStore(tmp_path / "s3")

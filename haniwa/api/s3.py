@@ -42,6 +42,7 @@ from haniwa.s3.base import (
     NoSuchUploadError,
     ObjectInfo,
     PutOptions,
+    S3Store,
     bucket_problem,
     check_bucket,
 )
@@ -85,7 +86,7 @@ class _Call:
     headers: dict[str, str]
     payload_hash: str | None
     settings: Settings
-    store: FolderStore
+    store: S3Store
 
     def body(self, max_bytes: int) -> Body:
         return Body(
@@ -515,7 +516,7 @@ class S3Surface:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.store = FolderStore(settings.s3_folder)
+        self.store: S3Store = FolderStore(settings.s3_folder)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._is_s3(scope):

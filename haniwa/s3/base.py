@@ -33,6 +33,7 @@ __all__ = [
     "ObjectStore",
     "BucketStore",
     "MultipartStore",
+    "S3Store",
     "NoSuchBucketError",
     "NoSuchKeyError",
     "NoSuchUploadError",
@@ -309,3 +310,7 @@ class MultipartStore(Protocol):
     async def parts(self, bucket: str, upload_id: str) -> tuple[str, list[PartInfo]]:
         """The upload's key and the parts uploaded so far, by number."""
         ...
+
+
+class S3Store(ObjectStore, BucketStore, MultipartStore, Protocol):
+    """All three: what haniwa's S3 surface serves (``FolderStore``; a store over a real endpoint later)."""
