@@ -134,6 +134,14 @@ def test_ranges(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="r", Range="bytes=10-")
     assert code(exc) == ("InvalidRange", 416)
+    etag = s3.head_object(Bucket=bucket, Key="r")["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="r", IfMatch=etag)["Body"].read() == b"0123456789"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="r", IfMatch='"0000"')
+    assert code(exc) == ("PreconditionFailed", 412)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="r", IfNoneMatch=etag)
+    assert code(exc)[1] == 304
 
 
 def test_list_prefix_delimiter_pagination(s3: Any, bucket: str) -> None:

@@ -353,11 +353,33 @@ async def copy_object(c: _Call) -> Response:
     return _xml(body)
 
 
+class PreconditionFailedError(ValidationError):
+    code = "PreconditionFailed"
+
+
+def _preconditions(c: _Call, info: ObjectInfo) -> Response | None:
+    """If-Match (412 unless the ETag is one listed) and If-None-Match (304 when it is), as S3 answers
+    them; s3transfer pins a multi-range download to the first ETag it saw with If-Match."""
+    tags = {_etag(info.etag), "*"}
+    match = c.headers.get("if-match")
+    if match is not None and not tags & {t.strip() for t in match.split(",")}:
+        raise PreconditionFailedError("At least one of the pre-conditions you specified did not hold")
+    none_match = c.headers.get("if-none-match")
+    if none_match is not None and tags & {t.strip() for t in none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": _etag(info.etag)})
+    return None
+
+
 async def get_object(c: _Call) -> Response:
     head = await c.store.head(c.bucket, c.key)
+    if (answer := _preconditions(c, head)) is not None:
+        return answer
     byte_range = _range(c.headers.get("range"), head.size)
     info, chunks = await c.store.open(c.bucket, c.key, byte_range)
-    if info.size != head.size:  # replaced between the two looks: take the range against the new size
+    if info.etag != head.etag:  # replaced between the two looks: check and range against the new object
+        await chunks.aclose()  # type: ignore[attr-defined]
+        if (answer := _preconditions(c, info)) is not None:
+            return answer
         byte_range = _range(c.headers.get("range"), info.size)
         info, chunks = await c.store.open(c.bucket, c.key, byte_range)
     headers = _object_headers(info)
@@ -375,6 +397,8 @@ async def get_object(c: _Call) -> Response:
 
 async def head_object(c: _Call) -> Response:
     info = await c.store.head(c.bucket, c.key)
+    if (answer := _preconditions(c, info)) is not None:
+        return answer
     return Response(status_code=200, headers=_object_headers(info))
 
 

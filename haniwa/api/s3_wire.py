@@ -63,6 +63,8 @@ ERROR_STATUS = {
     "InternalError": 500,
     "SignatureDoesNotMatch": 403,
     "RequestTimeout": 400,
+    "PreconditionFailed": 412,
+    "MetadataTooLarge": 400,
 }
 
 # haniwa's own error codes, said the way S3 says them
