@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from haniwa.api.app import create_app
 from haniwa.config import Settings
-from haniwa.s3.base import S3Store
+from haniwa.s3.base import PutOptions, S3Store
 from haniwa.s3.store import FolderStore
 from haniwa.testing.objectstore import ObjectStoreConformance
 from haniwa.testing.server import serve_in_thread
@@ -445,6 +446,26 @@ def test_knowledge_base_reads_an_uploaded_object(s3_url: str, s3: Any, home: Pat
     hits = runtime.retrieve(knowledgeBaseId=kb_id, retrievalQuery={"text": "HR-7 の材料"})["retrievalResults"]
     assert [h["location"]["s3Location"]["uri"] for h in hits] == ["s3://manuals/kb/robot.txt"]
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="manuals")["Contents"]] == ["kb/robot.txt"]
+
+
+def test_temp_files_left_by_a_crash_are_swept(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path / "s3")
+
+    async def go() -> None:
+        await store.create_bucket("crash")
+        tmp = tmp_path / "s3" / "crash" / ".haniwa-s3meta" / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / "old").write_bytes(b"x")
+        (tmp / "recent").write_bytes(b"x")
+        os.utime(tmp / "old", (0, 0))
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"v"
+
+        await store.put("crash", "k", body(), PutOptions())
+        assert sorted(p.name for p in tmp.iterdir()) == ["recent"]
+
+    asyncio.run(go())
 
 
 def test_a_file_dropped_in_the_folder_is_an_object(s3: Any, bucket: str, home: Path) -> None:

@@ -11,6 +11,8 @@ it is never listed as an object nor read as a document.
 - A file dropped in by hand has no metadata yet: its ETag is computed on first sight and kept.
 - Keys are checked (:func:`~haniwa.s3.base.check_key`) and the resolved path must stay inside the bucket
   folder (a symlink out is refused).
+- Temp files a crash left in ``tmp/`` are removed the next time the bucket stages a write (after an hour
+  untouched). Multipart uploads stay until completed or aborted, as in S3 (no lifecycle rules here).
 - A folder cannot hold both ``a`` and ``a/b``; S3 can. Such a put is refused with ``InvalidArgument``.
 """
 
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -54,6 +58,7 @@ __all__ = ["FolderStore"]
 
 _CHUNK = 1024 * 1024  # bytes per worker-thread write or read: large enough that thread hops cost little
 _MAX_PARTS = 10_000
+_ORPHAN_AGE = 3600.0
 
 
 def _now() -> dt.datetime:
@@ -130,6 +135,21 @@ class FolderStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._swept: set[Path] = set()
+
+    def _stage(self, base: Path) -> _Staged:
+        """A new temp file in the bucket's staging folder. The first time a bucket stages in this
+        process, temp files a crash left behind go: a live upload writes at least every body_timeout
+        seconds, so a file untouched for an hour belongs to no one."""
+        folder = base / META_DIR / "tmp"
+        if base not in self._swept:
+            self._swept.add(base)
+            cutoff = time.time() - _ORPHAN_AGE
+            for entry in os.scandir(folder) if folder.is_dir() else ():
+                with contextlib.suppress(OSError):
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+        return _Staged(folder)
 
     # -- paths ----------------------------------------------------------------------------------------------
     def _bucket_dir(self, bucket: str) -> Path:
@@ -259,7 +279,7 @@ class FolderStore:
     async def put(self, bucket: str, key: str, body: AsyncIterator[bytes], options: PutOptions) -> ObjectInfo:
         base = self._bucket_dir(bucket)
         self._object_path(base, key)  # refuse a bad key before reading the body
-        staged = await asyncio.to_thread(_Staged, base / META_DIR / "tmp")
+        staged = await asyncio.to_thread(self._stage, base)
         try:
             await staged.fill(body, options.max_bytes)
             return await asyncio.to_thread(
@@ -334,7 +354,7 @@ class FolderStore:
 
         def run() -> ObjectInfo:
             info = self._info(src_base, source[1], src)
-            staged = _Staged(dst_base / META_DIR / "tmp")
+            staged = self._stage(dst_base)
             try:
                 with open(src, "rb") as f:
                     for block in iter(lambda: f.read(_CHUNK), b""):
@@ -427,7 +447,7 @@ class FolderStore:
         folder = self._upload_dir(base, upload_id)
         if not 1 <= number <= _MAX_PARTS:
             raise InvalidPartError(f"part numbers run from 1 to {_MAX_PARTS}, not {number}")
-        staged = await asyncio.to_thread(_Staged, base / META_DIR / "tmp")
+        staged = await asyncio.to_thread(self._stage, base)
         try:
             await staged.fill(body, max_bytes)
             etag = staged.md5.hexdigest()
@@ -481,7 +501,7 @@ class FolderStore:
                     )
                 chosen.append(part)
             digest = hashlib.md5(usedforsecurity=False)
-            staged = _Staged(base / META_DIR / "tmp")
+            staged = self._stage(base)
             try:
                 for part in chosen:
                     digest.update(bytes.fromhex(part.etag))
