@@ -123,6 +123,15 @@ def test_keys_with_unusual_characters(s3: Any, bucket: str, home: Path) -> None:
     assert (home / "s3" / bucket / "日本語" / "ファイル 1+2%.txt").read_bytes() == keys[0].encode()
 
 
+def test_operations_not_served_answer_not_implemented(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_acl(Bucket=bucket)
+    assert code(exc) == ("NotImplemented", 501)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": []})
+    assert code(exc) == ("NotImplemented", 501)
+
+
 def test_ranges(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="r", Body=b"0123456789")
     part = s3.get_object(Bucket=bucket, Key="r", Range="bytes=2-5")

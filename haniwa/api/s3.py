@@ -94,6 +94,7 @@ class _Call:
         )
 
     async def small_body(self) -> bytes:
+        _check_length(self, _SMALL_BODY)
         chunks = []
         async for chunk in self.body(_SMALL_BODY):
             chunks.append(chunk)
