@@ -132,6 +132,34 @@ def test_operations_not_served_answer_not_implemented(s3: Any, bucket: str) -> N
     assert code(exc) == ("NotImplemented", 501)
 
 
+def test_readers_never_see_half_an_object(s3: Any, s3_url: str, bucket: str) -> None:
+    import threading
+
+    bodies = [bytes([c]) * (1024 * 1024) for c in b"ab"]
+    s3.put_object(Bucket=bucket, Key="hot", Body=bodies[0])
+    stop = threading.Event()
+
+    def write() -> None:
+        writer = boto3.client("s3", **client_kwargs(s3_url))
+        i = 0
+        while not stop.is_set():
+            writer.put_object(Bucket=bucket, Key="hot", Body=bodies[i % 2])
+            i += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        for _ in range(15):
+            got = s3.get_object(Bucket=bucket, Key="hot")
+            data = got["Body"].read()
+            assert data in bodies
+            assert got["ContentLength"] == len(data)
+            assert got["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'  # the ETag of the bytes served
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_ranges(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="r", Body=b"0123456789")
     part = s3.get_object(Bucket=bucket, Key="r", Range="bytes=2-5")

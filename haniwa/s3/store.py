@@ -27,6 +27,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -59,6 +60,7 @@ __all__ = ["FolderStore"]
 _CHUNK = 1024 * 1024  # bytes per worker-thread write or read: large enough that thread hops cost little
 _MAX_PARTS = 10_000
 _ORPHAN_AGE = 3600.0
+_SETTLED = 5.0  # seconds after which a file's metadata is no longer on its way from a writer
 
 
 def _now() -> dt.datetime:
@@ -74,6 +76,15 @@ def _md5_file(path: Path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(_CHUNK), b""):
             md5.update(block)
+    return md5.hexdigest()
+
+
+def _md5_open(f: IO[bytes]) -> str:
+    md5 = hashlib.md5(usedforsecurity=False)
+    f.seek(0)
+    for block in iter(lambda: f.read(_CHUNK), b""):
+        md5.update(block)
+    f.seek(0)
     return md5.hexdigest()
 
 
@@ -224,19 +235,23 @@ class FolderStore:
         return out
 
     # -- objects --------------------------------------------------------------------------------------------
-    def _info(self, base: Path, key: str, path: Path) -> ObjectInfo:
+    def _info(self, base: Path, key: str, path: Path, f: IO[bytes] | None = None) -> ObjectInfo:
+        """The object at ``path``; with ``f`` (the file, opened), the description of exactly those bytes."""
         try:
-            st = path.stat()
+            st = os.fstat(f.fileno()) if f is not None else path.stat()
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise NoSuchKeyError("The specified key does not exist.") from exc
-        if not path.is_file():
+        if not stat.S_ISREG(st.st_mode):
             raise NoSuchKeyError("The specified key does not exist.")
         meta_path = self._meta_path(base, key)
         meta = _read_json(meta_path) or {}
         if meta.get("size") != st.st_size or meta.get("mtime_ns") != st.st_mtime_ns:
-            # written by hand, or replaced outside haniwa since: the old ETag no longer holds
-            meta = {"etag": _md5_file(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-            _write_json(meta_path, meta)
+            # written by hand, replaced outside haniwa, or published a moment ago with its metadata still
+            # on the way: the ETag is the file's own; it is kept only for a file that has settled, so a
+            # writer's metadata (content type, x-amz-meta-*) is never overwritten by a reader
+            meta = {"etag": _md5_open(f) if f is not None else _md5_file(path)}
+            if time.time() - st.st_mtime > _SETTLED:
+                _write_json(meta_path, {**meta, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
         return ObjectInfo(
             key=key,
             size=st.st_size,
@@ -299,12 +314,15 @@ class FolderStore:
         path = self._object_path(base, key)
 
         def opened() -> tuple[ObjectInfo, IO[bytes]]:
-            info = self._info(base, key, path)
             try:
                 f = open(path, "rb")  # noqa: SIM115 - closed by the reader below
-            except FileNotFoundError as exc:
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
                 raise NoSuchKeyError("The specified key does not exist.") from exc
-            return info, f
+            try:
+                return self._info(base, key, path, f), f  # what is described is what is read
+            except BaseException:
+                f.close()
+                raise
 
         info, f = await asyncio.to_thread(opened)
         start, end = byte_range if byte_range is not None else (0, info.size - 1)
