@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         None,
         description="Folder standing in for S3 (`arn:aws:s3:::B` = `<s3_root>/B`); default `$HANIWA_HOME/s3`",
     )
+    s3_max_object_bytes: int = Field(
+        5 * 1024**3,
+        description="Largest object (PutObject) or part (UploadPart) haniwa's S3 surface accepts; checked"
+        " before the body is read and while it streams to disk.",
+    )
     s3_endpoint: str | None = Field(
         None,
         description="S3-compatible endpoint (MinIO, ...); when set, S3 data sources read real buckets there.",

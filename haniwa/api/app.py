@@ -39,6 +39,7 @@ from haniwa.api.deadline import ClientGone, bounded, gone_response
 from haniwa.api.errors import bedrock_error, openai_error, openai_status_error
 from haniwa.api.limits import BodyLimits, read_body
 from haniwa.api.native.formats import NativeFormats
+from haniwa.api.s3 import S3Surface
 from haniwa.api.wire import (
     EventStream,
     Operation,
@@ -277,6 +278,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.platform = platform
     # size and pace limits hold before any route reads a byte (api/limits.py)
     app.add_middleware(BodyLimits, settings=settings)
+    # S3 requests (SigV4 scope "s3") are answered before BodyLimits: objects have their own size limit
+    app.add_middleware(S3Surface, settings=settings)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # the last resort for a failure no surface caught: its shape, never Starlette's text/plain 500

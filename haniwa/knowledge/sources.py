@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import ipaddress
 import json
 import logging
 import math
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from haniwa.errors import NotFoundError, PlatformError, ValidationError
+from haniwa.s3.base import bucket_problem
 
 if TYPE_CHECKING:
     from haniwa.config import Settings
@@ -58,10 +58,6 @@ logger = logging.getLogger(__name__)
 SIDECAR_SUFFIX = ".metadata.json"
 
 _ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:s3:::(?P<rest>.*)$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-# names S3 reserves for its own features (access points, directory buckets, table buckets, ...)
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _RESERVED_KEY_PREFIX = "x-amz-bedrock-kb-"
 _TYPED_FIELDS = {
     "STRING": "stringValue",
@@ -125,18 +121,7 @@ def _os_reason(exc: OSError) -> str:
 
 
 def _bucket_problem(bucket: str) -> str | None:
-    if not 3 <= len(bucket) <= 63:
-        return "must be 3 to 63 characters long"
-    if not _BUCKET.match(bucket):
-        return "may hold only a-z, 0-9, '.' and '-', and must start and end with a letter or digit"
-    if ".." in bucket:
-        return "may not hold two adjacent periods"
-    with contextlib.suppress(ValueError):
-        ipaddress.IPv4Address(bucket)
-        return "may not be formatted as an IP address"
-    if bucket.startswith(_RESERVED_PREFIXES) or bucket.endswith(_RESERVED_SUFFIXES):
-        return "uses a prefix or suffix reserved by S3"
-    return None
+    return bucket_problem(bucket)  # the S3 naming rules have one home: haniwa/s3/base.py
 
 
 def _check_prefixes(prefixes: Sequence[str]) -> tuple[str, ...]:
@@ -256,7 +241,8 @@ def _version(own: str, sidecar: str | None) -> str:
 # -- local folder ----------------------------------------------------------------------------------------
 class FolderSource:
     """The bucket as the folder ``<s3_folder>/BUCKET``; ``version`` is size + mtime of the file and its
-    sidecar. Hidden names (``.git``, ``.DS_Store``) are skipped: they are filesystem artefacts, not data."""
+    sidecar. Hidden names (``.git``, ``.DS_Store``) are skipped: they are filesystem artefacts, not data, and
+    ``.haniwa-s3meta`` holds what haniwa's S3 surface keeps beside the objects (ETags, metadata, uploads)."""
 
     def __init__(self, root: Path, bucket: str, prefixes: Sequence[str] = ()) -> None:
         self.root = root

@@ -16,15 +16,16 @@ __all__ = ["serve_in_thread"]
 
 
 @contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+def serve_in_thread(app: Any, host: str = "127.0.0.1", **options: Any) -> Iterator[str]:
     """Yield the base URL of ``app`` served by uvicorn until the block exits.
 
     The server is the one ``haniwa serve`` runs, with the header deadline and connection cap of the app's
-    Settings (``app.state.platform.settings``).
+    Settings (``app.state.platform.settings``). ``options`` go to ``uvicorn.Config``: with
+    ``ssl_certfile``/``ssl_keyfile`` the URL is ``https://``.
     """
     sock = bind_socket(host, 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(server_config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(server_config(app, log_level="warning", lifespan="on", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -33,7 +34,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
             raise RuntimeError("haniwa test server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://{host}:{port}"
+        yield f"{'https' if options.get('ssl_certfile') else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
