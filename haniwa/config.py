@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     max_embedding_inputs: int = Field(2048, description="Texts one embedding request may carry.")
     embed_microbatch: bool = Field(
         True,
-        description="Local embedders (e5, hash) merge requests that arrive while the model is busy into one call.",
+        description="Local embedders (e5, hash) merge requests that come while they are busy into one call.",
     )
     max_embedding_dimensions: int = Field(8192, description="Largest `dimensions` an embedding may ask for.")
     rate_limit_rpm: int = Field(
