@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         description="Local embedders (e5, hash) merge requests that come while they are busy into one call.",
     )
     embed_threads: int = Field(
-        0, description="e5 engines that share a batch of texts, one thread each; 0 = one per core."
+        0, description="e5 engines that share a batch of texts, one thread each; 0 = one per core, at most 8."
     )
     max_embedding_dimensions: int = Field(8192, description="Largest `dimensions` an embedding may ask for.")
     rate_limit_rpm: int = Field(
