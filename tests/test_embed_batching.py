@@ -97,7 +97,7 @@ def test_large_request_is_split_and_a_short_one_overtakes_it(e5: E5Embedder) -> 
         big = asyncio.create_task(tagged("big", big_texts))
         await asyncio.sleep(0)  # the big one is queued and its first call starts
         small = await tagged("small", [TEXTS[1]])
-        assert finished == ["small"]  # it waited for one call of the big one, not all six
+        assert finished == ["small"]  # it waited for a call or two of the big one, not all six
         got_big = await big
         assert_same(got_big, await lone(e5, big_texts, "document"))
         assert_same(small, await lone(e5, [TEXTS[1]], "document"))

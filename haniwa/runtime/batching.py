@@ -11,7 +11,8 @@ Rules (tested in ``tests/test_embed_batching.py``):
 - Only requests with the same key are merged (the key is the embedding purpose: e5 prefixes
   ``query: `` and ``passage: ``, so a query and a passage can never share a call).
 - A request larger than ``max_batch`` is split across calls, and after each of its calls it goes to the
-  back of the line: a short query that arrives during a large ingestion waits for one call, not for all.
+  back of the line: a short query that arrives during a large ingestion waits for the call running and at
+  most one more per request ahead of it, not for the whole ingestion.
 - A cancelled request is dropped before its next call; the engine call it was part of finishes for the
   others (the call runs in the batcher's own task, never in a caller's).
 - Memory: the batcher holds the pending requests (each bounded by the server's per-request input cap)
