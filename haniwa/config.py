@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     max_messages: int = Field(1000, description="Messages one chat request may carry.")
     max_tools: int = Field(256, description="Tools one chat request may declare.")
     max_embedding_inputs: int = Field(2048, description="Texts one embedding request may carry.")
+    embed_microbatch: bool = Field(
+        True,
+        description="Local embedders (e5, hash) merge requests that come while they are busy into one call.",
+    )
+    embed_threads: int = Field(
+        0, description="e5 engines that share a batch of texts, one thread each; 0 = one per core, at most 8."
+    )
     max_embedding_dimensions: int = Field(8192, description="Largest `dimensions` an embedding may ask for.")
     rate_limit_rpm: int = Field(
         0, description="Requests per minute per key and per model on model calls; 0 = no limit."

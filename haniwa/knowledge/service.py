@@ -69,6 +69,9 @@ STAT_KEYS = ("scanned", "metadata_scanned", "new", "modified", "metadata_modifie
 # progress bar knows its 100% (absent until the listing is done).
 LISTED = "listed"
 EMBED_BATCH = 32
+# documents a sync reads, parses and embeds at once: the embedding requests of small documents (one chunk
+# each) then share engine calls through the embedder's micro-batcher instead of taking one call each
+SYNC_IN_FLIGHT = 8
 INGESTION = "ingestion"  # the job kind
 
 
@@ -508,6 +511,27 @@ class KnowledgeService:
         plan = self.plan(ds)
         listed: set[str] = set()
         last_save = 0.0
+        window: list[tuple[SourceItem, Mapping[str, Any] | None]] = []
+
+        async def index_window() -> None:
+            try:
+                async with asyncio.TaskGroup() as group:  # one failing for good stops its siblings
+                    tasks = [
+                        group.create_task(self._sync_one(kb, ds, plan, source, item, prev, job_id))
+                        for item, prev in window
+                    ]
+            except BaseExceptionGroup as group_error:  # the job records the error itself, as before
+                raise group_error.exceptions[0] from None
+            for (item, _), task in zip(window, tasks, strict=True):
+                change, reason = task.result()
+                if change == "failed":
+                    stats["failed"] += 1
+                    if len(failures) < MAX_FAILURES:  # the counter keeps counting
+                        failures.append(f"{item.uri}: {reason}")
+                elif change in ("new", "modified"):
+                    stats[change] += 1
+            window.clear()
+
         for item in items:
             ctx.check()
             doc_id = document_id(ds.id, item.uri)
@@ -519,16 +543,16 @@ class KnowledgeService:
                 if time.monotonic() - last_save <= 0.5:
                     continue
             else:
-                change, reason = await self._sync_one(kb, ds, plan, source, item, prev, job_id)
-                if change == "failed":
-                    stats["failed"] += 1
-                    if len(failures) < MAX_FAILURES:  # the counter keeps counting
-                        failures.append(f"{item.uri}: {reason}")
-                elif change in ("new", "modified"):
-                    stats[change] += 1
-            # after every document that was read, so a resumed job's counts stay right
+                window.append((item, prev))
+                if len(window) < SYNC_IN_FLIGHT:
+                    continue
+                await index_window()
+            # after every window of documents that were read, so a resumed job's counts stay right
             await self._report(ctx, stats, failures)
             last_save = time.monotonic()
+        if window:
+            await index_window()
+            await self._report(ctx, stats, failures)
         gone = [doc_id for doc_id in known if doc_id not in listed]
         if gone:
             ctx.check()

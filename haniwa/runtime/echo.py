@@ -47,6 +47,7 @@ from haniwa.runtime.base import (
     ToolUseEvent,
     Usage,
 )
+from haniwa.runtime.batching import MicroBatcher
 from haniwa.runtime.offload import Worker
 from haniwa.runtime.tokens import TOKEN, rough_tokens
 
@@ -257,10 +258,14 @@ class ScriptedChat(EchoChat):
 class HashEmbedder:
     """Feature-hashing embedder: L2-normalised counts of hashed words and CJK bigrams."""
 
-    def __init__(self, name: str, dimensions: int = 384) -> None:
+    def __init__(self, name: str, dimensions: int = 384, microbatch: bool = True) -> None:
         self.name = name
         self.dimensions = dimensions
         self._worker = Worker(f"hash:{name}")
+        # the vectors do not depend on the purpose: one key, so every waiting request may share a call
+        self.batcher: MicroBatcher[None] | None = None
+        if microbatch:
+            self.batcher = MicroBatcher(lambda texts, _key: self._many(texts), self._worker, _EMBED_BATCH)
 
     def _one(self, text: str) -> list[float]:
         vec = [0.0] * self.dimensions
@@ -278,6 +283,8 @@ class HashEmbedder:
     async def embed(self, texts: Sequence[str], purpose: EmbedPurpose = "document") -> list[list[float]]:
         if len(texts) <= 1 and sum(len(t) for t in texts) <= _INLINE_CHARS:
             return self._many(texts)  # one short text: quicker than the hop to a thread
+        if self.batcher is not None:
+            return await self.batcher.run(texts, None)
         # on this embedder's own worker, a batch at a time: requests that arrive meanwhile take turns
         # with a large one, and a cancelled request stops at the next batch
         out: list[list[float]] = []
@@ -324,7 +331,7 @@ class HashBackend:
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
         assert isinstance(options, HashOptions)
-        return HashEmbedder(info.id, options.dimensions)
+        return HashEmbedder(info.id, options.dimensions, settings.embed_microbatch)
 
 
 @hookimpl
