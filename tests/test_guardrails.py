@@ -5,6 +5,7 @@ answer the configured messages, and look-alikes pass."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -267,3 +268,25 @@ def test_versions_apply_what_they_froze(bedrock: Any, runtime: Any, guardrail: s
     )
     assert _apply(runtime, guardrail, "090-1234-5678")["action"] == "NONE"
     assert _masked(_apply(runtime, guardrail, "090-1234-5678", version="1")) == "{PHONE}"
+
+
+def test_long_and_adversarial_texts(bedrock: Any, runtime: Any, guardrail: str) -> None:
+    # a run that once made the address pattern backtrack exponentially, then a number to mask
+    tricky = "東京都" + "市" * 3000 + " 090-1234-5678"
+    started = time.perf_counter()
+    assert _masked(_apply(runtime, guardrail, tricky)) == "東京都" + "市" * 3000 + " {PHONE}"
+    # a long text (checked off the event loop), full-width throughout: the masks land where they should
+    filler = "ｶﾀｶﾅと全角ＡＢＣの文章。" * 2000
+    out = _masked(_apply(runtime, guardrail, filler + "連絡先 ０３－１２３４－５６７８。" + filler))
+    assert out == filler + "連絡先 {PHONE}。" + filler
+    assert time.perf_counter() - started < 5
+    # names stay unique on update too
+    other = bedrock.create_guardrail(**_config("other"))["guardrailId"]
+    with pytest.raises(ClientError) as err:
+        bedrock.update_guardrail(
+            guardrailIdentifier=other,
+            name="ja-support",
+            blockedInputMessaging="x",
+            blockedOutputsMessaging="x",
+        )
+    assert err.value.response["Error"]["Code"] == "ConflictException"

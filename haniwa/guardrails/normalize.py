@@ -7,6 +7,7 @@ Written here because ``unicodedata.normalize`` returns no offsets."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["Normalized", "normalize"]
@@ -21,8 +22,8 @@ class Normalized:
 
     original: str
     text: str
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
+    starts: Sequence[int]
+    ends: Sequence[int]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original span of normalised ``text[start:end]`` (non-empty)."""
@@ -37,6 +38,10 @@ def _fold(s: str) -> str:
 def normalize(original: str) -> Normalized:
     """Normalise cluster by cluster (a character and the combining marks after it), so each output
     character maps to the cluster it came from."""
+    if unicodedata.is_normalized("NFKC", original):
+        # the common case (ASCII folding keeps lengths): offsets map to themselves, no per-cluster work
+        n = len(original)
+        return Normalized(original, _fold(original), range(n), range(1, n + 1))
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -50,4 +55,4 @@ def normalize(original: str) -> Normalized:
         starts.extend([i] * len(piece))
         ends.extend([j] * len(piece))
         i = j
-    return Normalized(original, "".join(out), tuple(starts), tuple(ends))
+    return Normalized(original, "".join(out), starts, ends)

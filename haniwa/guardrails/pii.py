@@ -56,11 +56,14 @@ _PREFECTURES = (
     "奈良県|和歌山県|鳥取県|島根県|岡山県|広島県|山口県|徳島県|香川県|愛媛県|高知県|福岡県|佐賀県|長崎県|"
     "熊本県|大分県|宮崎県|鹿児島県|沖縄県"
 )
+# Bounded and without nested repeats (a nested "(…[市区町村])+" backtracked exponentially on 市市市…):
+# after the prefecture, up to 24 non-digit characters that include a municipality suffix, then the
+# block number.
 _ADDRESS = re.compile(
     rf"(?:{_PREFECTURES})"
-    r"(?:[^\s\d、。,，.]{1,10}?[市区町村郡])+"  # municipalities: 横浜市中区, 千代田区, 〇〇郡〇〇町
-    r"[^\s\d、。,，.]{0,12}?"  # town name: 丸の内, 本町
-    r"\d+(?:丁目|番地|番|号|-|の)?(?:\d+(?:番地|番|号|-|の)?){0,3}"
+    r"(?=[^\s\d、。,，.]{0,23}[市区町村郡])"  # a municipality: 千代田区, 横浜市中区, 〇〇郡〇〇町
+    r"[^\s\d、。,，.]{1,24}?"  # municipalities and town name: 横浜市中区本町, 千代田区丸の内
+    r"\d{1,5}(?:丁目|番地|番|号|-|の)?(?:\d{1,5}(?:番地|番|号|-|の)?){0,3}"
 )
 
 
