@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from haniwa.guardrails.base import MY_NUMBER_PATTERN
+from haniwa.guardrails.normalize import normalize
 
 BLOCKED_IN = "申し訳ありませんが、その内容にはお答えできません。"
 BLOCKED_OUT = "回答を表示できません。"
@@ -290,3 +291,33 @@ def test_long_and_adversarial_texts(bedrock: Any, runtime: Any, guardrail: str) 
             blockedOutputsMessaging="x",
         )
     assert err.value.response["Error"]["Code"] == "ConflictException"
+
+
+def test_normalised_offsets_map_back_to_the_original() -> None:
+    text = "ﾊﾟｽﾀ か\u3099 ﬁle ＴＥＬ０３"
+    norm = normalize(text)
+    assert norm.text == "パスタ が file tel03"
+    for needle, original in [("パ", "ﾊﾟ"), ("が", "か\u3099"), ("fi", "ﬁ"), ("tel03", "ＴＥＬ０３")]:
+        at = norm.text.index(needle)
+        start, end = norm.span(at, at + len(needle))
+        assert text[start:end] == original
+
+
+def test_directions_and_detect_only(bedrock: Any, runtime: Any) -> None:
+    gid = bedrock.create_guardrail(
+        name="directions",
+        blockedInputMessaging="in",
+        blockedOutputsMessaging="out",
+        sensitiveInformationPolicyConfig={
+            "piiEntitiesConfig": [
+                {"type": "EMAIL", "action": "ANONYMIZE", "inputEnabled": False},
+                {"type": "PHONE", "action": "BLOCK", "inputAction": "NONE"},
+            ]
+        },
+    )["guardrailId"]
+    text = "a@example.com 090-1234-5678"
+    quiet = _apply(runtime, gid, text, outputScope="FULL")  # INPUT: e-mail off, phone detect-only
+    assert quiet["action"] == "NONE" and quiet["outputs"] == []
+    pii = quiet["assessments"][0]["sensitiveInformationPolicy"]["piiEntities"]
+    assert pii == [{"match": "090-1234-5678", "type": "PHONE", "action": "NONE", "detected": True}]
+    assert _apply(runtime, gid, text, source="OUTPUT")["outputs"] == [{"text": "out"}]
