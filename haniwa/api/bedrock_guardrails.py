@@ -20,7 +20,7 @@ from haniwa.api.context import Call
 from haniwa.api.pagination import paginate
 from haniwa.errors import ValidationError
 from haniwa.guardrails.apply import apply, detectors
-from haniwa.guardrails.base import Action, Finding, PiiRule, Policy, RegexRule, Source, WordRule
+from haniwa.guardrails.base import Finding, PiiRule, Policy, RegexRule, Source, WordRule
 from haniwa.guardrails.service import DRAFT, GuardrailRecord, GuardrailService
 from haniwa.runtime.offload import CPU
 
@@ -142,10 +142,14 @@ def _get_wire(call: Call, g: GuardrailRecord) -> dict[str, Any]:
         "blockedInputMessaging": g.spec.get("blockedInputMessaging", ""),
         "blockedOutputsMessaging": g.spec.get("blockedOutputsMessaging", ""),
     }
-    for name in ("topicPolicy", "contentPolicy", "wordPolicy", "sensitiveInformationPolicy"):
-        if name + "Config" in g.spec:
-            out[name] = _shaped(g.spec[name + "Config"], out_shape.members[name])
-    for name in ("contextualGroundingPolicy", "automatedReasoningPolicy"):
+    for name in (
+        "topicPolicy",
+        "contentPolicy",
+        "wordPolicy",
+        "sensitiveInformationPolicy",
+        "contextualGroundingPolicy",
+        "automatedReasoningPolicy",
+    ):
         if name + "Config" in g.spec:
             out[name] = _shaped(g.spec[name + "Config"], out_shape.members[name])
     return out
@@ -280,11 +284,10 @@ async def apply_guardrail(call: Call, p: dict[str, Any]) -> dict[str, Any]:
         "usage": usage,
         "guardrailCoverage": coverage,
     }
-    action: Action | str = "GUARDRAIL_INTERVENED" if verdict.intervened else "NONE"
     reason = "Guardrail blocked." if verdict.blocked else "Guardrail masked." if verdict.intervened else None
     return {
         "usage": usage,
-        "action": action,
+        "action": "GUARDRAIL_INTERVENED" if verdict.intervened else "NONE",
         "actionReason": reason,
         "outputs": [{"text": t} for t in verdict.outputs],
         "assessments": [assessment],
