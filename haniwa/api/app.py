@@ -27,6 +27,7 @@ from haniwa.api import (
     bedrock_agent_agents,
     bedrock_agent_invoke,
     bedrock_agent_runtime,
+    bedrock_guardrails,
     bedrock_runtime,
     eventstream,
     haniwa_rest,
@@ -258,6 +259,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bedrock_agent_agents,
         bedrock_agent_runtime,
         bedrock_agent_invoke,
+        bedrock_guardrails,
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler

@@ -18,6 +18,7 @@ from haniwa.api.native.formats import NativeFormats
 from haniwa.api.pagination import Pager
 from haniwa.api.wire import Operation, Router
 from haniwa.config import Settings
+from haniwa.guardrails.service import GuardrailService
 from haniwa.jobs.engine import JobEngine
 from haniwa.knowledge.service import KnowledgeService
 from haniwa.runtime.registry import ModelRegistry
@@ -44,9 +45,11 @@ class Platform:
     started: float = field(default_factory=time.time)
     pages: Pager = field(default_factory=Pager)  # its key signs nextTokens until the app stops
     agent_sessions: SessionStore = field(init=False)
+    guardrails: GuardrailService = field(init=False)
 
     def __post_init__(self) -> None:
         self.agent_sessions = SessionStore(self.db)
+        self.guardrails = GuardrailService(self.db)
 
     async def log_invocation(
         self,

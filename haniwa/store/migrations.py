@@ -335,6 +335,33 @@ def m008_data_source_config(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE data_sources ADD COLUMN config TEXT")
 
 
+@migration
+def m009_guardrails(db: sqlite3.Connection) -> None:
+    # ``spec`` keeps the CreateGuardrail/UpdateGuardrail configuration as sent; versions copy it frozen
+    db.execute(
+        """CREATE TABLE guardrails (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            spec TEXT NOT NULL,
+            next_version INTEGER NOT NULL DEFAULT 1,
+            client_token TEXT UNIQUE,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE guardrail_versions (
+            guardrail_id TEXT NOT NULL REFERENCES guardrails(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            description TEXT,
+            spec TEXT NOT NULL,
+            client_token TEXT,
+            created REAL NOT NULL,
+            PRIMARY KEY (guardrail_id, version)
+        )"""
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")

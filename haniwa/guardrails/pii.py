@@ -1,0 +1,184 @@
+"""The sensitive-information policy: PII types and custom regexes, all exact and offline.
+
+Which detector is what (each runs on normalised text, so full-width digits and letters count):
+
+- ``EMAIL``: a regular expression for addr-spec-like addresses (local@domain.tld).
+- ``PHONE``: the ``phonenumbers`` library's matcher with regions JP and US at leniency VALID, so only
+  numbers a real numbering plan allows (090-1234-5678, 03-1234-5678, +81 90 …, (415) 555-2671).
+- ``CREDIT_DEBIT_CARD_NUMBER``: 13–19 digits (spaces or hyphens between groups) passing Luhn
+  (``stdnum.luhn``).
+- ``IP_ADDRESS``: IPv4/IPv6 candidates checked by the standard library's ``ipaddress``.
+- ``URL``: http(s)/ftp URLs and ``www.`` hosts, trailing punctuation left out.
+- ``ADDRESS``: Japanese addresses only: a prefecture (都道府県), one or more municipalities (市区町村郡)
+  and a block number (番地: 1-2-3, 1丁目2番3号, …) — a regular expression, exact but not exhaustive.
+- haniwa's ``JP_MY_NUMBER`` (a regex entry whose pattern is ``MY_NUMBER_PATTERN``): 12 digits (optionally
+  4-4-4) whose check digit is valid (``stdnum.jp.in_``). Bedrock has no such PII type.
+
+Other Bedrock PII types are accepted in a configuration and not detected yet."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+
+import phonenumbers
+from stdnum import luhn
+from stdnum.jp import in_ as my_number
+
+from haniwa.errors import ValidationError
+from haniwa.guardrails.base import (
+    MY_NUMBER_PATTERN,
+    Action,
+    Finding,
+    Kind,
+    PiiRule,
+    RegexRule,
+    Source,
+)
+from haniwa.guardrails.normalize import Normalized
+
+__all__ = ["PiiDetector", "RegexDetector", "SUPPORTED_TYPES", "compile_regex"]
+
+Span = tuple[int, int]
+
+# ASCII boundaries: Japanese text runs straight on into an address (taro@example.jpです)
+_EMAIL = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?![a-z0-9_-])")
+_CARD = re.compile(r"(?<![\d-])(?<!\d )\d(?:[ -]?\d){12,18}(?![ -]?\d)")
+_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+_IPV6 = re.compile(r"(?<![0-9a-f:])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?![0-9a-f:])")
+_URL = re.compile(r"(?:(?:https?|ftp)://|www\.)[^\s<>\"'「」（）()、。]+")
+# not part of a longer digit run (a card number written 4-4-4-4)
+_MY_NUMBER = re.compile(r"(?<![\d-])(?<!\d )\d{4}([ -]?)\d{4}\1\d{4}(?![ -]?\d)")
+_PREFECTURES = (
+    "北海道|東京都|京都府|大阪府|青森県|岩手県|宮城県|秋田県|山形県|福島県|茨城県|栃木県|群馬県|埼玉県|"
+    "千葉県|神奈川県|新潟県|富山県|石川県|福井県|山梨県|長野県|岐阜県|静岡県|愛知県|三重県|滋賀県|兵庫県|"
+    "奈良県|和歌山県|鳥取県|島根県|岡山県|広島県|山口県|徳島県|香川県|愛媛県|高知県|福岡県|佐賀県|長崎県|"
+    "熊本県|大分県|宮崎県|鹿児島県|沖縄県"
+)
+# Bounded and without nested repeats (a nested "(…[市区町村])+" backtracked exponentially on 市市市…):
+# after the prefecture, up to 24 non-digit characters that include a municipality suffix, then the
+# block number.
+_ADDRESS = re.compile(
+    rf"(?:{_PREFECTURES})"
+    r"(?=[^\s\d、。,，.]{0,23}[市区町村郡])"  # a municipality: 千代田区, 横浜市中区, 〇〇郡〇〇町
+    r"[^\s\d、。,，.]{1,24}?"  # municipalities and town name: 横浜市中区本町, 千代田区丸の内
+    r"\d{1,5}(?:丁目|番地|番|号|-|の)?(?:\d{1,5}(?:番地|番|号|-|の)?){0,3}"
+)
+
+
+def _email(text: str) -> Iterator[Span]:
+    for m in _EMAIL.finditer(text):
+        yield m.span()
+
+
+def _phone(text: str) -> Iterator[Span]:
+    for region in ("JP", "US"):
+        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+            yield m.start, m.end
+
+
+def _card(text: str) -> Iterator[Span]:
+    for m in _CARD.finditer(text):
+        if luhn.is_valid(re.sub(r"[ -]", "", m.group())):
+            yield m.span()
+
+
+def _ip(text: str) -> Iterator[Span]:
+    for pattern in (_IPV4, _IPV6):
+        for m in pattern.finditer(text):
+            try:
+                ipaddress.ip_address(m.group())
+            except ValueError:
+                continue
+            yield m.span()
+
+
+def _url(text: str) -> Iterator[Span]:
+    for m in _URL.finditer(text):
+        end = m.end()
+        while end > m.start() and text[end - 1] in ".,;:!?":
+            end -= 1
+        yield m.start(), end
+
+
+def _address(text: str) -> Iterator[Span]:
+    for m in _ADDRESS.finditer(text):
+        yield m.span()
+
+
+def my_numbers(text: str) -> Iterator[Span]:
+    """12-digit Individual Numbers with a valid check digit."""
+    for m in _MY_NUMBER.finditer(text):
+        if my_number.is_valid(m.group()):
+            yield m.span()
+
+
+SUPPORTED_TYPES: dict[str, Callable[[str], Iterator[Span]]] = {
+    "EMAIL": _email,
+    "PHONE": _phone,
+    "CREDIT_DEBIT_CARD_NUMBER": _card,
+    "IP_ADDRESS": _ip,
+    "URL": _url,
+    "ADDRESS": _address,
+}
+
+
+def compile_regex(rule: RegexRule) -> Callable[[str], Iterator[Span]]:
+    """A custom regex's finder, or the My Number detector. Custom regexes match the normalised text
+    (NFKC, ASCII lower-cased): write ``[a-z]``, not ``[A-Z]``, and ``\\d`` for full-width digits too."""
+    if rule.pattern == MY_NUMBER_PATTERN:
+        return my_numbers
+    try:
+        pattern = re.compile(rule.pattern)
+    except re.error as exc:
+        raise ValidationError(f"regex {rule.name!r} does not compile: {exc}") from exc
+
+    def finder(text: str) -> Iterator[Span]:
+        for m in pattern.finditer(text):
+            if m.end() > m.start():
+                yield m.span()
+
+    return finder
+
+
+def _findings(
+    text: Normalized, kind: Kind, label: str, spans: Iterator[Span], action: Action
+) -> list[Finding]:
+    out = []
+    for s, e in spans:
+        start, end = text.span(s, e)
+        out.append(Finding(kind, label, text.original[start:end], start, end, action))
+    return out
+
+
+class PiiDetector:
+    """The configured PII types (unsupported ones find nothing)."""
+
+    def __init__(self, rules: tuple[PiiRule, ...]) -> None:
+        self.rules = rules
+
+    def find(self, text: Normalized, source: Source) -> list[Finding]:
+        out: list[Finding] = []
+        for rule in self.rules:
+            action = rule.action_for(source)
+            finder = SUPPORTED_TYPES.get(rule.type)
+            if action is not None and finder is not None:
+                out += _findings(text, "pii", rule.type, finder(text.text), action)
+        return out
+
+
+class RegexDetector:
+    """The configured custom regexes, compiled once."""
+
+    def __init__(self, rules: tuple[RegexRule, ...]) -> None:
+        self.rules = rules
+        self._finders = [compile_regex(r) for r in rules]
+
+    def find(self, text: Normalized, source: Source) -> list[Finding]:
+        out: list[Finding] = []
+        for rule, finder in zip(self.rules, self._finders, strict=True):
+            action = rule.action_for(source)
+            if action is not None:
+                out += _findings(text, "regex", rule.name, finder(text.text), action)
+        return out
