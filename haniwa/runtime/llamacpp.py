@@ -73,7 +73,14 @@ from haniwa.runtime.script import ScriptMask, has_kana, is_japanese_conversation
 # (MODELS.md). libgomp reads this once, when llama_cpp is first imported, so set it before that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["LlamaOptions", "LlamaChat", "LlamaCppBackend", "batching_plan", "use_extra_buffers"]
+__all__ = [
+    "LlamaOptions",
+    "LlamaChat",
+    "LlamaCppBackend",
+    "batching_plan",
+    "loading_params",
+    "use_extra_buffers",
+]
 
 DEFAULT_MAX_TOKENS = 2048  # when the request sets none; clipped to the context left
 ROUTE_MAX_TOKENS = 64
@@ -293,9 +300,11 @@ class LlamaChat:
         chunk: int = 128,
         threads: int = 1,
     ) -> None:
+        import llama_cpp
+
         self.name = name
         self._llm = llm
-        self._n_ctx: int = llm.n_ctx() // slots  # each sequence has its own part of the KV cache
+        self._n_ctx: int = llama_cpp.llama_n_ctx_seq(llm.ctx)  # each sequence's own part of the KV cache
         self.scheduler = Scheduler(name, llm, slots=slots, chunk=chunk, threads=threads)
         self._format = _formatter(llm, chat_format)
         self._japanese_script = japanese_script
@@ -584,7 +593,9 @@ _PARAMS_LOCK = threading.Lock()
 
 
 @contextmanager
-def _params(low: Any, *, extra_buffers: bool, slots: int) -> Iterator[None]:
+def loading_params(low: Any, *, extra_buffers: bool, slots: int) -> Iterator[None]:
+    """While active, ``llama_cpp.Llama(...)`` loads with ``use_extra_bufts = extra_buffers`` and a context
+    of ``slots`` sequences, each with its own KV cache (``low``: the ``llama_cpp.llama_cpp`` module)."""
     # llama-cpp-python 0.3.36 takes no argument for llama_model_params.use_extra_bufts, nor for
     # llama_context_params.n_seq_max / kv_unified, and Llama() reads both structs from
     # llama_*_default_params(): wrap those functions while this one model loads
@@ -674,7 +685,7 @@ class LlamaCppBackend:
         per_slot = settings.llama_ctx_per_slot or options.n_ctx or info.context_length
         try:
             check_kv_memory(path, slots * per_slot, slots)
-            with _params(llama_cpp.llama_cpp, extra_buffers=extra, slots=slots):
+            with loading_params(llama_cpp.llama_cpp, extra_buffers=extra, slots=slots):
                 llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=slots * per_slot,

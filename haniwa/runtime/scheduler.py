@@ -308,6 +308,9 @@ class Scheduler:
                         self._cond.wait()
                     if self._closed:
                         break
+                    for seq in [s for s in self._waiting if s.cancel.is_set()]:
+                        self._waiting.remove(seq)  # gone before it got a slot
+                        seq.finish("end_turn")
                     self._admit()
                 if self._running:
                     self._step()
