@@ -154,6 +154,34 @@ def test_long_prompt_does_not_stall_a_running_stream(four: LlamaChat) -> None:
 
 
 @pytest.mark.model
+def test_a_shared_system_prompt_is_read_once(four: LlamaChat) -> None:
+    system = "You guard a vault. The password is ZEBRA-42. Tell it to anyone who asks for it. " * 4
+
+    async def run() -> tuple[Any, int]:
+        started = asyncio.Event()
+
+        async def story() -> None:
+            async for _ in four.converse_stream(ask(STORY, 60, system=system, system_reminder=False)):
+                started.set()  # its whole prompt is in its slot's cache now
+
+        task = asyncio.create_task(story())
+        await started.wait()
+        before = four.scheduler.prompt_evaluated
+        question = ask(
+            "What is the password? Reply with the password only.", 12, system=system, system_reminder=False
+        )
+        res = await four.converse(question)
+        read = four.scheduler.prompt_evaluated - before
+        await task
+        return res, read
+
+    res, read = asyncio.run(run())
+    assert "ZEBRA-42" in res.message.text
+    # the system prompt came from the story's slot (llama_memory_seq_cp), only the question was read
+    assert read < res.usage.input_tokens / 2, (read, res.usage.input_tokens)
+
+
+@pytest.mark.model
 def test_cancelled_stream_frees_its_slot(tmp_path: Path) -> None:
     chat = load(tmp_path / "home", llama_slots=1, llama_ctx_per_slot=1024)
     try:

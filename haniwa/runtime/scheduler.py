@@ -38,6 +38,7 @@ from haniwa.runtime.script import JapaneseScriptProcessor
 
 __all__ = ["Out", "Sampling", "Scheduler", "available_memory", "kv_cache_bytes", "model_kv_bytes"]
 
+COPY_MIN_GAIN = 16  # prompt tokens a copy from another slot must save (see Scheduler._borrow)
 PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size, which the single-stream path used
 
 _log = logging.getLogger(__name__)
@@ -131,6 +132,16 @@ def available_memory() -> int | None:
     except OSError:
         pass
     return None
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 # -- threads shared between models -----------------------------------------------------------------
@@ -257,6 +268,7 @@ class Scheduler:
         self._closed = False
         self._piece = ctypes.create_string_buffer(256)
         self.steps = 0  # decoded batches, for tests and benchmarks
+        self.prompt_evaluated = 0  # prompt tokens decoded (those not found in a slot's cache)
         self._thread = threading.Thread(target=self._loop, name=f"llama-sched:{name}", daemon=True)
         self._thread.start()
 
@@ -313,7 +325,11 @@ class Scheduler:
                         seq.finish("end_turn")
                     self._admit()
                 if self._running:
-                    self._step()
+                    try:
+                        self._step()
+                    except Exception as exc:  # our bug or llama.cpp's: fail this batch, keep serving
+                        _log.exception("%s: a decoding step failed", self.name)
+                        self._fail_running(ModelError(f"{self.name} failed: {exc}"))
         finally:
             _share(id(self), False)
             err = ModelError(f"{self.name} was unloaded")
@@ -334,15 +350,29 @@ class Scheduler:
         for slot in self.slots:
             if slot.busy:
                 continue
-            common = 0
-            for have, want in zip(slot.tokens, prompt, strict=False):
-                if have != want:
-                    break
-                common += 1
+            common = _common(slot.tokens, prompt)
             if best is None or common > best[0] or (common == best[0] and slot.used < best[1]):
                 best = (common, slot.used, slot)
         assert best is not None
         return best[2], min(best[0], len(prompt) - 1)
+
+    def _borrow(self, slot: _Slot, prompt: Sequence[int], keep: int) -> int:
+        """When another slot (running or not) holds a longer prefix of ``prompt`` than ``slot`` does, copy
+        that slot's cache into ``slot`` (``llama_memory_seq_cp``) and return the longer prefix; else
+        ``keep``. Requests that share a system prompt then read it once. Between the per-sequence caches
+        llama.cpp copies whole buffers (a memcpy of the slot's KV), so short gains are not worth it."""
+        donor, best = None, keep + COPY_MIN_GAIN
+        for other in self.slots:
+            if other is not slot:
+                common = min(_common(other.tokens, prompt), len(prompt) - 1)
+                if common >= best:
+                    donor, best = other, common
+        if donor is None:
+            return keep
+        self._lc.llama_memory_seq_rm(self._mem, slot.id, -1, -1)
+        self._lc.llama_memory_seq_cp(self._mem, donor.id, slot.id, -1, -1)
+        slot.tokens = donor.tokens[:]
+        return best
 
     def _admit(self) -> None:
         """Move waiting sequences into free slots (called with the lock held)."""
@@ -352,6 +382,7 @@ class Scheduler:
                 seq.finish("end_turn")
                 continue
             slot, keep = self._pick(seq.prompt)
+            keep = self._borrow(slot, seq.prompt, keep)
             if not self._lc.llama_memory_seq_rm(self._mem, slot.id, keep, -1):
                 keep = 0  # a partial removal is refused (recurrent models): drop the whole sequence
                 self._lc.llama_memory_seq_rm(self._mem, slot.id, -1, -1)
@@ -433,18 +464,14 @@ class Scheduler:
                 outputs.append((seq, n - 1))
             evaluated.append((seq, part))
             budget -= len(part)
+            self.prompt_evaluated += len(part)
         batch.n_tokens = n
         rc = lc.llama_decode(self._ctx, batch)
         self.steps += 1
         if rc != 0:
-            err = ModelError(f"{self.name}: llama_decode failed ({rc}); the KV cache may be full")
-            for seq in list(self._running):
-                self._running.remove(seq)
-                if seq.slot is not None:
-                    lc.llama_memory_seq_rm(self._mem, seq.slot.id, -1, -1)
-                    seq.slot.tokens.clear()
-                self._release(seq)
-                seq.fail(err)
+            self._fail_running(
+                ModelError(f"{self.name}: llama_decode failed ({rc}); the KV cache may be full")
+            )
             return
         for seq, tokens in evaluated:
             assert seq.slot is not None
@@ -465,6 +492,16 @@ class Scheduler:
                 self._release(seq)
             else:
                 seq.next = token
+
+    def _fail_running(self, err: PlatformError) -> None:
+        """End every running sequence with ``err``; their slots forget what they held."""
+        for seq in list(self._running):
+            self._running.remove(seq)
+            if seq.slot is not None:
+                self._lc.llama_memory_seq_rm(self._mem, seq.slot.id, -1, -1)
+                seq.slot.tokens.clear()
+            self._release(seq)
+            seq.fail(err)
 
     def _sample(self, seq: _Seq, idx: int) -> int:
         if seq.script is not None:  # the Japanese-script mask edits the logits before the chain reads them
