@@ -16,11 +16,13 @@ Prints, then sums up in a markdown table:
 ``--batching`` measures continuous batching instead (``runtime/scheduler.py``; the server gets
 ``llama_slots`` = the largest level, 2048 tokens per slot)::
 
-    python bench/runtime.py --fast --batching --levels 1,2,4,8 --tokens 64
+    python bench/runtime.py --fast --batching --levels 1,2,4,8 --tokens 64 --rounds 2
 
-* aggregate tok/s and TTFT p50/p95 with 1, 2, 4, 8 concurrent boto3 ConverseStream streams;
-* the ceiling: llama_decode of the same number of sequences batched together, one token each per step
-  (greedy, no server), on the same GGUF and threads, in the same run;
+* aggregate tok/s (the best of ``--rounds``) and TTFT p50/p95 (over all rounds) with 1, 2, 4, 8
+  concurrent boto3 ConverseStream streams;
+* the ceiling: llama_decode of the same number of sequences batched together (their ~25-token prompts
+  in one batch, then one token each per step, greedy, no server) on the same GGUF and threads, measured
+  right before each level, as the shared machine's load drifts;
 * one stream through haniwa against llama-cpp-python's own streaming completion, same prompt;
 * the process's peak RSS.
 
@@ -313,12 +315,12 @@ class Ceiling:
     def measure(self, n: int, steps: int) -> float:
         lc, prompt = self.lc, self.prompt
         lc.llama_memory_clear(lc.llama_get_memory(self.ctx), True)
+        start = time.perf_counter()  # reading the prompts counts, as it does in haniwa's wall time
         self._decode([(t, p, s, p == len(prompt) - 1) for s in range(n) for p, t in enumerate(prompt)])
         last = [
             lc.llama_sampler_sample(self.samplers[s], self.ctx, (s + 1) * len(prompt) - 1) for s in range(n)
         ]
-        start = time.perf_counter()
-        for step in range(steps):
+        for step in range(steps - 1):  # the prompt's step gave each sequence its first token
             self._decode([(last[s], len(prompt) + step, s, True) for s in range(n)])
             last = [lc.llama_sampler_sample(self.samplers[s], self.ctx, s) for s in range(n)]
         return n * steps / (time.perf_counter() - start)
@@ -348,7 +350,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def batching(model: str, levels: list[int], tokens: int, reps: int) -> None:
+def batching(model: str, levels: list[int], tokens: int, reps: int, rounds: int) -> None:
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory(prefix="haniwa-bench-") as tmp:
         home = Path(tmp)
@@ -373,12 +375,17 @@ def batching(model: str, levels: list[int], tokens: int, reps: int) -> None:
             results: dict[int, Level] = {}
             ceiling: dict[int, float] = {}
             for i, n in enumerate(levels):
-                ceiling[n] = ceiling_ctx.measure(n, tokens)
-                results[n] = lv = concurrent_streams(url, model, n, tokens, 100 * (i + 1))
-                print(
-                    f"  {n} streams: {lv.tps:.2f} tok/s, TTFT p50 {statistics.median(lv.ttft):.2f} s, "
-                    f"max {max(lv.ttft):.2f} s; llama_decode ceiling {ceiling[n]:.2f} tok/s"
-                )
+                ceiling[n] = 0.0
+                for r in range(rounds):  # the best round of each: the machine's other load only slows
+                    ceiling[n] = max(ceiling[n], ceiling_ctx.measure(n, tokens))
+                    lv = concurrent_streams(url, model, n, tokens, 1000 * r + 100 * (i + 1))
+                    print(
+                        f"  {n} streams: {lv.tps:.2f} tok/s, TTFT p50 {statistics.median(lv.ttft):.2f} s, "
+                        f"max {max(lv.ttft):.2f} s; llama_decode ceiling {ceiling[n]:.2f} tok/s"
+                    )
+                    best = results.get(n)
+                    ttft = lv.ttft + (best.ttft if best else [])  # TTFT figures: every round's
+                    results[n] = Level(n, max(lv.tps, best.tps if best else 0.0), ttft)
             ceiling_ctx.close()
     base = results[levels[0]].tps
     print(f"\n### {model}: continuous batching, {tokens} tokens per stream, {threads} threads\n")
@@ -429,12 +436,13 @@ def main() -> None:
     ap.add_argument("--clients", default="1,4,8")
     ap.add_argument("--batching", action="store_true", help="measure continuous batching (see above)")
     ap.add_argument("--levels", default="1,2,4,8", help="concurrent streams for --batching")
+    ap.add_argument("--rounds", type=int, default=2, help="--batching: rounds per level, best kept")
     args = ap.parse_args()
     model = "llamacpp:qwen2.5-coder-0.5b" if args.fast else args.model
     if model.split(":", 1)[-1] not in bundled.BUNDLES:
         ap.error(f"--model must be one of {', '.join('llamacpp:' + b for b in bundled.BUNDLES)}")
     if args.batching:
-        batching(model, [int(x) for x in args.levels.split(",")], args.tokens, args.reps)
+        batching(model, [int(x) for x in args.levels.split(",")], args.tokens, args.reps, args.rounds)
         return
     notes: list[str] = []
     rows: list[tuple[str, str, str]] = []
