@@ -144,7 +144,12 @@ class LlamaOptions(BaseModel):
         None, description="A model shipped with haniwa: " + ", ".join(bundled.BUNDLES)
     )
     path: str | None = Field(None, description="A GGUF file (absolute, ~, or relative to HANIWA_HOME).")
-    n_ctx: int | None = Field(None, ge=256, description="Context window in tokens (default: the catalog's).")
+    n_ctx: int | None = Field(
+        None,
+        ge=256,
+        description="Context window of each request (slot) in tokens (default: the catalog's); "
+        "HANIWA_LLAMA_CTX_PER_SLOT, when set, wins.",
+    )
     threads: int | None = Field(None, ge=1, description="CPU threads; default Settings.llama_threads().")
     lora_path: str | None = Field(None, description="A LoRA adapter GGUF applied at load.")
     chat_format: str | None = Field(
@@ -249,13 +254,14 @@ def _formatter(llm: Any, chat_format: str | None) -> Callable[..., Any]:
     )
 
 
-def _grammar(schema: Mapping[str, Any]) -> Any:
-    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+def _grammar(schema: Mapping[str, Any]) -> str:
+    """The GBNF text (root rule ``root``) that constrains output to ``schema``."""
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        return str(json_schema_to_gbnf(json.dumps(schema)))
     except Exception:  # the converter knows most, not all, of JSON Schema (it asserts on the rest)
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+        return JSON_GBNF
 
 
 @dataclass(frozen=True)
@@ -520,7 +526,7 @@ class LlamaChat:
         sampling: _Sampling,
         stops: Sequence[str],
         ends: Sequence[str],
-        grammar: Any,
+        grammar: str | None,
         cancel: threading.Event,
         on_text: Callable[[str], None] | None,
         *,
@@ -552,7 +558,7 @@ class LlamaChat:
             min(sampling.max_tokens, room),
             stops,
             ends,
-            None if grammar is None else (grammar._grammar, grammar._root),
+            None if grammar is None else (grammar, "root"),
             cancel,
             on_text,
             None if script is None else script.processor(0),

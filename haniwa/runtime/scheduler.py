@@ -205,13 +205,16 @@ class _Seq:
         self.result: Out | None = None
         self.error: BaseException | None = None
 
-    def finish(self, reason: StopReason, stop_seq: str | None = None) -> None:
+    def finish(self, reason: StopReason, stop_seq: str | None = None, *, signal: bool = True) -> None:
+        """Record the result; ``signal``: wake the caller now (else the scheduler does, once the slot is
+        free, so that a caller never sees its slot still taken)."""
         if stop_seq is None:
             self.text += self.decoder.decode(b"", final=True)
         if self.on_text is not None and len(self.text) > self.sent and not self.cancel.is_set():
             self.on_text(self.text[self.sent :])
         self.result = Out(self.text, len(self.prompt), len(self.generated), reason, stop_seq)
-        self.done.set()
+        if signal:
+            self.done.set()
 
     def fail(self, exc: BaseException) -> None:
         self.error = exc
@@ -220,7 +223,7 @@ class _Seq:
     def take(self, token: int, piece: bytes, is_eog: bool) -> bool:
         """Account for a sampled token; True when the sequence is finished."""
         if is_eog:
-            self.finish("end_turn")
+            self.finish("end_turn", signal=False)
             return True
         self.generated.append(token)
         before = len(self.text)
@@ -229,16 +232,16 @@ class _Seq:
         if hit is not None:
             self.text = self.text[: hit[0]]
             if hit[1] in self.user_stops:
-                self.finish("stop_sequence", hit[1])
+                self.finish("stop_sequence", hit[1], signal=False)
             else:
-                self.finish("end_turn")
+                self.finish("end_turn", signal=False)
             return True
         safe = len(self.text) - held(self.text, self.stops)
         if self.on_text is not None and safe > self.sent:
             self.on_text(self.text[self.sent : safe])
             self.sent = safe
         if len(self.generated) >= self.limit:
-            self.finish("max_tokens")
+            self.finish("max_tokens", signal=False)
             return True
         return False
 
@@ -300,6 +303,8 @@ class Scheduler:
 
     def close(self) -> None:
         with self._cond:
+            if self._closed:
+                return
             self._closed = True
             self._cond.notify()
         self._thread.join()
@@ -490,6 +495,7 @@ class Scheduler:
             if finished:
                 self._running.remove(seq)
                 self._release(seq)
+                seq.done.set()
             else:
                 seq.next = token
 
