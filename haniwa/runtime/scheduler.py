@@ -14,7 +14,9 @@ it is safe (UTF-8 complete, not the start of a stop string). A cancelled sequenc
 next step. llama-server (``tools/server``) works the same way; llama-cpp-python has no such loop, so it
 is written here on its low-level API.
 
-Slots keep what they evaluated (prefix reuse): see :meth:`Scheduler._pick`.
+Slots keep what they evaluated (prefix reuse): see :meth:`Scheduler._pick` and
+:meth:`Scheduler._borrow`. Models decoding at the same time split the configured threads between them
+(``llama_set_n_threads`` before each step) instead of each taking all of them.
 """
 
 from __future__ import annotations
