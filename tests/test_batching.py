@@ -50,7 +50,7 @@ def load(home: Path, **settings: Any) -> LlamaChat:
 
 @pytest.fixture(scope="module")
 def four(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaChat]:
-    chat = load(tmp_path_factory.mktemp("batch4"), llama_slots=4, llama_ctx_per_slot=2048)
+    chat = load(tmp_path_factory.mktemp("batch4"), llama_slots=4, llama_ctx_per_slot=2048, threads=2)
     yield chat
     chat.close()
 
@@ -216,3 +216,31 @@ def test_kv_cache_size_and_the_load_check(tmp_path: Path) -> None:
     per_token = 24 * 256 * 2
     with pytest.raises(ModelNotReadyError, match="HANIWA_LLAMA_SLOTS"):
         load(tmp_path / "home", llama_slots=64, llama_ctx_per_slot=free // (64 * per_token) + 1024)
+
+
+@pytest.mark.model
+def test_two_models_split_the_threads(four: LlamaChat, tmp_path: Path) -> None:
+    other = load(tmp_path / "home", llama_slots=1, llama_ctx_per_slot=1024, threads=2)
+    try:
+        seen: set[tuple[int, int]] = set()
+
+        async def run() -> None:
+            async def watch() -> None:
+                while True:
+                    if four.scheduler.busy and other.scheduler.busy:
+                        seen.add((four.scheduler.threads, other.scheduler.threads))
+                    await asyncio.sleep(0.05)
+
+            watcher = asyncio.create_task(watch())
+            await asyncio.gather(
+                collect(four.converse_stream(ask(STORY, 40))), collect(other.converse_stream(ask(STORY, 40)))
+            )
+            watcher.cancel()
+
+        asyncio.run(run())
+        # while both decode, each step uses half of the 2 threads, not 2 each
+        assert (1, 1) in seen, seen
+        assert asyncio.run(collect(other.converse_stream(ask("Repeat exactly: ECHO-77", 12)))).message.text
+        assert other.scheduler.threads == 2  # alone again: all of them
+    finally:
+        other.close()

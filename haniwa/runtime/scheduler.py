@@ -313,6 +313,11 @@ class Scheduler:
         self._lc.llama_batch_free(self._batch)
 
     @property
+    def threads(self) -> int:
+        """The threads the last step used (the configured ones, split between busy models)."""
+        return self._threads_now
+
+    @property
     def busy(self) -> int:
         """How many slots hold a running sequence."""
         return sum(s.busy for s in self.slots)
