@@ -244,3 +244,16 @@ def test_two_models_split_the_threads(four: LlamaChat, tmp_path: Path) -> None:
         assert other.scheduler.threads == 2  # alone again: all of them
     finally:
         other.close()
+
+
+@pytest.mark.model
+def test_a_repeated_prompt_is_read_again_only_after_forget(four: LlamaChat) -> None:
+    req = ask("Repeat exactly: FOXTROT-5", 4)
+    first = asyncio.run(four.converse(req))
+    before = four.scheduler.prompt_evaluated
+    asyncio.run(four.converse(req))
+    assert four.scheduler.prompt_evaluated - before == 1  # all cached but the last token (for logits)
+    four.scheduler.forget()
+    before = four.scheduler.prompt_evaluated
+    asyncio.run(four.converse(req))
+    assert four.scheduler.prompt_evaluated - before == first.usage.input_tokens

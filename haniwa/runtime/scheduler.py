@@ -271,6 +271,7 @@ class Scheduler:
         self._running: list[_Seq] = []
         self._cond = threading.Condition()
         self._closed = False
+        self._forget = False
         self._piece = ctypes.create_string_buffer(256)
         self.steps = 0  # decoded batches, for tests and benchmarks
         self.prompt_evaluated = 0  # prompt tokens decoded (those not found in a slot's cache)
@@ -302,6 +303,12 @@ class Scheduler:
             raise seq.error
         assert seq.result is not None
         return seq.result
+
+    def forget(self) -> None:
+        """Drop what the free slots hold before the next admission, so that the next request reads its
+        whole prompt (benchmarks that compare runs need the same batches each time)."""
+        with self._cond:
+            self._forget = True
 
     def close(self) -> None:
         with self._cond:
@@ -388,6 +395,12 @@ class Scheduler:
 
     def _admit(self) -> None:
         """Move waiting sequences into free slots (called with the lock held)."""
+        if self._forget:
+            self._forget = False
+            for slot in self.slots:
+                if not slot.busy:
+                    self._lc.llama_memory_seq_rm(self._mem, slot.id, -1, -1)
+                    slot.tokens.clear()
         while self._waiting and any(not s.busy for s in self.slots):
             seq = self._waiting.popleft()
             if seq.cancel.is_set():
