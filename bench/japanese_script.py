@@ -150,7 +150,7 @@ async def ask(chat: LlamaChat, prompt: str, max_tokens: int) -> Answer:
     tokens = 0
     # both runs evaluate the whole prompt in the same batches: a cached prompt changes the floating-point
     # sums of its last token, and with them greedy answers, which would blur the comparison
-    chat._llm.reset()
+    chat.scheduler.forget()
     async for ev in chat.converse_stream(req):
         if isinstance(ev, TextDelta):
             first = first or time.perf_counter()

@@ -565,13 +565,10 @@ def constrained(chat: LlamaChat, gbnf: str | None) -> Iterator[None]:
     if gbnf is None:
         yield
         return
-    from llama_cpp.llama_grammar import LlamaGrammar
-
     original = chat._generate
 
     def generate(prompt: Any, sampling: Any, stops: Any, ends: Any, grammar: Any, *a: Any, **kw: Any) -> Any:
-        mine = LlamaGrammar.from_string(gbnf, verbose=False)
-        return original(prompt, sampling, stops, ends, grammar or mine, *a, **kw)
+        return original(prompt, sampling, stops, ends, grammar or gbnf, *a, **kw)  # GBNF text
 
     chat._generate = generate  # type: ignore[method-assign]
     try:

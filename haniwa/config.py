@@ -36,7 +36,20 @@ class Settings(BaseSettings):
     profile: str = Field(
         "default", description='"default" (Qwen2.5-Coder-1.5B) or "fast" (0.5B) for the embedded chat model.'
     )
-    threads: int = Field(0, description="CPU threads per llama.cpp model; 0 picks min(4, cores).")
+    threads: int = Field(
+        0,
+        description="CPU threads for llama.cpp; 0 picks min(4, cores). Models decoding at the same time "
+        "split them.",
+    )
+    llama_slots: int = Field(
+        4, ge=1, le=64, description="Sequences one GGUF model decodes together (continuous batching)."
+    )
+    llama_ctx_per_slot: int = Field(
+        0, ge=0, description="Context tokens per slot; 0 = the model's catalog context length."
+    )
+    llama_chunk: int = Field(
+        128, ge=1, description="Prompt tokens read per batched step, so long prompts do not stall streams."
+    )
     max_queue: int = Field(16, description="Requests that may wait per model before ThrottlingException.")
     max_body_bytes: int = Field(
         20 * 1024 * 1024, description="Largest request body accepted (checked while reading, chunked or not)."

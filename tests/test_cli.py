@@ -216,9 +216,13 @@ def test_doctor_json(env: Path) -> None:
     assert report["auth"]["sigv4"] is False
     assert isinstance(report["bundles"], dict)
     assert report["default_models"]["chat"].startswith("llamacpp:")
+    batching = report["batching"]
+    assert batching["model"] == report["default_models"]["chat"]
+    assert (batching["slots"], batching["chunk"]) == (4, 128) and batching["ctx_per_slot"] > 0
+    assert "kv_cache_mib" in batching
 
     plain = haniwa_cli("doctor")
-    assert plain.exit_code == 0 and str(env) in plain.stdout
+    assert plain.exit_code == 0 and str(env) in plain.stdout and "batching" in plain.stdout
 
 
 # -- serve --------------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from haniwa.runtime.llamacpp import (
     LlamaChat,
     LlamaCppBackend,
     LlamaOptions,
-    _Out,
 )
+from haniwa.runtime.scheduler import Out
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
 NANODA = "自信満々に答える。語尾は「なのだ」にすること。敬語は絶対に使わない。"
@@ -50,8 +50,8 @@ def chat(option: bool = True) -> tuple[LlamaChat, list[list[dict[str, str]]]]:
         seen.append(messages)
         return [1, 2, 3], []
 
-    def generate(*args: Any, **kwargs: Any) -> _Out:
-        return _Out('{"city": "Tokyo"}', 3, 1, "end_turn")  # fits every step: route, arguments, answer
+    def generate(*args: Any, **kwargs: Any) -> Out:
+        return Out('{"city": "Tokyo"}', 3, 1, "end_turn")  # fits every step: route, arguments, answer
 
     c._prompt = prompt  # type: ignore[method-assign]
     c._generate = generate  # type: ignore[method-assign]

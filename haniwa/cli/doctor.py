@@ -47,6 +47,19 @@ def _bundles(settings: Settings) -> dict[str, Any]:
     return report
 
 
+def _batching(registry: ModelRegistry) -> dict[str, Any]:
+    """Continuous batching of the default chat model: slots, context, chunk, threads, KV cache size."""
+    try:
+        info = registry.resolve(DEFAULT_CHAT).info
+        if info.backend != "llamacpp":
+            return {"model": info.id, "note": "not a llamacpp model"}
+        from haniwa.runtime.llamacpp import batching_plan
+
+        return batching_plan(info, registry.settings)
+    except Exception as exc:  # a report: the failure is the finding
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 async def _load_defaults(registry: ModelRegistry) -> list[dict[str, Any]]:
     """Load the default chat and embedding models and time a first tiny call on each."""
     report: list[dict[str, Any]] = []
@@ -117,6 +130,7 @@ def _doctor_report(settings: Settings, load: bool, omp_from_env: bool) -> dict[s
     except (PlatformError, UsageError) as exc:
         report["default_models"] = {"error": str(exc)}
         return report
+    report["batching"] = _batching(registry)
     if load:
         report["load"] = asyncio.run(_load_defaults(registry))
     return report

@@ -8,10 +8,11 @@ user's GGUF file (``options.path``)::
     backend = "llamacpp"
     options = { path = "~/models/my-model.Q4_K_M.gguf", n_ctx = 8192 }
 
-One ``Llama`` owns one llama.cpp context, which is not thread-safe. Each loaded model therefore has a
-single worker thread that runs requests one after another (concurrent requests queue in arrival order);
-the worker hands events to the event loop through an ``asyncio.Queue`` and stops generating as soon as
-the consumer goes away.
+One ``Llama`` owns one llama.cpp context with ``Settings.llama_slots`` sequences in it; its
+``Scheduler`` (``scheduler.py``) decodes every running request together (continuous batching), and more
+requests than slots wait in arrival order. Each request's steps (routing, arguments, answer) run on a
+thread of their own that waits on the scheduler; events reach the event loop through an
+``asyncio.Queue``, and a sequence leaves its slot at the next step once the consumer goes away.
 
 Tools: small Qwen models do not write well-formed tool calls by themselves (``tool_choice="auto"``
 yields a JSON markdown block, see MODELS.md), so a request with tools runs grammar-constrained steps:
@@ -26,7 +27,6 @@ The usage reported sums every step, so it is what the request really cost.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import logging
 import os
@@ -56,7 +56,6 @@ from haniwa.runtime.base import (
     InferenceParams,
     Message,
     ModelInfo,
-    StopReason,
     StreamEnd,
     TextBlock,
     TextDelta,
@@ -67,13 +66,21 @@ from haniwa.runtime.base import (
     Usage,
     collect,
 )
+from haniwa.runtime.scheduler import Out, Sampling, Scheduler, available_memory, model_kv_bytes
 from haniwa.runtime.script import ScriptMask, has_kana, is_japanese_conversation
 
 # OpenMP threads that spin while waiting collapse generation 10-20x when another process uses a core
 # (MODELS.md). libgomp reads this once, when llama_cpp is first imported, so set it before that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["LlamaOptions", "LlamaChat", "LlamaCppBackend", "use_extra_buffers"]
+__all__ = [
+    "LlamaOptions",
+    "LlamaChat",
+    "LlamaCppBackend",
+    "batching_plan",
+    "loading_params",
+    "use_extra_buffers",
+]
 
 DEFAULT_MAX_TOKENS = 2048  # when the request sets none; clipped to the context left
 ROUTE_MAX_TOKENS = 64
@@ -137,7 +144,12 @@ class LlamaOptions(BaseModel):
         None, description="A model shipped with haniwa: " + ", ".join(bundled.BUNDLES)
     )
     path: str | None = Field(None, description="A GGUF file (absolute, ~, or relative to HANIWA_HOME).")
-    n_ctx: int | None = Field(None, ge=256, description="Context window in tokens (default: the catalog's).")
+    n_ctx: int | None = Field(
+        None,
+        ge=256,
+        description="Context window of each request (slot) in tokens (default: the catalog's); "
+        "HANIWA_LLAMA_CTX_PER_SLOT, when set, wins.",
+    )
     threads: int | None = Field(None, ge=1, description="CPU threads; default Settings.llama_threads().")
     lora_path: str | None = Field(None, description="A LoRA adapter GGUF applied at load.")
     chat_format: str | None = Field(
@@ -242,34 +254,14 @@ def _formatter(llm: Any, chat_format: str | None) -> Callable[..., Any]:
     )
 
 
-def _grammar(schema: Mapping[str, Any]) -> Any:
-    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+def _grammar(schema: Mapping[str, Any]) -> str:
+    """The GBNF text (root rule ``root``) that constrains output to ``schema``."""
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        return str(json_schema_to_gbnf(json.dumps(schema)))
     except Exception:  # the converter knows most, not all, of JSON Schema (it asserts on the rest)
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-
-
-def _stop_at(text: str, stops: Sequence[str], start: int) -> tuple[int, str] | None:
-    """The earliest stop string found in ``text[start:]``: (index, stop)."""
-    best: tuple[int, str] | None = None
-    for s in stops:
-        i = text.find(s, start)
-        if i != -1 and (best is None or i < best[0]):
-            best = (i, s)
-    return best
-
-
-def _held(text: str, stops: Sequence[str]) -> int:
-    """How many trailing characters could still start a stop string (and must not be sent yet)."""
-    held = 0
-    for s in stops:
-        for k in range(min(len(s) - 1, len(text)), held, -1):
-            if text.endswith(s[:k]):
-                held = k
-                break
-    return held
+        return JSON_GBNF
 
 
 @dataclass(frozen=True)
@@ -296,17 +288,8 @@ class _Sampling:
         return cls(max_tokens, 0.0, 1.0, 0, seed, repeat_penalty=1.0)
 
 
-@dataclass(frozen=True)
-class _Out:
-    text: str
-    prompt_tokens: int
-    tokens: int
-    stop_reason: StopReason
-    stop_sequence: str | None = None
-
-
 class LlamaChat:
-    """A loaded GGUF chat model. Safe for concurrent tasks: requests run one at a time on its worker."""
+    """A loaded GGUF chat model. Safe for concurrent tasks: its scheduler decodes them together."""
 
     supports_tools = True
     supports_images = False
@@ -319,22 +302,27 @@ class LlamaChat:
         *,
         japanese_script: str = "auto",
         system_reminder: bool = True,
+        slots: int = 1,
+        chunk: int = 128,
+        threads: int = 1,
     ) -> None:
         import llama_cpp
 
         self.name = name
         self._llm = llm
-        self._n_ctx: int = llm.n_ctx()
-        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
+        self._n_ctx: int = llama_cpp.llama_n_ctx_seq(llm.ctx)  # each sequence's own part of the KV cache
+        self.scheduler = Scheduler(name, llm, slots=slots, chunk=chunk, threads=threads)
         self._format = _formatter(llm, chat_format)
         self._japanese_script = japanese_script
         self._system_reminder = system_reminder
         self._script_mask: ScriptMask | None = None  # built on the first Japanese request (~0.5 s)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama:{name}")
+        # one thread per request in progress, blocked on the scheduler most of the time; the registry's
+        # max_queue bounds how many there are
+        self._worker = ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"llama:{name}")
 
     def close(self) -> None:
-        """Finish queued work and free the model."""
+        """Stop the scheduler (requests still running fail), then free the model."""
+        self.scheduler.close()
         self._worker.shutdown(wait=True, cancel_futures=True)
         self._llm.close()
 
@@ -410,7 +398,7 @@ class LlamaChat:
             if not is_japanese_conversation(texts):
                 return None
         if self._script_mask is None:
-            self._script_mask = ScriptMask.of_llama(self._llm)
+            self._script_mask = ScriptMask.of_llama(self._llm)  # vocabulary only: safe beside decoding
         return self._script_mask
 
     def _chat_messages(self, req: ChatRequest, system: str | None) -> list[dict[str, str]]:
@@ -532,112 +520,49 @@ class LlamaChat:
             raise ModelError(f"{self.name} wrote arguments for {tool.name} that are not a JSON object")
         return args, used
 
-    def _prefill(self, prompt: list[int], cancel: threading.Event) -> bool:
-        """Evaluate the prompt ahead of ``generate`` batch by batch, so that a cancelled request stops
-        within one batch (``n_batch`` tokens) rather than after the whole prompt (minutes for a long one
-        on a small CPU). Returns False when cancelled.
-
-        The batches are exactly those ``generate`` would decode (from the same cached prefix, ``n_batch``
-        apart), and the last one, holding the prompt's last token, is left to ``generate``: other batch
-        boundaries change the floating-point sums, and with them greedy answers. llama.cpp's own abort
-        callback would be finer, but it is called from the compute threads, which would then take the
-        GIL for every graph node.
-        """
-        llm = self._llm
-        cached = 0
-        for have, want in zip(llm.input_ids[: llm.n_tokens], prompt, strict=False):
-            if have != want:
-                break
-            cached += 1
-        start = cached - 1 if cached == len(prompt) else cached  # as llama-cpp-python's generate()
-        batch = max(1, int(llm.n_batch))
-        last = start + max(0, (len(prompt) - 1 - start) // batch) * batch  # the batch left to generate()
-        if last > start:
-            llm.n_tokens = start  # eval() first drops the cache beyond n_tokens
-            for pos in range(start, last, batch):
-                if cancel.is_set():
-                    return False
-                llm.eval(prompt[pos : pos + batch])
-        return not cancel.is_set()
-
     def _generate(
         self,
         prompt: list[int],
         sampling: _Sampling,
         stops: Sequence[str],
         ends: Sequence[str],
-        grammar: Any,
+        grammar: str | None,
         cancel: threading.Event,
         on_text: Callable[[str], None] | None,
         *,
         script: ScriptMask | None = None,
-    ) -> _Out:
+    ) -> Out:
         """Sample until end of turn, a stop string or the token limit; ``on_text`` gets safe text pieces.
 
         ``stops`` are the caller's stop sequences (``stop_sequence``); ``ends`` are the chat template's
         end-of-turn strings (``end_turn``). Text that may be the start of either is held back. ``script``
-        (Japanese conversations) keeps Han characters other than Japanese kanji out of the text.
+        (Japanese conversations) keeps Han characters other than Japanese kanji out of the text. The
+        sequence runs in the scheduler, batched with the model's other requests.
         """
         room = self._n_ctx - len(prompt)
         if room <= 0:
             raise ValidationError(
                 f"the input is {len(prompt)} tokens; this model's context window is {self._n_ctx} tokens"
             )
-        limit = min(sampling.max_tokens, room)
-        user_stops = [s for s in stops if s]
-        all_stops = user_stops + [s for s in ends if s and s not in user_stops]
-        longest = max((len(s) for s in all_stops), default=0)
-        llm = self._llm
-        if not self._prefill(prompt, cancel):
-            return _Out("", len(prompt), 0, "end_turn")
-        llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        text, sent, produced = "", 0, 0
-        reason: StopReason = "max_tokens"
-        stop_seq: str | None = None
-        gen = llm.generate(
+        seed = sampling.seed if sampling.seed is not None else random.getrandbits(31)
+        return self.scheduler.generate(
             prompt,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_p=0.0,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-            grammar=grammar,
-            # runs before the grammar's sampler: both masks apply
-            logits_processor=None if script is None else [script.processor(len(prompt))],
+            Sampling(
+                sampling.max_tokens,
+                sampling.temperature,
+                sampling.top_p,
+                sampling.top_k,
+                seed,
+                sampling.repeat_penalty,
+            ),
+            min(sampling.max_tokens, room),
+            stops,
+            ends,
+            None if grammar is None else (grammar, "root"),
+            cancel,
+            on_text,
+            None if script is None else script.processor(0),
         )
-        try:
-            for token in gen:
-                if cancel.is_set():
-                    reason = "end_turn"
-                    break
-                if self._is_eog(self._vocab, token):
-                    reason = "end_turn"
-                    break
-                produced += 1
-                before = len(text)
-                text += decoder.decode(llm.detokenize([token]))
-                hit = _stop_at(text, all_stops, max(0, before - longest + 1)) if all_stops else None
-                if hit is not None:
-                    text = text[: hit[0]]
-                    if hit[1] in user_stops:
-                        reason, stop_seq = "stop_sequence", hit[1]
-                    else:
-                        reason = "end_turn"
-                    break
-                safe = len(text) - _held(text, all_stops)
-                if on_text is not None and safe > sent:
-                    on_text(text[sent:safe])
-                    sent = safe
-                if produced >= limit:
-                    break
-        finally:
-            gen.close()
-        if stop_seq is None:
-            text += decoder.decode(b"", final=True)
-        if on_text is not None and len(text) > sent:
-            on_text(text[sent:])
-        return _Out(text, len(prompt), produced, reason, stop_seq)
 
 
 def _add(a: Usage, b: Usage) -> Usage:
@@ -674,25 +599,74 @@ _PARAMS_LOCK = threading.Lock()
 
 
 @contextmanager
-def _model_params(low: Any, *, extra_buffers: bool) -> Iterator[None]:
-    # llama-cpp-python 0.3.36 takes no argument for llama_model_params.use_extra_bufts, and Llama() reads
-    # its defaults from llama_model_default_params(): wrap that function while this one model loads
-    if extra_buffers:
-        yield
-        return
+def loading_params(low: Any, *, extra_buffers: bool, slots: int) -> Iterator[None]:
+    """While active, ``llama_cpp.Llama(...)`` loads with ``use_extra_bufts = extra_buffers`` and a context
+    of ``slots`` sequences, each with its own KV cache (``low``: the ``llama_cpp.llama_cpp`` module)."""
+    # llama-cpp-python 0.3.36 takes no argument for llama_model_params.use_extra_bufts, nor for
+    # llama_context_params.n_seq_max / kv_unified, and Llama() reads both structs from
+    # llama_*_default_params(): wrap those functions while this one model loads
     with _PARAMS_LOCK:
-        original = low.llama_model_default_params
+        model_defaults, context_defaults = low.llama_model_default_params, low.llama_context_default_params
 
-        def defaults() -> Any:
-            params = original()
-            params.use_extra_bufts = False
+        def model() -> Any:
+            params = model_defaults()
+            if not extra_buffers:
+                params.use_extra_bufts = False
             return params
 
-        low.llama_model_default_params = defaults
+        def context() -> Any:
+            params = context_defaults()
+            params.n_seq_max = slots
+            params.kv_unified = False  # each sequence gets n_ctx / slots tokens of its own
+            return params
+
+        low.llama_model_default_params, low.llama_context_default_params = model, context
         try:
             yield
         finally:
-            low.llama_model_default_params = original
+            low.llama_model_default_params = model_defaults
+            low.llama_context_default_params = context_defaults
+
+
+def check_kv_memory(path: Path, n_ctx: int, slots: int) -> int:
+    """The KV cache bytes a model needs for ``n_ctx`` tokens; ModelNotReadyError when they do not fit."""
+    need = model_kv_bytes(path, n_ctx)
+    free = available_memory()
+    if free is not None and need > free:
+        raise ModelNotReadyError(
+            f"{path.name} needs {need / 2**20:.0f} MiB of KV cache for {slots} slots of {n_ctx // slots} "
+            f"tokens, and {free / 2**20:.0f} MiB is available; lower HANIWA_LLAMA_SLOTS or "
+            "HANIWA_LLAMA_CTX_PER_SLOT"
+        )
+    return need
+
+
+def batching_plan(info: ModelInfo, settings: Settings) -> dict[str, Any]:
+    """What loading ``info`` would set up: slots, context per slot, chunk, threads and the KV cache size
+    (when the GGUF is already on disk; nothing is assembled or loaded)."""
+    options = LlamaOptions.model_validate(info.options)
+    per_slot = settings.llama_ctx_per_slot or options.n_ctx or info.context_length
+    plan: dict[str, Any] = {
+        "model": info.id,
+        "slots": settings.llama_slots,
+        "ctx_per_slot": per_slot,
+        "chunk": settings.llama_chunk,
+        "threads": options.threads or settings.llama_threads(),
+    }
+    if options.bundled is not None:
+        path = Path(bundled.status(options.bundled, settings.models_dir)["path"])
+    else:
+        path = Path(options.path or "").expanduser()
+        path = path if path.is_absolute() else settings.home / path
+    if path.is_file():
+        need = model_kv_bytes(path, settings.llama_slots * per_slot)
+        free = available_memory()
+        plan["kv_cache_mib"] = round(need / 2**20)
+        plan["available_mib"] = None if free is None else round(free / 2**20)
+        plan["fits"] = free is None or need <= free
+    else:
+        plan["kv_cache_mib"] = "unknown (the GGUF is not on disk yet)"
+    return plan
 
 
 class LlamaCppBackend:
@@ -713,11 +687,15 @@ class LlamaCppBackend:
         threads = options.threads or settings.llama_threads()
         lora = str(Path(options.lora_path).expanduser()) if options.lora_path else None
         extra = use_extra_buffers(options, llama_cpp.llama_print_system_info().decode(errors="replace"))
+        slots, chunk = settings.llama_slots, settings.llama_chunk
+        per_slot = settings.llama_ctx_per_slot or options.n_ctx or info.context_length
         try:
-            with _model_params(llama_cpp.llama_cpp, extra_buffers=extra):
+            check_kv_memory(path, slots * per_slot, slots)
+            with loading_params(llama_cpp.llama_cpp, extra_buffers=extra, slots=slots):
                 llm = llama_cpp.Llama(
                     model_path=str(path),
-                    n_ctx=options.n_ctx or info.context_length,
+                    n_ctx=slots * per_slot,
+                    n_batch=max(512, chunk + slots),
                     n_threads=threads,
                     n_threads_batch=threads,
                     lora_path=lora,
@@ -734,6 +712,9 @@ class LlamaCppBackend:
             options.chat_format,
             japanese_script=options.japanese_script,
             system_reminder=options.system_reminder,
+            slots=slots,
+            chunk=chunk,
+            threads=threads,
         )
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
