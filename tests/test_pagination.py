@@ -101,7 +101,9 @@ class World:
     platform: Platform
     agent: Any  # bedrock-agent
     runtime: Any  # bedrock-agent-runtime
+    bedrock: Any  # bedrock (guardrails)
     agent_id: str
+    guardrail_id: str
     kb_id: str
     custom_ds: str
     s3_ds: str
@@ -164,6 +166,18 @@ def world(settings: Settings, home: Path) -> Iterator[World]:
     with serve_in_thread(app) as url:
         agent = boto3.client("bedrock-agent", **client_kwargs(url))
         runtime = boto3.client("bedrock-agent-runtime", **client_kwargs(url))
+        bedrock = boto3.client("bedrock", **client_kwargs(url))
+        guardrail_ids = [
+            bedrock.create_guardrail(
+                name=f"guard-{i}",
+                blockedInputMessaging="blocked",
+                blockedOutputsMessaging="blocked",
+                wordPolicyConfig={"wordsConfig": [{"text": f"word{i}"}]},
+            )["guardrailId"]
+            for i in range(3)
+        ]
+        for _ in range(3):
+            bedrock.create_guardrail_version(guardrailIdentifier=guardrail_ids[0])
         kb_ids = [_make_kb(agent, f"kb-{i}") for i in range(3)]
         kb_id = kb_ids[0]
         custom_ds = agent.create_data_source(
@@ -225,7 +239,7 @@ def world(settings: Settings, home: Path) -> Iterator[World]:
             ),
             "indexing the custom documents",
         )
-        yield World(platform, agent, runtime, agent_id, kb_id, custom_ds, s3_ds)
+        yield World(platform, agent, runtime, bedrock, agent_id, guardrail_ids[0], kb_id, custom_ds, s3_ds)
 
 
 def _listings(w: World) -> list[tuple[Any, str, dict[str, Any], str]]:
@@ -254,6 +268,8 @@ def _listings(w: World) -> list[tuple[Any, str, dict[str, Any], str]]:
             {**ag, "agentAliasId": "TSTALIASID", "memoryType": "SESSION_SUMMARY", "memoryId": "user-1"},
             "memoryContents",
         ),
+        (w.bedrock, "list_guardrails", {}, "guardrails"),
+        (w.bedrock, "list_guardrails", {"guardrailIdentifier": w.guardrail_id}, "guardrails"),
     ]
 
 
