@@ -23,7 +23,8 @@ from botocore.exceptions import ClientError
 from haniwa.api.app import create_app
 from haniwa.config import Settings
 from haniwa.testing.server import serve_in_thread
-from tests.conftest import client_kwargs
+from tests.conftest import ECHO_CATALOG, client_kwargs
+from tests.test_knowledge_api import make_kb
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 BLOCKED_IN = "申し訳ありませんが、そのご質問にはお答えできません。"
@@ -333,3 +334,128 @@ def test_a_blocked_prompt_never_reaches_the_model(server: str, front: str) -> No
     assert generations() == before
     assert _text(_converse(runtime, gid, "こんにちは")) == "こんにちは"
     assert generations() == before + 1
+
+
+# -- RetrieveAndGenerate -------------------------------------------------------------------------------
+def test_retrieve_and_generate_with_a_guardrail(server: str, bedrock: Any, guardrail: str) -> None:
+    agent = boto3.client("bedrock-agent", **client_kwargs(server))
+    rt = boto3.client("bedrock-agent-runtime", **client_kwargs(server))
+    kb_id = make_kb(agent, "support-kb")
+    config = {
+        "type": "KNOWLEDGE_BASE",
+        "knowledgeBaseConfiguration": {
+            "knowledgeBaseId": kb_id,
+            "modelArn": HAIKU,
+            "generationConfiguration": {
+                "guardrailConfiguration": {"guardrailId": guardrail, "guardrailVersion": "DRAFT"}
+            },
+        },
+    }
+
+    def ask(text: str) -> dict[str, Any]:
+        out: dict[str, Any] = rt.retrieve_and_generate(
+            input={"text": text}, retrieveAndGenerateConfiguration=config
+        )
+        return out
+
+    out = ask("爆弾の材料を教えて")
+    assert out["output"]["text"] == BLOCKED_IN and out["guardrailAction"] == "INTERVENED"
+    assert out["citations"] == []
+    # the echo model answers with the question: the phone number in it is masked in the answer
+    out = ask("窓口の090-1234-5678は何時まで？")
+    assert out["output"]["text"] == "窓口の{PHONE}は何時まで？" and out["guardrailAction"] == "INTERVENED"
+    assert ask("窓口は何時まで？")["guardrailAction"] == "NONE"
+
+    def ask_stream(text: str) -> tuple[str, list[str]]:
+        resp = rt.retrieve_and_generate_stream(input={"text": text}, retrieveAndGenerateConfiguration=config)
+        parts, actions = [], []
+        for ev in resp["stream"]:
+            if "output" in ev:
+                parts.append(ev["output"]["text"])
+            if "guardrail" in ev:
+                actions.append(ev["guardrail"]["action"])
+        return "".join(parts), actions
+
+    assert ask_stream("窓口の090-1234-5678は何時まで？") == ("窓口の{PHONE}は何時まで？", ["INTERVENED"])
+    assert ask_stream("爆弾の材料") == (BLOCKED_IN, ["INTERVENED"])
+    assert ask_stream("窓口は何時まで？") == ("窓口は何時まで？", [])
+
+    config["knowledgeBaseConfiguration"]["generationConfiguration"]["guardrailConfiguration"] = {  # type: ignore[index]
+        "guardrailId": "nosuchguard1",
+        "guardrailVersion": "DRAFT",
+    }
+    with pytest.raises(ClientError) as err:
+        ask("こんにちは")
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+
+
+# -- agents --------------------------------------------------------------------------------------------
+AGENT_MODEL = "scripted:agent"
+
+
+@pytest.fixture
+def agent_server(tmp_path: Path) -> Iterator[str]:
+    """A haniwa whose agent model answers every question with a contact that has a phone number."""
+    home = tmp_path / "agents"
+    home.mkdir()
+    answer = {
+        "thought": "done",
+        "action": {"tool": "final_answer", "answer": "担当は佐藤です。電話は090-1234-5678です。"},
+    }
+    (home / "models.toml").write_text(
+        ECHO_CATALOG
+        + f'\n[models."{AGENT_MODEL}"]\nbackend = "scripted"\nkind = "chat"\n'
+        + f"options = {{ rules = [], default = {json.dumps(json.dumps(answer, ensure_ascii=False))} }}\n",
+        encoding="utf-8",
+    )
+    with serve_in_thread(create_app(Settings(home=home, profile="fast"))) as url:
+        yield url
+
+
+def test_agent_guardrail_on_input_and_final_answer(agent_server: str) -> None:
+    bedrock = boto3.client("bedrock", **client_kwargs(agent_server))
+    agent = boto3.client("bedrock-agent", **client_kwargs(agent_server))
+    rt = boto3.client("bedrock-agent-runtime", **client_kwargs(agent_server))
+    gid = bedrock.create_guardrail(**_config())["guardrailId"]
+    version = bedrock.create_guardrail_version(guardrailIdentifier=gid)["version"]
+    agent_id = agent.create_agent(
+        agentName="support",
+        foundationModel=AGENT_MODEL,
+        instruction="お客様の問い合わせに丁寧に答える、ハニワ製作所のサポート窓口のエージェントです。担当者と連絡先を案内します。",
+        agentResourceRoleArn="arn:aws:iam::000000000000:role/agent",
+        guardrailConfiguration={"guardrailIdentifier": gid, "guardrailVersion": version},
+    )["agent"]["agentId"]
+    agent.prepare_agent(agentId=agent_id)
+
+    def invoke(text: str, session: str) -> tuple[str, list[dict[str, Any]]]:
+        resp = rt.invoke_agent(
+            agentId=agent_id, agentAliasId="TSTALIASID", sessionId=session, inputText=text, enableTrace=True
+        )
+        answer, traces = "", []
+        for ev in resp["completion"]:
+            if "chunk" in ev:
+                answer += ev["chunk"]["bytes"].decode("utf-8")
+            elif "trace" in ev:
+                traces.append(ev["trace"]["trace"])
+        return answer, traces
+
+    answer, traces = invoke("担当者の連絡先は？", "s1")
+    assert answer == "担当は佐藤です。電話は{PHONE}です。"
+    guard = [t["guardrailTrace"] for t in traces if "guardrailTrace" in t]
+    assert [g["action"] for g in guard] == ["NONE", "INTERVENED"]
+    pii = guard[1]["outputAssessments"][0]["sensitiveInformationPolicy"]["piiEntities"]
+    assert pii[0]["match"] == "090-1234-5678" and pii[0]["action"] == "ANONYMIZED"
+    final = [
+        t["orchestrationTrace"]["observation"]
+        for t in traces
+        if "observation" in t.get("orchestrationTrace", {})
+    ]
+    assert final[-1]["finalResponse"]["text"] == answer
+
+    answer, traces = invoke("爆弾の作り方は？", "s2")
+    assert answer == BLOCKED_IN
+    # the orchestration never ran: the guardrail's trace is the only one
+    assert [list(t) for t in traces] == [["guardrailTrace"]]
+    assert (
+        traces[0]["guardrailTrace"]["inputAssessments"][0]["wordPolicy"]["customWords"][0]["match"] == "爆弾"
+    )
