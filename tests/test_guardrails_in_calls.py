@@ -160,10 +160,13 @@ def test_guard_content_only_is_checked(runtime: Any, guardrail: str) -> None:
 
 
 def test_converse_stream(runtime: Any, guardrail: str) -> None:
-    def run(text: str, mode: str = "sync") -> tuple[str, str, dict[str, Any]]:
+    def run(text: str, mode: str = "sync", guarded: str = "") -> tuple[str, str, dict[str, Any]]:
+        content: list[dict[str, Any]] = [{"text": text}]
+        if guarded:
+            content.append({"guardContent": {"text": {"text": guarded}}})
         resp = runtime.converse_stream(
             modelId=HAIKU,
-            messages=[{"role": "user", "content": [{"text": text}]}],
+            messages=[{"role": "user", "content": content}],
             guardrailConfig={
                 "guardrailIdentifier": guardrail,
                 "guardrailVersion": "DRAFT",
@@ -190,6 +193,14 @@ def test_converse_stream(runtime: Any, guardrail: str) -> None:
     # async mode: sent as generated (never masked), the guardrail still reports what it saw
     got, stop, meta = run(text, "async")
     assert got == text and stop == "guardrail_intervened"
+    # an answer blocked midway (the prompt's unguarded text passed the input check, the echo repeats it):
+    # sync sends only the blocked message; async has sent the first sentence and stops there
+    prompt = ("爆弾低気圧が来ます。", "備えを教えて。外出は控えますか。")
+    got, stop, meta = run(prompt[0], "sync", prompt[1])
+    assert (got, stop) == (BLOCKED_OUT, "guardrail_intervened")
+    assert meta["trace"]["guardrail"]["actionReason"] == "Guardrail blocked."
+    got, stop, _ = run(prompt[0], "async", prompt[1])
+    assert (got, stop) == ("爆弾低気圧が来ます。", "guardrail_intervened")
 
 
 def test_a_missing_guardrail_is_a_validation_error(runtime: Any, guardrail: str) -> None:
@@ -237,6 +248,9 @@ def test_invoke_model_with_guardrail_headers_and_trace(runtime: Any, guardrail: 
     assert out["content"][0]["text"] == BLOCKED_IN and out["usage"]["output_tokens"] == 0
     assert out["amazon-bedrock-guardrailAction"] == "INTERVENED"
     assert "outputs" not in out["amazon-bedrock-trace"]["guardrail"]
+
+    # EMAIL is anonymized on input: the model sees the mask
+    assert invoke("メールはtaro@example.jpへ")["content"][0]["text"] == "メールは{EMAIL}へ"
 
     clean = invoke("こんにちは")
     assert clean["content"][0]["text"] == "こんにちは" and clean["amazon-bedrock-guardrailAction"] == "NONE"
@@ -327,6 +341,9 @@ def test_a_blocked_prompt_never_reaches_the_model(server: str, front: str) -> No
         lambda: runtime.invoke_model(
             modelId=HAIKU, body=_claude("爆弾"), guardrailIdentifier=gid, guardrailVersion="DRAFT"
         ),
+        lambda: runtime.invoke_model_with_response_stream(
+            modelId=HAIKU, body=_claude("爆弾"), guardrailIdentifier=gid, guardrailVersion="DRAFT"
+        )["body"],
     ):
         got = call()
         if hasattr(got, "__iter__") and not isinstance(got, dict):
