@@ -97,6 +97,8 @@ async def load_guard(
     ValidationException Bedrock answers, not a 404."""
     if not identifier:
         return None
+    if not isinstance(identifier, str) or not isinstance(version, str | None):
+        raise ValidationError("a guardrail identifier and version are strings")
     if not version:
         raise ValidationError("guardrailVersion is required when a guardrail identifier is given")
     try:
@@ -302,15 +304,15 @@ def _converse_targets(params: Any) -> list[tuple[Where, str]]:
     for i, m in enumerate(messages):
         for j, c in enumerate(m.get("content", ())):
             if tagged:
-                text = (c.get("guardContent") or {}).get("text")
-                if text and _guarded_block(text):
+                text = (c.get("guardContent") or {}).get("text") or {}
+                if isinstance(text.get("text"), str) and _guarded_block(text):
                     out.append((("messages", i, j), text["text"]))
-            elif "text" in c:
+            elif isinstance(c.get("text"), str):
                 out.append((("messages", i, j), c["text"]))
     if tagged:
         for j, s in enumerate(system):
-            text = (s.get("guardContent") or {}).get("text")
-            if text and _guarded_block(text):
+            text = (s.get("guardContent") or {}).get("text") or {}
+            if isinstance(text.get("text"), str) and _guarded_block(text):
                 out.append((("system", j, 0), text["text"]))
     return out
 

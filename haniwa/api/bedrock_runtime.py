@@ -66,6 +66,13 @@ def _b64(value: Any) -> bytes:
         raise ValidationError("image bytes must be base64-encoded") from exc
 
 
+def _guarded_text(raw: Mapping[str, Any]) -> str | None:
+    """The text of a ``guardContent`` block (None for an image or anything else)."""
+    text = (raw.get("guardContent") or {}).get("text") or {}
+    value = text.get("text")
+    return value if isinstance(value, str) else None
+
+
 def _block(raw: Mapping[str, Any]) -> Block | None:
     if "text" in raw:
         return TextBlock(raw["text"])
@@ -93,8 +100,8 @@ def _block(raw: Mapping[str, Any]) -> Block | None:
         return TextBlock(f'<document name="{doc.get("name", "")}">\n{text}\n</document>')
     if "guardContent" in raw:
         # guarded text is part of the prompt too; which texts the guardrail reads is bedrock_guardrails_calls'
-        text = (raw["guardContent"] or {}).get("text")
-        return TextBlock(text["text"]) if text else None
+        text = _guarded_text(raw)
+        return TextBlock(text) if text is not None else None
     return None  # cachePoint markers, reasoning blocks: nothing to generate from
 
 
@@ -119,9 +126,9 @@ def converse_request(params: Mapping[str, Any], settings: Settings | None = None
         )
     system = (
         "\n".join(
-            s["text"] if "text" in s else s["guardContent"]["text"]["text"]
+            s["text"] if "text" in s else _guarded_text(s) or ""
             for s in params.get("system", [])
-            if "text" in s or "text" in (s.get("guardContent") or {})
+            if "text" in s or _guarded_text(s) is not None
         )
         or None
     )
@@ -224,17 +231,21 @@ async def _prepare(call: Call, params: Mapping[str, Any]) -> tuple[ChatRequest, 
     return req, res, model
 
 
+def _missing(member: str) -> str:
+    raise ValidationError(f"{member} is required")
+
+
 async def _guard_input(
     call: Call, params: dict[str, Any], req: ChatRequest
 ) -> tuple[Guard | None, Checked | None, ChatRequest]:
     """The Converse request's guardrail and its input check (the request with masked text in place)."""
     cfg = params.get("guardrailConfig")
-    if not cfg:
+    if cfg is None:
         return None, None, req
     guard = await load_guard(
         call,
-        cfg["guardrailIdentifier"],
-        cfg["guardrailVersion"],
+        cfg.get("guardrailIdentifier") or _missing("guardrailConfig.guardrailIdentifier"),
+        cfg.get("guardrailVersion") or _missing("guardrailConfig.guardrailVersion"),
         cfg.get("trace"),
         cfg.get("streamProcessingMode"),
     )
