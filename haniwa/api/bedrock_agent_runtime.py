@@ -146,10 +146,11 @@ async def _rag_guard(
     (done before the question is rewritten, searched or answered; a masked question goes on masked)."""
     kbc = p["retrieveAndGenerateConfiguration"]["knowledgeBaseConfiguration"]
     cfg = (kbc.get("generationConfiguration") or {}).get("guardrailConfiguration")
-    if not cfg:
+    if cfg is None:
         return None, None, req
     guard = await load_guard(call, cfg.get("guardrailId"), cfg.get("guardrailVersion"))
-    assert guard is not None
+    if guard is None:
+        raise ValidationError("guardrailConfiguration.guardrailId is required")
     inputs = await check(guard, [req.question], "INPUT")
     if inputs.intervened and not inputs.blocked:
         question = inputs.texts[0]
