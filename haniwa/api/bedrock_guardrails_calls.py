@@ -45,7 +45,7 @@ __all__ = [
 
 # what Bedrock answers when a call names a guardrail (or version) that does not exist
 NOT_FOUND = "The guardrail identifier or version provided in the request does not exist."
-_INLINE_CHARS = 20_000  # longer texts are checked off the event loop
+_INLINE_CHARS = 4_000  # longer texts are checked off the event loop (a few ms inline at most)
 _PIECE_CHARS = 1000  # a stream is checked at least once per text unit
 _SENTENCE_END = re.compile(r"[。！？\n]|[.!?](?=\s)")
 Trace = Literal["enabled", "disabled", "enabled_full"]
