@@ -11,15 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from haniwa.agents.base import AgentSnapshot, AgentSpec
 from haniwa.agents.orchestrate import Orchestration, RunContext
 from haniwa.agents.sessions import StoredSession, summarize
 from haniwa.agents.state import ControlResult
+from haniwa.agents.trace import Finished
 from haniwa.api.bedrock_agent_runtime import retrieval_query
 from haniwa.api.bedrock_agent_spec import build_spec
 from haniwa.api.bedrock_agent_trace import TraceRenderer
+from haniwa.api.bedrock_guardrails_calls import Guard, agent_trace, check, load_guard
 from haniwa.api.context import Call
 from haniwa.api.pagination import paginate
 from haniwa.api.wire import EventStream
@@ -86,6 +89,7 @@ async def _run(
     p: Mapping[str, Any],
     spec: AgentSpec,
     operation: str,
+    guard: Guard | None = None,
 ) -> dict[str, Any]:
     platform = call.platform
     session_id = p["sessionId"]
@@ -129,7 +133,14 @@ async def _run(
         history_turns=pci.get("previousConversationTurnsToInclude"),
     )
     orch = Orchestration(spec, ctx, state)
-    run = orch.resume(state_in.get("invocationId"), results) if results else orch.ask(question)
+    # the agent's guardrail reads the user's input before the orchestration runs, and the final answer
+    inputs = await check(guard, [question], "INPUT") if guard is not None and not results else None
+    if inputs is not None and inputs.intervened and not inputs.blocked:
+        question = inputs.texts[0]
+    if inputs is not None and inputs.blocked:
+        run: AsyncIterator[Any] = _nothing()
+    else:
+        run = orch.resume(state_in.get("invocationId"), results) if results else orch.ask(question)
     trace_on = bool(p.get("enableTrace"))
     renderer = TraceRenderer(spec)
     end = bool(p.get("endSession"))
@@ -147,7 +158,22 @@ async def _run(
     async def events() -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
         status = "ok"
         try:
+            if inputs is not None:
+                if trace_on:
+                    yield "trace", part(agent_trace(f"{call.request_id}-guardrail-pre-0", inputs, "INPUT"))
+                if inputs.blocked:
+                    yield "chunk", {"bytes": inputs.texts[0].encode("utf-8")}
             async for ev in run:
+                if guard is not None and isinstance(ev, Finished):
+                    checked = await check(guard, [ev.text], "OUTPUT")
+                    if trace_on:
+                        yield (
+                            "trace",
+                            part(agent_trace(f"{call.request_id}-guardrail-post-0", checked, "OUTPUT")),
+                        )
+                    if checked.intervened:
+                        # citations point into the text as generated: they go with it
+                        ev = replace(ev, text=checked.texts[0], citations=(), hits=())
                 for name, payload in renderer.render(ev):
                     if name != "trace":
                         yield name, payload
@@ -210,7 +236,22 @@ async def invoke_agent(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     snap = await call.platform.agents.resolve(p["agentId"], p["agentAliasId"])
     # off the event loop: an OpenAPI action group is a YAML document to parse
     spec = await CPU.run(build_spec, snap, p["agentAliasId"], call.platform.functions)
-    return await _run(call, p, spec, "InvokeAgent")
+    return await _run(
+        call, p, spec, "InvokeAgent", await _guard(call, snap.agent.get("guardrailConfiguration"))
+    )
+
+
+async def _guard(call: Call, cfg: Mapping[str, Any] | None) -> Guard | None:
+    """An agent's ``guardrailConfiguration`` (CreateAgent/UpdateAgent, or InvokeInlineAgent's own)."""
+    if not cfg:
+        return None
+    return await load_guard(call, cfg.get("guardrailIdentifier"), cfg.get("guardrailVersion"))
+
+
+async def _nothing() -> AsyncIterator[Any]:
+    """The orchestration of a turn the guardrail refused: no step runs."""
+    return
+    yield
 
 
 async def invoke_inline_agent(call: Call, p: dict[str, Any]) -> dict[str, Any]:
@@ -233,7 +274,8 @@ async def invoke_inline_agent(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     snap = AgentSnapshot(agent, "DRAFT", groups, kbs)
     spec = await CPU.run(build_spec, snap, INLINE_AGENT_ID, call.platform.functions)
     state = p.get("inlineSessionState") or {}
-    return await _run(call, {**p, "sessionState": state}, spec, "InvokeInlineAgent")
+    guard = await _guard(call, p.get("guardrailConfiguration"))
+    return await _run(call, {**p, "sessionState": state}, spec, "InvokeInlineAgent", guard)
 
 
 async def get_agent_memory(call: Call, p: dict[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from haniwa.api.bedrock_guardrails_calls import Checked, Guard, OutputGuard, acted, check, load_guard
 from haniwa.api.context import Call
 from haniwa.api.pagination import refuse_token
 from haniwa.api.wire import EventStream
@@ -136,9 +139,53 @@ def citation_wire(c: Citation, hits: Sequence[Hit]) -> dict[str, Any]:
     }
 
 
+async def _rag_guard(
+    call: Call, p: Mapping[str, Any], req: RagRequest
+) -> tuple[Guard | None, Checked | None, RagRequest]:
+    """``generationConfiguration.guardrailConfiguration``: the guardrail and its check of the question
+    (done before the question is rewritten, searched or answered; a masked question goes on masked)."""
+    kbc = p["retrieveAndGenerateConfiguration"]["knowledgeBaseConfiguration"]
+    cfg = (kbc.get("generationConfiguration") or {}).get("guardrailConfiguration")
+    if cfg is None:
+        return None, None, req
+    guard = await load_guard(call, cfg.get("guardrailId"), cfg.get("guardrailVersion"))
+    if guard is None:
+        raise ValidationError("guardrailConfiguration.guardrailId is required")
+    inputs = await check(guard, [req.question], "INPUT")
+    if inputs.intervened and not inputs.blocked:
+        question = inputs.texts[0]
+        req = replace(req, question=question, retrieval=replace(req.retrieval, text=question))
+    return guard, inputs, req
+
+
+def _session(req: RagRequest) -> str:
+    return req.session_id or uuid.uuid4().hex
+
+
 async def retrieve_and_generate(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     req = _rag_request(call, p)
-    result = await answer(call.platform.knowledge, req)
+    guard, inputs, req = await _rag_guard(call, p, req)
+    outputs: OutputGuard | None = None
+    if guard is None:
+        result = await answer(call.platform.knowledge, req)
+    elif inputs is not None and inputs.blocked:
+        # refused before anything is searched or generated
+        text = inputs.texts[0]
+        return {
+            "output": {"text": text},
+            "citations": [],
+            "sessionId": _session(req),
+            "guardrailAction": "INTERVENED",
+        }
+    else:
+        # the answer is checked before it is cited and remembered, so spans and history fit what is sent
+        svc = call.platform.knowledge
+        prep = await prepare(svc, req)
+        _, backend = await svc.registry.chat(req.model_id)
+        generated = await backend.converse(prep.chat)
+        outputs = OutputGuard(guard)
+        text = await outputs.text(generated.message.text)
+        result = await finish(svc, prep, req.question, text, generated.usage)
     await call.platform.log_invocation(
         request_id=call.request_id,
         surface="bedrock",
@@ -149,28 +196,39 @@ async def retrieve_and_generate(call: Call, p: dict[str, Any]) -> dict[str, Any]
         output_tokens=result.usage.output_tokens,
         latency_ms=call.elapsed_ms(),
     )
-    return {
+    out = {
         "output": {"text": result.text},
         "citations": [citation_wire(c, result.hits) for c in result.citations],
         "sessionId": result.session_id,
     }
+    if guard is not None:
+        out["guardrailAction"] = "INTERVENED" if acted(inputs, outputs) else "NONE"
+    return out
 
 
 async def retrieve_and_generate_stream(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     svc = call.platform.knowledge
     req = _rag_request(call, p)
+    guard, inputs, req = await _rag_guard(call, p, req)
+    if inputs is not None and inputs.blocked:
+        # refused before anything is searched or generated
+        return {"sessionId": _session(req), "stream": EventStream(_refused(inputs.texts[0]))}
     prep = await prepare(svc, req)  # errors before the stream starts become ordinary error responses
     started = time.perf_counter()
+    outputs = OutputGuard(guard) if guard is not None else None
 
     async def events() -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
         parts: list[str] = []
         usage = Usage(0, 0)
-        async for ev in stream(svc, req, prep):
+        generated = stream(svc, req, prep)
+        async for ev in outputs.stream(generated) if outputs is not None else generated:
             if isinstance(ev, TextDelta) and ev.text:
                 parts.append(ev.text)
                 yield "output", {"text": ev.text}
             elif isinstance(ev, StreamEnd):
                 usage = ev.usage
+        if guard is not None and acted(inputs, outputs):
+            yield "guardrail", {"action": "INTERVENED"}
         result = await finish(svc, prep, req.question, "".join(parts), usage)
         for c in result.citations:
             if c.refs:
@@ -190,6 +248,11 @@ async def retrieve_and_generate_stream(call: Call, p: dict[str, Any]) -> dict[st
         )
 
     return {"sessionId": prep.session_id, "stream": EventStream(events())}
+
+
+async def _refused(message: str) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    yield "output", {"text": message}
+    yield "guardrail", {"action": "INTERVENED"}
 
 
 async def rerank(call: Call, p: dict[str, Any]) -> dict[str, Any]:

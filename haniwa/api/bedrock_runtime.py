@@ -7,6 +7,18 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from haniwa.api.bedrock_guardrails_calls import (
+    Checked,
+    Guard,
+    OutputGuard,
+    acted,
+    blocked_events,
+    check_converse_input,
+    check_request_input,
+    converse_trace,
+    invoke_trace,
+    load_guard,
+)
 from haniwa.api.context import Call
 from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse
 from haniwa.api.native.fields import estimate_tokens
@@ -31,6 +43,7 @@ from haniwa.runtime.base import (
     ToolSpec,
     ToolUseBlock,
     ToolUseEvent,
+    Usage,
 )
 from haniwa.runtime.offload import CPU, json_chunks_off_loop
 from haniwa.runtime.tokens import rough_tokens
@@ -51,6 +64,13 @@ def _b64(value: Any) -> bytes:
         return base64.b64decode(value, validate=True)
     except ValueError as exc:
         raise ValidationError("image bytes must be base64-encoded") from exc
+
+
+def _guarded_text(raw: Mapping[str, Any]) -> str | None:
+    """The text of a ``guardContent`` block (None for an image or anything else)."""
+    text = (raw.get("guardContent") or {}).get("text") or {}
+    value = text.get("text")
+    return value if isinstance(value, str) else None
 
 
 def _block(raw: Mapping[str, Any]) -> Block | None:
@@ -78,7 +98,11 @@ def _block(raw: Mapping[str, Any]) -> Block | None:
         data = doc.get("source", {}).get("bytes")
         text = _b64(data).decode("utf-8", "replace") if data else doc.get("source", {}).get("text", "")
         return TextBlock(f'<document name="{doc.get("name", "")}">\n{text}\n</document>')
-    return None  # cachePoint, guardContent markers, reasoning blocks: nothing to generate from
+    if "guardContent" in raw:
+        # guarded text is part of the prompt too; which texts the guardrail reads is bedrock_guardrails_calls'
+        text = _guarded_text(raw)
+        return TextBlock(text) if text is not None else None
+    return None  # cachePoint markers, reasoning blocks: nothing to generate from
 
 
 def converse_request(params: Mapping[str, Any], settings: Settings | None = None) -> ChatRequest:
@@ -100,7 +124,14 @@ def converse_request(params: Mapping[str, Any], settings: Settings | None = None
             "A conversation must start with a user message. Try again with a conversation that starts "
             "with a user message."
         )
-    system = "\n".join(s["text"] for s in params.get("system", []) if "text" in s) or None
+    system = (
+        "\n".join(
+            s["text"] if "text" in s else _guarded_text(s) or ""
+            for s in params.get("system", [])
+            if "text" in s or _guarded_text(s) is not None
+        )
+        or None
+    )
     ic = params.get("inferenceConfig", {})
     extra = params.get("additionalModelRequestFields") or {}
     top_k = extra.get("top_k", extra.get("topK"))
@@ -200,22 +231,60 @@ async def _prepare(call: Call, params: Mapping[str, Any]) -> tuple[ChatRequest, 
     return req, res, model
 
 
+def _missing(member: str) -> str:
+    raise ValidationError(f"{member} is required")
+
+
+async def _guard_input(
+    call: Call, params: dict[str, Any], req: ChatRequest
+) -> tuple[Guard | None, Checked | None, ChatRequest]:
+    """The Converse request's guardrail and its input check (the request with masked text in place)."""
+    cfg = params.get("guardrailConfig")
+    if cfg is None:
+        return None, None, req
+    guard = await load_guard(
+        call,
+        cfg.get("guardrailIdentifier") or _missing("guardrailConfig.guardrailIdentifier"),
+        cfg.get("guardrailVersion") or _missing("guardrailConfig.guardrailVersion"),
+        cfg.get("trace"),
+        cfg.get("streamProcessingMode"),
+    )
+    assert guard is not None
+    checked, masked = await check_converse_input(guard, params)
+    if masked is not None:
+        req = converse_request(masked, call.platform.settings)
+    return guard, checked, req
+
+
 async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     req, res, model = await _prepare(call, params)
-    try:
-        result = await model.converse(req)
-    except PlatformError as exc:
-        await _log(call, params["modelId"], res.info.id, None, exc.code)
-        raise
+    guard, inputs, req = await _guard_input(call, params, req)
+    outputs = OutputGuard(guard) if guard is not None else None
+    if inputs is not None and inputs.blocked:
+        # refused before the model runs: no generation, no tokens
+        result = ChatResult(Message("assistant", (TextBlock(inputs.texts[0]),)), "end_turn", Usage(0, 0))
+        outputs = None
+    else:
+        try:
+            result = await model.converse(req)
+        except PlatformError as exc:
+            await _log(call, params["modelId"], res.info.id, None, exc.code)
+            raise
     await _log(call, params["modelId"], res.info.id, result)
-    return {
-        "output": {
-            "message": {"role": "assistant", "content": [_wire_block(b) for b in result.message.content]}
-        },
-        "stopReason": result.stop_reason,
+    content = []
+    for b in result.message.content:
+        if outputs is not None and isinstance(b, TextBlock):
+            b = TextBlock(await outputs.text(b.text))
+        content.append(_wire_block(b))
+    out: dict[str, Any] = {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": "guardrail_intervened" if acted(inputs, outputs) else result.stop_reason,
         "usage": _usage(result.usage),
         "metrics": {"latencyMs": call.elapsed_ms()},
     }
+    if guard is not None and guard.traced:
+        out["trace"] = {"guardrail": converse_trace(guard, inputs, outputs)}
+    return out
 
 
 async def _log(
@@ -254,9 +323,14 @@ async def log_cut_short(call: Call, params: Mapping[str, Any], code: str) -> Non
 
 
 async def _converse_events(
-    call: Call, params: dict[str, Any], req: ChatRequest, res: Resolved, model: ChatBackend
+    call: Call,
+    params: dict[str, Any],
+    stream: AsyncIterator[ChatEvent],
+    res: Resolved,
+    guarded: tuple[Guard, Checked | None, OutputGuard | None] | None = None,
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-    stream = model.converse_stream(req)  # admits the call (rate limits) before the first event, so a 429
+    if guarded is not None and guarded[2] is not None:
+        stream = guarded[2].stream(stream)
     yield "messageStart", {"role": "assistant"}
     index, text_open, first = 0, False, None
     try:
@@ -289,8 +363,18 @@ async def _converse_events(
             else:
                 if text_open:
                     yield "contentBlockStop", {"contentBlockIndex": index}
-                yield "messageStop", {"stopReason": ev.stop_reason}
-                yield "metadata", {"usage": _usage(ev.usage), "metrics": {"latencyMs": call.elapsed_ms()}}
+                meta: dict[str, Any] = {
+                    "usage": _usage(ev.usage),
+                    "metrics": {"latencyMs": call.elapsed_ms()},
+                }
+                stop: str = ev.stop_reason
+                if guarded is not None:
+                    guard, inputs, outputs = guarded
+                    stop = "guardrail_intervened" if acted(inputs, outputs) else stop
+                    if guard.traced:
+                        meta["trace"] = {"guardrail": converse_trace(guard, inputs, outputs)}
+                yield "messageStop", {"stopReason": stop}
+                yield "metadata", meta
                 await _log(call, params["modelId"], res.info.id, ev, first_token_ms=first)
     except PlatformError as exc:
         await _log(call, params["modelId"], res.info.id, None, exc.code)
@@ -300,7 +384,16 @@ async def _converse_events(
 async def converse_stream(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     # validate eagerly, as Bedrock does: a bad request is an HTTP error, not a 200 whose stream fails
     req, res, model = await _prepare(call, params)
-    return {"stream": EventStream(_converse_events(call, params, req, res, model))}
+    guard, inputs, req = await _guard_input(call, params, req)
+    if guard is None:
+        # admits the call (rate limits) before the first event, so a 429 is an HTTP error
+        return {"stream": EventStream(_converse_events(call, params, model.converse_stream(req), res))}
+    if inputs is not None and inputs.blocked:
+        # refused before the model runs: no generation, no tokens
+        events = _converse_events(call, params, blocked_events(inputs.texts[0]), res, (guard, inputs, None))
+        return {"stream": EventStream(events)}
+    guarded = (guard, inputs, OutputGuard(guard))
+    return {"stream": EventStream(_converse_events(call, params, model.converse_stream(req), res, guarded))}
 
 
 # -- InvokeModel ---------------------------------------------------------------------------------------
@@ -363,9 +456,46 @@ def _usage_headers(call: Call, input_tokens: int, output_tokens: int) -> None:
     )
 
 
+_GUARD_MODES = ("SYNCHRONOUS", "ASYNCHRONOUS")
+
+
+async def _invoke_guard(
+    call: Call, params: Mapping[str, Any], body: dict[str, Any]
+) -> tuple[Guard | None, str | None]:
+    """InvokeModel's guardrail: the identifier, version and trace headers, and the body's
+    ``amazon-bedrock-guardrailConfig`` (taken out of the body: no provider format knows it)."""
+    cfg = body.pop("amazon-bedrock-guardrailConfig", None)
+    if cfg is not None and not isinstance(cfg, dict):
+        raise ValidationError("amazon-bedrock-guardrailConfig must be a JSON object")
+    cfg = cfg or {}
+    suffix, mode = cfg.get("tagSuffix"), cfg.get("streamProcessingMode")
+    if suffix is not None and (not isinstance(suffix, str) or not suffix.isalnum() or len(suffix) > 20):
+        raise ValidationError("amazon-bedrock-guardrailConfig.tagSuffix must be 1 to 20 letters and digits")
+    if mode is not None and mode not in _GUARD_MODES:
+        raise ValidationError(
+            "amazon-bedrock-guardrailConfig.streamProcessingMode must be SYNCHRONOUS or ASYNCHRONOUS"
+        )
+    guard = await load_guard(
+        call, params.get("guardrailIdentifier"), params.get("guardrailVersion"), params.get("trace"), mode
+    )
+    return guard, suffix
+
+
+def _guard_members(
+    out: dict[str, Any], guard: Guard | None, inputs: Checked | None, outputs: OutputGuard | None
+) -> None:
+    """InvokeModel's answer (or last chunk) reports what the guardrail did."""
+    if guard is None:
+        return
+    out["amazon-bedrock-guardrailAction"] = "INTERVENED" if acted(inputs, outputs) else "NONE"
+    if guard.traced:
+        out["amazon-bedrock-trace"] = invoke_trace(guard, inputs, outputs)
+
+
 async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     model_id = params["modelId"]
     body = await _body(call, params.get("body", b""))
+    guard, suffix = await _invoke_guard(call, params, body)
     res = call.platform.registry.resolve(model_id)
     fmt = call.platform.formats.pick(model_id, res.info.kind, body)
     if fmt.kind == "embed":
@@ -378,28 +508,49 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     res, model = await call.platform.registry.chat(model_id, caller=caller)
     check_images(req, model.supports_images, model_id)
     check_limits(req, res.info, model_id, call.platform.settings)
-    try:
-        result = await model.converse(req)
-    except PlatformError as exc:
-        await _log(call, model_id, res.info.id, None, exc.code)
-        raise
+    inputs: Checked | None = None
+    if guard is not None:
+        inputs, req = await check_request_input(guard, req, suffix)
+    outputs = OutputGuard(guard) if guard is not None else None
+    if inputs is not None and inputs.blocked:
+        # refused before the model runs: no generation, no tokens
+        result = ChatResult(Message("assistant", (TextBlock(inputs.texts[0]),)), "end_turn", Usage(0, 0))
+        outputs = None
+    else:
+        try:
+            result = await model.converse(req)
+        except PlatformError as exc:
+            await _log(call, model_id, res.info.id, None, exc.code)
+            raise
+        if outputs is not None:
+            blocks = [
+                TextBlock(await outputs.text(b.text)) if isinstance(b, TextBlock) else b
+                for b in result.message.content
+            ]
+            result = ChatResult(Message("assistant", tuple(blocks)), result.stop_reason, result.usage)
     await _log(call, model_id, res.info.id, result)
     _usage_headers(call, result.usage.input_tokens, result.usage.output_tokens)
-    return {
-        "body": json.dumps(fmt.render(result, model_id), ensure_ascii=False).encode(),
-        "contentType": "application/json",
-    }
+    out = fmt.render(result, model_id)
+    _guard_members(out, guard, inputs, outputs)
+    return {"body": json.dumps(out, ensure_ascii=False).encode(), "contentType": "application/json"}
 
 
 async def _invoke_chunks(
-    call: Call, model_id: str, fmt: ChatFormat, req: ChatRequest, res: Resolved, model: ChatBackend
+    call: Call,
+    model_id: str,
+    fmt: ChatFormat,
+    source: AsyncIterator[ChatEvent],
+    res: Resolved,
+    guarded: tuple[Guard, Checked | None, OutputGuard | None] | None = None,
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
     first: int | None = None
     end: StreamEnd | None = None
+    if guarded is not None and guarded[2] is not None:
+        source = guarded[2].stream(source)
 
     async def events() -> AsyncIterator[ChatEvent]:
         nonlocal first, end
-        async for ev in model.converse_stream(req):
+        async for ev in source:
             if first is None:
                 first = call.elapsed_ms()
             if isinstance(ev, StreamEnd):
@@ -426,6 +577,8 @@ async def _invoke_chunks(
         "invocationLatency": call.elapsed_ms(),
         "firstByteLatency": first if first is not None else call.elapsed_ms(),
     }
+    if guarded is not None:
+        _guard_members(pending, *guarded)
     await _log(call, model_id, res.info.id, end, first_token_ms=first)
     yield "chunk", {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()}
 
@@ -433,6 +586,7 @@ async def _invoke_chunks(
 async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     model_id = params["modelId"]
     body = await _body(call, params.get("body", b""))
+    guard, suffix = await _invoke_guard(call, params, body)
     res = call.platform.registry.resolve(model_id)
     fmt = call.platform.formats.pick(model_id, res.info.kind, body)
     if fmt.kind == "embed":
@@ -442,10 +596,19 @@ async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, A
     res, model = await call.platform.registry.chat(model_id, caller=caller)
     check_images(req, model.supports_images, model_id)
     check_limits(req, res.info, model_id, call.platform.settings)
-    return {
-        "body": EventStream(_invoke_chunks(call, model_id, fmt, req, res, model)),
-        "contentType": "application/json",
-    }
+    if guard is None:
+        chunks = _invoke_chunks(call, model_id, fmt, model.converse_stream(req), res)
+    else:
+        inputs, req = await check_request_input(guard, req, suffix)
+        if inputs.blocked:
+            # refused before the model runs: no generation, no tokens
+            chunks = _invoke_chunks(
+                call, model_id, fmt, blocked_events(inputs.texts[0]), res, (guard, inputs, None)
+            )
+        else:
+            guarded = (guard, inputs, OutputGuard(guard))
+            chunks = _invoke_chunks(call, model_id, fmt, model.converse_stream(req), res, guarded)
+    return {"body": EventStream(chunks), "contentType": "application/json"}
 
 
 async def count_tokens(call: Call, params: dict[str, Any]) -> dict[str, Any]:
