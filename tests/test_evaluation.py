@@ -4,6 +4,12 @@ polled and listed with the bedrock client, results read back from S3 in Bedrock'
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +23,7 @@ from haniwa.api.app import create_app
 from haniwa.config import Settings
 from haniwa.testing.server import serve_in_thread
 from tests.conftest import ECHO_CATALOG, client_kwargs
+from tests.test_knowledge_api import make_kb, sync
 
 KEY, SECRET = "AKIDEXAMPLE", "secret-example"
 API_KEY = "eval-test-key"
@@ -343,3 +350,153 @@ def test_missing_dataset_fails_the_job_with_a_message(s3: Any, bedrock: Any) -> 
     job = _wait(bedrock, arn)
     assert job["status"] == "Failed"
     assert job["failureMessages"]
+
+
+def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANIWA_")}
+    env.update(
+        HANIWA_HOME=str(home),
+        HANIWA_PORT=str(port),
+        HANIWA_PROFILE="fast",
+        HANIWA_ACCESS_KEY_ID=KEY,
+        HANIWA_SECRET_ACCESS_KEY=SECRET,
+        HANIWA_API_KEYS=json.dumps([API_KEY]),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "haniwa", "serve", "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("haniwa serve did not start")
+
+
+def test_kill_during_an_evaluation_job_then_resume(eval_home: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(eval_home, port)
+    try:
+        s3 = boto3.client("s3", **client_kwargs(url))
+        s3.create_bucket(Bucket="evals")
+        bedrock = boto3.client("bedrock", **client_kwargs(url))
+        rows = [dict(r, prompt=f"{i}: {r['prompt']}") for i, r in enumerate(_lines("good") * 5)]
+        uri = _put_jsonl(s3, "ds/many.jsonl", rows)
+        arn = _create(
+            bedrock, "crash", uri, ["Builtin.Accuracy"], {"bedrockModel": {"modelIdentifier": SLOW}}
+        )
+        deadline = time.monotonic() + 60
+        while _progress(url, arn)["done"] < 5:
+            assert time.monotonic() < deadline, "the job made no progress"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with sqlite3.connect(eval_home / "haniwa.db") as db:
+            before = db.execute("SELECT count(*) FROM evaluation_records").fetchone()[0]
+        assert 5 <= before < len(rows)
+
+        proc = _start(eval_home, port)
+        job = _wait(bedrock, arn, timeout=120)
+        assert job["status"] == "Completed", job.get("failureMessages")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="evals", Prefix="out/crash/")["Contents"]]
+        key = next(k for k in keys if k.endswith("_output.jsonl"))
+        lines = [
+            json.loads(x) for x in s3.get_object(Bucket="evals", Key=key)["Body"].read().decode().splitlines()
+        ]
+        # every record exactly once, in dataset order
+        assert [x["inputRecord"]["prompt"] for x in lines] == [r["prompt"] for r in rows]
+        assert _progress(url, arn)["done"] == len(rows)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_rag_retrieve_only_job_scores_contexts(s3: Any, bedrock: Any, url: str) -> None:
+    agent = boto3.client("bedrock-agent", **client_kwargs(url))
+    s3.create_bucket(Bucket="kbdocs")
+    docs = {
+        "kb/fuji.md": "富士山の高さは3776メートルです。日本で一番高い山です。",
+        "kb/river.md": "日本で一番長い川は信濃川です。長さは367キロメートルです。",
+        "kb/tea.md": "緑茶は発酵させない茶葉から作られます。",
+    }
+    for key, text in docs.items():
+        s3.put_object(Bucket="kbdocs", Key=key, Body=text.encode())
+    kb_id = make_kb(agent, "eval-kb")
+    ds_id = agent.create_data_source(
+        knowledgeBaseId=kb_id,
+        name="docs",
+        dataSourceConfiguration={"type": "S3", "s3Configuration": {"bucketArn": "arn:aws:s3:::kbdocs"}},
+    )["dataSource"]["dataSourceId"]
+    assert sync(agent, kb_id, ds_id)["status"] == "COMPLETE"
+
+    def turn(q: str, ref: str) -> dict[str, Any]:
+        return {
+            "conversationTurns": [
+                {"prompt": {"content": [{"text": q}]}, "referenceResponses": [{"content": [{"text": ref}]}]}
+            ]
+        }
+
+    uri = _put_jsonl(
+        s3,
+        "ds/rag.jsonl",
+        [
+            turn("富士山の高さは？", "富士山の高さは3776メートルです。"),
+            turn("信濃川の長さは？", "信濃川は367キロメートルです。"),
+        ],
+    )
+    arn = bedrock.create_evaluation_job(
+        jobName="rag-retrieve",
+        roleArn=ROLE,
+        applicationType="RagEvaluation",
+        evaluationConfig={
+            "automated": {
+                "datasetMetricConfigs": [
+                    {
+                        "taskType": "QuestionAndAnswer",
+                        "dataset": {"name": "rag-ja", "datasetLocation": {"s3Uri": uri}},
+                        "metricNames": ["Builtin.ContextRelevance", "Builtin.ContextCoverage"],
+                    }
+                ]
+            }
+        },
+        inferenceConfig={
+            "ragConfigs": [
+                {
+                    "knowledgeBaseConfig": {
+                        "retrieveConfig": {
+                            "knowledgeBaseId": kb_id,
+                            "knowledgeBaseRetrievalConfiguration": {
+                                "vectorSearchConfiguration": {"numberOfResults": 2}
+                            },
+                        }
+                    }
+                }
+            ]
+        },
+        outputDataConfig={"s3Uri": "s3://evals/out/"},
+    )["jobArn"]
+    job = _wait(bedrock, arn)
+    assert job["status"] == "Completed", job.get("failureMessages")
+    assert job["applicationType"] == "RagEvaluation"
+    summary = bedrock.list_evaluation_jobs(applicationTypeEquals="RagEvaluation")["jobSummaries"][0]
+    assert summary["ragIdentifiers"] == [kb_id]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="evals", Prefix="out/rag-retrieve/")["Contents"]]
+    key = next(k for k in keys if k.endswith("_output.jsonl"))
+    assert f"/rag/{kb_id}/taskTypes/QuestionAndAnswer/datasets/rag-ja/" in key
+    lines = [
+        json.loads(x) for x in s3.get_object(Bucket="evals", Key=key)["Body"].read().decode().splitlines()
+    ]
+    assert len(lines) == 2
+    first = lines[0]
+    assert "富士山" in first["retrievedPassages"][0]["content"]["text"]
+    scores = {s["metricName"]: s["result"] for s in first["automatedEvaluationResult"]["scores"]}
+    assert 0 < scores["Builtin.ContextRelevance"] <= 1 and 0 < scores["Builtin.ContextCoverage"] <= 1
