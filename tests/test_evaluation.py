@@ -23,6 +23,7 @@ from haniwa.api.app import create_app
 from haniwa.config import Settings
 from haniwa.testing.server import serve_in_thread
 from tests.conftest import ECHO_CATALOG, client_kwargs
+from tests.needs import MODELS_DIR
 from tests.test_knowledge_api import make_kb, sync
 
 KEY, SECRET = "AKIDEXAMPLE", "secret-example"
@@ -70,8 +71,8 @@ CATALOG = (
     + "options = { rules = ["
     + '{ match = "評価する回答\\n(富士山は標高|首都は東京|水の沸点|一年は365日あります'
     + '|一番長い川|秒速約30万)",'
-    + ' reply = \'{"reasoning": "参照回答と一致する", "rating": "correct"}\' }'
-    + '], default = \'{"reasoning": "参照回答と異なる", "rating": "incorrect"}\' }\n'
+    + ' reply = \'{"reasoning": "参照回答と一致する", "rating": "yes"}\' }'
+    + '], default = \'{"reasoning": "参照回答と異なる", "rating": "no"}\' }\n'
     + '\n[models."echo:slow"]\nbackend = "echo"\nkind = "chat"\noptions = { delay_ms = 40 }\n'
 )
 
@@ -500,3 +501,54 @@ def test_rag_retrieve_only_job_scores_contexts(s3: Any, bedrock: Any, url: str) 
     assert "富士山" in first["retrievedPassages"][0]["content"]["text"]
     scores = {s["metricName"]: s["result"] for s in first["automatedEvaluationResult"]["scores"]}
     assert 0 < scores["Builtin.ContextRelevance"] <= 1 and 0 < scores["Builtin.ContextCoverage"] <= 1
+
+
+@pytest.mark.model
+def test_bundled_small_model_judges_good_answers_above_bad(tmp_path: Path) -> None:
+    """The 0.5B model as the judge of Builtin.Correctness, its answer decoded under the JSON schema."""
+    home = tmp_path / "model-home"
+    home.mkdir()
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(MODELS_DIR)
+    settings = Settings(
+        home=home, profile="fast", access_key_id=KEY, secret_access_key=SECRET, api_keys=[API_KEY]
+    )
+    judge_id = "anthropic.claude-3-haiku-20240307-v1:0"  # the fast profile's chat model: Qwen2.5-Coder-0.5B
+    with serve_in_thread(create_app(settings)) as u:
+        s3 = boto3.client("s3", **client_kwargs(u))
+        s3.create_bucket(Bucket="evals")
+        bedrock = boto3.client("bedrock", **client_kwargs(u))
+        rows = []
+        for q, ref, good, bad in QA[:4]:
+            responses = [
+                {"response": good, "modelIdentifier": "good"},
+                {"response": bad, "modelIdentifier": "bad"},
+            ]
+            rows.append({"prompt": q, "referenceResponse": ref, "modelResponses": responses})
+        uri = _put_jsonl(s3, "ds/judge.jsonl", rows)
+        arn = bedrock.create_evaluation_job(
+            jobName="small-judge",
+            roleArn=ROLE,
+            evaluationConfig={
+                "automated": {
+                    "datasetMetricConfigs": [
+                        {
+                            "taskType": "QuestionAndAnswer",
+                            "dataset": {"name": "ja-qa", "datasetLocation": {"s3Uri": uri}},
+                            "metricNames": ["Builtin.Correctness"],
+                        }
+                    ],
+                    "evaluatorModelConfig": {"bedrockEvaluatorModels": [{"modelIdentifier": judge_id}]},
+                }
+            },
+            inferenceConfig={"models": [_byo("good"), _byo("bad")]},
+            outputDataConfig={"s3Uri": "s3://evals/out/"},
+        )["jobArn"]
+        job = _wait(bedrock, arn, timeout=800)
+        assert job["status"] == "Completed", job.get("failureMessages")
+        results = _progress(u, arn)["summary"]["results"]
+        means = {r["source"]: r["metrics"]["Builtin.Correctness"]["mean"] for r in results}
+        assert means["good"] > means["bad"], means
+        # every judgement parsed: the schema held
+        counts = {r["source"]: r["metrics"]["Builtin.Correctness"]["count"] for r in results}
+        assert counts == {"good": 4, "bad": 4}

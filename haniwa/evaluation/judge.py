@@ -87,11 +87,13 @@ def schema_for(crit: Criterion) -> dict[str, Any]:
     """The JSON schema the judge's answer must satisfy."""
     return {
         "type": "object",
+        # the rating first: small models asked to reason first copy the criterion into the reasoning and
+        # then rate anything "correct" (0/6 separated with the 0.5B); rating first they separate
         "properties": {
-            "reasoning": {"type": "string", "maxLength": REASONING_CHARS},
             "rating": {"type": "string", "enum": list(crit.labels)},
+            "reasoning": {"type": "string", "maxLength": REASONING_CHARS},
         },
-        "required": ["reasoning", "rating"],
+        "required": ["rating", "reasoning"],
         "additionalProperties": False,
     }
 

@@ -183,7 +183,7 @@ class EvaluationService:
         return [{**r, "line": json.loads(r["line"])} for r in rows]
 
     async def compare(self, a_id: str, b_id: str) -> list[Comparison]:
-        """Job B against job A, metric by metric, on the records (same dataset name and prompt) both
+        """Job B against job A, metric by metric, on the records (same task type and prompt) both
         scored; their first sources are compared unless both have one of the same name."""
         a, b = await self.get(a_id), await self.get(b_id)
         sa = {_source_name(s) for s in a.plan.sources}
@@ -193,7 +193,8 @@ class EvaluationService:
         src_b = shared[0] if shared else _source_name(b.plan.sources[0])
         va = _by_metric(await self.records(a_id), src_a, a.plan)
         vb = _by_metric(await self.records(b_id), src_b, b.plan)
-        return [compare(m, va[m], vb[m]) for m in sorted(va) if m in vb]
+        out = [compare(m, va[m], vb[m]) for m in sorted(va) if m in vb]
+        return [c for c in out if c.n > 0]
 
     # -- the work ----------------------------------------------------------------------------------
     async def _run(self, job: Job, ctx: JobContext) -> None:
@@ -427,7 +428,7 @@ def _by_metric(
         if r["source"] != source:
             continue
         for sc in (r["line"].get("automatedEvaluationResult") or {}).get("scores", []):
-            out.setdefault(sc["metricName"], {})[f"{plan.datasets[r['dataset']].name}:{r['key']}"] = sc[
+            out.setdefault(sc["metricName"], {})[f"{plan.datasets[r['dataset']].task_type}:{r['key']}"] = sc[
                 "result"
             ]
     return out

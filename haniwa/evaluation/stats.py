@@ -41,8 +41,13 @@ class Interval:
     high: float
     n: int
 
-    def wire(self) -> dict[str, float | int]:
-        return {"mean": self.mean, "ci95Low": self.low, "ci95High": self.high, "count": self.n}
+    def wire(self) -> dict[str, float | int | None]:
+        """As JSON: no NaN (a metric no record could score has None for its figures)."""
+
+        def num(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
+        return {"mean": num(self.mean), "ci95Low": num(self.low), "ci95High": num(self.high), "count": self.n}
 
 
 Verdict = Literal["better", "worse", "indistinguishable"]
