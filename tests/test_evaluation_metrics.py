@@ -9,7 +9,8 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from haniwa.evaluation import metrics, perturb, stats
+from haniwa.evaluation import judge, metrics, perturb, stats
+from haniwa.evaluation.base import CustomMetric, RatingLevel
 from haniwa.evaluation.toxicity import toxic_words, toxicity
 from haniwa.runtime.echo import HashEmbedder
 
@@ -96,3 +97,29 @@ def test_bootstrap_interval_and_paired_comparison() -> None:
     assert stats.compare("Builtin.Accuracy", a, noisy).verdict == "indistinguishable"
     # lower toxicity is better
     assert stats.compare("Builtin.Toxicity", better, a).verdict == "better"
+
+
+def test_judge_request_carries_the_schema_and_reads_the_verdict() -> None:
+    crit = judge.criterion("Builtin.Correctness", "ja")
+    req = judge.build_request(crit, "富士山の高さは？", "3776メートルです。", "3776メートル")
+    assert req.response_schema == judge.schema_for(crit)
+    assert req.response_schema["properties"]["rating"]["enum"] == ["no", "partly", "yes"]
+    assert "参照回答" in req.messages[0].text and req.params.temperature == 0.0
+    ok = judge.read_verdict(crit, '{"rating": "partly", "reasoning": "数値は合う"}', "j")
+    assert (ok.value, ok.explanation, ok.evaluator) == (0.5, "数値は合う", "j")
+    # off-schema answers: one named label is accepted; an echo of the whole scale is not
+    assert judge.read_verdict(crit, "The answer is yes.", "j").value == 1.0
+    echoed = judge.read_verdict(crit, "- no\n- partly\n- yes", "j")
+    assert echoed.value is None and echoed.error
+
+
+def test_custom_metric_scales_normalise_to_unit_range() -> None:
+    numeric = CustomMetric("m", "rate {{prediction}}", (RatingLevel("bad", 1.0), RatingLevel("good", 5.0)))
+    crit = judge.custom_criterion(numeric)
+    assert crit.labels == ("1.0", "5.0") and crit.values == (0.0, 1.0)
+    words = judge.custom_criterion(
+        CustomMetric("w", "x", (RatingLevel("a", "low"), RatingLevel("b", "mid"), RatingLevel("c", "high")))
+    )
+    assert words.values == (0.0, 0.5, 1.0)
+    req = judge.build_request(crit, "Q?", "an answer", None)
+    assert "rate an answer" in req.messages[0].text

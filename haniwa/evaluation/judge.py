@@ -145,10 +145,15 @@ def read_verdict(crit: Criterion, text: str, evaluator: str) -> Score:
         if isinstance(data.get("reasoning"), str):
             reasoning = data["reasoning"]
     if rating not in crit.labels:
-        # off-schema answer: the longest label mentioned wins ("partially correct" over "correct")
-        lowered = text.lower()
-        found = [label for label in crit.labels if label.lower() in lowered]
-        rating = max(found, key=len) if found else None
+        # off-schema answer: accept a label only when it is the one label the text names as a whole word
+        # ("partly correct" counts once, not also as "correct"); an echo of the scale names them all
+        spans: list[tuple[int, int, str]] = []
+        for label in sorted(crit.labels, key=len, reverse=True):
+            for m in re.finditer(rf"(?<!\w){re.escape(label)}(?!\w)", text, re.IGNORECASE):
+                if not any(a <= m.start() < b for a, b, _ in spans):
+                    spans.append((m.start(), m.end(), label))
+        found = {label for _, _, label in spans}
+        rating = found.pop() if len(found) == 1 else None
         reasoning = reasoning or text.strip()[:REASONING_CHARS] or None
     if rating is None:
         return Score(
