@@ -552,3 +552,26 @@ def test_bundled_small_model_judges_good_answers_above_bad(tmp_path: Path) -> No
         # every judgement parsed: the schema held
         counts = {r["source"]: r["metrics"]["Builtin.Correctness"]["count"] for r in results}
         assert counts == {"good": 4, "bad": 4}
+
+
+def test_classification_job_reports_accuracy_precision_recall_f1(s3: Any, bedrock: Any, url: str) -> None:
+    labelled = [
+        ("この製品は最高です", "ポジティブ", "ポジティブ"),
+        ("二度と買いません", "ネガティブ", "ネガティブ"),
+        ("普通に使えます", "ポジティブ", "ネガティブ"),
+        ("とても満足しています", "ポジティブ", "ポジティブです。"),
+    ]
+    rows = [
+        {"prompt": f"感情を分類して: {t}", "referenceResponse": gold, "category": "sentiment",
+         "modelResponses": [{"response": pred, "modelIdentifier": "clf"}]}
+        for t, gold, pred in labelled
+    ]  # fmt: skip
+    uri = _put_jsonl(s3, "ds/clf.jsonl", rows)
+    arn = _create(bedrock, "clf", uri, ["Builtin.Accuracy"], _byo("clf"), task="Classification")
+    assert _wait(bedrock, arn)["status"] == "Completed"
+    result = _progress(url, arn)["summary"]["results"][0]
+    assert result["metrics"]["Builtin.Accuracy"]["mean"] == pytest.approx(0.75)
+    # ポジティブ: precision 2/2, recall 2/3; ネガティブ: precision 1/2, recall 1/1 (macro averages)
+    assert result["classification"] == pytest.approx(
+        {"accuracy": 0.75, "precision": 0.75, "recall": 5 / 6, "f1": (0.8 + 2 / 3) / 2}
+    )
