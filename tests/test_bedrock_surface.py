@@ -87,7 +87,8 @@ def test_invocation_log_records_calls(runtime: Any, settings: Settings) -> None:
         ("GET", "/foundation-models/nope.nope", b"", 404, "ResourceNotFoundException"),
         ("GET", "/foundation-models?byOutputModality=SMELL", b"", 400, "ValidationException"),
         ("POST", "/async-invoke", b"{}", 400, "ValidationException"),
-        ("GET", "/evaluation-jobs", b"", 501, "NotImplementedException"),
+        ("GET", "/provisioned-model-throughputs", b"", 501, "NotImplementedException"),
+        ("GET", "/evaluation-jobs/nope", b"", 400, "ValidationException"),
     ],
 )
 def test_error_shape(server: str, method: str, path: str, body: bytes, status: int, code: str) -> None:

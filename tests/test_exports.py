@@ -37,6 +37,11 @@ MODULES = [
     "haniwa.agents.service",
     "haniwa.api.bedrock_agent_agents",
     "haniwa.api.pagination",
+    "haniwa.evaluation.metrics",
+    "haniwa.evaluation.stats",
+    "haniwa.evaluation.judge",
+    "haniwa.evaluation.service",
+    "haniwa.api.bedrock_evaluation",
 ]
 
 

@@ -178,6 +178,29 @@ def world(settings: Settings, home: Path) -> Iterator[World]:
         ]
         for _ in range(3):
             bedrock.create_guardrail_version(guardrailIdentifier=guardrail_ids[0])
+        for i in range(3):  # evaluation jobs of a missing dataset: they fail, and are listed all the same
+            bedrock.create_evaluation_job(
+                jobName=f"eval-{i}",
+                roleArn="arn:aws:iam::123456789012:role/eval",
+                evaluationConfig={
+                    "automated": {
+                        "datasetMetricConfigs": [
+                            {
+                                "taskType": "QuestionAndAnswer",
+                                "dataset": {
+                                    "name": "qa",
+                                    "datasetLocation": {"s3Uri": "s3://docs/none.jsonl"},
+                                },
+                                "metricNames": ["Builtin.Toxicity"],
+                            }
+                        ]
+                    }
+                },
+                inferenceConfig={
+                    "models": [{"precomputedInferenceSource": {"inferenceSourceIdentifier": "m"}}]
+                },
+                outputDataConfig={"s3Uri": "s3://docs/out/"},
+            )
         kb_ids = [_make_kb(agent, f"kb-{i}") for i in range(3)]
         kb_id = kb_ids[0]
         custom_ds = agent.create_data_source(
@@ -270,6 +293,8 @@ def _listings(w: World) -> list[tuple[Any, str, dict[str, Any], str]]:
         ),
         (w.bedrock, "list_guardrails", {}, "guardrails"),
         (w.bedrock, "list_guardrails", {"guardrailIdentifier": w.guardrail_id}, "guardrails"),
+        (w.bedrock, "list_evaluation_jobs", {}, "jobSummaries"),
+        (w.bedrock, "list_evaluation_jobs", {"sortOrder": "Ascending"}, "jobSummaries"),
     ]
 
 

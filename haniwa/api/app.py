@@ -27,6 +27,7 @@ from haniwa.api import (
     bedrock_agent_agents,
     bedrock_agent_invoke,
     bedrock_agent_runtime,
+    bedrock_evaluation,
     bedrock_guardrails,
     bedrock_runtime,
     eventstream,
@@ -260,6 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bedrock_agent_runtime,
         bedrock_agent_invoke,
         bedrock_guardrails,
+        bedrock_evaluation,
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
@@ -327,6 +329,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.mount("/playground", StaticFiles(directory=STATIC), name="playground")
     app.include_router(openai_api.router)
+    # before haniwa_rest: its fallback answers every other /haniwa/v1 path
+    app.include_router(bedrock_evaluation.router)
     app.include_router(haniwa_rest.router)
     app.add_api_route(
         "/{path:path}", _dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False

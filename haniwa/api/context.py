@@ -18,6 +18,7 @@ from haniwa.api.native.formats import NativeFormats
 from haniwa.api.pagination import Pager
 from haniwa.api.wire import Operation, Router
 from haniwa.config import Settings
+from haniwa.evaluation.service import EvaluationService
 from haniwa.guardrails.service import GuardrailService
 from haniwa.jobs.engine import JobEngine
 from haniwa.knowledge.service import KnowledgeService
@@ -46,10 +47,13 @@ class Platform:
     pages: Pager = field(default_factory=Pager)  # its key signs nextTokens until the app stops
     agent_sessions: SessionStore = field(init=False)
     guardrails: GuardrailService = field(init=False)
+    evaluation: EvaluationService = field(init=False)
 
     def __post_init__(self) -> None:
         self.agent_sessions = SessionStore(self.db)
         self.guardrails = GuardrailService(self.db)
+        # registers the evaluation job kind: before create_app's lifespan recovers jobs
+        self.evaluation = EvaluationService(self.settings, self.registry, self.db, self.jobs, self.knowledge)
 
     async def log_invocation(
         self,

@@ -17,7 +17,7 @@ import sys
 import click
 
 import haniwa
-from haniwa.cli import agent, chat, doctor, kb, models, serve
+from haniwa.cli import agent, chat, doctor, evaluation, kb, models, serve
 from haniwa.cli._common import OMP_FROM_ENV, Group
 
 __all__ = ["cli", "main"]
@@ -34,7 +34,16 @@ def cli(ctx: click.Context) -> None:
 
 
 # The modules keep their names (haniwa.cli.kb is the module, not its group), so each is added by attribute.
-for _command in (serve.serve, models.models, chat.invoke, chat.chat, doctor.doctor, kb.kb, agent.agent):
+for _command in (
+    serve.serve,
+    models.models,
+    chat.invoke,
+    chat.chat,
+    doctor.doctor,
+    kb.kb,
+    agent.agent,
+    evaluation.evaluation,
+):
     cli.add_command(_command)
 
 

@@ -362,6 +362,38 @@ def m009_guardrails(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m011_evaluation(db: sqlite3.Connection) -> None:
+    # One row per evaluation job (its 12-character id is the one in the job ARN; ``job_id`` the job
+    # engine's row); ``request`` keeps CreateEvaluationJob's members as sent, ``plan`` the domain form the
+    # job runs, ``summary`` the per-metric means and intervals once it completes.
+    db.execute(
+        """CREATE TABLE evaluation_jobs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            job_id TEXT NOT NULL,
+            request TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            client_token TEXT UNIQUE,
+            summary TEXT,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )"""
+    )
+    # One row per scored record and source: written as each is scored, so a restarted job skips them.
+    db.execute(
+        """CREATE TABLE evaluation_records (
+            evaluation_id TEXT NOT NULL REFERENCES evaluation_jobs(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            dataset INTEGER NOT NULL,
+            record INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            line TEXT NOT NULL,
+            PRIMARY KEY (evaluation_id, source, dataset, record)
+        )"""
+    )
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")

@@ -1,0 +1,373 @@
+"""Evaluation jobs on the wire: ``bedrock`` CreateEvaluationJob, GetEvaluationJob, ListEvaluationJobs,
+StopEvaluationJob and BatchDeleteEvaluationJob (shapes and statuses from botocore's model), plus two
+haniwa routes that Bedrock's shapes have no room for: a job's progress and results
+(``GET /haniwa/v1/evaluation-jobs/{id}``) and the comparison of two jobs
+(``GET /haniwa/v1/evaluation-jobs/{a}/compare/{b}``).
+
+Wire request ↔ :class:`haniwa.evaluation.base.Plan`, nothing more. Automated model evaluation (Builtin
+and judge metrics, Bedrock models or bring-your-own responses) and retrieve-only RAG evaluation (a
+haniwa knowledge base or precomputed retrieval results) are served; human evaluation and
+retrieve-and-generate RAG evaluation answer ValidationException saying so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from haniwa.api.context import Call, Platform
+from haniwa.api.errors import OPENAI_RESPONSES
+from haniwa.api.openai import OpenAIRoute
+from haniwa.api.pagination import paginate
+from haniwa.errors import NotFoundError, ValidationError
+from haniwa.evaluation.base import (
+    BUILTIN_AUTOMATED,
+    JUDGE_METRICS,
+    RAG_METRICS,
+    CustomMetric,
+    DatasetTask,
+    Plan,
+    RatingLevel,
+    Source,
+)
+from haniwa.evaluation.service import EvaluationJob, EvaluationService
+from haniwa.jobs.base import JobState
+
+__all__ = ["OPERATIONS", "router", "plan_of", "evaluation_arn"]
+
+_STATUS = {
+    JobState.QUEUED: "InProgress",
+    JobState.RUNNING: "InProgress",
+    JobState.STOPPING: "Stopping",
+    JobState.COMPLETE: "Completed",
+    JobState.FAILED: "Failed",
+    JobState.STOPPED: "Stopped",
+}
+_WIRE_MEMBERS = (
+    "jobDescription",
+    "roleArn",
+    "customerEncryptionKeyId",
+    "evaluationConfig",
+    "inferenceConfig",
+)
+
+
+def _service(call: Call) -> EvaluationService:
+    return call.platform.evaluation
+
+
+def evaluation_arn(region: str, eval_id: str) -> str:
+    return f"arn:aws:bedrock:{region}:000000000000:evaluation-job/{eval_id}"
+
+
+def _eid(identifier: str) -> str:
+    return identifier.rsplit("evaluation-job/", 1)[-1]
+
+
+def _ts(t: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t, tz=dt.UTC)
+
+
+# -- wire → plan -------------------------------------------------------------------------------------
+def _params(raw: str | None) -> dict[str, Any]:
+    """``inferenceParams``: a JSON string, ``{"inferenceConfig": {"maxTokens", "temperature", "topP"}}``."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValidationError(f"inferenceParams is not JSON: {exc}") from exc
+    cfg = data.get("inferenceConfig", data) if isinstance(data, Mapping) else None
+    if not isinstance(cfg, Mapping):
+        raise ValidationError("inferenceParams must be a JSON object (with inferenceConfig)")
+    out: dict[str, Any] = {}
+    for wire, name, kind in (("maxTokens", "max_tokens", int), ("temperature", "temperature", float)) + (
+        ("topP", "top_p", float),
+    ):
+        if cfg.get(wire) is not None:
+            if not isinstance(cfg[wire], int | float):
+                raise ValidationError(f"inferenceParams inferenceConfig.{wire} must be a number")
+            out[name] = kind(cfg[wire])
+    return out
+
+
+def _sources(platform: Platform, inference: Mapping[str, Any]) -> list[Source]:
+    sources: list[Source] = []
+    for m in inference.get("models") or []:
+        if "bedrockModel" in m:
+            bm = m["bedrockModel"]
+            _known(platform, bm["modelIdentifier"])
+            sources.append(Source("model", bm["modelIdentifier"], **_params(bm.get("inferenceParams"))))
+        elif "precomputedInferenceSource" in m:
+            sources.append(
+                Source("precomputed", m["precomputedInferenceSource"]["inferenceSourceIdentifier"])
+            )
+    for r in inference.get("ragConfigs") or []:
+        kb = r.get("knowledgeBaseConfig") or {}
+        pre = r.get("precomputedRagSourceConfig") or {}
+        if "retrieveConfig" in kb:
+            rc = kb["retrieveConfig"]
+            vector = rc["knowledgeBaseRetrievalConfiguration"]["vectorSearchConfiguration"]
+            sources.append(
+                Source("retrieve", rc["knowledgeBaseId"], number_of_results=vector.get("numberOfResults", 5))
+            )
+        elif "retrieveSourceConfig" in pre:
+            sources.append(Source("precomputed", pre["retrieveSourceConfig"]["ragSourceIdentifier"]))
+        else:
+            raise ValidationError(
+                "retrieve-and-generate RAG evaluation is not served by this haniwa version yet;"
+                " use retrieveConfig or a precomputed retrieveSourceConfig"
+            )
+    if not sources:
+        raise ValidationError("inferenceConfig needs at least one model or ragConfig")
+    names = [s.identifier for s in sources]
+    if len(set(names)) != len(names):
+        raise ValidationError("inferenceConfig names the same model or source twice")
+    return sources
+
+
+def _known(platform: Platform, model_id: str) -> None:
+    try:
+        platform.registry.resolve(model_id)
+    except NotFoundError as exc:
+        raise ValidationError(f"model {model_id!r} is not served here (see ListFoundationModels)") from exc
+
+
+def _custom(defn: Mapping[str, Any]) -> CustomMetric:
+    levels = []
+    for item in defn.get("ratingScale") or []:
+        v = item["value"]
+        value: float | str = float(v["floatValue"]) if "floatValue" in v else str(v.get("stringValue", ""))
+        levels.append(RatingLevel(item["definition"], value))
+    return CustomMetric(defn["name"], defn["instructions"], tuple(levels))
+
+
+def plan_of(platform: Platform, p: Mapping[str, Any]) -> Plan:
+    """CreateEvaluationJob's request as a plan; ``ValidationError`` for what is not served or wrong."""
+    config = p["evaluationConfig"]
+    if "human" in config:
+        raise ValidationError("human evaluation jobs are not served by this haniwa version yet")
+    auto = config.get("automated")
+    if auto is None:
+        raise ValidationError("evaluationConfig needs 'automated'")
+    evaluators = [
+        m["modelIdentifier"]
+        for m in (auto.get("evaluatorModelConfig") or {}).get("bedrockEvaluatorModels", [])
+    ]
+    custom_cfg = auto.get("customMetricConfig") or {}
+    custom = [_custom(c["customMetricDefinition"]) for c in custom_cfg.get("customMetrics", [])]
+    custom_evaluators = [
+        m["modelIdentifier"]
+        for m in (custom_cfg.get("evaluatorModelConfig") or {}).get("bedrockEvaluatorModels", [])
+    ]
+    for m in (*evaluators, *custom_evaluators):
+        _known(platform, m)
+    custom_names = {c.name for c in custom}
+    datasets = []
+    for d in auto["datasetMetricConfigs"]:
+        ds = d["dataset"]
+        uri = (ds.get("datasetLocation") or {}).get("s3Uri")
+        if not uri:
+            raise ValidationError(
+                f"dataset {ds['name']!r} needs datasetLocation.s3Uri"
+                " (Bedrock's built-in datasets are not shipped)"
+            )
+        for m in d["metricNames"]:
+            if m not in BUILTIN_AUTOMATED | JUDGE_METRICS | RAG_METRICS and m not in custom_names:
+                raise ValidationError(
+                    f"unknown metric {m!r}; custom metrics must be defined in customMetricConfig"
+                )
+            if (m in JUDGE_METRICS and not evaluators) or (
+                m in custom_names and not (custom_evaluators or evaluators)
+            ):
+                raise ValidationError(f"metric {m!r} needs an evaluator model (evaluatorModelConfig)")
+        datasets.append(DatasetTask(d["taskType"], ds["name"], uri, tuple(d["metricNames"])))
+    return Plan(
+        name=p["jobName"],
+        output_uri=p["outputDataConfig"]["s3Uri"],
+        datasets=tuple(datasets),
+        sources=tuple(_sources(platform, p["inferenceConfig"])),
+        evaluators=tuple(evaluators),
+        custom_metrics=tuple(custom),
+        custom_evaluators=tuple(custom_evaluators),
+    )
+
+
+# -- operations --------------------------------------------------------------------------------------
+def _application(ev: EvaluationJob) -> str:
+    given = ev.request.get("applicationType")
+    if given:
+        return str(given)
+    return (
+        "RagEvaluation"
+        if any(s.kind == "retrieve" for s in ev.plan.sources)
+        or ev.request.get("inferenceConfig", {}).get("ragConfigs")
+        else "ModelEvaluation"
+    )
+
+
+async def create_evaluation_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    plan = plan_of(call.platform, p)
+    request = {k: p[k] for k in (*_WIRE_MEMBERS, "applicationType", "outputDataConfig", "jobTags") if k in p}
+    ev = await _service(call).create(plan, request, p.get("clientRequestToken"))
+    return {"jobArn": evaluation_arn(call.platform.settings.region, ev.id)}
+
+
+async def get_evaluation_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    ev = await _service(call).get(_eid(p["jobIdentifier"]))
+    out: dict[str, Any] = {
+        "jobName": ev.name,
+        "status": _STATUS[ev.state],
+        "jobArn": evaluation_arn(call.platform.settings.region, ev.id),
+        "jobType": "Automated",
+        "applicationType": _application(ev),
+        "outputDataConfig": ev.request["outputDataConfig"],
+        "creationTime": _ts(ev.created),
+        "lastModifiedTime": _ts(ev.updated),
+    }
+    out.update({k: ev.request[k] for k in _WIRE_MEMBERS if k in ev.request})
+    if ev.job.failures:
+        out["failureMessages"] = list(ev.job.failures)
+    return out
+
+
+def _summary(region: str, ev: EvaluationJob) -> dict[str, Any]:
+    plan = ev.plan
+    models = [s.identifier for s in plan.sources if s.kind == "model"]
+    pre = [s.identifier for s in plan.sources if s.kind == "precomputed"]
+    kbs = [s.identifier for s in plan.sources if s.kind == "retrieve"]
+    rag = _application(ev) == "RagEvaluation"
+    out: dict[str, Any] = {
+        "jobArn": evaluation_arn(region, ev.id),
+        "jobName": ev.name,
+        "status": _STATUS[ev.state],
+        "creationTime": _ts(ev.created),
+        "jobType": "Automated",
+        "evaluationTaskTypes": sorted({d.task_type for d in plan.datasets}),
+        "applicationType": _application(ev),
+    }
+    if rag:
+        out["ragIdentifiers"] = kbs + pre
+        out["inferenceConfigSummary"] = {
+            "ragConfigSummary": {
+                "bedrockKnowledgeBaseIdentifiers": kbs,
+                "precomputedRagSourceIdentifiers": pre,
+            }
+        }
+    else:
+        out["modelIdentifiers"] = models + pre
+        out["inferenceConfigSummary"] = {
+            "modelConfigSummary": {
+                "bedrockModelIdentifiers": models,
+                "precomputedInferenceSourceIdentifiers": pre,
+            }
+        }
+    if plan.evaluators:
+        out["evaluatorModelIdentifiers"] = list(plan.evaluators)
+    if plan.custom_evaluators:
+        out["customMetricsEvaluatorModelIdentifiers"] = list(plan.custom_evaluators)
+    return out
+
+
+async def list_evaluation_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    items = await _service(call).list_jobs()
+    after, before = p.get("creationTimeAfter"), p.get("creationTimeBefore")
+    if after is not None:
+        items = [e for e in items if e.created > after.timestamp()]
+    if before is not None:
+        items = [e for e in items if e.created < before.timestamp()]
+    if p.get("statusEquals"):
+        items = [e for e in items if _STATUS[e.state] == p["statusEquals"]]
+    if p.get("applicationTypeEquals"):
+        items = [e for e in items if _application(e) == p["applicationTypeEquals"]]
+    if p.get("nameContains"):
+        items = [e for e in items if p["nameContains"] in e.name]
+    if p.get("sortOrder", "Descending") == "Descending":
+        items.reverse()
+    page = paginate(call, p, items, key=lambda e: e.id)
+    region = call.platform.settings.region
+    return page.wire("jobSummaries", [_summary(region, e) for e in page.items])
+
+
+async def stop_evaluation_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    await _service(call).stop(_eid(p["jobIdentifier"]))
+    return {}
+
+
+async def batch_delete_evaluation_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    errors, deleted = [], []
+    for ident in p["jobIdentifiers"]:
+        try:
+            await _service(call).delete(_eid(ident))
+        except NotFoundError as exc:
+            errors.append(
+                {"jobIdentifier": ident, "code": "ResourceNotFoundException", "message": exc.message}
+            )
+            continue
+        deleted.append({"jobIdentifier": ident, "jobStatus": "Deleting"})
+    return {"errors": errors, "evaluationJobs": deleted}
+
+
+OPERATIONS = {
+    ("bedrock", "CreateEvaluationJob"): create_evaluation_job,
+    ("bedrock", "GetEvaluationJob"): get_evaluation_job,
+    ("bedrock", "ListEvaluationJobs"): list_evaluation_jobs,
+    ("bedrock", "StopEvaluationJob"): stop_evaluation_job,
+    ("bedrock", "BatchDeleteEvaluationJob"): batch_delete_evaluation_job,
+}
+
+
+# -- haniwa extras: progress, results, comparison ------------------------------------------------------
+router = APIRouter(route_class=OpenAIRoute, prefix="/haniwa/v1", responses=OPENAI_RESPONSES)
+
+
+def _platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+@router.get("/evaluation-jobs/{job_id}")
+async def evaluation_progress(job_id: str, request: Request) -> JSONResponse:
+    """Progress (done/total, ETA), failures and, once complete, each metric's mean and 95% interval."""
+    ev = await _platform(request).evaluation.get(_eid(job_id))
+    j = ev.job
+    return JSONResponse(
+        {
+            "id": ev.id,
+            "name": ev.name,
+            "status": _STATUS[ev.state],
+            "done": j.done,
+            "total": j.total,
+            "eta": j.eta,
+            "message": j.message,
+            "figures": dict(j.figures),
+            "failures": list(j.failures),
+            "summary": ev.summary,
+        }
+    )
+
+
+@router.get("/evaluation-jobs/{a}/compare/{b}")
+async def evaluation_compare(a: str, b: str, request: Request) -> JSONResponse:
+    """Job ``b`` against job ``a`` per metric: mean difference, its 95% interval and the verdict."""
+    comparisons = await _platform(request).evaluation.compare(_eid(a), _eid(b))
+    return JSONResponse(
+        {
+            "comparisons": [
+                {
+                    "metric": c.metric,
+                    "difference": c.difference,
+                    "ci95Low": c.low,
+                    "ci95High": c.high,
+                    "count": c.n,
+                    "verdict": c.verdict,
+                }
+                for c in comparisons
+            ]
+        }
+    )

@@ -1,0 +1,1 @@
+"""Evaluation: Japanese-aware metrics, perturbations, judges and the evaluation jobs that run them."""
