@@ -27,6 +27,7 @@ from haniwa.api import (
     bedrock_agent_agents,
     bedrock_agent_invoke,
     bedrock_agent_runtime,
+    bedrock_batch,
     bedrock_guardrails,
     bedrock_runtime,
     eventstream,
@@ -260,9 +261,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bedrock_agent_runtime,
         bedrock_agent_invoke,
         bedrock_guardrails,
+        bedrock_batch,
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
+    platform.batch.bind(bedrock_batch.BedrockRecords(platform))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

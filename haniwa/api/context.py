@@ -17,11 +17,13 @@ from haniwa.agents.sessions import SessionStore
 from haniwa.api.native.formats import NativeFormats
 from haniwa.api.pagination import Pager
 from haniwa.api.wire import Operation, Router
+from haniwa.batch.service import BatchService
 from haniwa.config import Settings
 from haniwa.guardrails.service import GuardrailService
 from haniwa.jobs.engine import JobEngine
 from haniwa.knowledge.service import KnowledgeService
 from haniwa.runtime.registry import ModelRegistry
+from haniwa.s3.store import FolderStore
 from haniwa.store.db import Database
 from haniwa.store.usage import Invocation, record
 
@@ -46,10 +48,18 @@ class Platform:
     pages: Pager = field(default_factory=Pager)  # its key signs nextTokens until the app stops
     agent_sessions: SessionStore = field(init=False)
     guardrails: GuardrailService = field(init=False)
+    batch: BatchService = field(init=False)
 
     def __post_init__(self) -> None:
         self.agent_sessions = SessionStore(self.db)
         self.guardrails = GuardrailService(self.db)
+        self.batch = BatchService(
+            self.db,
+            self.jobs,
+            FolderStore(self.settings.s3_folder),
+            self.settings.home / "batch",
+            max_line_bytes=self.settings.max_body_bytes,
+        )
 
     async def log_invocation(
         self,
