@@ -29,6 +29,7 @@ from haniwa.api import (
     bedrock_agent_runtime,
     bedrock_batch,
     bedrock_guardrails,
+    bedrock_logging,
     bedrock_runtime,
     eventstream,
     haniwa_rest,
@@ -262,6 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bedrock_agent_invoke,
         bedrock_guardrails,
         bedrock_batch,
+        bedrock_logging,
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler

@@ -202,13 +202,13 @@ async def _prepare(call: Call, params: Mapping[str, Any]) -> tuple[ChatRequest, 
 
 async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     req, res, model = await _prepare(call, params)
+    logged = _logged_request(params)
     try:
         result = await model.converse(req)
     except PlatformError as exc:
-        await _log(call, params["modelId"], res.info.id, None, exc.code)
+        await _log(call, params["modelId"], res.info.id, None, exc.code, request=logged, message=exc.message)
         raise
-    await _log(call, params["modelId"], res.info.id, result)
-    return {
+    out = {
         "output": {
             "message": {"role": "assistant", "content": [_wire_block(b) for b in result.message.content]}
         },
@@ -216,6 +216,13 @@ async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         "usage": _usage(result.usage),
         "metrics": {"latencyMs": call.elapsed_ms()},
     }
+    await _log(call, params["modelId"], res.info.id, result, request=logged, response=out)
+    return out
+
+
+def _logged_request(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A Converse request as the invocation log shows it: the body, without the path's model id."""
+    return {k: v for k, v in params.items() if k != "modelId"}
 
 
 async def _log(
@@ -225,6 +232,10 @@ async def _log(
     result: ChatResult | StreamEnd | None,
     error: str | None = None,
     first_token_ms: int | None = None,
+    *,
+    request: Any = None,
+    response: Any = None,
+    message: str | None = None,
 ) -> None:
     await call.platform.log_invocation(
         request_id=call.request_id,
@@ -238,6 +249,9 @@ async def _log(
         first_token_ms=first_token_ms,
         status="error" if error else "ok",
         error_code=error,
+        request=request,
+        response=response,
+        error_message=message,
     )
 
 
@@ -257,7 +271,14 @@ async def _converse_events(
     call: Call, params: dict[str, Any], req: ChatRequest, res: Resolved, model: ChatBackend
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
     stream = model.converse_stream(req)  # admits the call (rate limits) before the first event, so a 429
-    yield "messageStart", {"role": "assistant"}
+    logged = _logged_request(params)
+    sent: list[dict[str, Any]] = []  # the events, for the invocation log (as long as the answer)
+
+    def kept(name: str, payload: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+        sent.append({name: payload})
+        return name, payload
+
+    yield kept("messageStart", {"role": "assistant"})
     index, text_open, first = 0, False, None
     try:
         async for ev in stream:
@@ -265,35 +286,44 @@ async def _converse_events(
                 first = call.elapsed_ms()
             if isinstance(ev, TextDelta):
                 text_open = True
-                yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": ev.text}}
+                yield kept("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": ev.text}})
             elif isinstance(ev, ToolUseEvent):
                 if text_open:
-                    yield "contentBlockStop", {"contentBlockIndex": index}
+                    yield kept("contentBlockStop", {"contentBlockIndex": index})
                     index, text_open = index + 1, False
-                yield (
+                yield kept(
                     "contentBlockStart",
                     {
                         "contentBlockIndex": index,
                         "start": {"toolUse": {"toolUseId": ev.id, "name": ev.name}},
                     },
                 )
-                yield (
+                yield kept(
                     "contentBlockDelta",
                     {
                         "contentBlockIndex": index,
                         "delta": {"toolUse": {"input": json.dumps(dict(ev.input), ensure_ascii=False)}},
                     },
                 )
-                yield "contentBlockStop", {"contentBlockIndex": index}
+                yield kept("contentBlockStop", {"contentBlockIndex": index})
                 index += 1
             else:
                 if text_open:
-                    yield "contentBlockStop", {"contentBlockIndex": index}
-                yield "messageStop", {"stopReason": ev.stop_reason}
-                yield "metadata", {"usage": _usage(ev.usage), "metrics": {"latencyMs": call.elapsed_ms()}}
-                await _log(call, params["modelId"], res.info.id, ev, first_token_ms=first)
+                    yield kept("contentBlockStop", {"contentBlockIndex": index})
+                yield kept("messageStop", {"stopReason": ev.stop_reason})
+                metadata = {"usage": _usage(ev.usage), "metrics": {"latencyMs": call.elapsed_ms()}}
+                yield kept("metadata", metadata)
+                await _log(
+                    call,
+                    params["modelId"],
+                    res.info.id,
+                    ev,
+                    first_token_ms=first,
+                    request=logged,
+                    response=sent,
+                )
     except PlatformError as exc:
-        await _log(call, params["modelId"], res.info.id, None, exc.code)
+        await _log(call, params["modelId"], res.info.id, None, exc.code, request=logged, message=exc.message)
         raise
 
 
@@ -337,6 +367,8 @@ async def _embed(
         caller=caller_key(call.headers.get("authorization")),
     )
     tokens = sum(len(rough_tokens(t)) for t in req.texts)
+    # thousands of vectors (quantized for some embedding types): off the event loop
+    out = await CPU.run(fmt.render, EmbedResponse(vectors, tokens), req)
     await call.platform.log_invocation(
         request_id=call.request_id,
         surface="bedrock",
@@ -346,9 +378,11 @@ async def _embed(
         input_tokens=tokens,
         output_tokens=0,
         latency_ms=call.elapsed_ms(),
+        request=body,
+        response=out,
+        kind="embedding",
     )
-    # thousands of vectors (quantized for some embedding types): off the event loop
-    return await CPU.run(fmt.render, EmbedResponse(vectors, tokens), req), tokens
+    return out, tokens
 
 
 def _usage_headers(call: Call, input_tokens: int, output_tokens: int) -> None:
@@ -381,19 +415,24 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     try:
         result = await model.converse(req)
     except PlatformError as exc:
-        await _log(call, model_id, res.info.id, None, exc.code)
+        await _log(call, model_id, res.info.id, None, exc.code, request=body, message=exc.message)
         raise
-    await _log(call, model_id, res.info.id, result)
+    rendered = fmt.render(result, model_id)
+    await _log(call, model_id, res.info.id, result, request=body, response=rendered)
     _usage_headers(call, result.usage.input_tokens, result.usage.output_tokens)
-    return {
-        "body": json.dumps(fmt.render(result, model_id), ensure_ascii=False).encode(),
-        "contentType": "application/json",
-    }
+    return {"body": json.dumps(rendered, ensure_ascii=False).encode(), "contentType": "application/json"}
 
 
 async def _invoke_chunks(
-    call: Call, model_id: str, fmt: ChatFormat, req: ChatRequest, res: Resolved, model: ChatBackend
+    call: Call,
+    model_id: str,
+    fmt: ChatFormat,
+    req: ChatRequest,
+    res: Resolved,
+    model: ChatBackend,
+    body: Mapping[str, Any],
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    sent: list[dict[str, Any]] = []  # the chunks, for the invocation log
     first: int | None = None
     end: StreamEnd | None = None
 
@@ -410,13 +449,14 @@ async def _invoke_chunks(
     try:
         async for chunk in fmt.chunks(events(), model_id):
             if pending is not None:
+                sent.append(pending)
                 yield (
                     "chunk",
                     {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()},
                 )
             pending = dict(chunk)
     except PlatformError as exc:
-        await _log(call, model_id, res.info.id, None, exc.code)
+        await _log(call, model_id, res.info.id, None, exc.code, request=body, message=exc.message)
         raise
     assert end is not None
     pending = pending or {}
@@ -426,7 +466,8 @@ async def _invoke_chunks(
         "invocationLatency": call.elapsed_ms(),
         "firstByteLatency": first if first is not None else call.elapsed_ms(),
     }
-    await _log(call, model_id, res.info.id, end, first_token_ms=first)
+    sent.append(pending)
+    await _log(call, model_id, res.info.id, end, first_token_ms=first, request=body, response=sent)
     yield "chunk", {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()}
 
 
@@ -443,7 +484,7 @@ async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, A
     check_images(req, model.supports_images, model_id)
     check_limits(req, res.info, model_id, call.platform.settings)
     return {
-        "body": EventStream(_invoke_chunks(call, model_id, fmt, req, res, model)),
+        "body": EventStream(_invoke_chunks(call, model_id, fmt, req, res, model, body)),
         "contentType": "application/json",
     }
 
