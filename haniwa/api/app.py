@@ -33,6 +33,7 @@ from haniwa.api import (
     bedrock_runtime,
     eventstream,
     haniwa_rest,
+    openai_batch,
 )
 from haniwa.api import openai as openai_api
 from haniwa.api.auth import authenticate_headers, verify_signature
@@ -267,7 +268,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
-    platform.batch.bind(bedrock_batch.BedrockRecords(platform))
+    records = bedrock_batch.BedrockRecords(platform)
+    openai_batch.bind(platform, records)
+    platform.batch.bind(records)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -331,6 +334,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers=_PLAYGROUND_HEADERS)
 
     app.mount("/playground", StaticFiles(directory=STATIC), name="playground")
+    app.include_router(openai_batch.router)  # before openai_api's /v1 fallback
     app.include_router(openai_api.router)
     app.include_router(haniwa_rest.router)
     app.add_api_route(
