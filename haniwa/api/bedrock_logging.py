@@ -18,9 +18,10 @@ async def put_config(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     if s3 is not None:
         try:
             await call.platform.invocation_logs.store.bucket(s3["bucketName"])
-        except NotFoundError as exc:
+        except (NotFoundError, ValidationError) as exc:  # S3's own codes (NoSuchBucket, InvalidBucketName)
             raise ValidationError(
-                f"the S3 bucket {s3['bucketName']!r} of s3Config does not exist; create it first"
+                f"s3Config.bucketName {s3['bucketName'][:80]!r} is not a bucket at this endpoint:"
+                f" {exc.message}"
             ) from exc
     await call.platform.invocation_logs.put(cfg)
     return {}
