@@ -351,3 +351,22 @@ def test_kill_9_resumes_after_the_last_written_record(batch_home: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_line_over_the_body_limit_is_an_error_record(batch_home: Path) -> None:
+    settings = Settings(home=batch_home, profile="fast", max_body_bytes=2000)
+    with serve_in_thread(create_app(settings)) as u:
+        s3 = boto3.client("s3", **client_kwargs(u))
+        bedrock = boto3.client("bedrock", **client_kwargs(u))
+        s3.create_bucket(Bucket="batch-in")
+        s3.create_bucket(Bucket="batch-out")
+        huge = json.dumps({"recordId": "huge", "modelInput": converse("長い" * 5000)})
+        small = [json.dumps({"recordId": f"s{i}", "modelInput": converse(f"s{i}")}) for i in range(3)]
+        put_jsonl(s3, "long/l.jsonl", [small[0], huge, *small[1:]])
+        arn = create(bedrock, "long-line", prefix="long/", modelInvocationType="Converse")
+        job = wait(bedrock, arn, ended)
+        rows, manifest = outputs(s3, arn, "l.jsonl")
+    assert job["status"] == "PartiallyCompleted"
+    assert [r.get("recordId") for r in rows] == ["s0", "RECORD0000000002", "s1", "s2"]
+    assert "longer than 2000 bytes" in rows[1]["error"]["errorMessage"]
+    assert (manifest["successRecordCount"], manifest["errorRecordCount"]) == (3, 1)
