@@ -161,6 +161,9 @@ def world(settings: Settings, home: Path) -> Iterator[World]:
     folder = home / "s3" / "docs" / "kb"
     folder.mkdir(parents=True)
     (folder / "a.txt").write_text("Green tea is made from unoxidised leaves.", encoding="utf-8")
+    (home / "s3" / "docs" / "batch").mkdir()
+    record = {"recordId": "r1", "modelInput": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}}
+    (home / "s3" / "docs" / "batch" / "a.jsonl").write_text(json.dumps(record), encoding="utf-8")
     app = create_app(settings)
     platform: Platform = app.state.platform
     with serve_in_thread(app) as url:
@@ -262,6 +265,22 @@ def world(settings: Settings, home: Path) -> Iterator[World]:
             ),
             "indexing the custom documents",
         )
+        for i in range(3):
+            bedrock.create_model_invocation_job(
+                jobName=f"batch-{i}",
+                roleArn="arn:aws:iam::000000000000:role/batch",
+                modelId=MODEL,
+                modelInvocationType="Converse",
+                inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://docs/batch/"}},
+                outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://docs/out/"}},
+            )
+        _wait(  # a listing of jobs that still move would differ between two calls
+            lambda: (
+                {j["status"] for j in bedrock.list_model_invocation_jobs()["invocationJobSummaries"]}
+                == {"Completed"}
+            ),
+            "the batch jobs",
+        )
         yield World(platform, agent, runtime, bedrock, agent_id, guardrail_ids[0], kb_id, custom_ds, s3_ds)
 
 
@@ -295,6 +314,13 @@ def _listings(w: World) -> list[tuple[Any, str, dict[str, Any], str]]:
         (w.bedrock, "list_guardrails", {"guardrailIdentifier": w.guardrail_id}, "guardrails"),
         (w.bedrock, "list_evaluation_jobs", {}, "jobSummaries"),
         (w.bedrock, "list_evaluation_jobs", {"sortOrder": "Ascending"}, "jobSummaries"),
+        (w.bedrock, "list_model_invocation_jobs", {}, "invocationJobSummaries"),
+        (
+            w.bedrock,
+            "list_model_invocation_jobs",
+            {"sortOrder": "Ascending", "nameContains": "batch"},
+            "invocationJobSummaries",
+        ),
     ]
 
 

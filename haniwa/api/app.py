@@ -27,11 +27,14 @@ from haniwa.api import (
     bedrock_agent_agents,
     bedrock_agent_invoke,
     bedrock_agent_runtime,
+    bedrock_batch,
     bedrock_evaluation,
     bedrock_guardrails,
+    bedrock_logging,
     bedrock_runtime,
     eventstream,
     haniwa_rest,
+    openai_batch,
 )
 from haniwa.api import openai as openai_api
 from haniwa.api.auth import authenticate_headers, verify_signature
@@ -262,9 +265,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bedrock_agent_invoke,
         bedrock_guardrails,
         bedrock_evaluation,
+        bedrock_batch,
+        bedrock_logging,
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
+    records = bedrock_batch.BedrockRecords(platform)
+    openai_batch.bind(platform, records)
+    platform.batch.bind(records)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -328,6 +336,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers=_PLAYGROUND_HEADERS)
 
     app.mount("/playground", StaticFiles(directory=STATIC), name="playground")
+    app.include_router(openai_batch.router)  # before openai_api's /v1 fallback
     app.include_router(openai_api.router)
     # before haniwa_rest: its fallback answers every other /haniwa/v1 path
     app.include_router(bedrock_evaluation.router)

@@ -260,6 +260,7 @@ async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     req, res, model = await _prepare(call, params)
     guard, inputs, req = await _guard_input(call, params, req)
     outputs = OutputGuard(guard) if guard is not None else None
+    logged = _logged_request(params)
     if inputs is not None and inputs.blocked:
         # refused before the model runs: no generation, no tokens
         result = ChatResult(Message("assistant", (TextBlock(inputs.texts[0]),)), "end_turn", Usage(0, 0))
@@ -268,9 +269,10 @@ async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         try:
             result = await model.converse(req)
         except PlatformError as exc:
-            await _log(call, params["modelId"], res.info.id, None, exc.code)
+            await _log(
+                call, params["modelId"], res.info.id, None, exc.code, request=logged, message=exc.message
+            )
             raise
-    await _log(call, params["modelId"], res.info.id, result)
     content = []
     for b in result.message.content:
         if outputs is not None and isinstance(b, TextBlock):
@@ -284,7 +286,13 @@ async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     }
     if guard is not None and guard.traced:
         out["trace"] = {"guardrail": converse_trace(guard, inputs, outputs)}
+    await _log(call, params["modelId"], res.info.id, result, request=logged, response=out)
     return out
+
+
+def _logged_request(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A Converse request as the invocation log shows it: the body, without the path's model id."""
+    return {k: v for k, v in params.items() if k != "modelId"}
 
 
 async def _log(
@@ -294,6 +302,10 @@ async def _log(
     result: ChatResult | StreamEnd | None,
     error: str | None = None,
     first_token_ms: int | None = None,
+    *,
+    request: Any = None,
+    response: Any = None,
+    message: str | None = None,
 ) -> None:
     await call.platform.log_invocation(
         request_id=call.request_id,
@@ -307,6 +319,9 @@ async def _log(
         first_token_ms=first_token_ms,
         status="error" if error else "ok",
         error_code=error,
+        request=request,
+        response=response,
+        error_message=message,
     )
 
 
@@ -331,7 +346,14 @@ async def _converse_events(
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
     if guarded is not None and guarded[2] is not None:
         stream = guarded[2].stream(stream)
-    yield "messageStart", {"role": "assistant"}
+    logged = _logged_request(params)
+    sent: list[dict[str, Any]] = []  # the events, for the invocation log (as long as the answer)
+
+    def kept(name: str, payload: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+        sent.append({name: payload})
+        return name, payload
+
+    yield kept("messageStart", {"role": "assistant"})
     index, text_open, first = 0, False, None
     try:
         async for ev in stream:
@@ -339,30 +361,30 @@ async def _converse_events(
                 first = call.elapsed_ms()
             if isinstance(ev, TextDelta):
                 text_open = True
-                yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": ev.text}}
+                yield kept("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": ev.text}})
             elif isinstance(ev, ToolUseEvent):
                 if text_open:
-                    yield "contentBlockStop", {"contentBlockIndex": index}
+                    yield kept("contentBlockStop", {"contentBlockIndex": index})
                     index, text_open = index + 1, False
-                yield (
+                yield kept(
                     "contentBlockStart",
                     {
                         "contentBlockIndex": index,
                         "start": {"toolUse": {"toolUseId": ev.id, "name": ev.name}},
                     },
                 )
-                yield (
+                yield kept(
                     "contentBlockDelta",
                     {
                         "contentBlockIndex": index,
                         "delta": {"toolUse": {"input": json.dumps(dict(ev.input), ensure_ascii=False)}},
                     },
                 )
-                yield "contentBlockStop", {"contentBlockIndex": index}
+                yield kept("contentBlockStop", {"contentBlockIndex": index})
                 index += 1
             else:
                 if text_open:
-                    yield "contentBlockStop", {"contentBlockIndex": index}
+                    yield kept("contentBlockStop", {"contentBlockIndex": index})
                 meta: dict[str, Any] = {
                     "usage": _usage(ev.usage),
                     "metrics": {"latencyMs": call.elapsed_ms()},
@@ -373,11 +395,19 @@ async def _converse_events(
                     stop = "guardrail_intervened" if acted(inputs, outputs) else stop
                     if guard.traced:
                         meta["trace"] = {"guardrail": converse_trace(guard, inputs, outputs)}
-                yield "messageStop", {"stopReason": stop}
-                yield "metadata", meta
-                await _log(call, params["modelId"], res.info.id, ev, first_token_ms=first)
+                yield kept("messageStop", {"stopReason": stop})
+                yield kept("metadata", meta)
+                await _log(
+                    call,
+                    params["modelId"],
+                    res.info.id,
+                    ev,
+                    first_token_ms=first,
+                    request=logged,
+                    response=sent,
+                )
     except PlatformError as exc:
-        await _log(call, params["modelId"], res.info.id, None, exc.code)
+        await _log(call, params["modelId"], res.info.id, None, exc.code, request=logged, message=exc.message)
         raise
 
 
@@ -430,6 +460,8 @@ async def _embed(
         caller=caller_key(call.headers.get("authorization")),
     )
     tokens = sum(len(rough_tokens(t)) for t in req.texts)
+    # thousands of vectors (quantized for some embedding types): off the event loop
+    out = await CPU.run(fmt.render, EmbedResponse(vectors, tokens), req)
     await call.platform.log_invocation(
         request_id=call.request_id,
         surface="bedrock",
@@ -439,9 +471,11 @@ async def _embed(
         input_tokens=tokens,
         output_tokens=0,
         latency_ms=call.elapsed_ms(),
+        request=body,
+        response=out,
+        kind="embedding",
     )
-    # thousands of vectors (quantized for some embedding types): off the event loop
-    return await CPU.run(fmt.render, EmbedResponse(vectors, tokens), req), tokens
+    return out, tokens
 
 
 def _usage_headers(call: Call, input_tokens: int, output_tokens: int) -> None:
@@ -520,7 +554,7 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         try:
             result = await model.converse(req)
         except PlatformError as exc:
-            await _log(call, model_id, res.info.id, None, exc.code)
+            await _log(call, model_id, res.info.id, None, exc.code, request=body, message=exc.message)
             raise
         if outputs is not None:
             blocks = [
@@ -528,10 +562,10 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
                 for b in result.message.content
             ]
             result = ChatResult(Message("assistant", tuple(blocks)), result.stop_reason, result.usage)
-    await _log(call, model_id, res.info.id, result)
     _usage_headers(call, result.usage.input_tokens, result.usage.output_tokens)
     out = fmt.render(result, model_id)
     _guard_members(out, guard, inputs, outputs)
+    await _log(call, model_id, res.info.id, result, request=body, response=out)
     return {"body": json.dumps(out, ensure_ascii=False).encode(), "contentType": "application/json"}
 
 
@@ -541,8 +575,10 @@ async def _invoke_chunks(
     fmt: ChatFormat,
     source: AsyncIterator[ChatEvent],
     res: Resolved,
+    body: Mapping[str, Any],
     guarded: tuple[Guard, Checked | None, OutputGuard | None] | None = None,
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    sent: list[dict[str, Any]] = []  # the chunks, for the invocation log
     first: int | None = None
     end: StreamEnd | None = None
     if guarded is not None and guarded[2] is not None:
@@ -561,13 +597,14 @@ async def _invoke_chunks(
     try:
         async for chunk in fmt.chunks(events(), model_id):
             if pending is not None:
+                sent.append(pending)
                 yield (
                     "chunk",
                     {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()},
                 )
             pending = dict(chunk)
     except PlatformError as exc:
-        await _log(call, model_id, res.info.id, None, exc.code)
+        await _log(call, model_id, res.info.id, None, exc.code, request=body, message=exc.message)
         raise
     assert end is not None
     pending = pending or {}
@@ -579,7 +616,8 @@ async def _invoke_chunks(
     }
     if guarded is not None:
         _guard_members(pending, *guarded)
-    await _log(call, model_id, res.info.id, end, first_token_ms=first)
+    sent.append(pending)
+    await _log(call, model_id, res.info.id, end, first_token_ms=first, request=body, response=sent)
     yield "chunk", {"bytes": base64.b64encode(json.dumps(pending, ensure_ascii=False).encode()).decode()}
 
 
@@ -597,17 +635,17 @@ async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, A
     check_images(req, model.supports_images, model_id)
     check_limits(req, res.info, model_id, call.platform.settings)
     if guard is None:
-        chunks = _invoke_chunks(call, model_id, fmt, model.converse_stream(req), res)
+        chunks = _invoke_chunks(call, model_id, fmt, model.converse_stream(req), res, body)
     else:
         inputs, req = await check_request_input(guard, req, suffix)
         if inputs.blocked:
             # refused before the model runs: no generation, no tokens
             chunks = _invoke_chunks(
-                call, model_id, fmt, blocked_events(inputs.texts[0]), res, (guard, inputs, None)
+                call, model_id, fmt, blocked_events(inputs.texts[0]), res, body, (guard, inputs, None)
             )
         else:
             guarded = (guard, inputs, OutputGuard(guard))
-            chunks = _invoke_chunks(call, model_id, fmt, model.converse_stream(req), res, guarded)
+            chunks = _invoke_chunks(call, model_id, fmt, model.converse_stream(req), res, body, guarded)
     return {"body": EventStream(chunks), "contentType": "application/json"}
 
 

@@ -17,12 +17,15 @@ from haniwa.agents.sessions import SessionStore
 from haniwa.api.native.formats import NativeFormats
 from haniwa.api.pagination import Pager
 from haniwa.api.wire import Operation, Router
+from haniwa.batch.service import BatchService
 from haniwa.config import Settings
 from haniwa.evaluation.service import EvaluationService
 from haniwa.guardrails.service import GuardrailService
+from haniwa.invocations.service import InvocationLogs, LogEntry
 from haniwa.jobs.engine import JobEngine
 from haniwa.knowledge.service import KnowledgeService
 from haniwa.runtime.registry import ModelRegistry
+from haniwa.s3.store import FolderStore
 from haniwa.store.db import Database
 from haniwa.store.usage import Invocation, record
 
@@ -48,12 +51,23 @@ class Platform:
     agent_sessions: SessionStore = field(init=False)
     guardrails: GuardrailService = field(init=False)
     evaluation: EvaluationService = field(init=False)
+    batch: BatchService = field(init=False)
+    invocation_logs: InvocationLogs = field(init=False)
 
     def __post_init__(self) -> None:
         self.agent_sessions = SessionStore(self.db)
         self.guardrails = GuardrailService(self.db)
         # registers the evaluation job kind: before create_app's lifespan recovers jobs
         self.evaluation = EvaluationService(self.settings, self.registry, self.db, self.jobs, self.knowledge)
+        store = FolderStore(self.settings.s3_folder)
+        self.invocation_logs = InvocationLogs(self.db, store, self.settings.region)
+        self.batch = BatchService(
+            self.db,
+            self.jobs,
+            store,
+            self.settings.home / "batch",
+            max_line_bytes=self.settings.max_body_bytes,
+        )
 
     async def log_invocation(
         self,
@@ -69,8 +83,28 @@ class Platform:
         first_token_ms: int | None = None,
         status: str = "ok",
         error_code: str | None = None,
+        request: Any = None,
+        response: Any = None,
+        kind: str = "text",
+        error_message: str | None = None,
     ) -> None:
-        """One row in the invocation log (``store/usage.py``), which the usage tab reads."""
+        """One row in the invocation log (``store/usage.py``), which the usage tab reads; with ``request``
+        (a runtime call's body) also a record in the S3 invocation log, when one is configured."""
+        if request is not None:
+            await self.invocation_logs.write(
+                LogEntry(
+                    request_id,
+                    operation,
+                    model_requested or model_id or "",
+                    kind,
+                    request,
+                    response,
+                    input_tokens,
+                    output_tokens,
+                    error_code,
+                    error_message,
+                )
+            )
         await record(
             self.db,
             Invocation(

@@ -221,6 +221,7 @@ def parse_input(
 PATTERN_EXEMPT: frozenset[tuple[str, str]] = frozenset(
     {
         ("bedrock", "GetFoundationModelIdentifier"),
+        ("bedrock", "ModelId"),
         ("bedrock-runtime", "ConversationalModelId"),
         ("bedrock-runtime", "InvokeModelIdentifier"),
         ("bedrock-runtime", "FoundationModelVersionIdentifier"),

@@ -363,6 +363,46 @@ def m009_guardrails(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m010_batch_and_logging(db: sqlite3.Connection) -> None:
+    # batch inference jobs: the wire's identity (12-character id, unique name, idempotency token) beside
+    # the job engine's row that runs them; ``spec`` keeps the request as sent
+    db.execute(
+        """CREATE TABLE batch_jobs (
+            id TEXT PRIMARY KEY,
+            job_id TEXT NOT NULL UNIQUE,
+            surface TEXT NOT NULL,
+            name TEXT NOT NULL,
+            client_token TEXT,
+            model_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            input_uri TEXT NOT NULL,
+            output_uri TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created REAL NOT NULL,
+            expires REAL,
+            UNIQUE (surface, name),
+            UNIQUE (surface, client_token)
+        )"""
+    )
+    # files of the OpenAI Files API: pointers to objects in the S3 store
+    db.execute(
+        """CREATE TABLE openai_files (
+            id TEXT PRIMARY KEY,
+            filename TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            bucket TEXT NOT NULL,
+            key TEXT NOT NULL,
+            created REAL NOT NULL
+        )"""
+    )
+    # PutModelInvocationLoggingConfiguration: one configuration (a single row, id 1)
+    db.execute(
+        "CREATE TABLE invocation_logging (id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL)"
+    )
+
+
+@migration
 def m011_evaluation(db: sqlite3.Connection) -> None:
     # One row per evaluation job (its 12-character id is the one in the job ARN; ``job_id`` the job
     # engine's row); ``request`` keeps CreateEvaluationJob's members as sent, ``plan`` the domain form the

@@ -18,6 +18,7 @@ register({
     'shell.tab.kb': 'Knowledge bases',
     'shell.tab.agents': 'Agents',
     'shell.tab.usage': 'Usage',
+    'shell.tab.batch': 'Batch',
     'shell.tabs': 'Playground sections',
     'shell.langToggle': '日本語',
     'shell.langToggleTitle': 'Switch language',
@@ -37,7 +38,7 @@ register({
     'shell.panelFailed': 'This panel could not be loaded.',
     'shell.panelFailedHint': 'Reload the page to try again. Details: {detail}',
     'shell.reload': 'Reload',
-    'shell.shortcuts': 'Alt+1…5 switch tabs · / focuses the input · Ctrl/⌘+Enter sends',
+    'shell.shortcuts': 'Alt+1…6 switch tabs · / focuses the input · Ctrl/⌘+Enter sends',
   },
   ja: {
     'shell.tab.chat': 'チャット',
@@ -45,6 +46,7 @@ register({
     'shell.tab.kb': 'ナレッジベース',
     'shell.tab.agents': 'エージェント',
     'shell.tab.usage': '使用状況',
+    'shell.tab.batch': 'バッチ',
     'shell.tabs': 'プレイグラウンドのセクション',
     'shell.langToggle': 'English',
     'shell.langToggleTitle': '言語を切り替えます',
@@ -64,7 +66,7 @@ register({
     'shell.panelFailed': 'このパネルを読み込めませんでした。',
     'shell.panelFailedHint': 'ページを再読み込みしてもう一度お試しください。詳細: {detail}',
     'shell.reload': '再読み込み',
-    'shell.shortcuts': 'Alt+1…5 でタブ切り替え · / で入力欄へ移動 · Ctrl/⌘+Enter で送信',
+    'shell.shortcuts': 'Alt+1…6 でタブ切り替え · / で入力欄へ移動 · Ctrl/⌘+Enter で送信',
   },
 });
 
@@ -74,6 +76,7 @@ const PANELS = [
   { name: 'kb', module: './kb/panel.js' },
   { name: 'agents', module: './agents/panel.js' },
   { name: 'usage', module: './usage/panel.js' },
+  { name: 'batch', module: './batch/panel.js' },
 ];
 const DEFAULT_ROUTE = '#/chat';
 
