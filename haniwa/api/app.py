@@ -27,6 +27,7 @@ from haniwa.api import (
     bedrock_agent_agents,
     bedrock_agent_invoke,
     bedrock_agent_runtime,
+    bedrock_customization,
     bedrock_guardrails,
     bedrock_runtime,
     eventstream,
@@ -260,6 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bedrock_agent_runtime,
         bedrock_agent_invoke,
         bedrock_guardrails,
+        bedrock_customization,
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
@@ -268,6 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await knowledge.upgrade(functools.partial(bedrock_agent.data_source_config, settings))
         await knowledge.recover()
+        await platform.customization.recover()
         await jobs.recover()  # once every capability has registered its kinds of job
         yield
         await jobs.close()

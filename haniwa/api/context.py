@@ -18,10 +18,12 @@ from haniwa.api.native.formats import NativeFormats
 from haniwa.api.pagination import Pager
 from haniwa.api.wire import Operation, Router
 from haniwa.config import Settings
+from haniwa.customization.service import CustomizationService
 from haniwa.guardrails.service import GuardrailService
 from haniwa.jobs.engine import JobEngine
 from haniwa.knowledge.service import KnowledgeService
 from haniwa.runtime.registry import ModelRegistry
+from haniwa.s3.store import FolderStore
 from haniwa.store.db import Database
 from haniwa.store.usage import Invocation, record
 
@@ -46,10 +48,15 @@ class Platform:
     pages: Pager = field(default_factory=Pager)  # its key signs nextTokens until the app stops
     agent_sessions: SessionStore = field(init=False)
     guardrails: GuardrailService = field(init=False)
+    customization: CustomizationService = field(init=False)
 
     def __post_init__(self) -> None:
         self.agent_sessions = SessionStore(self.db)
         self.guardrails = GuardrailService(self.db)
+        # registers the "training" job kind, so it exists before the engine's recover() at start-up
+        self.customization = CustomizationService(
+            self.settings, self.registry, self.db, self.jobs, FolderStore(self.settings.s3_folder)
+        )
 
     async def log_invocation(
         self,

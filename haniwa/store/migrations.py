@@ -362,6 +362,22 @@ def m009_guardrails(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m012_customization(db: sqlite3.Connection) -> None:
+    """Model customization: jobs (their work runs on ``jobs``), custom models, provisioned throughput and
+    custom-model deployments. ``data`` is the record's JSON (see ``haniwa/customization/service.py``)."""
+    for table in ("customization_jobs", "custom_models", "provisioned_models", "custom_model_deployments"):
+        db.execute(
+            f"""CREATE TABLE {table} (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                client_token TEXT,
+                data TEXT NOT NULL,
+                created REAL NOT NULL
+            )"""
+        )
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
