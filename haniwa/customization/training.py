@@ -209,12 +209,15 @@ class TrainingWork:
                     steps.append(
                         [event["step"], event["epoch"], event["loss"], math.exp(min(event["loss"], 50))]
                     )
+                    if "firstStepSeconds" not in figures:
+                        figures.update(firstStepSeconds=event["seconds"], firstStepTokens=event["tokens"])
                     figures.update(
                         step=event["step"],
                         totalSteps=event["total"],
                         epoch=event["epoch"],
                         loss=event["loss"],
                         tokens=figures.get("tokens", 0) + event["tokens"],
+                        trainSeconds=figures.get("trainSeconds", 0) + event["seconds"],
                         secondsPerStep=event["seconds"],
                     )
                     _write_steps(folder, steps)
