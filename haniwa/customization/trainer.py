@@ -28,6 +28,7 @@ import shutil
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,9 @@ def _watch_parent() -> None:
     """Exit as soon as stdin reaches its end: the server that started us is gone (or asks us to stop)."""
 
     def watch() -> None:
+        # os.read, not sys.stdin: a daemon thread inside the buffered reader at exit aborts the interpreter
         try:
-            while sys.stdin.buffer.read(1):
+            while os.read(0, 1):
                 pass
         finally:
             os._exit(3)
@@ -246,7 +248,10 @@ def main() -> None:
         run(spec)
     except Exception as exc:  # the parent reads the reason from this line
         _emit(event="error", message=f"{type(exc).__name__}: {exc}")
-        raise SystemExit(1) from exc
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    os._exit(0)  # no interpreter teardown: torch's thread pools and the watcher have nothing to flush
 
 
 if __name__ == "__main__":

@@ -204,6 +204,8 @@ class TrainingWork:
                 if kind == "start":
                     steps = [s for s in steps if s[0] <= event["step"]]
                     figures.update(step=event["step"], totalSteps=event["total"])
+                    if event["step"]:
+                        figures["resumedFrom"] = event["step"]
                     await ctx.report(done=event["step"], total=event["total"], message="training")
                 elif kind == "step":
                     steps.append(
