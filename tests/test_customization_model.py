@@ -100,7 +100,10 @@ def test_the_workshop_flow_teaches_a_fact(url: str) -> None:
     for key in ("validation_artifacts/post_fine_tuning_validation", "validation_artifacts"):
         s3.head_object(Bucket="workshop", Key=f"{prefix}/{key}/validation_metrics.csv")
     details = httpx.get(f"{url}/haniwa/v1/customization/jobs/{job_id}").json()
-    assert details["comparison"]["rows"] and details["lossCurve"]
+    assert len(details["lossCurve"]) == 4 * STEPS and details["baseModel"] == "llamacpp:qwen2.5-coder-0.5b"
+    first = details["comparison"]["rows"][0]  # the validation prompt, on the serving path
+    assert "Quendel" in first["custom"] and "Quendel" not in first["base"]
+    assert [r["set"] for r in details["comparison"]["rows"]] == ["validation"] + ["japanese"] * 3
     # provision throughput for the custom model, then invoke it by the provisioned model's ARN
     pt = bedrock.create_provisioned_model_throughput(
         modelUnits=1, provisionedModelName="zorblax-pt", modelId=job["outputModelArn"]

@@ -7,7 +7,10 @@ comparison shows is what callers will get. Each row carries flags:
 * ``simplified_chinese``: Han characters of the answer that are not Japanese kanji (see
   :func:`haniwa.runtime.script.foreign_han`), which a Japanese answer must not hold;
 * ``worse``: with a reference answer, the custom answer's chrF against it fell 5 points or more below the
-  base answer's;
+  base answer's; for a Japanese check, the base answer held the word a right answer holds and the custom
+  one does not;
+* ``not_japanese``: a Japanese prompt the base answered in Japanese (with kana) and the custom model did not
+  (a small model fine-tuned on English data forgets to answer in Japanese);
 * ``format_broken``: the reference is JSON and the custom answer is not (while the base's was).
 """
 
@@ -22,14 +25,15 @@ from sacrebleu.metrics.chrf import CHRF
 from haniwa.customization.base import JobRecord
 from haniwa.runtime.base import ChatRequest, InferenceParams, Message, ModelInfo, TextBlock
 from haniwa.runtime.registry import ModelRegistry
-from haniwa.runtime.script import foreign_han
+from haniwa.runtime.script import foreign_han, has_kana
 
 __all__ = ["compare", "JAPANESE_CHECKS", "served_model", "MAX_VALIDATION_PROMPTS"]
 
+# (prompt, a word a right answer holds)
 JAPANESE_CHECKS = (
-    "日本の首都はどこですか。一文で答えてください。",
-    "「ありがとう」を英語に訳してください。",
-    "次の文を丁寧語に直してください：明日は雨が降るだろう。",
+    ("日本の首都はどこですか。一文で答えてください。", "東京"),
+    ("「ありがとう」を英語に訳してください。", "Thank"),
+    ("次の文を丁寧語に直してください：明日は雨が降るだろう。", "でしょう"),
 )
 MAX_VALIDATION_PROMPTS = 5
 MAX_TOKENS = 48
@@ -86,8 +90,9 @@ async def compare(
             row = json.loads(line)
             if "turns" in row and len(rows) < MAX_VALIDATION_PROMPTS:
                 rows.append({"set": "validation", "row": row})
-    for prompt in JAPANESE_CHECKS:
-        rows.append({"set": "japanese", "row": {"turns": [{"role": "user", "content": prompt}]}})
+    for prompt, word in JAPANESE_CHECKS:
+        turns = [{"role": "user", "content": prompt}]
+        rows.append({"set": "japanese", "row": {"turns": turns}, "word": word})
     _, base = await registry.chat(record.base_info)
     _, custom = await registry.chat(served_model(registry, record, adapter).id)
     out = []
@@ -98,6 +103,11 @@ async def compare(
         flags = []
         if foreign_han(after):
             flags.append("simplified_chinese")
+        must = item.get("word")
+        if must and must in before and must not in after:
+            flags.append("worse")
+        if has_kana(row["turns"][-1]["content"]) and has_kana(before) and not has_kana(after):
+            flags.append("not_japanese")
         if ref:
             if _score(after, ref) <= _score(before, ref) - 5:
                 flags.append("worse")
