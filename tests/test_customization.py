@@ -197,6 +197,9 @@ def test_provisioned_throughput_and_deployments_serve_models_by_arn(world: Any) 
             clientRequestToken="t",
         )["provisionedModelArn"]
     )
+    # listed where the playground's model pickers look (ListFoundationModels)
+    listed_ids = [m["modelId"] for m in bedrock.list_foundation_models()["modelSummaries"]]
+    assert pt.rsplit("/", 1)[-1] in listed_ids
     got = bedrock.get_provisioned_model_throughput(provisionedModelId=pt)
     assert got["status"] == "InService" and got["provisionedModelName"] == "pt-echo"
     runtime = boto3.client("bedrock-runtime", **client_kwargs(url))
