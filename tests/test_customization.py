@@ -235,3 +235,40 @@ def test_provisioned_throughput_and_deployments_serve_models_by_arn(world: Any) 
     bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=dep["customModelDeploymentArn"])
     bedrock.delete_custom_model(modelIdentifier=model["modelArn"])
     assert bedrock.list_custom_models()["modelSummaries"] == []
+
+
+def test_the_cli_follows_a_job_to_its_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import socket
+
+    from click.testing import CliRunner
+
+    from haniwa.cli import cli
+
+    for name in list(os.environ):
+        if name.startswith("HANIWA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HANIWA_HOME", str(home))
+    monkeypatch.setenv("HANIWA_PROFILE", "fast")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("HANIWA_PORT", str(s.getsockname()[1]))
+    folder = home / "s3" / "train"
+    folder.mkdir(parents=True)
+    filler = json.dumps({"prompt": "p", "completion": "c" * 1000}) + "\n"
+    big = _jsonl(GOOD[:1]) + b"{not json\n" + filler.encode() * (CHEAP_CHECK_BYTES // len(filler) + 1)
+    (folder / "big.jsonl").write_bytes(big)
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["customize", *args], catch_exceptions=False)
+
+    common = ["--base-model", BASE, "--training", "s3://train/big.jsonl", "--output", "s3://train/out/"]
+    bad = run("create", "j0", *common, "-p", "epochCount=9")
+    assert bad.exit_code == 1 and "epochCount must be between 1 and 5" in bad.output, bad.output
+    followed = run("create", "j1", *common)
+    assert followed.exit_code == 1, followed.output
+    assert "j1: Failed" in followed.output and "big.jsonl line 2: not valid JSON" in followed.output
+    listed = run("list")
+    assert "j1" in listed.output and "Failed" in listed.output
+    got = run("get", "j1")
+    assert got.exit_code == 0 and '"status": "Failed"' in got.output and '"haniwa"' in got.output
