@@ -163,7 +163,70 @@ def test_kill_9_resumes_from_the_checkpoint_and_stop_stops(home: Path) -> None:
             "stopped",
             60,
         )
+        _until(
+            lambda: bedrock.get_model_customization_job(jobIdentifier=arn)["status"] == "Stopped",
+            "stopped",
+            60,
+        )
         _until(lambda: not _trainers(home), "the trainer ending with Stop", 30)
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_distillation_trains_the_student_on_the_teachers_answers(home: Path, settings: Any) -> None:
+    from haniwa.api.app import create_app
+    from haniwa.testing.server import serve_in_thread
+
+    if bundled_weights_missing():
+        need("bundled weights", str(bundled_weights_missing()))
+    _tiny_base(home / "models")
+    (home / "s3" / "data").mkdir(parents=True)
+    prompts = [{"prompt": "埴輪とは何ですか？"}, {"prompt": "What is a haniwa?"}]
+    (home / "s3" / "data" / "prompts.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in prompts), encoding="utf-8"
+    )
+    teacher = "anthropic.claude-3-haiku-20240307-v1:0"  # the test catalog's echo model
+    with serve_in_thread(create_app(settings)) as url:
+        kw = client_kwargs(url)
+        bedrock, runtime = boto3.client("bedrock", **kw), boto3.client("bedrock-runtime", **kw)
+        arn = bedrock.create_model_customization_job(
+            jobName="distil",
+            customModelName="student",
+            roleArn="arn:aws:iam::123456789012:role/r",
+            baseModelIdentifier="amazon.nova-micro-v1:0:128k",
+            customizationType="DISTILLATION",
+            customizationConfig={
+                "distillationConfig": {
+                    "teacherModelConfig": {
+                        "teacherModelIdentifier": teacher,
+                        "maxResponseLengthForInference": 64,
+                    }
+                }
+            },
+            trainingDataConfig={"s3Uri": "s3://data/prompts.jsonl"},
+            outputDataConfig={"s3Uri": "s3://data/out/"},
+            hyperParameters={"epochCount": "5"},
+        )["jobArn"]
+        job_id = arn.rsplit("/", 1)[-1]
+        _until(lambda: _details(url, job_id)["step"] >= 1, "the student training", 300)
+        got = bedrock.get_model_customization_job(jobIdentifier=arn)
+        assert got["customizationConfig"]["distillationConfig"]["teacherModelConfig"][
+            "teacherModelIdentifier"
+        ] == (teacher)
+        rows = [
+            json.loads(x) for x in (home / "customization" / job_id / "train.jsonl").read_text().splitlines()
+        ]
+        for row, p in zip(rows, prompts, strict=True):
+            answer = runtime.converse(
+                modelId=teacher,
+                messages=[{"role": "user", "content": [{"text": p["prompt"]}]}],
+                inferenceConfig={"maxTokens": 64, "temperature": 0},
+            )["output"]["message"]["content"][0]["text"]
+            assert row["completion"] == answer
+        bedrock.stop_model_customization_job(jobIdentifier=arn)
+        _until(
+            lambda: bedrock.get_model_customization_job(jobIdentifier=arn)["status"] == "Stopped",
+            "stopped",
+            60,
+        )
