@@ -116,7 +116,7 @@ async def create_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
                 "DISTILLATION needs customizationConfig.distillationConfig.teacherModelConfig"
             )
         teacher = cfg["teacherModelIdentifier"]
-        max_tokens = int(cfg.get("maxResponseLengthForInference", 512))
+        max_tokens = _int(cfg, "maxResponseLengthForInference", 1, 32768, 512)
     training = p["trainingDataConfig"].get("s3Uri")
     if not training:
         raise ValidationError("trainingDataConfig.s3Uri is required (invocation logs are not read)")
@@ -334,6 +334,16 @@ def _pt(call: Call, pm: Provisioned) -> dict[str, Any]:
     return out
 
 
+_INT32 = 2**31 - 1
+
+
+def _int(p: dict[str, Any], member: str, low: int, high: int, default: int) -> int:
+    value = p.get(member, default)
+    if not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{member} must be an integer between {low} and {high}")
+    return value
+
+
 async def create_pt(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     draft = Provisioned(
         id="",
@@ -343,7 +353,7 @@ async def create_pt(call: Call, p: dict[str, Any]) -> dict[str, Any]:
         serves="",
         created=0.0,
         updated=0.0,
-        units=int(p["modelUnits"]),
+        units=_int(p, "modelUnits", 1, _INT32, 1),
         commitment=p.get("commitmentDuration"),
     )
     pm = await _svc(call).serve(draft, p.get("clientRequestToken"))
