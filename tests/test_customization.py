@@ -272,3 +272,44 @@ def test_the_cli_follows_a_job_to_its_end(home: Path, monkeypatch: pytest.Monkey
     assert "j1" in listed.output and "Failed" in listed.output
     got = run("get", "j1")
     assert got.exit_code == 0 and '"status": "Failed"' in got.output and '"haniwa"' in got.output
+
+
+def test_model_import_takes_a_gguf_and_refuses_other_sources(world: Any) -> None:
+    _, bedrock, s3, _ = world
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="mine/model.gguf", Body=b"GGUF" + b"\0" * 64)
+    s3.put_object(Bucket="models", Key="hf/config.json", Body=b"{}")
+    s3.put_object(Bucket="models", Key="bad.gguf", Body=b"not a gguf")
+
+    def start(name: str, uri: str) -> str:
+        return str(
+            bedrock.create_model_import_job(
+                jobName=name,
+                importedModelName=f"{name}-model",
+                roleArn="arn:aws:iam::123456789012:role/r",
+                modelDataSource={"s3DataSource": {"s3Uri": uri}},
+            )["jobArn"]
+        )
+
+    def finished(arn: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while (job := bedrock.get_model_import_job(jobIdentifier=arn))["status"] == "InProgress":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        return dict(job)
+
+    ok = finished(start("ok", "s3://models/mine/"))  # a prefix holding one GGUF
+    assert ok["status"] == "Completed" and ":imported-model/" in ok["importedModelArn"]
+    hf = finished(start("hf", "s3://models/hf/"))
+    assert hf["status"] == "Failed" and "convert_hf_to_gguf.py" in hf["failureMessage"]
+    bad = finished(start("bad", "s3://models/bad.gguf"))
+    assert bad["status"] == "Failed" and "not a GGUF file" in bad["failureMessage"]
+    model = bedrock.get_imported_model(modelIdentifier=ok["importedModelArn"])
+    assert model["modelName"] == "ok-model" and model["jobName"] == "ok"
+    assert [m["modelName"] for m in bedrock.list_imported_models()["modelSummaries"]] == ["ok-model"]
+    statuses = {
+        j["jobName"]: j["status"] for j in bedrock.list_model_import_jobs()["modelImportJobSummaries"]
+    }
+    assert statuses == {"ok": "Completed", "hf": "Failed", "bad": "Failed"}
+    bedrock.delete_imported_model(modelIdentifier=ok["importedModelArn"])
+    assert bedrock.list_imported_models()["modelSummaries"] == []

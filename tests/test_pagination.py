@@ -275,6 +275,20 @@ def _customizations(platform: Platform, bedrock: Any, home: Path) -> None:
             modelUnits=1, provisionedModelName=f"pt-{i}", modelId=model["modelArn"]
         )
         bedrock.create_custom_model_deployment(modelDeploymentName=f"dep-{i}", modelArn=model["modelArn"])
+    (folder / "m.gguf").write_bytes(b"GGUF" + bytes(16))
+    imports = [
+        bedrock.create_model_import_job(
+            jobName=f"import-{i}",
+            importedModelName=f"imported-{i}",
+            roleArn="arn:aws:iam::123456789012:role/r",
+            modelDataSource={"s3DataSource": {"s3Uri": "s3://train/m.gguf"}},
+        )["jobArn"]
+        for i in range(3)
+    ]
+    _wait(
+        lambda: all(bedrock.get_model_import_job(jobIdentifier=a)["status"] == "Completed" for a in imports),
+        "the model imports",
+    )
 
 
 def _listings(w: World) -> list[tuple[Any, str, dict[str, Any], str]]:
@@ -309,6 +323,8 @@ def _listings(w: World) -> list[tuple[Any, str, dict[str, Any], str]]:
         (w.bedrock, "list_custom_models", {}, "modelSummaries"),
         (w.bedrock, "list_provisioned_model_throughputs", {}, "provisionedModelSummaries"),
         (w.bedrock, "list_custom_model_deployments", {}, "modelDeploymentSummaries"),
+        (w.bedrock, "list_model_import_jobs", {}, "modelImportJobSummaries"),
+        (w.bedrock, "list_imported_models", {}, "modelSummaries"),
     ]
 
 

@@ -29,6 +29,7 @@ from haniwa.api import (
     bedrock_agent_runtime,
     bedrock_customization,
     bedrock_guardrails,
+    bedrock_imports,
     bedrock_runtime,
     eventstream,
     haniwa_rest,
@@ -262,6 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bedrock_agent_invoke,
         bedrock_guardrails,
         bedrock_customization,
+        bedrock_imports,
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
@@ -271,6 +273,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await knowledge.upgrade(functools.partial(bedrock_agent.data_source_config, settings))
         await knowledge.recover()
         await platform.customization.recover()
+        await platform.imports.recover()
         await jobs.recover()  # once every capability has registered its kinds of job
         yield
         await jobs.close()

@@ -18,6 +18,7 @@ from haniwa.api.native.formats import NativeFormats
 from haniwa.api.pagination import Pager
 from haniwa.api.wire import Operation, Router
 from haniwa.config import Settings
+from haniwa.customization.imports import ImportService
 from haniwa.customization.service import CustomizationService
 from haniwa.guardrails.service import GuardrailService
 from haniwa.jobs.engine import JobEngine
@@ -49,14 +50,15 @@ class Platform:
     agent_sessions: SessionStore = field(init=False)
     guardrails: GuardrailService = field(init=False)
     customization: CustomizationService = field(init=False)
+    imports: ImportService = field(init=False)
 
     def __post_init__(self) -> None:
         self.agent_sessions = SessionStore(self.db)
         self.guardrails = GuardrailService(self.db)
         # registers the "training" job kind, so it exists before the engine's recover() at start-up
-        self.customization = CustomizationService(
-            self.settings, self.registry, self.db, self.jobs, FolderStore(self.settings.s3_folder)
-        )
+        store = FolderStore(self.settings.s3_folder)
+        self.customization = CustomizationService(self.settings, self.registry, self.db, self.jobs, store)
+        self.imports = ImportService(self.settings, self.registry, self.db, self.jobs, store)
 
     async def log_invocation(
         self,

@@ -364,9 +364,18 @@ def m009_guardrails(db: sqlite3.Connection) -> None:
 
 @migration
 def m012_customization(db: sqlite3.Connection) -> None:
-    """Model customization: jobs (their work runs on ``jobs``), custom models, provisioned throughput and
-    custom-model deployments. ``data`` is the record's JSON (see ``haniwa/customization/service.py``)."""
-    for table in ("customization_jobs", "custom_models", "provisioned_models", "custom_model_deployments"):
+    """Model customization: jobs (their work runs on ``jobs``), custom models, provisioned throughput,
+    custom-model deployments, model import jobs and imported models. ``data`` is the record's JSON (see
+    ``haniwa/customization/service.py`` and ``imports.py``)."""
+    tables = (
+        "customization_jobs",
+        "custom_models",
+        "provisioned_models",
+        "custom_model_deployments",
+        "model_import_jobs",
+        "imported_models",
+    )
+    for table in tables:
         db.execute(
             f"""CREATE TABLE {table} (
                 id TEXT PRIMARY KEY,
