@@ -151,3 +151,30 @@ def test_continued_pre_training_completes_on_input_lines(url: str) -> None:
     assert bedrock.get_custom_model(modelIdentifier=job["outputModelArn"])["customizationType"] == (
         "CONTINUED_PRE_TRAINING"
     )
+
+
+def test_an_imported_gguf_answers_by_its_arn(url: str) -> None:
+    kw = client_kwargs(url)
+    s3, bedrock = boto3.client("s3", **kw), boto3.client("bedrock", **kw)
+    runtime = boto3.client("bedrock-runtime", **kw)
+    s3.create_bucket(Bucket="imports")
+    s3.upload_file(str(MODELS_DIR / "qwen2.5-coder-0.5b-instruct.gguf"), "imports", "qwen/model.gguf")
+    arn = bedrock.create_model_import_job(
+        jobName="qwen-import",
+        importedModelName="my-qwen",
+        roleArn="arn:aws:iam::123456789012:role/r",
+        modelDataSource={"s3DataSource": {"s3Uri": "s3://imports/qwen/"}},
+    )["jobArn"]
+    deadline = time.monotonic() + 600
+    while (job := bedrock.get_model_import_job(jobIdentifier=arn))["status"] == "InProgress":
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert job["status"] == "Completed", job.get("failureMessage")
+    model = bedrock.get_imported_model(modelIdentifier=job["importedModelArn"])
+    assert model["modelArchitecture"] == "qwen2"
+    out = runtime.converse(
+        modelId=job["importedModelArn"],
+        messages=[{"role": "user", "content": [{"text": "日本の首都は？一言で。"}]}],
+        inferenceConfig={"maxTokens": 16, "temperature": 0},
+    )
+    assert "東京" in out["output"]["message"]["content"][0]["text"]
