@@ -30,6 +30,7 @@ from haniwa.store.db import Database
 __all__ = ["ImportRecord", "ImportedModel", "ImportService", "IMPORT"]
 
 IMPORT = "import"
+_REPORT_EVERY = 32 * 1024 * 1024  # bytes copied between two progress reports
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,9 +167,10 @@ class ImportService:
                 if copied == 0 and not chunk.startswith(b"GGUF"):
                     raise ValidationError(f"s3://{bucket}/{key} is not a GGUF file (no GGUF magic)")
                 await asyncio.to_thread(f.write, chunk)
-                copied += len(chunk)
+                before, copied = copied, copied + len(chunk)
                 ctx.check()
-                await ctx.report(done=copied)
+                if copied // _REPORT_EVERY != before // _REPORT_EVERY:
+                    await ctx.report(done=copied)
         os.replace(tmp, dest)
         model = ImportedModel(
             record.model_id, record.model_name, record.id, str(dest), _architecture(dest), time.time()
