@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from haniwa.api.app import Platform, create_app
 from haniwa.api.pagination import Pager
 from haniwa.config import Settings
+from haniwa.customization.service import CHEAP_CHECK_BYTES
 from haniwa.errors import ValidationError
 from haniwa.testing.server import serve_in_thread
 from tests.conftest import client_kwargs
@@ -256,6 +257,7 @@ def world(settings: Settings, home: Path) -> Iterator[World]:
                     agent_id, "TSTALIASID", "user-1", f"session-{i}", f"summary {i}", time.time()
                 )
             )
+        _customizations(platform, bedrock, home)
         _wait(
             lambda: all(
                 d["status"] == "INDEXED"
@@ -282,6 +284,53 @@ def world(settings: Settings, home: Path) -> Iterator[World]:
             "the batch jobs",
         )
         yield World(platform, agent, runtime, bedrock, agent_id, guardrail_ids[0], kb_id, custom_ds, s3_ds)
+
+
+def _customizations(platform: Platform, bedrock: Any, home: Path) -> None:
+    """3 customization jobs (their data fails them while it is read: a bad line past what create reads),
+    a custom model listed for each, and 3 provisioned throughputs and 3 deployments of them."""
+    folder = home / "s3" / "train"
+    folder.mkdir(parents=True)
+    filler = json.dumps({"prompt": "p", "completion": "c" * 1000}) + "\n"
+    lines = [json.dumps({"prompt": "q", "completion": "a"}), "{bad"] + [filler] * (CHEAP_CHECK_BYTES // 1000)
+    (folder / "big.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    arns = [
+        bedrock.create_model_customization_job(
+            jobName=f"job-{i}",
+            customModelName=f"model-{i}",
+            roleArn="arn:aws:iam::123456789012:role/r",
+            baseModelIdentifier="amazon.nova-micro-v1:0:128k",
+            trainingDataConfig={"s3Uri": "s3://train/big.jsonl"},
+            outputDataConfig={"s3Uri": "s3://train/out/"},
+        )["jobArn"]
+        for i in range(3)
+    ]
+    _wait(
+        lambda: all(bedrock.get_model_customization_job(jobIdentifier=a)["status"] == "Failed" for a in arns),
+        "the customization jobs failing on their data",
+    )
+    for arn in arns:
+        record = asyncio.run(platform.customization.get_job(arn)).record
+        asyncio.run(platform.customization.add_model(record, home / "adapter.gguf"))
+    for i, model in enumerate(bedrock.list_custom_models()["modelSummaries"]):
+        bedrock.create_provisioned_model_throughput(
+            modelUnits=1, provisionedModelName=f"pt-{i}", modelId=model["modelArn"]
+        )
+        bedrock.create_custom_model_deployment(modelDeploymentName=f"dep-{i}", modelArn=model["modelArn"])
+    (folder / "m.gguf").write_bytes(b"GGUF" + bytes(16))
+    imports = [
+        bedrock.create_model_import_job(
+            jobName=f"import-{i}",
+            importedModelName=f"imported-{i}",
+            roleArn="arn:aws:iam::123456789012:role/r",
+            modelDataSource={"s3DataSource": {"s3Uri": "s3://train/m.gguf"}},
+        )["jobArn"]
+        for i in range(3)
+    ]
+    _wait(
+        lambda: all(bedrock.get_model_import_job(jobIdentifier=a)["status"] == "Completed" for a in imports),
+        "the model imports",
+    )
 
 
 def _listings(w: World) -> list[tuple[Any, str, dict[str, Any], str]]:
@@ -321,6 +370,12 @@ def _listings(w: World) -> list[tuple[Any, str, dict[str, Any], str]]:
             {"sortOrder": "Ascending", "nameContains": "batch"},
             "invocationJobSummaries",
         ),
+        (w.bedrock, "list_model_customization_jobs", {}, "modelCustomizationJobSummaries"),
+        (w.bedrock, "list_custom_models", {}, "modelSummaries"),
+        (w.bedrock, "list_provisioned_model_throughputs", {}, "provisionedModelSummaries"),
+        (w.bedrock, "list_custom_model_deployments", {}, "modelDeploymentSummaries"),
+        (w.bedrock, "list_model_import_jobs", {}, "modelImportJobSummaries"),
+        (w.bedrock, "list_imported_models", {}, "modelSummaries"),
     ]
 
 

@@ -28,8 +28,10 @@ from haniwa.api import (
     bedrock_agent_invoke,
     bedrock_agent_runtime,
     bedrock_batch,
+    bedrock_customization,
     bedrock_evaluation,
     bedrock_guardrails,
+    bedrock_imports,
     bedrock_logging,
     bedrock_runtime,
     eventstream,
@@ -267,6 +269,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bedrock_evaluation,
         bedrock_batch,
         bedrock_logging,
+        bedrock_customization,
+        bedrock_imports,
     ):
         for name, handler in module.OPERATIONS.items():
             platform.handlers[name] = handler
@@ -278,6 +282,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await knowledge.upgrade(functools.partial(bedrock_agent.data_source_config, settings))
         await knowledge.recover()
+        await platform.customization.recover()
+        await platform.imports.recover()
         await jobs.recover()  # once every capability has registered its kinds of job
         yield
         await jobs.close()

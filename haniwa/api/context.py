@@ -19,6 +19,8 @@ from haniwa.api.pagination import Pager
 from haniwa.api.wire import Operation, Router
 from haniwa.batch.service import BatchService
 from haniwa.config import Settings
+from haniwa.customization.imports import ImportService
+from haniwa.customization.service import CustomizationService
 from haniwa.evaluation.service import EvaluationService
 from haniwa.guardrails.service import GuardrailService
 from haniwa.invocations.service import InvocationLogs, LogEntry
@@ -53,6 +55,8 @@ class Platform:
     evaluation: EvaluationService = field(init=False)
     batch: BatchService = field(init=False)
     invocation_logs: InvocationLogs = field(init=False)
+    customization: CustomizationService = field(init=False)
+    imports: ImportService = field(init=False)
 
     def __post_init__(self) -> None:
         self.agent_sessions = SessionStore(self.db)
@@ -68,6 +72,9 @@ class Platform:
             self.settings.home / "batch",
             max_line_bytes=self.settings.max_body_bytes,
         )
+        # registers the "training" job kind, so it exists before the engine's recover() at start-up
+        self.customization = CustomizationService(self.settings, self.registry, self.db, self.jobs, store)
+        self.imports = ImportService(self.settings, self.registry, self.db, self.jobs, store)
 
     async def log_invocation(
         self,

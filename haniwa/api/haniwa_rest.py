@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from haniwa.api.errors import OPENAI_RESPONSES
 from haniwa.api.openai import OpenAIRoute
 from haniwa.api.openai_http import add_fallback
+from haniwa.customization.training import read_steps
 from haniwa.playground.comparisons import ComparisonStore
 from haniwa.store.conversations import Conversation, ConversationStore, StoredMessage
 from haniwa.store.db import Database
@@ -216,6 +217,36 @@ async def get_usage(
     end = until if until is not None else now
     start = since if since is not None else end - 86400
     return JSONResponse(await usage(_db(request), since=start, until=end, limit=limit))
+
+
+# -- customization jobs: what Bedrock's output shapes have no member for ------------------------------------
+@router.get("/customization/jobs/{job_id}")
+async def get_customization_job(request: Request, job_id: str) -> Response:
+    """Progress (step/total, ETA, the engine's message: "waiting for the training slot" while another job
+    trains), the loss curve so far and, once the job completed, the before/after comparison."""
+    service = request.app.state.platform.customization
+    view = await service.get_job(job_id)
+    job = view.job
+    waiting = job.state.value == "QUEUED"
+    return JSONResponse(
+        {
+            "jobId": view.record.id,
+            "jobName": view.record.name,
+            "state": job.state.value,
+            "message": (
+                "waiting: another training job holds the training slot (HANIWA_JOB_LIMITS)"
+                if waiting
+                else job.message
+            ),
+            "step": job.done,
+            "totalSteps": job.total,
+            "eta": job.eta,
+            "figures": dict(job.figures),
+            "baseModel": view.record.base_info,
+            "lossCurve": read_steps(request.app.state.platform.settings, view.record.id),
+            "comparison": service.comparison(view.record.id),
+        }
+    )
 
 
 add_fallback(router, "/{path:path}")

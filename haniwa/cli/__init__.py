@@ -5,8 +5,9 @@ async work with ``asyncio.run`` (the chat REPL keeps one loop across turns with 
 renders with rich. A :class:`~haniwa.errors.PlatformError` prints one red line and exits 1; a
 :class:`~haniwa.errors.UsageError` (bad configuration, unsafe bind) prints one red line and exits 2.
 
-One module per capability (``serve``, ``models``, ``chat``, ``doctor``, ``kb``, ``agent``, ``batch``), each
-importing only ``_common``; this module assembles them under the root group.
+One module per capability (``serve``, ``models``, ``chat``, ``doctor``, ``kb``, ``agent``, ``batch``,
+``evaluation``, ``customize``), each importing only ``_common``; this module assembles them under the
+root group.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import click
 
 import haniwa
-from haniwa.cli import agent, batch, chat, doctor, evaluation, kb, models, serve
+from haniwa.cli import agent, batch, chat, customize, doctor, evaluation, kb, models, serve
 from haniwa.cli._common import OMP_FROM_ENV, Group
 
 __all__ = ["cli", "main"]
@@ -44,6 +45,7 @@ for _command in (
     agent.agent,
     evaluation.evaluation,
     batch.batch,
+    customize.customize,
 ):
     cli.add_command(_command)
 

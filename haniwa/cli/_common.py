@@ -47,15 +47,19 @@ OMP_FROM_ENV = "haniwa.omp_wait_policy_from_env"
 
 # -- errors -------------------------------------------------------------------------------------------
 class Failure(click.ClickException):
-    """A haniwa error on its way out: one red line on stderr, then ``exit_code``."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    """A haniwa error on its way out: one red line on stderr, then ``exit_code`` (1; 2 for
+    :class:`ConfigFailure`). Subclasses, not an instance attribute: click 8.5 types ``exit_code`` as a
+    class variable."""
 
     def show(self, file: IO[Any] | None = None) -> None:
         console = Console(file=file, stderr=file is None, highlight=False)
         console.print(Text(f"error: {self.message}", style="bold red"), soft_wrap=True)
+
+
+class ConfigFailure(Failure):
+    """Bad configuration (a :class:`~haniwa.errors.UsageError`): exit status 2."""
+
+    exit_code = 2
 
 
 class Group(click.Group):
@@ -65,9 +69,9 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except PlatformError as exc:
-            raise Failure(exc.message, 1) from exc
+            raise Failure(exc.message) from exc
         except UsageError as exc:
-            raise Failure(str(exc), 2) from exc
+            raise ConfigFailure(str(exc)) from exc
 
 
 def client_failure(exc: ClientError) -> click.ClickException:

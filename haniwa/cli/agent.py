@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -277,7 +278,7 @@ def invoke(
 ) -> None:
     """Ask AGENT (an agent id or name) QUESTION ("-" reads it from stdin)."""
     if question == "-":
-        question = click.get_text_stream("stdin").read().rstrip("\n")
+        question = sys.stdin.read().rstrip("\n")
     session = session or str(uuid.uuid4())
     settings = load_settings()
     console = out_console()

@@ -97,7 +97,7 @@ def invoke(
 ) -> None:
     """Answer PROMPT with MODEL in-process, streaming to stdout ("-" reads the prompt from stdin)."""
     if prompt == "-":
-        prompt = click.get_text_stream("stdin").read().rstrip("\n")
+        prompt = sys.stdin.read().rstrip("\n")
     if not prompt.strip():
         raise click.BadParameter("the prompt is empty", param_hint="PROMPT")
     registry = make_registry(load_settings())

@@ -209,6 +209,13 @@ class ModelRegistry:
     def add_alias(self, alias: Alias) -> None:
         self.aliases.insert(0, alias)  # user aliases win over built-in patterns
 
+    def remove_model(self, model_id: str) -> None:
+        """Forget ``model_id``, the aliases that point at it and its loaded instance (custom models that
+        were deleted); requests already running on it finish."""
+        self.models.pop(model_id, None)
+        self.aliases = [a for a in self.aliases if a.target != model_id]
+        self._chats.pop(model_id, None)
+
     def load_catalog_file(self) -> None:
         """Merge ``$HANIWA_HOME/models.toml``: ``[models."id"]`` tables and an ``[aliases]`` table."""
         path = self.settings.catalog_path

@@ -434,6 +434,31 @@ def m011_evaluation(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m012_customization(db: sqlite3.Connection) -> None:
+    """Model customization: jobs (their work runs on ``jobs``), custom models, provisioned throughput,
+    custom-model deployments, model import jobs and imported models. ``data`` is the record's JSON (see
+    ``haniwa/customization/service.py`` and ``imports.py``)."""
+    tables = (
+        "customization_jobs",
+        "custom_models",
+        "provisioned_models",
+        "custom_model_deployments",
+        "model_import_jobs",
+        "imported_models",
+    )
+    for table in tables:
+        db.execute(
+            f"""CREATE TABLE {table} (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                client_token TEXT,
+                data TEXT NOT NULL,
+                created REAL NOT NULL
+            )"""
+        )
+
+
 def apply(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")

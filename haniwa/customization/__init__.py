@@ -1,0 +1,1 @@
+"""Model customization: data, hyperparameters, LoRA training on the job engine, custom-model serving."""
