@@ -5,8 +5,8 @@ async work with ``asyncio.run`` (the chat REPL keeps one loop across turns with 
 renders with rich. A :class:`~haniwa.errors.PlatformError` prints one red line and exits 1; a
 :class:`~haniwa.errors.UsageError` (bad configuration, unsafe bind) prints one red line and exits 2.
 
-One module per capability (``serve``, ``models``, ``chat``, ``doctor``, ``kb``, ``agent``), each
-importing only ``_common``; this module assembles them under the root group.
+One module per capability (``serve``, ``models``, ``chat``, ``doctor``, ``kb``, ``agent``,
+``guardrail``), each importing only ``_common``; this module assembles them under the root group.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import click
 
 import haniwa
-from haniwa.cli import agent, chat, doctor, kb, models, serve
+from haniwa.cli import agent, chat, doctor, guardrail, kb, models, serve
 from haniwa.cli._common import OMP_FROM_ENV, Group
 
 __all__ = ["cli", "main"]
@@ -34,7 +34,16 @@ def cli(ctx: click.Context) -> None:
 
 
 # The modules keep their names (haniwa.cli.kb is the module, not its group), so each is added by attribute.
-for _command in (serve.serve, models.models, chat.invoke, chat.chat, doctor.doctor, kb.kb, agent.agent):
+for _command in (
+    serve.serve,
+    models.models,
+    chat.invoke,
+    chat.chat,
+    doctor.doctor,
+    kb.kb,
+    agent.agent,
+    guardrail.guardrail,
+):
     cli.add_command(_command)
 
 
