@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Vectors", "embed", "windows", "seeds", "seed_vectors", "similarity"]
+__all__ = ["Vectors", "embed", "forget", "windows", "seeds", "seed_vectors", "similarity"]
 
 Vectors = npt.NDArray[np.float32]
 
@@ -58,6 +58,12 @@ def embed(texts: Sequence[str]) -> Vectors:
         with _lock:
             rows = [_cache[t] for t in texts]
     return np.stack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+
+
+def forget() -> None:
+    """Empty the vector cache (benchmarks, so a repeated text is embedded again)."""
+    with _lock:
+        _cache.clear()
 
 
 def windows(text: str) -> list[tuple[int, int]]:

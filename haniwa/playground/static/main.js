@@ -18,6 +18,7 @@ register({
     'shell.tab.kb': 'Knowledge bases',
     'shell.tab.agents': 'Agents',
     'shell.tab.usage': 'Usage',
+    'shell.tab.guardrails': 'Guardrails',
     'shell.tabs': 'Playground sections',
     'shell.langToggle': '日本語',
     'shell.langToggleTitle': 'Switch language',
@@ -45,6 +46,7 @@ register({
     'shell.tab.kb': 'ナレッジベース',
     'shell.tab.agents': 'エージェント',
     'shell.tab.usage': '使用状況',
+    'shell.tab.guardrails': 'ガードレール',
     'shell.tabs': 'プレイグラウンドのセクション',
     'shell.langToggle': 'English',
     'shell.langToggleTitle': '言語を切り替えます',
@@ -74,6 +76,7 @@ const PANELS = [
   { name: 'kb', module: './kb/panel.js' },
   { name: 'agents', module: './agents/panel.js' },
   { name: 'usage', module: './usage/panel.js' },
+  { name: 'guardrails', module: './guardrails/panel.js' },
 ];
 const DEFAULT_ROUTE = '#/chat';
 
