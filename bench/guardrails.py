@@ -36,6 +36,8 @@ import boto3
 from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+# as `haniwa serve` does: idle OpenMP threads that spin make e5 10-20x slower on a busy machine (README)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from haniwa.api.app import create_app  # noqa: E402
 from haniwa.api.bedrock_guardrails import policy_of  # noqa: E402
