@@ -1,6 +1,6 @@
 """Guardrail quality and speed on haniwa's own JA/EN evaluation set (``bench/guardrail_sets/``).
 
-    python bench/guardrails.py                 # dev and held-out, in process + boto3 latency (~2 min)
+    python bench/guardrails.py                 # dev and held-out, in process + boto3 latency (~10 min)
     python bench/guardrails.py --no-server     # skip the boto3 latency part
 
 The guardrail is ``bench/guardrail_sets/config.json`` (all content filters and PROMPT_ATTACK at HIGH,
