@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
+from haniwa.api.bedrock_guardrails import SEMANTIC_MAX_CHARS
 from haniwa.cli import cli
 from haniwa.guardrails.base import MY_NUMBER_PATTERN
 from haniwa.guardrails.content import blocks
@@ -153,6 +155,15 @@ def test_contextual_grounding(bedrock: Any, runtime: Any) -> None:
         ]
         hit = [f for f in bad["assessments"][0]["contextualGroundingPolicy"]["filters"] if f["detected"]]
         assert hit and all(f["score"] < f["threshold"] and f["action"] == "BLOCKED" for f in hit)
+
+
+def test_semantic_policies_refuse_huge_texts(bedrock: Any, runtime: Any) -> None:
+    # one e5 call per 160 characters: past SEMANTIC_MAX_CHARS the call is refused before any embedding
+    gid = bedrock.create_guardrail(**_ja_config("huge"))["guardrailId"]
+    with pytest.raises(ClientError) as err:
+        _apply(runtime, gid, _text("あ" * (SEMANTIC_MAX_CHARS + 1)))
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert str(SEMANTIC_MAX_CHARS) in err.value.response["Error"]["Message"]
 
 
 def test_strength_semantics() -> None:

@@ -35,7 +35,7 @@ from haniwa.guardrails.base import (
 from haniwa.guardrails.service import DRAFT, GuardrailRecord, GuardrailService
 from haniwa.runtime.offload import CPU
 
-__all__ = ["OPERATIONS", "policy_of", "guardrail_arn"]
+__all__ = ["OPERATIONS", "policy_of", "guardrail_arn", "SEMANTIC_MAX_CHARS"]
 
 # the members of CreateGuardrail/UpdateGuardrail that make up a guardrail's configuration
 _SPEC_MEMBERS = (
@@ -57,6 +57,9 @@ _ASSESSED = {"BLOCK": "BLOCKED", "ANONYMIZE": "ANONYMIZED", "NONE": "NONE"}
 _UNIT_CHARS = 1000  # Bedrock bills a text unit per 1,000 characters
 # texts up to this size are checked on the event loop (about a millisecond); longer ones off it
 _INLINE_CHARS = 20_000
+# the embedding detectors cost one e5 call per 160 characters (~50 ms): a call that guards more than
+# this with content filters, topics or grounding is refused instead of holding the CPU for minutes
+SEMANTIC_MAX_CHARS = 50_000
 
 
 def _service(call: Call) -> GuardrailService:
@@ -349,6 +352,11 @@ async def apply_guardrail(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     source = cast(Source, p["source"])
     guarded = sum(len(t) for t in texts)
     context = _context(blocks)
+    if policy.semantic and guarded + sum(map(len, context.sources + context.queries)) > SEMANTIC_MAX_CHARS:
+        raise ValidationError(
+            f"a guardrail with content filters, denied topics or contextual grounding checks at most "
+            f"{SEMANTIC_MAX_CHARS} characters per ApplyGuardrail call; split the text"
+        )
     if guarded > _INLINE_CHARS or policy.semantic:
         # embedding detectors take tens of milliseconds: off the event loop
         verdict = await CPU.run(apply, policy, texts, source, context)
