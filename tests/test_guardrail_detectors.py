@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from haniwa.api.bedrock_guardrails import SEMANTIC_MAX_CHARS
 from haniwa.cli import cli
+from haniwa.guardrails import semantic
 from haniwa.guardrails.base import MY_NUMBER_PATTERN
 from haniwa.guardrails.content import blocks
 
@@ -164,6 +165,13 @@ def test_semantic_policies_refuse_huge_texts(bedrock: Any, runtime: Any) -> None
         _apply(runtime, gid, _text("あ" * (SEMANTIC_MAX_CHARS + 1)))
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert str(SEMANTIC_MAX_CHARS) in err.value.response["Error"]["Message"]
+
+
+def test_shipped_seed_vectors_match_the_seed_texts() -> None:
+    # edit data/content_seeds.json, then: python -m haniwa.guardrails.semantic <that folder>/content_seeds.npz
+    shipped = semantic._shipped()
+    assert shipped, "data/content_seeds.npz is missing or was built from other seed texts"
+    assert {k: len(v) for k, v in shipped.items()} == {k: len(v) for k, v in semantic.seeds().items()}
 
 
 def test_strength_semantics() -> None:

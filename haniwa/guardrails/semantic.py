@@ -9,8 +9,11 @@ is the cosine similarity. Recently seen texts (seeds, topic definitions, repeate
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -85,17 +88,47 @@ def windows(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def _seed_text() -> str:
+    return resources.files("haniwa.guardrails").joinpath("data/content_seeds.json").read_text("utf-8")
+
+
+def seeds_sha() -> str:
+    """The sha256 of ``data/content_seeds.json``: ``data/content_seeds.npz`` holds its vectors."""
+    return hashlib.sha256(_seed_text().encode("utf-8")).hexdigest()
+
+
 @cache
 def seeds() -> dict[str, list[str]]:
     """Seed texts per category (both languages together), from ``data/content_seeds.json``."""
-    raw = json.loads(
-        resources.files("haniwa.guardrails").joinpath("data/content_seeds.json").read_text("utf-8")
-    )
+    raw = json.loads(_seed_text())
     return {k: [t for lang in v.values() for t in lang] for k, v in raw.items() if not k.startswith("_")}
 
 
+@cache
+def _shipped() -> dict[str, Vectors]:
+    """The seed vectors shipped in ``data/content_seeds.npz`` when they match the seed texts (so the
+    first check needs no ~130 e5 calls); empty otherwise."""
+    try:
+        data = resources.files("haniwa.guardrails").joinpath("data/content_seeds.npz").read_bytes()
+    except FileNotFoundError:
+        return {}
+    with np.load(io.BytesIO(data)) as npz:
+        if str(npz["sha"]) != seeds_sha():
+            return {}
+        return {k: npz[k].astype(np.float32) for k in npz.files if k != "sha"}
+
+
 def seed_vectors(category: str) -> Vectors:
-    return embed(seeds()[category])
+    shipped = _shipped().get(category)
+    return shipped if shipped is not None else embed(seeds()[category])
+
+
+def build_seed_vectors(path: str) -> None:
+    """Write the seed vectors for the current seed texts (run after editing ``content_seeds.json``:
+    ``python -m haniwa.guardrails.semantic haniwa/guardrails/data/content_seeds.npz``)."""
+    arrays = {k: embed(v) for k, v in seeds().items()}
+    save: Any = np.savez_compressed
+    save(path, sha=np.array(seeds_sha()), **arrays)
 
 
 def similarity(a: Vectors, b: Vectors, top: int = 1) -> npt.NDArray[np.float32]:
@@ -105,3 +138,7 @@ def similarity(a: Vectors, b: Vectors, top: int = 1) -> npt.NDArray[np.float32]:
     part = np.sort(sims, axis=1)[:, -k:]
     out: npt.NDArray[np.float32] = part.mean(axis=1).astype(np.float32)
     return out
+
+
+if __name__ == "__main__":
+    build_seed_vectors(sys.argv[1])
