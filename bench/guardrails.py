@@ -1,22 +1,34 @@
-"""ApplyGuardrail latency: haniwa's exact, offline detectors on ~100 Japanese and English texts.
+"""Guardrail quality and speed on haniwa's own JA/EN evaluation set (``bench/guardrail_sets/``).
 
-    python bench/guardrails.py            # ~10 s on 2 cores
-    python bench/guardrails.py --rounds 5
+    python bench/guardrails.py                 # dev and held-out, in process + boto3 latency (~10 min)
+    python bench/guardrails.py --no-server     # skip the boto3 latency part
 
-It builds one guardrail with every implemented policy (custom words, PROFANITY, EMAIL, PHONE, card
-numbers, IP, URL, ADDRESS, My Number) and prints p50/p95 latency per text (a) in process, through
-``haniwa.guardrails.apply`` with the compiled detectors cached, and (b) through boto3
-``apply_guardrail`` against a server on 127.0.0.1. Precision and recall on a labelled evaluation set are
-a later slice of the issue; this measures speed only.
+The guardrail is ``bench/guardrail_sets/config.json`` (all content filters and PROMPT_ATTACK at HIGH,
+two denied topics, PHONE/ADDRESS/EMAIL/NAME and My Number). For each split (dev: tuned on; heldout:
+never tuned on) and language it prints, per policy, precision, recall and false-positive rate:
+
+- positives of a policy are its rows labelled 1 (``pii`` counts the row's own type only);
+- negatives are every row labelled 0 (benign look-alikes of any policy) in that language; a policy's
+  false positive is any finding of that policy on one of them;
+- ``all`` is the whole guardrail: intervened (blocked or masked) or not.
+
+Side by side, on the same rows: the offline peer ``securevector-guardian-model`` (``svguardian``,
+Apache-2.0, pure Python) for prompt attacks (``is_threat``). Latency: ApplyGuardrail p50/p95 per text
+(a) in process with only the model-free policies (words, PII, regexes), (b) in process with every
+policy (embedding model included), (c) through boto3 against a server on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,105 +36,187 @@ import boto3
 from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+# as `haniwa serve` does: idle OpenMP threads that spin make e5 10-20x slower on a busy machine (README)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from haniwa.api.app import create_app  # noqa: E402
 from haniwa.api.bedrock_guardrails import policy_of  # noqa: E402
 from haniwa.config import Settings  # noqa: E402
+from haniwa.guardrails import semantic  # noqa: E402
 from haniwa.guardrails.apply import apply  # noqa: E402
-from haniwa.guardrails.base import MY_NUMBER_PATTERN  # noqa: E402
+from haniwa.guardrails.base import Verdict  # noqa: E402
 from haniwa.testing.server import serve_in_thread  # noqa: E402
 
-__all__ = ["main"]
+__all__ = ["main", "load", "predicted", "CONFIG"]
 
-CONFIG: dict[str, Any] = {
-    "name": "bench",
-    "blockedInputMessaging": "blocked",
-    "blockedOutputsMessaging": "blocked",
-    "wordPolicyConfig": {
-        "wordsConfig": [{"text": "競合他社"}, {"text": "secret project"}],
-        "managedWordListsConfig": [{"type": "PROFANITY"}],
-    },
-    "sensitiveInformationPolicyConfig": {
-        "piiEntitiesConfig": [
-            {"type": t, "action": "ANONYMIZE"}
-            for t in ("EMAIL", "PHONE", "ADDRESS", "CREDIT_DEBIT_CARD_NUMBER", "IP_ADDRESS", "URL")
-        ],
-        "regexesConfig": [{"name": "JP_MY_NUMBER", "pattern": MY_NUMBER_PATTERN, "action": "ANONYMIZE"}],
-    },
-}
-
-_TEMPLATES = [
-    "お問い合わせは{n}番の窓口、電話090-{a}-{b}までご連絡ください。",
-    "配送先：東京都千代田区丸の内{d}丁目{d}番{d}号、担当 yamada{n}@example.co.jp",
-    "ご注文番号{n}{a}{b}の商品は明日発送いたします。返品は https://example.jp/r/{n} から。",
-    "マイナンバー 6214 9832 0257 を入力してください。カード 4111 1111 1111 1111 は使えません。",
-    "当社の製品は競合他社の製品より{d}割安いと評判です。詳しくは営業部まで。",
-    "Please call (415) 555-{a} or email support{n}@example.com before {d} pm.",
-    "Server 10.0.{d}.{d} answered in {n} ms; see http://status.example.com/{n}.",
-    "The Scunthorpe office ships classic assemblies; order {n}-{a}-{b} is on its way.",
-    "What the hell is this {n}? It is a damn mess, honestly.",
-    "大阪府大阪市北区梅田{d}-{d}-{d}の倉庫から、０３－１２３４－{a}へ折り返します。",
-]
+SETS = Path(__file__).resolve().parent / "guardrail_sets"
+CONFIG: dict[str, Any] = json.loads((SETS / "config.json").read_text("utf-8"))
+POLICIES = ("prompt_attack", "content", "topic", "pii", "all")
 
 
-def texts(count: int = 100) -> list[str]:
-    """``count`` short JA/EN texts, half with something to find (deterministic)."""
-    out = []
-    for i in range(count):
-        t = _TEMPLATES[i % len(_TEMPLATES)]
-        out.append(t.format(n=100 + i, a=f"{(i * 37) % 10000:04d}", b=f"{(i * 91) % 10000:04d}", d=1 + i % 9))
+def load(split: str) -> list[dict[str, Any]]:
+    """The rows of ``dev`` or ``heldout`` (the first line is the header)."""
+    lines = (SETS / f"{split}.jsonl").read_text("utf-8").splitlines()
+    return [json.loads(line) for line in lines[1:] if line.strip()]
+
+
+def predicted(verdict: Verdict, policy: str, row: dict[str, Any]) -> bool:
+    """Whether the guardrail's findings count as ``policy`` firing on ``row``."""
+    fired = [f for f in verdict.findings if f.action != "NONE" or f.kind in ("pii", "regex")]
+    if policy == "all":
+        return verdict.intervened
+    if policy == "prompt_attack":
+        return any(f.kind == "content" and f.label == "PROMPT_ATTACK" for f in fired)
+    if policy == "content":
+        return any(f.kind == "content" and f.label != "PROMPT_ATTACK" for f in fired)
+    if policy == "topic":
+        return any(f.kind == "topic" for f in fired)
+    found = {f.label for f in fired if f.kind in ("pii", "regex")}
+    if row["label"] == 1 and row["policy"] == "pii":
+        return row["category"] in found
+    return bool(found)
+
+
+def _rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
+    tp = sum(1 for y, p in pairs if y and p)
+    fp = sum(1 for y, p in pairs if not y and p)
+    pos = sum(1 for y, _ in pairs if y)
+    neg = len(pairs) - pos
+    return {
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / pos if pos else None,
+        "fpr": fp / neg if neg else None,
+        "pos": pos,
+        "neg": neg,
+    }
+
+
+def score(rows: list[dict[str, Any]], judge: Callable[[dict[str, Any], str], bool]) -> dict[str, Any]:
+    """Per language and policy: precision, recall, FPR."""
+    out: dict[str, Any] = {}
+    for lang in ("ja", "en"):
+        mine = [r for r in rows if r["lang"] == lang]
+        for policy in POLICIES:
+            pairs = [
+                (r["label"] == 1, judge(r, policy))
+                for r in mine
+                if r["label"] == 0 or policy == "all" or r["policy"] == policy
+            ]
+            out[f"{lang}/{policy}"] = _rates(pairs)
     return out
+
+
+def _peer() -> Callable[[str], bool] | None:
+    try:
+        from svguardian import resolve_runtime
+        from svguardian.model.pure_infer import PureGuardian
+        from svguardian.serve import analyze
+    except ImportError:
+        return None
+    guardian = PureGuardian.load(resolve_runtime())
+    return lambda text: bool(analyze(text, guardian)["is_threat"])
+
+
+def _fmt(v: float | None) -> str:
+    return "  -  " if v is None else f"{v:.2f}"
 
 
 def _pct(ms: list[float]) -> str:
     q = statistics.quantiles(ms, n=20)
-    return f"p50 {statistics.median(ms):.2f} ms, p95 {q[18]:.2f} ms (n={len(ms)})"
+    return f"p50 {statistics.median(ms):.1f} ms, p95 {q[18]:.1f} ms (n={len(ms)})"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    corpus = texts()
-    policy = policy_of(CONFIG)
-    apply(policy, corpus[:1], "INPUT")  # compile the detectors once, as a server does on first use
-    local: list[float] = []
-    for _ in range(args.rounds):
-        for text in corpus:
-            t = time.perf_counter()
-            apply(policy, [text], "INPUT")
-            local.append((time.perf_counter() - t) * 1000)
-    print(f"(a) in process, haniwa.guardrails.apply: {_pct(local)}")
-
+def _server_latency(texts: list[str]) -> list[float]:
+    semantic.forget()  # the in-process runs embedded these texts already: measure them afresh
     with tempfile.TemporaryDirectory() as home, serve_in_thread(create_app(Settings(home=Path(home)))) as url:
         kw: dict[str, Any] = {
             "endpoint_url": url,
             "region_name": "us-east-1",
             "aws_access_key_id": "AKIDEXAMPLE",
             "aws_secret_access_key": "secret-example",
-            "config": Config(retries={"max_attempts": 1}),
+            "config": Config(retries={"max_attempts": 1}, read_timeout=120),
         }
         gid = boto3.client("bedrock", **kw).create_guardrail(**CONFIG)["guardrailId"]
         runtime = boto3.client("bedrock-runtime", **kw)
-
-        def one(text: str) -> None:
+        out = []
+        for i, text in enumerate([texts[0], *texts]):
+            t = time.perf_counter()
             runtime.apply_guardrail(
                 guardrailIdentifier=gid,
                 guardrailVersion="DRAFT",
                 source="INPUT",
                 content=[{"text": {"text": text}}],
             )
+            if i:  # the first call loads the model
+                out.append((time.perf_counter() - t) * 1000)
+        return out
 
-        one(corpus[0])
-        remote: list[float] = []
-        for _ in range(args.rounds):
-            for text in corpus:
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--no-server", action="store_true")
+    parser.add_argument("--split", choices=("dev", "heldout"), action="append", help="only these splits")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    policy = policy_of(CONFIG)
+    rules_only = replace(policy, content=(), topics=(), grounding=())
+    peer = _peer()
+    figures: dict[str, Any] = {}
+    timing: dict[str, list[float]] = {"rules": [], "all": [], "peer": []}
+    apply(policy, ["warm up"], "INPUT")  # loads the embedding model and the seed vectors
+    splits = tuple(args.split or ("dev", "heldout"))
+    for split in splits:
+        rows = load(split)
+        verdicts: dict[str, Verdict] = {}
+        for r in rows:
+            t = time.perf_counter()
+            verdicts[r["text"]] = apply(policy, [r["text"]], "INPUT")
+            timing["all"].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            apply(rules_only, [r["text"]], "INPUT")
+            timing["rules"].append((time.perf_counter() - t) * 1000)
+        figures[split] = score(rows, lambda r, p, v=verdicts: predicted(v[r["text"]], p, r))
+        if peer is not None:
+            verdict_peer = {}
+            for r in rows:
                 t = time.perf_counter()
-                one(text)
-                remote.append((time.perf_counter() - t) * 1000)
-    print(f"(b) boto3 apply_guardrail, server on 127.0.0.1: {_pct(remote)}")
+                verdict_peer[r["text"]] = peer(r["text"])
+                timing["peer"].append((time.perf_counter() - t) * 1000)
+            peer_fig = score(rows, lambda r, p, v=verdict_peer: v[r["text"]])
+            figures[split + "/peer"] = {k: v for k, v in peer_fig.items() if k.endswith("prompt_attack")}
+        misses = [
+            f"  {r['lang']} {r['policy']}/{r['category']} label={r['label']}: {r['text']}"
+            for r in rows
+            if (r["label"] == 1) != predicted(verdicts[r["text"]], r["policy"] if r["label"] else "all", r)
+        ]
+        figures[split + "/misses"] = misses
+    print("split   lang policy         precision recall  FPR   (pos/neg)   | peer svguardian P/R/FPR")
+    for split in splits:
+        for key, m in figures[split].items():
+            lang, pol = key.split("/")
+            line = (
+                f"{split:7} {lang:4} {pol:14} {_fmt(m['precision']):>9} {_fmt(m['recall']):>6} "
+                f"{_fmt(m['fpr']):>5}  ({m['pos']}/{m['neg']})"
+            )
+            pm = figures.get(split + "/peer", {}).get(key)
+            if pm:
+                line += f"   | {_fmt(pm['precision'])} / {_fmt(pm['recall'])} / {_fmt(pm['fpr'])}"
+            print(line)
+    for split in splits:
+        print(f"{split} mistakes ({len(figures[split + '/misses'])}):")
+        print("\n".join(figures[split + "/misses"]))
+    print(f"(a) in process, model-free policies (words, PII, regexes): {_pct(timing['rules'])}")
+    print(f"(b) in process, every policy (embedding model, 2 threads): {_pct(timing['all'])}")
+    if timing["peer"]:
+        print(f"peer svguardian analyze(), in process: {_pct(timing['peer'])}")
+    print(f"load average while measuring (1/5/15 min): {os.getloadavg()}")
+    if not args.no_server:
+        texts = [r["text"] for r in load("heldout")]
+        print(f"(c) boto3 apply_guardrail, every policy, server on 127.0.0.1: {_pct(_server_latency(texts))}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=1), "utf-8")
 
 
 if __name__ == "__main__":

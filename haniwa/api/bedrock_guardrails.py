@@ -3,8 +3,8 @@ and ``bedrock-runtime`` ApplyGuardrail. Wire configuration ↔ ``haniwa.guardrai
 
 Every policy configuration the service model allows is accepted and stored (GetGuardrail returns it in
 the output shapes, which the service model names: ``wordsConfig`` → ``words``, ``tierConfig`` → ``tier``).
-ApplyGuardrail enforces the word and sensitive-information policies; content filters, denied topics,
-contextual grounding and automated reasoning are stored but not enforced yet and produce no assessment."""
+ApplyGuardrail enforces the word, sensitive-information, content (including PROMPT_ATTACK), denied-topic
+and contextual-grounding policies; automated reasoning is stored and not enforced."""
 
 from __future__ import annotations
 
@@ -20,11 +20,22 @@ from haniwa.api.context import Call
 from haniwa.api.pagination import paginate
 from haniwa.errors import ValidationError
 from haniwa.guardrails.apply import apply, detectors
-from haniwa.guardrails.base import Finding, PiiRule, Policy, RegexRule, Source, WordRule
+from haniwa.guardrails.base import (
+    ContentRule,
+    Finding,
+    Grounding,
+    GroundingRule,
+    PiiRule,
+    Policy,
+    RegexRule,
+    Source,
+    TopicRule,
+    WordRule,
+)
 from haniwa.guardrails.service import DRAFT, GuardrailRecord, GuardrailService
 from haniwa.runtime.offload import CPU
 
-__all__ = ["OPERATIONS", "policy_of", "guardrail_arn"]
+__all__ = ["OPERATIONS", "policy_of", "guardrail_arn", "SEMANTIC_MAX_CHARS"]
 
 # the members of CreateGuardrail/UpdateGuardrail that make up a guardrail's configuration
 _SPEC_MEMBERS = (
@@ -46,6 +57,9 @@ _ASSESSED = {"BLOCK": "BLOCKED", "ANONYMIZE": "ANONYMIZED", "NONE": "NONE"}
 _UNIT_CHARS = 1000  # Bedrock bills a text unit per 1,000 characters
 # texts up to this size are checked on the event loop (about a millisecond); longer ones off it
 _INLINE_CHARS = 20_000
+# the embedding detectors cost one e5 call per 160 characters (~50 ms): a call that guards more than
+# this with content filters, topics or grounding is refused instead of holding the CPU for minutes
+SEMANTIC_MAX_CHARS = 50_000
 
 
 def _service(call: Call) -> GuardrailService:
@@ -76,8 +90,39 @@ def _directed(cfg: Mapping[str, Any], default: str) -> dict[str, Any]:
     }
 
 
+def _content(cfg: Mapping[str, Any]) -> tuple[ContentRule, ...]:
+    return tuple(
+        ContentRule(
+            type=f["type"],
+            input_strength=f.get("inputStrength", "NONE"),
+            output_strength=f.get("outputStrength", "NONE"),
+            **_directed(f, "BLOCK"),
+        )
+        for f in cfg.get("filtersConfig", ())
+    )
+
+
+def _topics(cfg: Mapping[str, Any]) -> tuple[TopicRule, ...]:
+    return tuple(
+        TopicRule(
+            name=t["name"],
+            definition=t.get("definition", ""),
+            examples=tuple(t.get("examples") or ()),
+            **_directed(t, "BLOCK"),
+        )
+        for t in cfg.get("topicsConfig", ())
+    )
+
+
+def _grounding(cfg: Mapping[str, Any]) -> tuple[GroundingRule, ...]:
+    return tuple(
+        GroundingRule(f["type"], float(f["threshold"]), f.get("action", "BLOCK"), f.get("enabled", True))
+        for f in cfg.get("filtersConfig", ())
+    )
+
+
 def policy_of(spec: Mapping[str, Any]) -> Policy:
-    """The enforced part of a stored configuration (word and sensitive-information policies)."""
+    """The enforced part of a stored configuration (everything but automated reasoning)."""
     words_cfg = spec.get("wordPolicyConfig") or {}
     sens_cfg = spec.get("sensitiveInformationPolicyConfig") or {}
     words = tuple(WordRule(text=w["text"], **_directed(w, "BLOCK")) for w in words_cfg.get("wordsConfig", ()))
@@ -103,6 +148,9 @@ def policy_of(spec: Mapping[str, Any]) -> Policy:
         regexes,
         spec.get("blockedInputMessaging", ""),
         spec.get("blockedOutputsMessaging", ""),
+        _content(spec.get("contentPolicyConfig") or {}),
+        _topics(spec.get("topicPolicyConfig") or {}),
+        _grounding(spec.get("contextualGroundingPolicyConfig") or {}),
     )
 
 
@@ -214,8 +262,8 @@ async def delete_guardrail(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 
 # -- bedrock-runtime: ApplyGuardrail -------------------------------------------------------------------
 def _guarded(block: Mapping[str, Any]) -> bool:
-    """Text blocks qualified only as grounding source or query feed contextual grounding (not enforced
-    yet); unqualified blocks and ``guard_content`` are guarded."""
+    """Text blocks qualified only as grounding source or query feed contextual grounding; unqualified
+    blocks and ``guard_content`` are guarded."""
     qualifiers = set(block.get("qualifiers") or ())
     return not qualifiers or "guard_content" in qualifiers
 
@@ -246,7 +294,47 @@ def _assessment(policy: Policy, findings: list[Finding], full: bool) -> dict[str
     ]
     if pii or regexes:
         out["sensitiveInformationPolicy"] = {"piiEntities": pii, "regexes": regexes}
+    filters = [
+        {
+            "type": f.label,
+            "confidence": f.confidence,
+            "filterStrength": f.strength,
+            "action": _ASSESSED[f.action],
+            "detected": f.detected,
+        }
+        for f in findings
+        if f.kind == "content" and (full or f.detected)
+    ]
+    if filters:
+        out["contentPolicy"] = {"filters": filters}
+    topics = [
+        {"name": f.label, "type": "DENY", "action": _ASSESSED[f.action], "detected": True}
+        for f in shown
+        if f.kind == "topic"
+    ]
+    if topics:
+        out["topicPolicy"] = {"topics": topics}
+    grounding = [
+        {
+            "type": f.label,
+            "threshold": f.threshold,
+            "score": f.score,
+            "action": _ASSESSED[f.action],
+            "detected": f.detected,
+        }
+        for f in findings
+        if f.kind == "grounding" and (full or f.detected)
+    ]
+    if grounding:
+        out["contextualGroundingPolicy"] = {"filters": grounding}
     return out
+
+
+def _context(blocks: list[Mapping[str, Any]]) -> Grounding:
+    def having(q: str) -> tuple[str, ...]:
+        return tuple(b["text"] for b in blocks if q in (b.get("qualifiers") or ()))
+
+    return Grounding(having("grounding_source"), having("query"))
 
 
 def _units(chars: int, on: bool) -> int:
@@ -263,19 +351,27 @@ async def apply_guardrail(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     texts = [b["text"] for b in blocks if _guarded(b)]
     source = cast(Source, p["source"])
     guarded = sum(len(t) for t in texts)
-    if guarded > _INLINE_CHARS:
-        verdict = await CPU.run(apply, policy, texts, source)
+    context = _context(blocks)
+    if policy.semantic and guarded + sum(map(len, context.sources + context.queries)) > SEMANTIC_MAX_CHARS:
+        raise ValidationError(
+            f"a guardrail with content filters, denied topics or contextual grounding checks at most "
+            f"{SEMANTIC_MAX_CHARS} characters per ApplyGuardrail call; split the text"
+        )
+    if guarded > _INLINE_CHARS or policy.semantic:
+        # embedding detectors take tens of milliseconds: off the event loop
+        verdict = await CPU.run(apply, policy, texts, source, context)
     else:
-        verdict = apply(policy, texts, source)
+        verdict = apply(policy, texts, source, context)
     words_on = bool(policy.words or policy.profanity)
+    grounded = bool(policy.grounding and (context.sources or context.queries))
     usage = {
-        "topicPolicyUnits": 0,
-        "contentPolicyUnits": 0,
+        "topicPolicyUnits": _units(guarded, bool(policy.topics)),
+        "contentPolicyUnits": _units(guarded, bool(policy.content)),
         "wordPolicyUnits": _units(guarded, words_on),
         # Bedrock charges PII detection; regexes (and words) are free units
         "sensitiveInformationPolicyUnits": _units(guarded, bool(policy.pii)),
         "sensitiveInformationPolicyFreeUnits": _units(guarded, bool(policy.regexes)),
-        "contextualGroundingPolicyUnits": 0,
+        "contextualGroundingPolicyUnits": _units(guarded, grounded),
     }
     coverage = {"textCharacters": {"guarded": guarded, "total": sum(len(b["text"]) for b in blocks)}}
     assessment = _assessment(policy, list(verdict.findings), p.get("outputScope") == "FULL")

@@ -120,7 +120,8 @@ async def check(guard: Guard, texts: Sequence[str], source: Source) -> Checked:
     """Run ``guard`` over ``texts`` as ``source``."""
     started = time.perf_counter()
     chars = sum(len(t) for t in texts)
-    if chars > _INLINE_CHARS:
+    if chars > _INLINE_CHARS or guard.policy.semantic:
+        # long texts, and any embedding detector (content filters, topics): off the event loop
         verdict = await CPU.run(_run_policy, guard.policy, texts, source)
     else:
         verdict = _run_policy(guard.policy, texts, source)

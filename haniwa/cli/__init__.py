@@ -6,8 +6,8 @@ renders with rich. A :class:`~haniwa.errors.PlatformError` prints one red line a
 :class:`~haniwa.errors.UsageError` (bad configuration, unsafe bind) prints one red line and exits 2.
 
 One module per capability (``serve``, ``models``, ``chat``, ``doctor``, ``kb``, ``agent``, ``batch``,
-``evaluation``, ``customize``), each importing only ``_common``; this module assembles them under the
-root group.
+``evaluation``, ``customize``, ``guardrail``), each importing only ``_common``; this module assembles
+them under the root group.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import click
 
 import haniwa
-from haniwa.cli import agent, batch, chat, customize, doctor, evaluation, kb, models, serve
+from haniwa.cli import agent, batch, chat, customize, doctor, evaluation, guardrail, kb, models, serve
 from haniwa.cli._common import OMP_FROM_ENV, Group
 
 __all__ = ["cli", "main"]
@@ -46,6 +46,7 @@ for _command in (
     evaluation.evaluation,
     batch.batch,
     customize.customize,
+    guardrail.guardrail,
 ):
     cli.add_command(_command)
 

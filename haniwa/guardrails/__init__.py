@@ -1,1 +1,3 @@
-"""Guardrails: exact, offline rule detectors (words, sensitive information) behind Bedrock's guardrail API."""
+"""Guardrails behind Bedrock's guardrail API, offline: exact rules (words, PII, regexes, My Number),
+MeCab names, and embedding detectors (content filters, prompt attacks, denied topics, contextual
+grounding) on the bundled multilingual-e5-small."""

@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from haniwa.guardrails.base import Detector, Finding, Policy, Source, Verdict
+from haniwa.guardrails.base import Detector, Finding, Grounding, Policy, Source, Verdict
+from haniwa.guardrails.content import ContentDetector
+from haniwa.guardrails.grounding import ground
 from haniwa.guardrails.normalize import normalize
 from haniwa.guardrails.pii import PiiDetector, RegexDetector
+from haniwa.guardrails.topics import TopicDetector
 from haniwa.guardrails.words import WordDetector, profanity_words
 
 __all__ = ["detectors", "apply", "mask"]
@@ -27,6 +30,10 @@ def detectors(policy: Policy) -> tuple[Detector, ...]:
         out.append(PiiDetector(policy.pii))
     if policy.regexes:
         out.append(RegexDetector(policy.regexes))
+    if policy.content:
+        out.append(ContentDetector(policy.content))
+    if policy.topics:
+        out.append(TopicDetector(policy.topics))
     return tuple(out)
 
 
@@ -45,8 +52,12 @@ def mask(text: str, findings: Sequence[Finding]) -> str:
     return "".join(parts)
 
 
-def apply(policy: Policy, texts: Sequence[str], source: Source) -> Verdict:
-    """Run the policy over ``texts`` (the guarded text blocks) as ``source``."""
+def apply(
+    policy: Policy, texts: Sequence[str], source: Source, grounding: Grounding | None = None
+) -> Verdict:
+    """Run the policy over ``texts`` (the guarded text blocks) as ``source``. ``grounding`` carries the
+    blocks qualified as grounding source and query; contextual grounding runs when it is given and the
+    policy has grounding filters (on the guarded texts taken together, as one answer)."""
     found: list[Finding] = []
     masked: list[str] = []
     for text in texts:
@@ -54,6 +65,8 @@ def apply(policy: Policy, texts: Sequence[str], source: Source) -> Verdict:
         here = [f for d in detectors(policy) for f in d.find(norm, source)]
         found += here
         masked.append(mask(text, here))
+    if policy.grounding and grounding is not None and texts:
+        found += ground(policy.grounding, "\n".join(texts), grounding)
     blocked = any(f.action == "BLOCK" for f in found)
     message = policy.blocked_input if source == "INPUT" else policy.blocked_output
     return Verdict.of(found, [message] if blocked else masked, blocked)

@@ -18,6 +18,11 @@ __all__ = [
     "WordRule",
     "PiiRule",
     "RegexRule",
+    "ContentRule",
+    "TopicRule",
+    "GroundingRule",
+    "Grounding",
+    "Level",
     "Policy",
     "Verdict",
     "MY_NUMBER_PATTERN",
@@ -27,7 +32,9 @@ Source = Literal["INPUT", "OUTPUT"]
 # what a rule does with a finding: refuse the whole text, mask the finding, or only report it
 Action = Literal["BLOCK", "ANONYMIZE", "NONE"]
 # which assessment list a finding belongs to
-Kind = Literal["word", "managed_word", "pii", "regex"]
+Kind = Literal["word", "managed_word", "pii", "regex", "content", "topic", "grounding"]
+# Bedrock's content-filter strengths and confidences (both NONE < LOW < MEDIUM < HIGH)
+Level = Literal["NONE", "LOW", "MEDIUM", "HIGH"]
 
 # A regexesConfig pattern that names haniwa's My Number detector instead of a regular expression:
 # Bedrock has no PII type for the Japanese Individual Number and the wire's enum refuses new ones, so a
@@ -38,7 +45,10 @@ MY_NUMBER_PATTERN = "(?haniwa:JP_MY_NUMBER)"
 @dataclass(frozen=True)
 class Finding:
     """One thing a detector saw: ``start``/``end`` index the *original* text; ``label`` is the word, the
-    PII type or the regex's name; ``match`` the original characters."""
+    PII type, the regex's name, the content filter type, the topic's name or the grounding filter type;
+    ``match`` the original characters. Content filters add the ``confidence`` found and the filter's
+    ``strength``; contextual grounding the ``score`` and ``threshold``; ``detected`` is False for a
+    filter that saw something below what it acts on (reported only with ``outputScope=FULL``)."""
 
     kind: Kind
     label: str
@@ -46,11 +56,17 @@ class Finding:
     start: int
     end: int
     action: Action
+    confidence: str | None = None
+    strength: str | None = None
+    score: float | None = None
+    threshold: float | None = None
+    detected: bool = True
 
 
 class Detector(Protocol):
     """One policy's detector. ``find`` gets the normalised text and returns what it saw (spans of the
-    original), with actions resolved for ``source``; it must be exact, offline and quick (a few ms)."""
+    original), with actions resolved for ``source``; offline and quick (rules: a few ms; embedding
+    detectors: tens of ms)."""
 
     def find(self, text: Normalized, source: Source) -> list[Finding]: ...
 
@@ -94,6 +110,47 @@ class RegexRule(_Directed):
 
 
 @dataclass(frozen=True)
+class ContentRule(_Directed):
+    """A content filter (``HATE`` … ``MISCONDUCT``, ``PROMPT_ATTACK``) with its strength per direction."""
+
+    type: str = ""
+    input_strength: str = "NONE"
+    output_strength: str = "NONE"
+
+    def strength_for(self, source: Source) -> str:
+        if self.action_for(source) is None:
+            return "NONE"
+        return self.input_strength if source == "INPUT" else self.output_strength
+
+
+@dataclass(frozen=True)
+class TopicRule(_Directed):
+    """A denied topic: its definition and examples are what a text is compared with."""
+
+    name: str = ""
+    definition: str = ""
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroundingRule:
+    """A contextual-grounding filter: ``GROUNDING`` or ``RELEVANCE``, blocking below ``threshold``."""
+
+    type: str = "GROUNDING"
+    threshold: float = 0.0
+    action: Action = "BLOCK"
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """The texts an ApplyGuardrail call qualified as ``grounding_source`` and ``query``."""
+
+    sources: tuple[str, ...] = ()
+    queries: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Policy:
     """The enforced part of one guardrail version."""
 
@@ -103,6 +160,14 @@ class Policy:
     regexes: tuple[RegexRule, ...] = ()
     blocked_input: str = ""
     blocked_output: str = ""
+    content: tuple[ContentRule, ...] = ()
+    topics: tuple[TopicRule, ...] = ()
+    grounding: tuple[GroundingRule, ...] = ()
+
+    @property
+    def semantic(self) -> bool:
+        """Whether applying it embeds text (content filters or topics: tens of ms, off the event loop)."""
+        return bool(self.content or self.topics or self.grounding)
 
 
 @dataclass(frozen=True)

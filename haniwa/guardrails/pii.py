@@ -9,8 +9,12 @@ Which detector is what (each runs on normalised text, so full-width digits and l
   (``stdnum.luhn``).
 - ``IP_ADDRESS``: IPv4/IPv6 candidates checked by the standard library's ``ipaddress``.
 - ``URL``: http(s)/ftp URLs and ``www.`` hosts, trailing punctuation left out.
-- ``ADDRESS``: Japanese addresses only: a prefecture (都道府県), one or more municipalities (市区町村郡)
-  and a block number (番地: 1-2-3, 1丁目2番3号, …) — a regular expression, exact but not exhaustive.
+- ``ADDRESS``: Japanese addresses: a prefecture (都道府県), one or more municipalities (市区町村郡)
+  and a block number (番地: 1-2-3, 1丁目2番3号, …); English street addresses: a house number, one to
+  three words and a street suffix (221 Baker Street, 350 Fifth Avenue) — regular expressions, exact
+  but not exhaustive.
+- ``NAME``: ``names.py`` (MeCab proper-noun tags for Japanese full names or surname + honorific; a
+  title or "my name is" before capitalised words in English).
 - haniwa's ``JP_MY_NUMBER`` (a regex entry whose pattern is ``MY_NUMBER_PATTERN``): 12 digits (optionally
   4-4-4) whose check digit is valid (``stdnum.jp.in_``). Bedrock has no such PII type.
 
@@ -36,6 +40,7 @@ from haniwa.guardrails.base import (
     RegexRule,
     Source,
 )
+from haniwa.guardrails.names import names
 from haniwa.guardrails.normalize import Normalized
 
 __all__ = ["PiiDetector", "RegexDetector", "SUPPORTED_TYPES", "compile_regex"]
@@ -102,9 +107,16 @@ def _url(text: str) -> Iterator[Span]:
         yield m.start(), end
 
 
+_STREET = re.compile(
+    r"(?<![\w-])\d{1,5}\s+(?:[a-z][a-z'.-]*\s+){1,3}(?:street|st|avenue|ave|road|rd|boulevard|blvd|"
+    r"lane|ln|drive|dr|terrace|way|court|ct|place|pl|parkway)\b\.?"
+)
+
+
 def _address(text: str) -> Iterator[Span]:
-    for m in _ADDRESS.finditer(text):
-        yield m.span()
+    for pattern in (_ADDRESS, _STREET):
+        for m in pattern.finditer(text):
+            yield m.span()
 
 
 def my_numbers(text: str) -> Iterator[Span]:
@@ -162,6 +174,11 @@ class PiiDetector:
         out: list[Finding] = []
         for rule in self.rules:
             action = rule.action_for(source)
+            if action is not None and rule.type == "NAME":
+                # capitals matter for English names: matched on the original text
+                for s, e in names(text.original):
+                    out.append(Finding("pii", "NAME", text.original[s:e], s, e, action))
+                continue
             finder = SUPPORTED_TYPES.get(rule.type)
             if action is not None and finder is not None:
                 out += _findings(text, "pii", rule.type, finder(text.text), action)

@@ -88,6 +88,11 @@ class E5Embedder:
                 out[i::lanes] = part.reshape(len(shares[i]), -1).astype(float).tolist()
             return out
 
+    def embed_now(self, texts: Sequence[str], purpose: EmbedPurpose = "document") -> list[list[float]]:
+        """The vectors, computed in the calling thread (for callers already off the event loop, such as
+        guardrail detectors)."""
+        return self._embed(list(texts), purpose)
+
     async def embed(self, texts: Sequence[str], purpose: EmbedPurpose = "document") -> list[list[float]]:
         if self.batcher is not None:
             return await self.batcher.run(texts, purpose)

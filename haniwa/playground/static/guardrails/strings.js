@@ -1,0 +1,41 @@
+// haniwa playground — Guardrails panel strings (English and Japanese).
+import { register } from '../common/i18n.js';
+
+register({
+  en: {
+    'gr.title': 'Guardrails',
+    'gr.pick': 'Guardrail',
+    'gr.none': 'No guardrail yet: write a configuration below and create one.',
+    'gr.config': 'Configuration (CreateGuardrail / UpdateGuardrail members; edits the DRAFT)',
+    'gr.create': 'Create',
+    'gr.save': 'Save DRAFT',
+    'gr.version': 'Create version',
+    'gr.saved': 'DRAFT saved.',
+    'gr.versioned': 'Version {v} created.',
+    'gr.try': 'Try a text on the DRAFT',
+    'gr.source': 'Source',
+    'gr.apply': 'Apply',
+    'gr.diff': 'DRAFT vs latest version (one text per line)',
+    'gr.compare': 'Compare',
+    'gr.noVersion': 'Create a version first to compare with.',
+    'gr.flips': '{n} of {m} decisions flip between version {v} and DRAFT',
+  },
+  ja: {
+    'gr.title': 'ガードレール',
+    'gr.pick': 'ガードレール',
+    'gr.none': 'ガードレールはまだありません。下に設定を書いて作成してください。',
+    'gr.config': '設定 (CreateGuardrail / UpdateGuardrail のメンバー。DRAFT を編集します)',
+    'gr.create': '作成',
+    'gr.save': 'DRAFT を保存',
+    'gr.version': 'バージョンを作成',
+    'gr.saved': 'DRAFT を保存しました。',
+    'gr.versioned': 'バージョン {v} を作成しました。',
+    'gr.try': 'DRAFT でテキストを試す',
+    'gr.source': 'ソース',
+    'gr.apply': '適用',
+    'gr.diff': 'DRAFT と最新バージョンの比較 (1 行に 1 テキスト)',
+    'gr.compare': '比較',
+    'gr.noVersion': '比較するには先にバージョンを作成してください。',
+    'gr.flips': '{m} 件中 {n} 件の判定がバージョン {v} と DRAFT で変わります',
+  },
+});
