@@ -5,6 +5,7 @@ went. Also the :class:`RemoteStore` conformance suite against that endpoint."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from haniwa.api.app import create_app
 from haniwa.config import Settings
@@ -246,3 +248,32 @@ def _wait(get: Any, running: set[str], timeout: float = 60) -> dict[str, Any]:
             return job
         assert time.monotonic() < deadline, job
         time.sleep(0.05)
+
+
+def test_invocation_logs_go_to_the_remote_store(first: tuple[str, Path], remote_s3: Any) -> None:
+    url, home = first
+    bedrock = boto3.client("bedrock", **client_kwargs(url))
+    runtime = boto3.client("bedrock-runtime", **client_kwargs(url))
+    with pytest.raises(ClientError) as err:  # the bucket must exist on the remote store
+        bedrock.put_model_invocation_logging_configuration(
+            loggingConfig={"s3Config": {"bucketName": "rlogs"}, "textDataDeliveryEnabled": True}
+        )
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    remote_s3.create_bucket(Bucket="rlogs")
+    bedrock.put_model_invocation_logging_configuration(
+        loggingConfig={
+            "s3Config": {"bucketName": "rlogs", "keyPrefix": "logs"},
+            "textDataDeliveryEnabled": True,
+        }
+    )
+    runtime.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "こんにちは"}]}])
+    keys = [o["Key"] for o in remote_s3.list_objects_v2(Bucket="rlogs").get("Contents", ())]
+    assert keys and all(k.startswith("logs/AWSLogs/") and k.endswith(".json.gz") for k in keys)
+    records = [
+        json.loads(line)
+        for k in keys
+        for line in gzip.decompress(remote_s3.get_object(Bucket="rlogs", Key=k)["Body"].read()).splitlines()
+    ]
+    assert [r["operation"] for r in records] == ["Converse"]
+    assert "こんにちは" in json.dumps(records[0]["input"], ensure_ascii=False)
+    assert not (home / "s3" / "rlogs").exists()
