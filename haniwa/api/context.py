@@ -27,7 +27,7 @@ from haniwa.invocations.service import InvocationLogs, LogEntry
 from haniwa.jobs.engine import JobEngine
 from haniwa.knowledge.service import KnowledgeService
 from haniwa.runtime.registry import ModelRegistry
-from haniwa.s3.store import FolderStore
+from haniwa.s3.jobs import open_job_store
 from haniwa.store.db import Database
 from haniwa.store.usage import Invocation, record
 
@@ -62,8 +62,10 @@ class Platform:
         self.agent_sessions = SessionStore(self.db)
         self.guardrails = GuardrailService(self.db)
         # registers the evaluation job kind: before create_app's lifespan recovers jobs
-        self.evaluation = EvaluationService(self.settings, self.registry, self.db, self.jobs, self.knowledge)
-        store = FolderStore(self.settings.s3_folder)
+        store = open_job_store(self.settings)  # HANIWA_S3_ENDPOINT's store when set, else the local folder
+        self.evaluation = EvaluationService(
+            self.settings, self.registry, self.db, self.jobs, self.knowledge, store
+        )
         self.invocation_logs = InvocationLogs(self.db, store, self.settings.region)
         self.batch = BatchService(
             self.db,

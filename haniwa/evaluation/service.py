@@ -37,7 +37,7 @@ from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Messa
 from haniwa.runtime.offload import CPU
 from haniwa.runtime.registry import ModelRegistry
 from haniwa.s3.base import ObjectStore, PutOptions
-from haniwa.s3.store import FolderStore
+from haniwa.s3.jobs import open_job_store
 from haniwa.store.db import Database
 
 __all__ = ["EvaluationService", "EvaluationJob", "EVALUATION", "SIMILARITY_EMBEDDER"]
@@ -88,7 +88,7 @@ class EvaluationService:
         self.db = db
         self.jobs = jobs
         self.knowledge = knowledge
-        self.store: ObjectStore = store or FolderStore(settings.s3_folder)
+        self.store: ObjectStore = store or open_job_store(settings)
         jobs.register(EVALUATION, self._run)
 
     # -- jobs --------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from haniwa.errors import NotFoundError, PlatformError, ValidationError
 from haniwa.s3.base import bucket_problem
+from haniwa.s3.remote import endpoint_client, error_code
 
 if TYPE_CHECKING:
     from haniwa.config import Settings
@@ -390,23 +391,7 @@ class EndpointSource:
     def _client(self) -> Any:
         # built lazily, in a worker thread: loading the service model takes a moment
         if self._client_obj is None:
-            import botocore.session
-            from botocore.config import Config
-
-            secret = self._settings.s3_secret_access_key
-            self._client_obj = botocore.session.get_session().create_client(
-                "s3",
-                endpoint_url=self.endpoint,
-                aws_access_key_id=self._settings.s3_access_key_id,
-                aws_secret_access_key=None if secret is None else secret.get_secret_value(),
-                region_name=self._settings.region,
-                config=Config(
-                    s3={"addressing_style": "path"},
-                    connect_timeout=5,
-                    read_timeout=60,
-                    retries={"max_attempts": 2, "mode": "standard"},
-                ),
-            )
+            self._client_obj = endpoint_client(self._settings)  # the one client haniwa/s3 builds
         return self._client_obj
 
     async def list(self) -> list[SourceItem]:
@@ -500,10 +485,7 @@ class EndpointSource:
 
 
 def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
+    return error_code(exc)
 
 
 # -- factory ---------------------------------------------------------------------------------------------

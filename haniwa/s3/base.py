@@ -1,8 +1,9 @@
 """The object-store seam: frozen results and three small Protocols (objects, buckets, multipart uploads).
 
-:class:`~haniwa.s3.store.FolderStore` keeps objects as files under ``HANIWA_S3_ROOT``; a later job that
-must read or write a real S3-compatible store (``HANIWA_S3_ENDPOINT``) takes an :class:`ObjectStore`
-and does not care which one it got. The api layer (``api/s3.py``) speaks the S3 wire protocol over it.
+:class:`~haniwa.s3.store.FolderStore` keeps objects as files under ``HANIWA_S3_ROOT``;
+:class:`~haniwa.s3.remote.RemoteStore` keeps them on a real S3-compatible store (``HANIWA_S3_ENDPOINT``).
+A job takes the one ``haniwa.s3.jobs.open_job_store`` picks and does not care which one it got.
+The api layer (``api/s3.py``) speaks the S3 wire protocol over the folder.
 
 ::
 
@@ -313,4 +314,4 @@ class MultipartStore(Protocol):
 
 
 class S3Store(ObjectStore, BucketStore, MultipartStore, Protocol):
-    """All three: what haniwa's S3 surface serves (``FolderStore``; a store over a real endpoint later)."""
+    """All three: what haniwa's S3 surface serves (``FolderStore``) and jobs use (``open_job_store``)."""
