@@ -575,3 +575,40 @@ def test_classification_job_reports_accuracy_precision_recall_f1(s3: Any, bedroc
     assert result["classification"] == pytest.approx(
         {"accuracy": 0.75, "precision": 0.75, "recall": 5 / 6, "f1": (0.8 + 2 / 3) / 2}
     )
+
+
+def test_report_html_is_written_with_escaped_scores(s3: Any, bedrock: Any, url: str) -> None:
+    rows = _lines("good")
+    rows[0]["prompt"] = "<script>alert('x')</script> 富士山の高さは？"
+    arn = _create(
+        bedrock, "rep-good", _put_jsonl(s3, "ds/rep.jsonl", rows), ["Builtin.Accuracy"], _byo("good")
+    )
+    assert _wait(bedrock, arn)["status"] == "Completed"
+    job_id = arn.rsplit("/", 1)[-1]
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket="evals", Prefix=f"out/rep-good/{job_id}/")["Contents"]
+    ]
+    assert f"out/rep-good/{job_id}/report.html" in keys
+    obj = s3.get_object(Bucket="evals", Key=f"out/rep-good/{job_id}/report.html")
+    assert obj["ContentType"].startswith("text/html")
+    page = obj["Body"].read().decode()
+    summary = json.loads(
+        s3.get_object(Bucket="evals", Key=f"out/rep-good/{job_id}/summary.json")["Body"].read()
+    )
+    acc = summary["results"][0]["metrics"]["Builtin.Accuracy"]
+    assert f"{acc['mean']:.3f}" in page
+    assert f"[{acc['ci95Low']:.3f}, {acc['ci95High']:.3f}]" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert QA[1][2] in page and page.count("<tr>") >= len(QA) + 1
+    assert "<svg" in page  # the interval chart
+
+    # the per-record route the playground drills down with
+    r = httpx.get(f"{url}/haniwa/v1/evaluation-jobs/{job_id}/records?limit=4", headers=AUTH)
+    r.raise_for_status()
+    data = r.json()
+    assert data["total"] == len(QA) and len(data["records"]) == 4 and data["nextOffset"] == 4
+    assert data["records"][0]["line"]["inputRecord"]["prompt"].startswith("<script>")
+    r = httpx.get(f"{url}/haniwa/v1/evaluation-jobs/{job_id}/records?offset=4", headers=AUTH)
+    assert len(r.json()["records"]) == 2 and r.json()["nextOffset"] is None
+    r = httpx.get(f"{url}/haniwa/v1/evaluation-jobs/{job_id}/records?limit=0", headers=AUTH)
+    assert r.status_code == 400 and "limit" in r.json()["error"]["message"]

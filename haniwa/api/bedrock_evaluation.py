@@ -371,3 +371,16 @@ async def evaluation_compare(a: str, b: str, request: Request) -> JSONResponse:
             ]
         }
     )
+
+
+@router.get("/evaluation-jobs/{job_id}/records")
+async def evaluation_records(
+    job_id: str, request: Request, offset: int = 0, limit: int = 200
+) -> JSONResponse:
+    """Scored records (source, dataset index, record index, output line), ``limit`` (≤ 1,000) at a time."""
+    if offset < 0 or not 1 <= limit <= 1000:
+        raise ValidationError("offset must be ≥ 0 and limit between 1 and 1000")
+    rows = await _platform(request).evaluation.records(_eid(job_id))
+    page = rows[offset : offset + limit]
+    nxt = offset + len(page) if offset + len(page) < len(rows) else None
+    return JSONResponse({"records": page, "total": len(rows), "nextOffset": nxt})

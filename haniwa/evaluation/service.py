@@ -27,6 +27,7 @@ from haniwa.errors import ConflictError, NotFoundError, ValidationError
 from haniwa.evaluation.base import DatasetTask, Plan, Record, Source, plan_from_json, plan_to_json
 from haniwa.evaluation.dataset import Malformed, read_dataset, split_uri
 from haniwa.evaluation.metrics import classification_scores
+from haniwa.evaluation.report import render_report
 from haniwa.evaluation.scoring import Generate, Outcome, Scorer
 from haniwa.evaluation.stats import Comparison, bootstrap, compare
 from haniwa.jobs.base import Job, JobContext, JobState
@@ -327,6 +328,7 @@ class EvaluationService:
         bucket, prefix = split_uri(base + "/x")
         prefix = prefix[:-2]
         summary: dict[str, Any] = {"jobName": plan.name, "jobId": eval_id, "results": []}
+        per_result: list[list[dict[str, Any]]] = []
         for s in plan.sources:
             for di, d in enumerate(plan.datasets):
                 lines = [r["line"] for r in rows if r["source"] == _source_name(s) and r["dataset"] == di]
@@ -357,8 +359,13 @@ class EvaluationService:
                             [p for p, _ in pairs], [g for _, g in pairs]
                         )
                 summary["results"].append(entry)
+                per_result.append(lines)
         body = json.dumps(summary, ensure_ascii=False, indent=1).encode()
         await self.store.put(bucket, f"{prefix}/summary.json", _once(body), PutOptions("application/json"))
+        page = render_report(summary, per_result).encode()
+        await self.store.put(
+            bucket, f"{prefix}/report.html", _once(page), PutOptions("text/html; charset=utf-8")
+        )
         return summary
 
 
