@@ -19,6 +19,7 @@ register({
     'shell.tab.agents': 'Agents',
     'shell.tab.usage': 'Usage',
     'shell.tab.batch': 'Batch',
+    'shell.tab.evaluation': 'Evaluation',
     'shell.tabs': 'Playground sections',
     'shell.langToggle': '日本語',
     'shell.langToggleTitle': 'Switch language',
@@ -38,7 +39,7 @@ register({
     'shell.panelFailed': 'This panel could not be loaded.',
     'shell.panelFailedHint': 'Reload the page to try again. Details: {detail}',
     'shell.reload': 'Reload',
-    'shell.shortcuts': 'Alt+1…6 switch tabs · / focuses the input · Ctrl/⌘+Enter sends',
+    'shell.shortcuts': 'Alt+1…7 switch tabs · / focuses the input · Ctrl/⌘+Enter sends',
   },
   ja: {
     'shell.tab.chat': 'チャット',
@@ -47,6 +48,7 @@ register({
     'shell.tab.agents': 'エージェント',
     'shell.tab.usage': '使用状況',
     'shell.tab.batch': 'バッチ',
+    'shell.tab.evaluation': '評価',
     'shell.tabs': 'プレイグラウンドのセクション',
     'shell.langToggle': 'English',
     'shell.langToggleTitle': '言語を切り替えます',
@@ -66,7 +68,7 @@ register({
     'shell.panelFailed': 'このパネルを読み込めませんでした。',
     'shell.panelFailedHint': 'ページを再読み込みしてもう一度お試しください。詳細: {detail}',
     'shell.reload': '再読み込み',
-    'shell.shortcuts': 'Alt+1…6 でタブ切り替え · / で入力欄へ移動 · Ctrl/⌘+Enter で送信',
+    'shell.shortcuts': 'Alt+1…7 でタブ切り替え · / で入力欄へ移動 · Ctrl/⌘+Enter で送信',
   },
 });
 
@@ -77,6 +79,7 @@ const PANELS = [
   { name: 'agents', module: './agents/panel.js' },
   { name: 'usage', module: './usage/panel.js' },
   { name: 'batch', module: './batch/panel.js' },
+  { name: 'evaluation', module: './evaluation/panel.js' },
 ];
 const DEFAULT_ROUTE = '#/chat';
 
