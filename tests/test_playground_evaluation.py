@@ -107,3 +107,62 @@ def test_list_open_drill_down_and_compare(pg_page: PlaygroundPage, server: str) 
         "panel-bad",
     }
     pg.shot("evaluation-panel", full_page=True)
+
+
+def test_human_rating_view_completes_the_job(pg_page: PlaygroundPage, server: str) -> None:
+    pg = pg_page
+    s3 = boto3.client("s3", **client_kwargs(server))
+    s3.create_bucket(Bucket="pe-human")
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _lines("good")[:2])
+    s3.put_object(Bucket="pe-human", Key="ds/h.jsonl", Body=body.encode())
+    bedrock = boto3.client("bedrock", **client_kwargs(server))
+    arn = bedrock.create_evaluation_job(
+        jobName="panel-human",
+        roleArn=ROLE,
+        evaluationConfig={
+            "human": {
+                "humanWorkflowConfig": {
+                    "flowDefinitionArn": "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/x"
+                },
+                "customMetrics": [
+                    {"name": "Helpful", "ratingMethod": "ThumbsUpDown"},
+                    {"name": "Fluency", "ratingMethod": "IndividualLikertScale", "description": "自然さ"},
+                ],
+                "datasetMetricConfigs": [
+                    {
+                        "taskType": "Generation",
+                        "dataset": {"name": "h", "datasetLocation": {"s3Uri": "s3://pe-human/ds/h.jsonl"}},
+                        "metricNames": ["Helpful", "Fluency"],
+                    }
+                ],
+            }
+        },
+        inferenceConfig={"models": [{"precomputedInferenceSource": {"inferenceSourceIdentifier": "good"}}]},
+        outputDataConfig={"s3Uri": "s3://pe-human/out/"},
+    )["jobArn"]
+    pg.goto("#/evaluation")
+    row = tid(pg, "eval-row").filter(has_text="panel-human")
+    row.get_by_test_id("eval-message").filter(has_text="rated 0 of 2").wait_for()
+    assert row.get_by_test_id("eval-status").inner_text() == "InProgress"
+    row.get_by_test_id("eval-open").click()
+    items = tid(pg, "eval-rate-item")
+    items.nth(1).wait_for()
+    assert "3776" in items.first.get_by_test_id("eval-rate-response").inner_text()
+    for i, (thumb, likert) in enumerate([("up", "5"), ("down", "3")]):
+        item = items.nth(i)
+        item.locator(f"[data-metric=Helpful][data-value={thumb}]").click()
+        if i == 0:  # a metric left unrated is refused in the page, before any request
+            item.get_by_test_id("eval-rate-save").click()
+            pg.page.locator("#toast").filter(has_text="Rate every metric").wait_for()
+        item.locator(f"[data-metric=Fluency][data-value='{likert}']").click()
+        item.get_by_test_id("eval-rate-save").click()
+        item.get_by_test_id("eval-rate-state").filter(has_text="rated").wait_for()
+    row.get_by_test_id("eval-status").filter(has_text="Completed").wait_for()
+    assert bedrock.get_evaluation_job(jobIdentifier=arn)["status"] == "Completed"
+    helpful = tid(pg, "eval-metric").filter(has_text="Helpful")
+    helpful.wait_for()
+    assert helpful.get_by_test_id("eval-mean").inner_text() == "0.500"
+    assert (
+        tid(pg, "eval-metric").filter(has_text="Fluency").get_by_test_id("eval-mean").inner_text() == "0.750"
+    )
+    pg.shot("evaluation-human", full_page=True)

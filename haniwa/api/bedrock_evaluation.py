@@ -27,10 +27,12 @@ from haniwa.api.pagination import paginate
 from haniwa.errors import NotFoundError, ValidationError
 from haniwa.evaluation.base import (
     BUILTIN_AUTOMATED,
+    HUMAN_RATING_METHODS,
     JUDGE_METRICS,
     RAG_METRICS,
     CustomMetric,
     DatasetTask,
+    HumanMetric,
     Plan,
     RatingLevel,
     Source,
@@ -55,6 +57,10 @@ _WIRE_MEMBERS = (
     "evaluationConfig",
     "inferenceConfig",
 )
+
+
+def _status(ev: EvaluationJob) -> str:
+    return "InProgress" if ev.awaiting_ratings else _STATUS[ev.state]
 
 
 def _service(call: Call) -> EvaluationService:
@@ -147,14 +153,56 @@ def _custom(defn: Mapping[str, Any]) -> CustomMetric:
     return CustomMetric(defn["name"], defn["instructions"], tuple(levels))
 
 
+def _human(config: Mapping[str, Any]) -> tuple[HumanMetric, ...]:
+    """``evaluationConfig.human``'s metrics. The SageMaker ``flowDefinitionArn`` is accepted and not used:
+    people rate in haniwa's playground (or through its REST route) instead of a SageMaker work team."""
+    metrics = []
+    for m in config.get("customMetrics") or []:
+        if m["ratingMethod"] not in HUMAN_RATING_METHODS:
+            raise ValidationError(
+                f"rating method {m['ratingMethod']!r} is not served here;"
+                f" use one of {list(HUMAN_RATING_METHODS)}"
+            )
+        metrics.append(HumanMetric(m["name"], m["ratingMethod"], m.get("description", "")))
+    if not metrics:
+        raise ValidationError("a human evaluation job needs customMetrics (name and ratingMethod)")
+    if len({m.name for m in metrics}) != len(metrics):
+        raise ValidationError("customMetrics names a metric twice")
+    return tuple(metrics)
+
+
 def plan_of(platform: Platform, p: Mapping[str, Any]) -> Plan:
     """CreateEvaluationJob's request as a plan; ``ValidationError`` for what is not served or wrong."""
     config = p["evaluationConfig"]
     if "human" in config:
-        raise ValidationError("human evaluation jobs are not served by this haniwa version yet")
+        human = config["human"]
+        metrics = _human(human)
+        datasets = []
+        for d in human["datasetMetricConfigs"]:
+            uri = (d["dataset"].get("datasetLocation") or {}).get("s3Uri")
+            if not uri:
+                raise ValidationError(f"dataset {d['dataset']['name']!r} needs datasetLocation.s3Uri")
+            names = {m.name for m in metrics}
+            if not set(d["metricNames"]) <= names:
+                raise ValidationError(
+                    f"metricNames {d['metricNames']} must be among customMetrics {sorted(names)}"
+                )
+            datasets.append(DatasetTask(d["taskType"], d["dataset"]["name"], uri, tuple(d["metricNames"])))
+        sources = _sources(platform, p["inferenceConfig"])
+        if any(s.kind == "retrieve" for s in sources):
+            raise ValidationError(
+                "human evaluation rates model responses; knowledge-base sources are not served"
+            )
+        return Plan(
+            name=p["jobName"],
+            output_uri=p["outputDataConfig"]["s3Uri"],
+            datasets=tuple(datasets),
+            sources=tuple(sources),
+            human_metrics=metrics,
+        )
     auto = config.get("automated")
     if auto is None:
-        raise ValidationError("evaluationConfig needs 'automated'")
+        raise ValidationError("evaluationConfig needs 'automated' or 'human'")
     evaluators = [
         m["modelIdentifier"]
         for m in (auto.get("evaluatorModelConfig") or {}).get("bedrockEvaluatorModels", [])
@@ -222,9 +270,9 @@ async def get_evaluation_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     ev = await _service(call).get(_eid(p["jobIdentifier"]))
     out: dict[str, Any] = {
         "jobName": ev.name,
-        "status": _STATUS[ev.state],
+        "status": _status(ev),
         "jobArn": evaluation_arn(call.platform.settings.region, ev.id),
-        "jobType": "Automated",
+        "jobType": "Human" if ev.human else "Automated",
         "applicationType": _application(ev),
         "outputDataConfig": ev.request["outputDataConfig"],
         "creationTime": _ts(ev.created),
@@ -245,9 +293,9 @@ def _summary(region: str, ev: EvaluationJob) -> dict[str, Any]:
     out: dict[str, Any] = {
         "jobArn": evaluation_arn(region, ev.id),
         "jobName": ev.name,
-        "status": _STATUS[ev.state],
+        "status": _status(ev),
         "creationTime": _ts(ev.created),
-        "jobType": "Automated",
+        "jobType": "Human" if ev.human else "Automated",
         "evaluationTaskTypes": sorted({d.task_type for d in plan.datasets}),
         "applicationType": _application(ev),
     }
@@ -282,7 +330,7 @@ async def list_evaluation_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     if before is not None:
         items = [e for e in items if e.created < before.timestamp()]
     if p.get("statusEquals"):
-        items = [e for e in items if _STATUS[e.state] == p["statusEquals"]]
+        items = [e for e in items if _status(e) == p["statusEquals"]]
     if p.get("applicationTypeEquals"):
         items = [e for e in items if _application(e) == p["applicationTypeEquals"]]
     if p.get("nameContains"):
@@ -336,15 +384,23 @@ async def evaluation_progress(job_id: str, request: Request) -> JSONResponse:
     """Progress (done/total, ETA), failures and, once complete, each metric's mean and 95% interval."""
     ev = await _platform(request).evaluation.get(_eid(job_id))
     j = ev.job
+    done, total = j.done, j.total
+    if ev.awaiting_ratings:  # the rating is the progress now
+        task = await _platform(request).evaluation.rating_task(ev.id)
+        done, total = float(task["rated"]), float(task["total"])
     return JSONResponse(
         {
             "id": ev.id,
             "name": ev.name,
-            "status": _STATUS[ev.state],
-            "done": j.done,
-            "total": j.total,
+            "status": _status(ev),
+            "human": ev.human,
+            "awaitingRatings": ev.awaiting_ratings,
+            "done": done,
+            "total": total,
             "eta": j.eta,
-            "message": j.message,
+            "message": j.message
+            if not ev.awaiting_ratings
+            else f"rated {int(done or 0)} of {int(total or 0)}",
             "figures": dict(j.figures),
             "failures": list(j.failures),
             "summary": ev.summary,
@@ -384,3 +440,24 @@ async def evaluation_records(
     page = rows[offset : offset + limit]
     nxt = offset + len(page) if offset + len(page) < len(rows) else None
     return JSONResponse({"records": page, "total": len(rows), "nextOffset": nxt})
+
+
+@router.get("/evaluation-jobs/{job_id}/ratings")
+async def evaluation_rating_task(job_id: str, request: Request) -> JSONResponse:
+    """A human job's rating task: its metrics (name, ratingMethod) and every record with its response."""
+    return JSONResponse(await _platform(request).evaluation.rating_task(_eid(job_id)))
+
+
+@router.put("/evaluation-jobs/{job_id}/ratings/{source}/{dataset}/{record}")
+async def evaluation_rate(
+    job_id: str, source: str, dataset: int, record: int, request: Request
+) -> JSONResponse:
+    """Rate one record: ``{"ratings": {metric: "up" | "down" | 1…5}}``. The last rating completes the job."""
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ValidationError('the body must be JSON: {"ratings": {metric: rating}}') from exc
+    if not isinstance(body, Mapping) or not isinstance(body.get("ratings"), Mapping):
+        raise ValidationError('the body must be {"ratings": {metric: rating}}')
+    out = await _platform(request).evaluation.rate(_eid(job_id), source, dataset, record, body["ratings"])
+    return JSONResponse(out)

@@ -20,6 +20,8 @@ __all__ = [
     "Source",
     "RatingLevel",
     "CustomMetric",
+    "HumanMetric",
+    "HUMAN_RATING_METHODS",
     "Plan",
     "Record",
     "Score",
@@ -90,6 +92,21 @@ class CustomMetric:
     scale: tuple[RatingLevel, ...] = ()
 
 
+# the rating methods people are asked for here (botocore's EvaluationRatingMethod also has
+# ComparisonLikertScale, ComparisonChoice and ComparisonRank, which compare two sources: not served)
+HUMAN_RATING_METHODS = ("ThumbsUpDown", "IndividualLikertScale")
+
+
+@dataclass(frozen=True)
+class HumanMetric:
+    """A metric people rate (``HumanEvaluationCustomMetric``): ThumbsUpDown (up 1, down 0) or
+    IndividualLikertScale (1…5, normalised to (v − 1) / 4)."""
+
+    name: str
+    rating_method: str
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything a job needs to run, stored as its spec (JSON, see :func:`plan_to_json`)."""
@@ -102,6 +119,7 @@ class Plan:
     custom_metrics: tuple[CustomMetric, ...] = ()
     custom_evaluators: tuple[str, ...] = ()
     seed: int = 0
+    human_metrics: tuple[HumanMetric, ...] = ()  # set: a human evaluation job (people rate the records)
 
 
 @dataclass(frozen=True)
@@ -150,4 +168,5 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         ),
         custom_evaluators=tuple(data.get("custom_evaluators", ())),
         seed=int(data.get("seed", 0)),
+        human_metrics=tuple(HumanMetric(**m) for m in data.get("human_metrics", ())),
     )

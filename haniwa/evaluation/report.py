@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from haniwa.evaluation.human import line_scores
+
 __all__ = ["render_report"]
 
 _MAX_ROWS = 1000  # per result; a dataset is at most 1,000 lines anyway
@@ -77,7 +79,7 @@ def _records(lines: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> str:
             resp = "\n---\n".join(str(p["content"]["text"]) for p in x["retrievedPassages"])
         if x.get("error"):
             resp = f"error: {x['error']}"
-        scores = {s["metricName"]: s for s in (x.get("automatedEvaluationResult") or {}).get("scores", [])}
+        scores = {s["metricName"]: s for s in line_scores(x)}
         cells = []
         for m in metrics:
             sc = scores.get(m)

@@ -14,6 +14,7 @@ each metric's mean with its bootstrap 95% interval (also kept in the database fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -26,6 +27,7 @@ from haniwa.config import Settings
 from haniwa.errors import ConflictError, NotFoundError, ValidationError
 from haniwa.evaluation.base import DatasetTask, Plan, Record, Source, plan_from_json, plan_to_json
 from haniwa.evaluation.dataset import Malformed, read_dataset, split_uri
+from haniwa.evaluation.human import line_scores, rating_scores, task_item
 from haniwa.evaluation.metrics import classification_scores
 from haniwa.evaluation.report import render_report
 from haniwa.evaluation.scoring import Generate, Outcome, Scorer
@@ -67,6 +69,15 @@ class EvaluationJob:
     def state(self) -> JobState:
         return self.job.state
 
+    @property
+    def human(self) -> bool:
+        return bool(self.plan.human_metrics)
+
+    @property
+    def awaiting_ratings(self) -> bool:
+        """A human job whose responses are gathered and whose ratings are not all in (InProgress)."""
+        return self.human and self.job.state == JobState.COMPLETE and self.summary is None
+
 
 def _source_name(source: Source) -> str:
     return source.identifier
@@ -90,6 +101,7 @@ class EvaluationService:
         self.jobs = jobs
         self.knowledge = knowledge
         self.store: ObjectStore = store or FolderStore(settings.s3_folder)
+        self._rating_lock = asyncio.Lock()
         jobs.register(EVALUATION, self._run)
 
     # -- jobs --------------------------------------------------------------------------------------
@@ -160,9 +172,75 @@ class EvaluationService:
         return [await self._job(r) for r in rows]
 
     async def stop(self, eval_id: str) -> EvaluationJob:
-        row = await self._row(eval_id)
-        await self.jobs.stop(row["job_id"])
+        ev = await self.get(eval_id)
+        if ev.awaiting_ratings:
+            raise ConflictError(
+                f"human evaluation job {ev.name!r} is waiting for ratings; rate its records or delete it"
+            )
+        await self.jobs.stop(ev.job.id)
         return await self.get(eval_id)
+
+    # -- human evaluation --------------------------------------------------------------------------
+    async def rating_task(self, eval_id: str) -> dict[str, Any]:
+        """A human job's metrics and records to rate (with the ratings already given)."""
+        ev = await self.get(eval_id)
+        if not ev.human:
+            raise ValidationError(f"evaluation job {ev.name!r} is not a human evaluation job")
+        items = [task_item(r) for r in await self.records(eval_id)]
+        return {
+            "metrics": [
+                {"name": m.name, "ratingMethod": m.rating_method, "description": m.description}
+                for m in ev.plan.human_metrics
+            ],
+            "records": items,
+            "rated": sum(i["rated"] for i in items),
+            "total": len(items),
+            "ready": ev.job.state == JobState.COMPLETE,
+        }
+
+    async def rate(
+        self, eval_id: str, source: str, dataset: int, record: int, ratings: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Store one record's ratings; the last one writes the outputs and completes the job."""
+        ev = await self.get(eval_id)
+        if not ev.human:
+            raise ValidationError(f"evaluation job {ev.name!r} is not a human evaluation job")
+        if ev.job.state != JobState.COMPLETE:
+            raise ConflictError(
+                f"evaluation job {ev.name!r} is still gathering responses; rate once it waits"
+            )
+        scores = rating_scores(ev.plan.human_metrics, ratings)
+        async with self._rating_lock:
+            rows = await self.db.query(
+                "SELECT line FROM evaluation_records WHERE evaluation_id = ? AND source = ? AND dataset = ?"
+                " AND record = ?",
+                (eval_id, source, dataset, record),
+            )
+            if not rows:
+                raise NotFoundError(f"job {ev.name!r} has no record {source}/{dataset}/{record}")
+            line = json.loads(rows[0]["line"])
+            if "error" in line:
+                raise ValidationError(f"record {source}/{dataset}/{record} has no response to rate")
+            line["humanEvaluationResult"] = {"scores": scores}
+            await self.db.execute(
+                "UPDATE evaluation_records SET line = ?"
+                " WHERE evaluation_id = ? AND source = ? AND dataset = ? AND record = ?",
+                (json.dumps(line, ensure_ascii=False), eval_id, source, dataset, record),
+            )
+            lines = [r["line"] for r in await self.records(eval_id)]
+            todo = [x for x in lines if "error" not in x]
+            rated = sum("humanEvaluationResult" in x for x in todo)
+            if rated == len(todo) and (await self.get(eval_id)).summary is None:
+                summary = await self._write_outputs(eval_id, ev.plan)
+                await self.db.execute(
+                    "UPDATE evaluation_jobs SET summary = ?, updated = ? WHERE id = ?",
+                    (json.dumps(summary, ensure_ascii=False), time.time(), eval_id),
+                )
+            else:
+                await self.db.execute(
+                    "UPDATE evaluation_jobs SET updated = ? WHERE id = ?", (time.time(), eval_id)
+                )
+        return {"rated": rated, "total": len(todo)}
 
     async def delete(self, eval_id: str) -> None:
         row = await self._row(eval_id)
@@ -217,7 +295,7 @@ class EvaluationService:
                 counts[i] += isinstance(item, Record)
         total = sum(counts) * len(plan.sources)
         await ctx.report(total=float(total), done=float(len(done)), message="scoring records")
-        scorer = await self._scorer(plan)
+        scorer = None if plan.human_metrics else await self._scorer(plan)
         chats: dict[str, ChatBackend] = {}
         for s in plan.sources:
             if s.kind == "model":
@@ -271,10 +349,16 @@ class EvaluationService:
             failures=failures[-MAX_FAILURES:],
             message="writing the results",
         )
+        if plan.human_metrics:
+            if not any("error" not in x["line"] for x in await self.records(eval_id)):
+                raise ValidationError(
+                    "no record of the datasets has a response to rate: " + "; ".join(failures[:3])
+                )
+            # the engine job ends here; the evaluation job stays InProgress until people rate every record
+            await ctx.report(message=f"waiting for human ratings of {n_done} record responses")
+            return
         summary = await self._write_outputs(eval_id, plan)
-        if not any(
-            r.get("automatedEvaluationResult") for r in (x["line"] for x in await self.records(eval_id))
-        ):
+        if not any(line_scores(x["line"]) for x in await self.records(eval_id)):
             raise ValidationError("no record of the datasets could be evaluated: " + "; ".join(failures[:3]))
         await self.db.execute(
             "UPDATE evaluation_jobs SET summary = ?, updated = ? WHERE id = ?",
@@ -289,7 +373,7 @@ class EvaluationService:
         return Scorer(embedder, judges, plan.custom_metrics, custom_judges, plan.seed)
 
     async def _score_one(
-        self, scorer: Scorer, d: DatasetTask, s: Source, record: Record, chat: ChatBackend | None
+        self, scorer: Scorer | None, d: DatasetTask, s: Source, record: Record, chat: ChatBackend | None
     ) -> dict[str, Any] | None:
         contexts: Sequence[str] = record.contexts
         generate: Generate | None = None
@@ -309,6 +393,8 @@ class EvaluationService:
                 else:
                     return None
             response = found
+        if scorer is None:  # human evaluation: the response waits for people's ratings
+            return _line(record, s, response, Outcome(()), contexts, scored=False)
         outcome = await scorer.score(d.task_type, d.metrics, record, response, generate, contexts)
         return _line(record, s, response, outcome, contexts)
 
@@ -388,7 +474,7 @@ def _generator(chat: ChatBackend, s: Source) -> Generate:
 
 
 def _line(
-    record: Record, s: Source, response: str, outcome: Outcome, contexts: Sequence[str]
+    record: Record, s: Source, response: str, outcome: Outcome, contexts: Sequence[str], scored: bool = True
 ) -> dict[str, Any]:
     """One output line, in Bedrock's shape (``automatedEvaluationResult.scores``)."""
     scores = []
@@ -403,10 +489,9 @@ def _line(
         if sc.error is not None:
             entry["error"] = sc.error
         scores.append(entry)
-    line: dict[str, Any] = {
-        "automatedEvaluationResult": {"scores": scores},
-        "inputRecord": dict(record.data),
-    }
+    line: dict[str, Any] = {"inputRecord": dict(record.data)}
+    if scored:
+        line["automatedEvaluationResult"] = {"scores": scores}
     if s.kind == "retrieve" or contexts:
         line["retrievedPassages"] = [{"content": {"text": c}} for c in contexts]
     if s.kind != "retrieve":
@@ -427,7 +512,7 @@ def _intervals(lines: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float 
 def _values(lines: Sequence[Mapping[str, Any]]) -> dict[str, list[float | None]]:
     out: dict[str, list[float | None]] = {}
     for x in lines:
-        for sc in (x.get("automatedEvaluationResult") or {}).get("scores", []):
+        for sc in line_scores(x):
             # several judges rate the same metric: their mean is the record's score
             out.setdefault(sc["metricName"], []).append(sc["result"])
     return out
@@ -440,7 +525,7 @@ def _by_metric(
     for r in rows:
         if r["source"] != source:
             continue
-        for sc in (r["line"].get("automatedEvaluationResult") or {}).get("scores", []):
+        for sc in line_scores(r["line"]):
             out.setdefault(sc["metricName"], {})[f"{plan.datasets[r['dataset']].task_type}:{r['key']}"] = sc[
                 "result"
             ]

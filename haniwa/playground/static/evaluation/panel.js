@@ -108,6 +108,7 @@ function metricTable(metrics) {
 function explanations(sc) {
   const out = (sc.evaluatorDetails || []).map((d) => `${d.modelIdentifier}: ${d.explanation || ''}`);
   if (sc.explanation) out.push(sc.explanation);
+  if (sc.rating !== undefined) out.push(`${S.ctx.t('eval.ratedAs')} ${sc.rating}`);
   if (sc.error) out.push(`error: ${sc.error}`);
   return out.join('\n');
 }
@@ -124,7 +125,7 @@ function recordRow(r) {
   const rec = line.inputRecord || {};
   const resp = line.error ? `error: ${line.error}` : ((line.modelResponses || [])[0] || {}).response
     || (line.retrievedPassages || []).map((p) => p.content.text).join('\n---\n');
-  const scores = ((line.automatedEvaluationResult || {}).scores || []);
+  const scores = ((line.automatedEvaluationResult || line.humanEvaluationResult || {}).scores || []);
   const detail = h('tr', { class: 'eval-drill', testid: 'eval-drill', hidden: true },
     h('td', { colspan: '4' }, ...scores.map((sc) => h('div', { class: 'eval-record' },
       h('strong', {}, `${sc.metricName}: ${fmtScore(sc.result)}`),

@@ -44,6 +44,7 @@ register({
     'eval.rateAll': 'Rate every metric of this record first.',
     'eval.rated': 'rated ✓',
     'eval.reference': 'Reference',
+    'eval.ratedAs': 'a person rated',
   },
   ja: {
     'eval.title': '評価',
@@ -86,5 +87,6 @@ register({
     'eval.rateAll': 'このレコードのすべての指標を評価してください。',
     'eval.rated': '評価済み ✓',
     'eval.reference': '参照回答',
+    'eval.ratedAs': '人による評価:',
   },
 });
