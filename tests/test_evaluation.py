@@ -32,6 +32,7 @@ AUTH = {"authorization": f"Bearer {API_KEY}"}
 ROLE = "arn:aws:iam::123456789012:role/eval"
 JUDGE = "acme.judge-v1"
 SLOW = "acme.slow-v1"
+RAG = "acme.rag-v1"  # a scripted generator for retrieve-and-generate: answers from the passages' facts
 
 # Japanese QA: a good answer and a bad one for each question
 QA = [
@@ -66,7 +67,7 @@ GOOD_MARK = "GOOD"  # the scripted judge rates answers that the good model wrote
 
 CATALOG = (
     ECHO_CATALOG
-    + f'"{JUDGE}" = "scripted:judge"\n"{SLOW}" = "echo:slow"\n'
+    + f'"{JUDGE}" = "scripted:judge"\n"{SLOW}" = "echo:slow"\n"{RAG}" = "scripted:rag"\n'
     + '\n[models."scripted:judge"]\nbackend = "scripted"\nkind = "chat"\n'
     + "options = { rules = ["
     + '{ match = "評価する回答\\n(富士山は標高|首都は東京|水の沸点|一年は365日あります'
@@ -74,6 +75,11 @@ CATALOG = (
     + ' reply = \'{"reasoning": "参照回答と一致する", "rating": "yes"}\' }'
     + '], default = \'{"reasoning": "参照回答と異なる", "rating": "no"}\' }\n'
     + '\n[models."echo:slow"]\nbackend = "echo"\nkind = "chat"\noptions = { delay_ms = 40 }\n'
+    + '\n[models."scripted:rag"]\nbackend = "scripted"\nkind = "chat"\noptions = { rules = ['
+    + '{ match = "富士山", reply = "富士山の高さは3776メートルです。" },'
+    + '{ match = "信濃川", reply = "信濃川の長さは367キロメートルです。" },'
+    + '{ match = "緑茶", reply = "緑茶は発酵させない茶葉から作られます。" }'
+    + '], default = "わかりません。" }\n'
 )
 
 
@@ -612,88 +618,3 @@ def test_report_html_is_written_with_escaped_scores(s3: Any, bedrock: Any, url: 
     assert len(r.json()["records"]) == 2 and r.json()["nextOffset"] is None
     r = httpx.get(f"{url}/haniwa/v1/evaluation-jobs/{job_id}/records?limit=0", headers=AUTH)
     assert r.status_code == 400 and "limit" in r.json()["error"]["message"]
-
-
-def test_human_evaluation_completes_when_every_record_is_rated(s3: Any, bedrock: Any, url: str) -> None:
-    uri = _put_jsonl(s3, "ds/human.jsonl", _lines("good")[:3])
-    metrics = [
-        {"name": "Helpful", "ratingMethod": "ThumbsUpDown", "description": "役に立つか"},
-        {"name": "Fluency", "ratingMethod": "IndividualLikertScale"},
-    ]
-    human = {
-        # accepted and not used: people rate in haniwa's playground / REST route, not a SageMaker work team
-        "humanWorkflowConfig": {
-            "flowDefinitionArn": "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/x",
-            "instructions": "正確さを評価してください",
-        },
-        "customMetrics": metrics,
-        "datasetMetricConfigs": [
-            {
-                "taskType": "Generation",
-                "dataset": {"name": "ja-h", "datasetLocation": {"s3Uri": uri}},
-                "metricNames": ["Helpful", "Fluency"],
-            }
-        ],
-    }
-    common = {
-        "roleArn": ROLE,
-        "inferenceConfig": {"models": [{"bedrockModel": {"modelIdentifier": SLOW}}]},  # echo
-        "outputDataConfig": {"s3Uri": "s3://evals/out/"},
-    }
-    bad = {**human, "customMetrics": [{"name": "Helpful", "ratingMethod": "ComparisonRank"}]}
-    with pytest.raises(bedrock.exceptions.ValidationException, match="ComparisonRank"):
-        bedrock.create_evaluation_job(jobName="human-bad", evaluationConfig={"human": bad}, **common)
-    arn = bedrock.create_evaluation_job(jobName="human-ja", evaluationConfig={"human": human}, **common)[
-        "jobArn"
-    ]
-    job_id = arn.rsplit("/", 1)[-1]
-    base = f"{url}/haniwa/v1/evaluation-jobs/{job_id}"
-    deadline = time.monotonic() + 60
-    while not _progress(url, arn)["awaitingRatings"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    job = bedrock.get_evaluation_job(jobIdentifier=arn)
-    assert job["status"] == "InProgress" and job["jobType"] == "Human"
-    task = httpx.get(f"{base}/ratings", headers=AUTH).json()
-    assert [m["ratingMethod"] for m in task["metrics"]] == ["ThumbsUpDown", "IndividualLikertScale"]
-    assert task["total"] == 3 and task["rated"] == 0
-    assert task["records"][0]["prompt"] == QA[0][0] and QA[0][0] in task["records"][0]["response"]  # echo
-    recs = task["records"]
-
-    def rate(rec: dict[str, Any], ratings: dict[str, Any]) -> httpx.Response:
-        return httpx.put(
-            f"{base}/ratings/{rec['source']}/{rec['dataset']}/{rec['record']}",
-            json={"ratings": ratings},
-            headers=AUTH,
-        )
-
-    r = rate(recs[0], {"Helpful": "sideways", "Fluency": 3})
-    assert r.status_code == 400 and "up" in r.json()["error"]["message"]
-    assert rate(recs[0], {"Helpful": "up"}).status_code == 400  # every metric, once
-    assert rate(recs[0], {"Helpful": "up", "Fluency": 9}).status_code == 400
-    assert rate(recs[0], {"Helpful": "up", "Fluency": 5}).json() == {"rated": 1, "total": 3}
-    assert rate(recs[1], {"Helpful": "down", "Fluency": 1}).json() == {"rated": 2, "total": 3}
-    assert _progress(url, arn)["done"] == 2
-    with pytest.raises(bedrock.exceptions.ConflictException):
-        bedrock.stop_evaluation_job(jobIdentifier=arn)
-    assert bedrock.get_evaluation_job(jobIdentifier=arn)["status"] == "InProgress"
-    assert rate(recs[2], {"Helpful": "up", "Fluency": 4}).json() == {"rated": 3, "total": 3}
-
-    assert bedrock.get_evaluation_job(jobIdentifier=arn)["status"] == "Completed"
-    means = _means(_progress(url, arn))
-    assert means["Helpful"] == pytest.approx(2 / 3) and means["Fluency"] == pytest.approx((1 + 0 + 0.75) / 3)
-    keys = [
-        o["Key"] for o in s3.list_objects_v2(Bucket="evals", Prefix=f"out/human-ja/{job_id}/")["Contents"]
-    ]
-    out = next(k for k in keys if k.endswith("_output.jsonl"))
-    assert out.startswith(f"out/human-ja/{job_id}/models/{SLOW}/taskTypes/Generation/datasets/ja-h/")
-    lines = [
-        json.loads(x) for x in s3.get_object(Bucket="evals", Key=out)["Body"].read().decode().splitlines()
-    ]
-    assert lines[0]["humanEvaluationResult"]["scores"] == [
-        {"metricName": "Helpful", "result": 1.0, "rating": "up"},
-        {"metricName": "Fluency", "result": 1.0, "rating": "5"},
-    ]
-    assert f"out/human-ja/{job_id}/report.html" in keys
-    listed = bedrock.list_evaluation_jobs(nameContains="human-ja")["jobSummaries"][0]
-    assert listed["status"] == "Completed" and listed["jobType"] == "Human"

@@ -27,8 +27,10 @@ from haniwa.api.pagination import paginate
 from haniwa.errors import NotFoundError, ValidationError
 from haniwa.evaluation.base import (
     BUILTIN_AUTOMATED,
+    CITATION_METRICS,
     HUMAN_RATING_METHODS,
     JUDGE_METRICS,
+    RAG_GENERATE_METRICS,
     RAG_METRICS,
     CustomMetric,
     DatasetTask,
@@ -122,19 +124,47 @@ def _sources(platform: Platform, inference: Mapping[str, Any]) -> list[Source]:
             sources.append(
                 Source("retrieve", rc["knowledgeBaseId"], number_of_results=vector.get("numberOfResults", 5))
             )
+        elif "retrieveAndGenerateConfig" in kb:
+            sources.append(_rag_source(platform, kb["retrieveAndGenerateConfig"]))
         elif "retrieveSourceConfig" in pre:
             sources.append(Source("precomputed", pre["retrieveSourceConfig"]["ragSourceIdentifier"]))
-        else:
-            raise ValidationError(
-                "retrieve-and-generate RAG evaluation is not served by this haniwa version yet;"
-                " use retrieveConfig or a precomputed retrieveSourceConfig"
+        elif "retrieveAndGenerateSourceConfig" in pre:
+            # bring-your-own RAG answers: the dataset's modelResponses (no citations, so the citation
+            # metrics answer None with the reason)
+            sources.append(
+                Source("precomputed", pre["retrieveAndGenerateSourceConfig"]["ragSourceIdentifier"])
             )
+        else:
+            raise ValidationError("ragConfigs needs knowledgeBaseConfig or precomputedRagSourceConfig")
     if not sources:
         raise ValidationError("inferenceConfig needs at least one model or ragConfig")
     names = [s.identifier for s in sources]
     if len(set(names)) != len(names):
         raise ValidationError("inferenceConfig names the same model or source twice")
     return sources
+
+
+def _rag_source(platform: Platform, cfg: Mapping[str, Any]) -> Source:
+    """A retrieve-and-generate source, answered as RetrieveAndGenerate answers (knowledge bases only)."""
+    if cfg["type"] != "KNOWLEDGE_BASE" or "knowledgeBaseConfiguration" not in cfg:
+        raise ValidationError(
+            "retrieveAndGenerateConfig must be of type KNOWLEDGE_BASE (external sources are not served)"
+        )
+    kbc = cfg["knowledgeBaseConfiguration"]
+    _known(platform, kbc["modelArn"])
+    vector = (kbc.get("retrievalConfiguration") or {}).get("vectorSearchConfiguration") or {}
+    gen = kbc.get("generationConfiguration") or {}
+    tic = (gen.get("inferenceConfig") or {}).get("textInferenceConfig") or {}
+    return Source(
+        "rag",
+        kbc["knowledgeBaseId"],
+        max_tokens=tic.get("maxTokens"),
+        temperature=tic.get("temperature"),
+        top_p=tic.get("topP"),
+        number_of_results=vector.get("numberOfResults", 5),
+        model=kbc["modelArn"],
+        template=(gen.get("promptTemplate") or {}).get("textPromptTemplate"),
+    )
 
 
 def _known(platform: Platform, model_id: str) -> None:
@@ -189,7 +219,7 @@ def plan_of(platform: Platform, p: Mapping[str, Any]) -> Plan:
                 )
             datasets.append(DatasetTask(d["taskType"], d["dataset"]["name"], uri, tuple(d["metricNames"])))
         sources = _sources(platform, p["inferenceConfig"])
-        if any(s.kind == "retrieve" for s in sources):
+        if any(s.kind in ("retrieve", "rag") for s in sources):
             raise ValidationError(
                 "human evaluation rates model responses; knowledge-base sources are not served"
             )
@@ -226,11 +256,14 @@ def plan_of(platform: Platform, p: Mapping[str, Any]) -> Plan:
                 " (Bedrock's built-in datasets are not shipped)"
             )
         for m in d["metricNames"]:
-            if m not in BUILTIN_AUTOMATED | JUDGE_METRICS | RAG_METRICS and m not in custom_names:
+            if (
+                m not in BUILTIN_AUTOMATED | JUDGE_METRICS | RAG_METRICS | RAG_GENERATE_METRICS
+                and m not in custom_names
+            ):
                 raise ValidationError(
                     f"unknown metric {m!r}; custom metrics must be defined in customMetricConfig"
                 )
-            if (m in JUDGE_METRICS and not evaluators) or (
+            if (m in JUDGE_METRICS | (RAG_GENERATE_METRICS - CITATION_METRICS) and not evaluators) or (
                 m in custom_names and not (custom_evaluators or evaluators)
             ):
                 raise ValidationError(f"metric {m!r} needs an evaluator model (evaluatorModelConfig)")
@@ -253,7 +286,7 @@ def _application(ev: EvaluationJob) -> str:
         return str(given)
     return (
         "RagEvaluation"
-        if any(s.kind == "retrieve" for s in ev.plan.sources)
+        if any(s.kind in ("retrieve", "rag") for s in ev.plan.sources)
         or ev.request.get("inferenceConfig", {}).get("ragConfigs")
         else "ModelEvaluation"
     )
@@ -288,7 +321,7 @@ def _summary(region: str, ev: EvaluationJob) -> dict[str, Any]:
     plan = ev.plan
     models = [s.identifier for s in plan.sources if s.kind == "model"]
     pre = [s.identifier for s in plan.sources if s.kind == "precomputed"]
-    kbs = [s.identifier for s in plan.sources if s.kind == "retrieve"]
+    kbs = [s.identifier for s in plan.sources if s.kind in ("retrieve", "rag")]
     rag = _application(ev) == "RagEvaluation"
     out: dict[str, Any] = {
         "jobArn": evaluation_arn(region, ev.id),

@@ -16,6 +16,8 @@ __all__ = [
     "BUILTIN_AUTOMATED",
     "JUDGE_METRICS",
     "RAG_METRICS",
+    "RAG_GENERATE_METRICS",
+    "CITATION_METRICS",
     "DatasetTask",
     "Source",
     "RatingLevel",
@@ -51,6 +53,10 @@ JUDGE_METRICS = frozenset(
 )
 # retrieve-only RAG evaluation
 RAG_METRICS = frozenset({"Builtin.ContextRelevance", "Builtin.ContextCoverage"})
+# retrieve-and-generate RAG evaluation: judge metrics (also LogicalCoherence) and citation metrics, which
+# are computed from the answer's citations without a judge (scoring.py)
+CITATION_METRICS = frozenset({"Builtin.CitationPrecision", "Builtin.CitationCoverage"})
+RAG_GENERATE_METRICS = frozenset({"Builtin.LogicalCoherence"}) | CITATION_METRICS
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,13 @@ class DatasetTask:
 @dataclass(frozen=True)
 class Source:
     """What produced the responses: a served model (``kind="model"``, generated now), responses in the
-    dataset (``"precomputed"``, matched by ``modelIdentifier``) or a knowledge base (``"retrieve"``)."""
+    dataset (``"precomputed"``, matched by ``modelIdentifier``), a knowledge base (``"retrieve"``), or a
+    knowledge base answered by ``model`` through RetrieveAndGenerate's own code path (``"rag"``)."""
 
-    kind: Literal["model", "precomputed", "retrieve"]
+    kind: Literal["model", "precomputed", "retrieve", "rag"]
     identifier: str
+    model: str | None = None
+    template: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None

@@ -34,6 +34,7 @@ from haniwa.evaluation.scoring import Generate, Outcome, Scorer
 from haniwa.evaluation.stats import Comparison, bootstrap, compare
 from haniwa.jobs.base import Job, JobContext, JobState
 from haniwa.jobs.engine import MAX_FAILURES, JobEngine
+from haniwa.knowledge.rag import RagRequest, answer
 from haniwa.knowledge.retrieve import RetrievalQuery, retrieve
 from haniwa.knowledge.service import KnowledgeService
 from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Message, TextBlock
@@ -377,7 +378,36 @@ class EvaluationService:
     ) -> dict[str, Any] | None:
         contexts: Sequence[str] = record.contexts
         generate: Generate | None = None
-        if s.kind == "model" and chat is not None:
+        cited: list[str] | None = None
+        citations: list[dict[str, Any]] = []
+        if s.kind == "rag":
+            # the same code path RetrieveAndGenerate takes (retrieve, prompt, generate, cite)
+            params = InferenceParams(
+                max_tokens=s.max_tokens or 512, temperature=s.temperature or 0.0, top_p=s.top_p
+            )
+            req = RagRequest(
+                record.prompt,
+                s.identifier,
+                s.model or "",
+                RetrievalQuery(record.prompt, s.number_of_results),
+                s.template,
+                params,
+            )
+            ans = await answer(self.knowledge, req)
+            response = ans.text
+            contexts = [h.chunk.text for h in ans.hits]
+            cited_ix = sorted({i for c in ans.citations for i in c.refs})
+            cited = [contexts[i] for i in cited_ix if 0 <= i < len(contexts)]
+            citations = [
+                {
+                    "generatedResponsePart": {"text": c.text},
+                    "retrievedReferences": [
+                        {"content": {"text": contexts[i]}} for i in c.refs if 0 <= i < len(contexts)
+                    ],
+                }
+                for c in ans.citations
+            ]
+        elif s.kind == "model" and chat is not None:
             generate = _generator(chat, s)
             response = await generate(record.prompt)
         elif s.kind == "retrieve":
@@ -395,8 +425,11 @@ class EvaluationService:
             response = found
         if scorer is None:  # human evaluation: the response waits for people's ratings
             return _line(record, s, response, Outcome(()), contexts, scored=False)
-        outcome = await scorer.score(d.task_type, d.metrics, record, response, generate, contexts)
-        return _line(record, s, response, outcome, contexts)
+        outcome = await scorer.score(d.task_type, d.metrics, record, response, generate, contexts, cited)
+        line = _line(record, s, response, outcome, contexts)
+        if s.kind == "rag":
+            line["citations"] = citations
+        return line
 
     async def _retrieve(self, s: Source, query: str) -> list[str]:
         kb = await self.knowledge.get_kb(s.identifier)
@@ -418,7 +451,7 @@ class EvaluationService:
         for s in plan.sources:
             for di, d in enumerate(plan.datasets):
                 lines = [r["line"] for r in rows if r["source"] == _source_name(s) and r["dataset"] == di]
-                area = "rag" if s.kind == "retrieve" else "models"
+                area = "rag" if s.kind in ("retrieve", "rag") else "models"
                 key = (
                     f"{prefix}/{area}/{_safe(s.identifier)}/taskTypes/{d.task_type}/datasets/{_safe(d.name)}/"
                     f"{uuid.uuid4()}_output.jsonl"
