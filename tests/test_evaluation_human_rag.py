@@ -114,6 +114,7 @@ def test_human_evaluation_completes_when_every_record_is_rated(s3: Any, bedrock:
         {"metricName": "Fluency", "result": 1.0, "rating": "5"},
     ]
     assert f"out/human-ja/{job_id}/report.html" in keys
+    assert rate(recs[0], {"Helpful": "down", "Fluency": 1}).status_code == 409  # complete: ratings are final
     listed = bedrock.list_evaluation_jobs(nameContains="human-ja")["jobSummaries"][0]
     assert listed["status"] == "Completed" and listed["jobType"] == "Human"
 

@@ -210,6 +210,8 @@ class EvaluationService:
             raise ConflictError(
                 f"evaluation job {ev.name!r} is still gathering responses; rate once it waits"
             )
+        if ev.summary is not None:
+            raise ConflictError(f"evaluation job {ev.name!r} is complete; its ratings are final")
         scores = rating_scores(ev.plan.human_metrics, ratings)
         async with self._rating_lock:
             rows = await self.db.query(
