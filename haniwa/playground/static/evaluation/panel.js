@@ -126,10 +126,13 @@ function recordRow(r) {
   const resp = line.error ? `error: ${line.error}` : ((line.modelResponses || [])[0] || {}).response
     || (line.retrievedPassages || []).map((p) => p.content.text).join('\n---\n');
   const scores = ((line.automatedEvaluationResult || line.humanEvaluationResult || {}).scores || []);
+  const cites = (line.citations || []).map((c) => h('div', { class: 'eval-record', testid: 'eval-citation' },
+    h('strong', {}, ctx.t('eval.cited')), ' ', (c.generatedResponsePart || {}).text || '',
+    ...(c.retrievedReferences || []).map((r) => h('div', { class: 'eval-explain' }, `↳ ${(r.content || {}).text || ''}`))));
   const detail = h('tr', { class: 'eval-drill', testid: 'eval-drill', hidden: true },
     h('td', { colspan: '4' }, ...scores.map((sc) => h('div', { class: 'eval-record' },
       h('strong', {}, `${sc.metricName}: ${fmtScore(sc.result)}`),
-      h('div', { class: 'eval-explain', testid: 'eval-explanation' }, explanations(sc) || ctx.t('eval.noExplanation'))))));
+      h('div', { class: 'eval-explain', testid: 'eval-explanation' }, explanations(sc) || ctx.t('eval.noExplanation')))), ...cites));
   const toggle = h('button', { class: 'btn btn-small', type: 'button', testid: 'eval-record-toggle',
     onclick: () => { detail.hidden = !detail.hidden; } }, ctx.t('eval.details'));
   const main = h('tr', { testid: 'eval-record', dataset: { source: r.source, record: String(r.record) } },
@@ -157,7 +160,7 @@ async function renderDetail(id) {
   if (p.failures && p.failures.length) {
     d.append(h('ul', { class: 'muted small', testid: 'eval-failures' }, ...p.failures.map((f) => h('li', {}, f))));
   }
-  if (p.human) d.append(ratingView(ctx, p, () => refresh()));
+  if (p.human && p.awaitingRatings) d.append(ratingView(ctx, p, () => refresh()));
   for (const res of (p.summary && p.summary.results) || []) {
     const label = `${res.source} · ${res.taskType} · ${res.dataset}`;
     d.append(h('h4', {}, label), metricTable(res.metrics || {}), intervalChart([{ label: res.source, metrics: res.metrics || {} }]));

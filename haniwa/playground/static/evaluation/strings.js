@@ -45,6 +45,7 @@ register({
     'eval.rated': 'rated ✓',
     'eval.reference': 'Reference',
     'eval.ratedAs': 'a person rated',
+    'eval.cited': 'Citation:',
   },
   ja: {
     'eval.title': '評価',
@@ -88,5 +89,6 @@ register({
     'eval.rated': '評価済み ✓',
     'eval.reference': '参照回答',
     'eval.ratedAs': '人による評価:',
+    'eval.cited': '引用:',
   },
 });
