@@ -32,6 +32,7 @@ AUTH = {"authorization": f"Bearer {API_KEY}"}
 ROLE = "arn:aws:iam::123456789012:role/eval"
 JUDGE = "acme.judge-v1"
 SLOW = "acme.slow-v1"
+RAG = "acme.rag-v1"  # a scripted generator for retrieve-and-generate: answers from the passages' facts
 
 # Japanese QA: a good answer and a bad one for each question
 QA = [
@@ -66,7 +67,7 @@ GOOD_MARK = "GOOD"  # the scripted judge rates answers that the good model wrote
 
 CATALOG = (
     ECHO_CATALOG
-    + f'"{JUDGE}" = "scripted:judge"\n"{SLOW}" = "echo:slow"\n'
+    + f'"{JUDGE}" = "scripted:judge"\n"{SLOW}" = "echo:slow"\n"{RAG}" = "scripted:rag"\n'
     + '\n[models."scripted:judge"]\nbackend = "scripted"\nkind = "chat"\n'
     + "options = { rules = ["
     + '{ match = "評価する回答\\n(富士山は標高|首都は東京|水の沸点|一年は365日あります'
@@ -74,6 +75,11 @@ CATALOG = (
     + ' reply = \'{"reasoning": "参照回答と一致する", "rating": "yes"}\' }'
     + '], default = \'{"reasoning": "参照回答と異なる", "rating": "no"}\' }\n'
     + '\n[models."echo:slow"]\nbackend = "echo"\nkind = "chat"\noptions = { delay_ms = 40 }\n'
+    + '\n[models."scripted:rag"]\nbackend = "scripted"\nkind = "chat"\noptions = { rules = ['
+    + '{ match = "富士山", reply = "富士山の高さは3776メートルです。" },'
+    + '{ match = "信濃川", reply = "信濃川の長さは367キロメートルです。" },'
+    + '{ match = "緑茶", reply = "緑茶は発酵させない茶葉から作られます。" }'
+    + '], default = "わかりません。" }\n'
 )
 
 
@@ -575,3 +581,40 @@ def test_classification_job_reports_accuracy_precision_recall_f1(s3: Any, bedroc
     assert result["classification"] == pytest.approx(
         {"accuracy": 0.75, "precision": 0.75, "recall": 5 / 6, "f1": (0.8 + 2 / 3) / 2}
     )
+
+
+def test_report_html_is_written_with_escaped_scores(s3: Any, bedrock: Any, url: str) -> None:
+    rows = _lines("good")
+    rows[0]["prompt"] = "<script>alert('x')</script> 富士山の高さは？"
+    arn = _create(
+        bedrock, "rep-good", _put_jsonl(s3, "ds/rep.jsonl", rows), ["Builtin.Accuracy"], _byo("good")
+    )
+    assert _wait(bedrock, arn)["status"] == "Completed"
+    job_id = arn.rsplit("/", 1)[-1]
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket="evals", Prefix=f"out/rep-good/{job_id}/")["Contents"]
+    ]
+    assert f"out/rep-good/{job_id}/report.html" in keys
+    obj = s3.get_object(Bucket="evals", Key=f"out/rep-good/{job_id}/report.html")
+    assert obj["ContentType"].startswith("text/html")
+    page = obj["Body"].read().decode()
+    summary = json.loads(
+        s3.get_object(Bucket="evals", Key=f"out/rep-good/{job_id}/summary.json")["Body"].read()
+    )
+    acc = summary["results"][0]["metrics"]["Builtin.Accuracy"]
+    assert f"{acc['mean']:.3f}" in page
+    assert f"[{acc['ci95Low']:.3f}, {acc['ci95High']:.3f}]" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert QA[1][2] in page and page.count("<tr>") >= len(QA) + 1
+    assert "<svg" in page  # the interval chart
+
+    # the per-record route the playground drills down with
+    r = httpx.get(f"{url}/haniwa/v1/evaluation-jobs/{job_id}/records?limit=4", headers=AUTH)
+    r.raise_for_status()
+    data = r.json()
+    assert data["total"] == len(QA) and len(data["records"]) == 4 and data["nextOffset"] == 4
+    assert data["records"][0]["line"]["inputRecord"]["prompt"].startswith("<script>")
+    r = httpx.get(f"{url}/haniwa/v1/evaluation-jobs/{job_id}/records?offset=4", headers=AUTH)
+    assert len(r.json()["records"]) == 2 and r.json()["nextOffset"] is None
+    r = httpx.get(f"{url}/haniwa/v1/evaluation-jobs/{job_id}/records?limit=0", headers=AUTH)
+    assert r.status_code == 400 and "limit" in r.json()["error"]["message"]

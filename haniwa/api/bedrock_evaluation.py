@@ -27,10 +27,14 @@ from haniwa.api.pagination import paginate
 from haniwa.errors import NotFoundError, ValidationError
 from haniwa.evaluation.base import (
     BUILTIN_AUTOMATED,
+    CITATION_METRICS,
+    HUMAN_RATING_METHODS,
     JUDGE_METRICS,
+    RAG_GENERATE_METRICS,
     RAG_METRICS,
     CustomMetric,
     DatasetTask,
+    HumanMetric,
     Plan,
     RatingLevel,
     Source,
@@ -55,6 +59,10 @@ _WIRE_MEMBERS = (
     "evaluationConfig",
     "inferenceConfig",
 )
+
+
+def _status(ev: EvaluationJob) -> str:
+    return "InProgress" if ev.awaiting_ratings else _STATUS[ev.state]
 
 
 def _service(call: Call) -> EvaluationService:
@@ -116,19 +124,47 @@ def _sources(platform: Platform, inference: Mapping[str, Any]) -> list[Source]:
             sources.append(
                 Source("retrieve", rc["knowledgeBaseId"], number_of_results=vector.get("numberOfResults", 5))
             )
+        elif "retrieveAndGenerateConfig" in kb:
+            sources.append(_rag_source(platform, kb["retrieveAndGenerateConfig"]))
         elif "retrieveSourceConfig" in pre:
             sources.append(Source("precomputed", pre["retrieveSourceConfig"]["ragSourceIdentifier"]))
-        else:
-            raise ValidationError(
-                "retrieve-and-generate RAG evaluation is not served by this haniwa version yet;"
-                " use retrieveConfig or a precomputed retrieveSourceConfig"
+        elif "retrieveAndGenerateSourceConfig" in pre:
+            # bring-your-own RAG answers: the dataset's modelResponses (no citations, so the citation
+            # metrics answer None with the reason)
+            sources.append(
+                Source("precomputed", pre["retrieveAndGenerateSourceConfig"]["ragSourceIdentifier"])
             )
+        else:
+            raise ValidationError("ragConfigs needs knowledgeBaseConfig or precomputedRagSourceConfig")
     if not sources:
         raise ValidationError("inferenceConfig needs at least one model or ragConfig")
     names = [s.identifier for s in sources]
     if len(set(names)) != len(names):
         raise ValidationError("inferenceConfig names the same model or source twice")
     return sources
+
+
+def _rag_source(platform: Platform, cfg: Mapping[str, Any]) -> Source:
+    """A retrieve-and-generate source, answered as RetrieveAndGenerate answers (knowledge bases only)."""
+    if cfg["type"] != "KNOWLEDGE_BASE" or "knowledgeBaseConfiguration" not in cfg:
+        raise ValidationError(
+            "retrieveAndGenerateConfig must be of type KNOWLEDGE_BASE (external sources are not served)"
+        )
+    kbc = cfg["knowledgeBaseConfiguration"]
+    _known(platform, kbc["modelArn"])
+    vector = (kbc.get("retrievalConfiguration") or {}).get("vectorSearchConfiguration") or {}
+    gen = kbc.get("generationConfiguration") or {}
+    tic = (gen.get("inferenceConfig") or {}).get("textInferenceConfig") or {}
+    return Source(
+        "rag",
+        kbc["knowledgeBaseId"],
+        max_tokens=tic.get("maxTokens"),
+        temperature=tic.get("temperature"),
+        top_p=tic.get("topP"),
+        number_of_results=vector.get("numberOfResults", 5),
+        model=kbc["modelArn"],
+        template=(gen.get("promptTemplate") or {}).get("textPromptTemplate"),
+    )
 
 
 def _known(platform: Platform, model_id: str) -> None:
@@ -147,14 +183,56 @@ def _custom(defn: Mapping[str, Any]) -> CustomMetric:
     return CustomMetric(defn["name"], defn["instructions"], tuple(levels))
 
 
+def _human(config: Mapping[str, Any]) -> tuple[HumanMetric, ...]:
+    """``evaluationConfig.human``'s metrics. The SageMaker ``flowDefinitionArn`` is accepted and not used:
+    people rate in haniwa's playground (or through its REST route) instead of a SageMaker work team."""
+    metrics = []
+    for m in config.get("customMetrics") or []:
+        if m["ratingMethod"] not in HUMAN_RATING_METHODS:
+            raise ValidationError(
+                f"rating method {m['ratingMethod']!r} is not served here;"
+                f" use one of {list(HUMAN_RATING_METHODS)}"
+            )
+        metrics.append(HumanMetric(m["name"], m["ratingMethod"], m.get("description", "")))
+    if not metrics:
+        raise ValidationError("a human evaluation job needs customMetrics (name and ratingMethod)")
+    if len({m.name for m in metrics}) != len(metrics):
+        raise ValidationError("customMetrics names a metric twice")
+    return tuple(metrics)
+
+
 def plan_of(platform: Platform, p: Mapping[str, Any]) -> Plan:
     """CreateEvaluationJob's request as a plan; ``ValidationError`` for what is not served or wrong."""
     config = p["evaluationConfig"]
     if "human" in config:
-        raise ValidationError("human evaluation jobs are not served by this haniwa version yet")
+        human = config["human"]
+        metrics = _human(human)
+        datasets = []
+        for d in human["datasetMetricConfigs"]:
+            uri = (d["dataset"].get("datasetLocation") or {}).get("s3Uri")
+            if not uri:
+                raise ValidationError(f"dataset {d['dataset']['name']!r} needs datasetLocation.s3Uri")
+            names = {m.name for m in metrics}
+            if not set(d["metricNames"]) <= names:
+                raise ValidationError(
+                    f"metricNames {d['metricNames']} must be among customMetrics {sorted(names)}"
+                )
+            datasets.append(DatasetTask(d["taskType"], d["dataset"]["name"], uri, tuple(d["metricNames"])))
+        sources = _sources(platform, p["inferenceConfig"])
+        if any(s.kind in ("retrieve", "rag") for s in sources):
+            raise ValidationError(
+                "human evaluation rates model responses; knowledge-base sources are not served"
+            )
+        return Plan(
+            name=p["jobName"],
+            output_uri=p["outputDataConfig"]["s3Uri"],
+            datasets=tuple(datasets),
+            sources=tuple(sources),
+            human_metrics=metrics,
+        )
     auto = config.get("automated")
     if auto is None:
-        raise ValidationError("evaluationConfig needs 'automated'")
+        raise ValidationError("evaluationConfig needs 'automated' or 'human'")
     evaluators = [
         m["modelIdentifier"]
         for m in (auto.get("evaluatorModelConfig") or {}).get("bedrockEvaluatorModels", [])
@@ -178,11 +256,14 @@ def plan_of(platform: Platform, p: Mapping[str, Any]) -> Plan:
                 " (Bedrock's built-in datasets are not shipped)"
             )
         for m in d["metricNames"]:
-            if m not in BUILTIN_AUTOMATED | JUDGE_METRICS | RAG_METRICS and m not in custom_names:
+            if (
+                m not in BUILTIN_AUTOMATED | JUDGE_METRICS | RAG_METRICS | RAG_GENERATE_METRICS
+                and m not in custom_names
+            ):
                 raise ValidationError(
                     f"unknown metric {m!r}; custom metrics must be defined in customMetricConfig"
                 )
-            if (m in JUDGE_METRICS and not evaluators) or (
+            if (m in JUDGE_METRICS | (RAG_GENERATE_METRICS - CITATION_METRICS) and not evaluators) or (
                 m in custom_names and not (custom_evaluators or evaluators)
             ):
                 raise ValidationError(f"metric {m!r} needs an evaluator model (evaluatorModelConfig)")
@@ -205,7 +286,7 @@ def _application(ev: EvaluationJob) -> str:
         return str(given)
     return (
         "RagEvaluation"
-        if any(s.kind == "retrieve" for s in ev.plan.sources)
+        if any(s.kind in ("retrieve", "rag") for s in ev.plan.sources)
         or ev.request.get("inferenceConfig", {}).get("ragConfigs")
         else "ModelEvaluation"
     )
@@ -222,9 +303,9 @@ async def get_evaluation_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     ev = await _service(call).get(_eid(p["jobIdentifier"]))
     out: dict[str, Any] = {
         "jobName": ev.name,
-        "status": _STATUS[ev.state],
+        "status": _status(ev),
         "jobArn": evaluation_arn(call.platform.settings.region, ev.id),
-        "jobType": "Automated",
+        "jobType": "Human" if ev.human else "Automated",
         "applicationType": _application(ev),
         "outputDataConfig": ev.request["outputDataConfig"],
         "creationTime": _ts(ev.created),
@@ -240,14 +321,14 @@ def _summary(region: str, ev: EvaluationJob) -> dict[str, Any]:
     plan = ev.plan
     models = [s.identifier for s in plan.sources if s.kind == "model"]
     pre = [s.identifier for s in plan.sources if s.kind == "precomputed"]
-    kbs = [s.identifier for s in plan.sources if s.kind == "retrieve"]
+    kbs = [s.identifier for s in plan.sources if s.kind in ("retrieve", "rag")]
     rag = _application(ev) == "RagEvaluation"
     out: dict[str, Any] = {
         "jobArn": evaluation_arn(region, ev.id),
         "jobName": ev.name,
-        "status": _STATUS[ev.state],
+        "status": _status(ev),
         "creationTime": _ts(ev.created),
-        "jobType": "Automated",
+        "jobType": "Human" if ev.human else "Automated",
         "evaluationTaskTypes": sorted({d.task_type for d in plan.datasets}),
         "applicationType": _application(ev),
     }
@@ -282,7 +363,7 @@ async def list_evaluation_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     if before is not None:
         items = [e for e in items if e.created < before.timestamp()]
     if p.get("statusEquals"):
-        items = [e for e in items if _STATUS[e.state] == p["statusEquals"]]
+        items = [e for e in items if _status(e) == p["statusEquals"]]
     if p.get("applicationTypeEquals"):
         items = [e for e in items if _application(e) == p["applicationTypeEquals"]]
     if p.get("nameContains"):
@@ -336,15 +417,23 @@ async def evaluation_progress(job_id: str, request: Request) -> JSONResponse:
     """Progress (done/total, ETA), failures and, once complete, each metric's mean and 95% interval."""
     ev = await _platform(request).evaluation.get(_eid(job_id))
     j = ev.job
+    done, total = j.done, j.total
+    if ev.awaiting_ratings:  # the rating is the progress now
+        task = await _platform(request).evaluation.rating_task(ev.id)
+        done, total = float(task["rated"]), float(task["total"])
     return JSONResponse(
         {
             "id": ev.id,
             "name": ev.name,
-            "status": _STATUS[ev.state],
-            "done": j.done,
-            "total": j.total,
+            "status": _status(ev),
+            "human": ev.human,
+            "awaitingRatings": ev.awaiting_ratings,
+            "done": done,
+            "total": total,
             "eta": j.eta,
-            "message": j.message,
+            "message": j.message
+            if not ev.awaiting_ratings
+            else f"rated {int(done or 0)} of {int(total or 0)}",
             "figures": dict(j.figures),
             "failures": list(j.failures),
             "summary": ev.summary,
@@ -371,3 +460,37 @@ async def evaluation_compare(a: str, b: str, request: Request) -> JSONResponse:
             ]
         }
     )
+
+
+@router.get("/evaluation-jobs/{job_id}/records")
+async def evaluation_records(
+    job_id: str, request: Request, offset: int = 0, limit: int = 200
+) -> JSONResponse:
+    """Scored records (source, dataset index, record index, output line), ``limit`` (≤ 1,000) at a time."""
+    if offset < 0 or not 1 <= limit <= 1000:
+        raise ValidationError("offset must be ≥ 0 and limit between 1 and 1000")
+    rows = await _platform(request).evaluation.records(_eid(job_id))
+    page = rows[offset : offset + limit]
+    nxt = offset + len(page) if offset + len(page) < len(rows) else None
+    return JSONResponse({"records": page, "total": len(rows), "nextOffset": nxt})
+
+
+@router.get("/evaluation-jobs/{job_id}/ratings")
+async def evaluation_rating_task(job_id: str, request: Request) -> JSONResponse:
+    """A human job's rating task: its metrics (name, ratingMethod) and every record with its response."""
+    return JSONResponse(await _platform(request).evaluation.rating_task(_eid(job_id)))
+
+
+@router.put("/evaluation-jobs/{job_id}/ratings/{source}/{dataset}/{record}")
+async def evaluation_rate(
+    job_id: str, source: str, dataset: int, record: int, request: Request
+) -> JSONResponse:
+    """Rate one record: ``{"ratings": {metric: "up" | "down" | 1…5}}``. The last rating completes the job."""
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ValidationError('the body must be JSON: {"ratings": {metric: rating}}') from exc
+    if not isinstance(body, Mapping) or not isinstance(body.get("ratings"), Mapping):
+        raise ValidationError('the body must be {"ratings": {metric: rating}}')
+    out = await _platform(request).evaluation.rate(_eid(job_id), source, dataset, record, body["ratings"])
+    return JSONResponse(out)

@@ -16,10 +16,14 @@ __all__ = [
     "BUILTIN_AUTOMATED",
     "JUDGE_METRICS",
     "RAG_METRICS",
+    "RAG_GENERATE_METRICS",
+    "CITATION_METRICS",
     "DatasetTask",
     "Source",
     "RatingLevel",
     "CustomMetric",
+    "HumanMetric",
+    "HUMAN_RATING_METHODS",
     "Plan",
     "Record",
     "Score",
@@ -49,6 +53,10 @@ JUDGE_METRICS = frozenset(
 )
 # retrieve-only RAG evaluation
 RAG_METRICS = frozenset({"Builtin.ContextRelevance", "Builtin.ContextCoverage"})
+# retrieve-and-generate RAG evaluation: judge metrics (also LogicalCoherence) and citation metrics, which
+# are computed from the answer's citations without a judge (scoring.py)
+CITATION_METRICS = frozenset({"Builtin.CitationPrecision", "Builtin.CitationCoverage"})
+RAG_GENERATE_METRICS = frozenset({"Builtin.LogicalCoherence"}) | CITATION_METRICS
 
 
 @dataclass(frozen=True)
@@ -64,10 +72,13 @@ class DatasetTask:
 @dataclass(frozen=True)
 class Source:
     """What produced the responses: a served model (``kind="model"``, generated now), responses in the
-    dataset (``"precomputed"``, matched by ``modelIdentifier``) or a knowledge base (``"retrieve"``)."""
+    dataset (``"precomputed"``, matched by ``modelIdentifier``), a knowledge base (``"retrieve"``), or a
+    knowledge base answered by ``model`` through RetrieveAndGenerate's own code path (``"rag"``)."""
 
-    kind: Literal["model", "precomputed", "retrieve"]
+    kind: Literal["model", "precomputed", "retrieve", "rag"]
     identifier: str
+    model: str | None = None
+    template: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -90,6 +101,21 @@ class CustomMetric:
     scale: tuple[RatingLevel, ...] = ()
 
 
+# the rating methods people are asked for here (botocore's EvaluationRatingMethod also has
+# ComparisonLikertScale, ComparisonChoice and ComparisonRank, which compare two sources: not served)
+HUMAN_RATING_METHODS = ("ThumbsUpDown", "IndividualLikertScale")
+
+
+@dataclass(frozen=True)
+class HumanMetric:
+    """A metric people rate (``HumanEvaluationCustomMetric``): ThumbsUpDown (up 1, down 0) or
+    IndividualLikertScale (1…5, normalised to (v − 1) / 4)."""
+
+    name: str
+    rating_method: str
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything a job needs to run, stored as its spec (JSON, see :func:`plan_to_json`)."""
@@ -102,6 +128,7 @@ class Plan:
     custom_metrics: tuple[CustomMetric, ...] = ()
     custom_evaluators: tuple[str, ...] = ()
     seed: int = 0
+    human_metrics: tuple[HumanMetric, ...] = ()  # set: a human evaluation job (people rate the records)
 
 
 @dataclass(frozen=True)
@@ -150,4 +177,5 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         ),
         custom_evaluators=tuple(data.get("custom_evaluators", ())),
         seed=int(data.get("seed", 0)),
+        human_metrics=tuple(HumanMetric(**m) for m in data.get("human_metrics", ())),
     )

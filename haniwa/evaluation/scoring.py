@@ -14,6 +14,18 @@ Classification     accuracy [label match]                       drop in accuracy
 Custom             BERTScore-like                               drop in the BERTScore-like score
 =================  ===========================================  =======================================
 
+Retrieve-and-generate RAG metrics: Correctness, Completeness, Faithfulness and LogicalCoherence are judge
+metrics (the judge sees the retrieved passages); the citation metrics need no judge and are computed from
+the answer's citations (the passages RetrieveAndGenerate cited) against the record's reference answer,
+on MeCab/SQuAD tokens:
+
+* ``Builtin.CitationPrecision``: the share of cited passages that are correct, a passage counting as
+  correct when it contains at least half of the reference answer's tokens;
+* ``Builtin.CitationCoverage``: the share of the reference answer's tokens that the cited passages
+  contain together.
+
+An answer with no citation scores 0 on both (with that explanation).
+
 ``Builtin.Toxicity`` is the guardrail profanity detector (toxicity.py) on the response. Robustness needs
 a model to answer the perturbed prompt, so it is computed for model sources only; for bring-your-own
 responses the score is None with the reason. Beside the Builtin score, Accuracy adds the other
@@ -28,7 +40,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from haniwa.evaluation import metrics
-from haniwa.evaluation.base import JUDGE_METRICS, RAG_METRICS, CustomMetric, Record, Score
+from haniwa.evaluation.base import (
+    CITATION_METRICS,
+    JUDGE_METRICS,
+    RAG_GENERATE_METRICS,
+    RAG_METRICS,
+    CustomMetric,
+    Record,
+    Score,
+)
 from haniwa.evaluation.judge import criterion, custom_criterion, judge
 from haniwa.evaluation.perturb import perturb
 from haniwa.evaluation.text import is_japanese
@@ -36,7 +56,7 @@ from haniwa.evaluation.toxicity import toxicity
 from haniwa.runtime.base import ChatBackend, Embedder
 from haniwa.runtime.offload import CPU
 
-__all__ = ["Scorer", "Generate", "Outcome"]
+__all__ = ["Scorer", "Generate", "Outcome", "citation_score"]
 
 Generate = Callable[[str], Awaitable[str]]
 
@@ -107,9 +127,11 @@ class Scorer:
         response: str,
         generate: Generate | None,
         contexts: Sequence[str] = (),
+        cited: Sequence[str] | None = None,
     ) -> Outcome:
         """Every metric in ``names`` for ``response`` to ``record``; ``generate`` answers a perturbed
-        prompt (robustness) when the source is a model."""
+        prompt (robustness) when the source is a model; ``cited`` are the passages the answer cites
+        (retrieve-and-generate sources)."""
         scores: list[Score] = []
         ref = record.reference
         acc: float | None = None
@@ -135,7 +157,14 @@ class Scorer:
         if "Builtin.Toxicity" in names:
             scores.append(Score("Builtin.Toxicity", toxicity(response)))
         for name in names:
-            if name in JUDGE_METRICS or name in RAG_METRICS or name in self.custom:
+            if name in CITATION_METRICS:
+                scores.append(citation_score(name, cited, record.reference))
+            elif (
+                name in JUDGE_METRICS
+                or name in RAG_METRICS
+                or name in RAG_GENERATE_METRICS
+                or name in self.custom
+            ):
                 scores += await self._judged(name, record, response, contexts)
         return Outcome(tuple(scores), perturbation, perturbed_prompt, perturbed_response)
 
@@ -173,3 +202,25 @@ class Scorer:
         return Score(
             name, max(sims), explanation="embedding cosine of the best passage (no judge configured)"
         )
+
+
+_CORRECT_PASSAGE = 0.5  # a cited passage is correct when it holds this share of the reference's tokens
+
+
+def citation_score(name: str, cited: Sequence[str] | None, reference: str | None) -> Score:
+    """CitationPrecision / CitationCoverage of one answer (see the module's docstring)."""
+    if cited is None:
+        return Score(name, None, error="citation metrics need a retrieve-and-generate source")
+    if reference is None:
+        return Score(name, None, error="citation metrics need a reference response")
+    if not cited:
+        return Score(name, 0.0, explanation="the answer cites no passage")
+    if name == "Builtin.CitationPrecision":
+        good = [metrics.reference_recall(p, reference) >= _CORRECT_PASSAGE for p in cited]
+        return Score(
+            name,
+            sum(good) / len(good),
+            explanation=f"{sum(good)} of {len(good)} cited passages hold the reference",
+        )
+    value = metrics.reference_recall("\n".join(cited), reference)
+    return Score(name, value, explanation=f"the cited passages hold {value:.0%} of the reference's tokens")

@@ -14,6 +14,7 @@ each metric's mean with its bootstrap 95% interval (also kept in the database fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -26,11 +27,14 @@ from haniwa.config import Settings
 from haniwa.errors import ConflictError, NotFoundError, ValidationError
 from haniwa.evaluation.base import DatasetTask, Plan, Record, Source, plan_from_json, plan_to_json
 from haniwa.evaluation.dataset import Malformed, read_dataset, split_uri
+from haniwa.evaluation.human import line_scores, rating_scores, task_item
 from haniwa.evaluation.metrics import classification_scores
+from haniwa.evaluation.report import render_report
 from haniwa.evaluation.scoring import Generate, Outcome, Scorer
 from haniwa.evaluation.stats import Comparison, bootstrap, compare
 from haniwa.jobs.base import Job, JobContext, JobState
 from haniwa.jobs.engine import MAX_FAILURES, JobEngine
+from haniwa.knowledge.rag import RagRequest, answer
 from haniwa.knowledge.retrieve import RetrievalQuery, retrieve
 from haniwa.knowledge.service import KnowledgeService
 from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Message, TextBlock
@@ -66,6 +70,15 @@ class EvaluationJob:
     def state(self) -> JobState:
         return self.job.state
 
+    @property
+    def human(self) -> bool:
+        return bool(self.plan.human_metrics)
+
+    @property
+    def awaiting_ratings(self) -> bool:
+        """A human job whose responses are gathered and whose ratings are not all in (InProgress)."""
+        return self.human and self.job.state == JobState.COMPLETE and self.summary is None
+
 
 def _source_name(source: Source) -> str:
     return source.identifier
@@ -89,6 +102,7 @@ class EvaluationService:
         self.jobs = jobs
         self.knowledge = knowledge
         self.store: ObjectStore = store or open_job_store(settings)
+        self._rating_lock = asyncio.Lock()
         jobs.register(EVALUATION, self._run)
 
     # -- jobs --------------------------------------------------------------------------------------
@@ -159,9 +173,77 @@ class EvaluationService:
         return [await self._job(r) for r in rows]
 
     async def stop(self, eval_id: str) -> EvaluationJob:
-        row = await self._row(eval_id)
-        await self.jobs.stop(row["job_id"])
+        ev = await self.get(eval_id)
+        if ev.awaiting_ratings:
+            raise ConflictError(
+                f"human evaluation job {ev.name!r} is waiting for ratings; rate its records or delete it"
+            )
+        await self.jobs.stop(ev.job.id)
         return await self.get(eval_id)
+
+    # -- human evaluation --------------------------------------------------------------------------
+    async def rating_task(self, eval_id: str) -> dict[str, Any]:
+        """A human job's metrics and records to rate (with the ratings already given)."""
+        ev = await self.get(eval_id)
+        if not ev.human:
+            raise ValidationError(f"evaluation job {ev.name!r} is not a human evaluation job")
+        items = [task_item(r) for r in await self.records(eval_id)]
+        return {
+            "metrics": [
+                {"name": m.name, "ratingMethod": m.rating_method, "description": m.description}
+                for m in ev.plan.human_metrics
+            ],
+            "records": items,
+            "rated": sum(i["rated"] for i in items),
+            "total": len(items),
+            "ready": ev.job.state == JobState.COMPLETE,
+        }
+
+    async def rate(
+        self, eval_id: str, source: str, dataset: int, record: int, ratings: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Store one record's ratings; the last one writes the outputs and completes the job."""
+        ev = await self.get(eval_id)
+        if not ev.human:
+            raise ValidationError(f"evaluation job {ev.name!r} is not a human evaluation job")
+        if ev.job.state != JobState.COMPLETE:
+            raise ConflictError(
+                f"evaluation job {ev.name!r} is still gathering responses; rate once it waits"
+            )
+        if ev.summary is not None:
+            raise ConflictError(f"evaluation job {ev.name!r} is complete; its ratings are final")
+        scores = rating_scores(ev.plan.human_metrics, ratings)
+        async with self._rating_lock:
+            rows = await self.db.query(
+                "SELECT line FROM evaluation_records WHERE evaluation_id = ? AND source = ? AND dataset = ?"
+                " AND record = ?",
+                (eval_id, source, dataset, record),
+            )
+            if not rows:
+                raise NotFoundError(f"job {ev.name!r} has no record {source}/{dataset}/{record}")
+            line = json.loads(rows[0]["line"])
+            if "error" in line:
+                raise ValidationError(f"record {source}/{dataset}/{record} has no response to rate")
+            line["humanEvaluationResult"] = {"scores": scores}
+            await self.db.execute(
+                "UPDATE evaluation_records SET line = ?"
+                " WHERE evaluation_id = ? AND source = ? AND dataset = ? AND record = ?",
+                (json.dumps(line, ensure_ascii=False), eval_id, source, dataset, record),
+            )
+            lines = [r["line"] for r in await self.records(eval_id)]
+            todo = [x for x in lines if "error" not in x]
+            rated = sum("humanEvaluationResult" in x for x in todo)
+            if rated == len(todo) and (await self.get(eval_id)).summary is None:
+                summary = await self._write_outputs(eval_id, ev.plan)
+                await self.db.execute(
+                    "UPDATE evaluation_jobs SET summary = ?, updated = ? WHERE id = ?",
+                    (json.dumps(summary, ensure_ascii=False), time.time(), eval_id),
+                )
+            else:
+                await self.db.execute(
+                    "UPDATE evaluation_jobs SET updated = ? WHERE id = ?", (time.time(), eval_id)
+                )
+        return {"rated": rated, "total": len(todo)}
 
     async def delete(self, eval_id: str) -> None:
         row = await self._row(eval_id)
@@ -216,7 +298,7 @@ class EvaluationService:
                 counts[i] += isinstance(item, Record)
         total = sum(counts) * len(plan.sources)
         await ctx.report(total=float(total), done=float(len(done)), message="scoring records")
-        scorer = await self._scorer(plan)
+        scorer = None if plan.human_metrics else await self._scorer(plan)
         chats: dict[str, ChatBackend] = {}
         for s in plan.sources:
             if s.kind == "model":
@@ -270,10 +352,16 @@ class EvaluationService:
             failures=failures[-MAX_FAILURES:],
             message="writing the results",
         )
+        if plan.human_metrics:
+            if not any("error" not in x["line"] for x in await self.records(eval_id)):
+                raise ValidationError(
+                    "no record of the datasets has a response to rate: " + "; ".join(failures[:3])
+                )
+            # the engine job ends here; the evaluation job stays InProgress until people rate every record
+            await ctx.report(message=f"waiting for human ratings of {n_done} record responses")
+            return
         summary = await self._write_outputs(eval_id, plan)
-        if not any(
-            r.get("automatedEvaluationResult") for r in (x["line"] for x in await self.records(eval_id))
-        ):
+        if not any(line_scores(x["line"]) for x in await self.records(eval_id)):
             raise ValidationError("no record of the datasets could be evaluated: " + "; ".join(failures[:3]))
         await self.db.execute(
             "UPDATE evaluation_jobs SET summary = ?, updated = ? WHERE id = ?",
@@ -288,11 +376,40 @@ class EvaluationService:
         return Scorer(embedder, judges, plan.custom_metrics, custom_judges, plan.seed)
 
     async def _score_one(
-        self, scorer: Scorer, d: DatasetTask, s: Source, record: Record, chat: ChatBackend | None
+        self, scorer: Scorer | None, d: DatasetTask, s: Source, record: Record, chat: ChatBackend | None
     ) -> dict[str, Any] | None:
         contexts: Sequence[str] = record.contexts
         generate: Generate | None = None
-        if s.kind == "model" and chat is not None:
+        cited: list[str] | None = None
+        citations: list[dict[str, Any]] = []
+        if s.kind == "rag":
+            # the same code path RetrieveAndGenerate takes (retrieve, prompt, generate, cite)
+            params = InferenceParams(
+                max_tokens=s.max_tokens or 512, temperature=s.temperature or 0.0, top_p=s.top_p
+            )
+            req = RagRequest(
+                record.prompt,
+                s.identifier,
+                s.model or "",
+                RetrievalQuery(record.prompt, s.number_of_results),
+                s.template,
+                params,
+            )
+            ans = await answer(self.knowledge, req)
+            response = ans.text
+            contexts = [h.chunk.text for h in ans.hits]
+            cited_ix = sorted({i for c in ans.citations for i in c.refs})
+            cited = [contexts[i] for i in cited_ix if 0 <= i < len(contexts)]
+            citations = [
+                {
+                    "generatedResponsePart": {"text": c.text},
+                    "retrievedReferences": [
+                        {"content": {"text": contexts[i]}} for i in c.refs if 0 <= i < len(contexts)
+                    ],
+                }
+                for c in ans.citations
+            ]
+        elif s.kind == "model" and chat is not None:
             generate = _generator(chat, s)
             response = await generate(record.prompt)
         elif s.kind == "retrieve":
@@ -308,8 +425,13 @@ class EvaluationService:
                 else:
                     return None
             response = found
-        outcome = await scorer.score(d.task_type, d.metrics, record, response, generate, contexts)
-        return _line(record, s, response, outcome, contexts)
+        if scorer is None:  # human evaluation: the response waits for people's ratings
+            return _line(record, s, response, Outcome(()), contexts, scored=False)
+        outcome = await scorer.score(d.task_type, d.metrics, record, response, generate, contexts, cited)
+        line = _line(record, s, response, outcome, contexts)
+        if s.kind == "rag":
+            line["citations"] = citations
+        return line
 
     async def _retrieve(self, s: Source, query: str) -> list[str]:
         kb = await self.knowledge.get_kb(s.identifier)
@@ -327,10 +449,11 @@ class EvaluationService:
         bucket, prefix = split_uri(base + "/x")
         prefix = prefix[:-2]
         summary: dict[str, Any] = {"jobName": plan.name, "jobId": eval_id, "results": []}
+        per_result: list[list[dict[str, Any]]] = []
         for s in plan.sources:
             for di, d in enumerate(plan.datasets):
                 lines = [r["line"] for r in rows if r["source"] == _source_name(s) and r["dataset"] == di]
-                area = "rag" if s.kind == "retrieve" else "models"
+                area = "rag" if s.kind in ("retrieve", "rag") else "models"
                 key = (
                     f"{prefix}/{area}/{_safe(s.identifier)}/taskTypes/{d.task_type}/datasets/{_safe(d.name)}/"
                     f"{uuid.uuid4()}_output.jsonl"
@@ -357,8 +480,13 @@ class EvaluationService:
                             [p for p, _ in pairs], [g for _, g in pairs]
                         )
                 summary["results"].append(entry)
+                per_result.append(lines)
         body = json.dumps(summary, ensure_ascii=False, indent=1).encode()
         await self.store.put(bucket, f"{prefix}/summary.json", _once(body), PutOptions("application/json"))
+        page = render_report(summary, per_result).encode()
+        await self.store.put(
+            bucket, f"{prefix}/report.html", _once(page), PutOptions("text/html; charset=utf-8")
+        )
         return summary
 
 
@@ -381,7 +509,7 @@ def _generator(chat: ChatBackend, s: Source) -> Generate:
 
 
 def _line(
-    record: Record, s: Source, response: str, outcome: Outcome, contexts: Sequence[str]
+    record: Record, s: Source, response: str, outcome: Outcome, contexts: Sequence[str], scored: bool = True
 ) -> dict[str, Any]:
     """One output line, in Bedrock's shape (``automatedEvaluationResult.scores``)."""
     scores = []
@@ -396,10 +524,9 @@ def _line(
         if sc.error is not None:
             entry["error"] = sc.error
         scores.append(entry)
-    line: dict[str, Any] = {
-        "automatedEvaluationResult": {"scores": scores},
-        "inputRecord": dict(record.data),
-    }
+    line: dict[str, Any] = {"inputRecord": dict(record.data)}
+    if scored:
+        line["automatedEvaluationResult"] = {"scores": scores}
     if s.kind == "retrieve" or contexts:
         line["retrievedPassages"] = [{"content": {"text": c}} for c in contexts]
     if s.kind != "retrieve":
@@ -420,7 +547,7 @@ def _intervals(lines: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float 
 def _values(lines: Sequence[Mapping[str, Any]]) -> dict[str, list[float | None]]:
     out: dict[str, list[float | None]] = {}
     for x in lines:
-        for sc in (x.get("automatedEvaluationResult") or {}).get("scores", []):
+        for sc in line_scores(x):
             # several judges rate the same metric: their mean is the record's score
             out.setdefault(sc["metricName"], []).append(sc["result"])
     return out
@@ -433,7 +560,7 @@ def _by_metric(
     for r in rows:
         if r["source"] != source:
             continue
-        for sc in (r["line"].get("automatedEvaluationResult") or {}).get("scores", []):
+        for sc in line_scores(r["line"]):
             out.setdefault(sc["metricName"], {})[f"{plan.datasets[r['dataset']].task_type}:{r['key']}"] = sc[
                 "result"
             ]

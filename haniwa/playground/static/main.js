@@ -20,6 +20,7 @@ register({
     'shell.tab.usage': 'Usage',
     'shell.tab.batch': 'Batch',
     'shell.tab.guardrails': 'Guardrails',
+    'shell.tab.evaluation': 'Evaluation',
     'shell.tabs': 'Playground sections',
     'shell.langToggle': '日本語',
     'shell.langToggleTitle': 'Switch language',
@@ -49,6 +50,7 @@ register({
     'shell.tab.usage': '使用状況',
     'shell.tab.batch': 'バッチ',
     'shell.tab.guardrails': 'ガードレール',
+    'shell.tab.evaluation': '評価',
     'shell.tabs': 'プレイグラウンドのセクション',
     'shell.langToggle': 'English',
     'shell.langToggleTitle': '言語を切り替えます',
@@ -80,6 +82,7 @@ const PANELS = [
   { name: 'usage', module: './usage/panel.js' },
   { name: 'batch', module: './batch/panel.js' },
   { name: 'guardrails', module: './guardrails/panel.js' },
+  { name: 'evaluation', module: './evaluation/panel.js' },
 ];
 const DEFAULT_ROUTE = '#/chat';
 
