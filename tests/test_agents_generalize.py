@@ -149,3 +149,37 @@ def test_a_search_that_finds_nothing_new_turns_to_the_functions(start: Start) ->
     assert second.count("アルミニウム 12 kg") == 1  # the passages once, from the first lookup
     assert [a["material_name"] for _, a in agent_tools.CALLS] == ["アルミニウム", "銅線"]
     assert out["text"] == "アルミニウム 120 kg、銅線 45 m です。"
+
+
+def test_an_answer_after_a_search_is_pointed_at_the_call_its_id_feeds(start: Start) -> None:
+    """The model answers with the id a search returned instead of making the call the user asked for: the
+    answer goes back once naming the tool that takes that id; the chained call runs with the id from the
+    result and the date the user wrote in another form."""
+    c = start(
+        [
+            ("Observation from find_supplier", final("The supplier id is SUP-7.")),
+            ("supplier_id, which order_from", step("order_from", supplier_id="SUP-7", check_in="2025-05-03")),
+            ("Observation from order_from", final("Ordered: PO-SUP-7, delivered on 2025-05-03.")),
+            ("Order from", step("find_supplier", name="Kato Metals")),
+        ]
+    )
+    agent_id = make_agent(c["agent"], "purchasing")
+    function_group(
+        c["agent"], agent_id, "suppliers", "find_supplier",
+        parameters={"name": {"type": "string", "description": "supplier name", "required": True}},
+    )  # fmt: skip
+    function_group(
+        c["agent"], agent_id, "supplier-orders", "order_from",
+        parameters={
+            "supplier_id": {"type": "string", "description": "supplier id", "required": True},
+            "check_in": {"type": "string", "description": "delivery date", "required": True},
+        },
+    )  # fmt: skip
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "Order from Kato Metals for delivery on May 3.", enableTrace=True)
+    assert agent_tools.CALLS == [
+        ("find_supplier", {"name": "Kato Metals"}),
+        ("order_from", {"supplier_id": "SUP-7", "check_in": "2025-05-03"}),
+    ]
+    assert any("supplier_id, which order_from takes" in r for r in _reprompts(out["traces"]))
+    assert out["text"] == "Ordered: PO-SUP-7, delivered on 2025-05-03."

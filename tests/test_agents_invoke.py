@@ -41,6 +41,8 @@ FUNCTIONS = {
     "stock": "tests.agent_tools:get_material_stock",
     "orders": "tests.agent_tools:order_parts",
     "broken": "tests.agent_tools:broken",
+    "suppliers": "tests.agent_tools:find_supplier",
+    "supplier-orders": "tests.agent_tools:order_from",
     "lambda-style": "tests.agent_tools:lambda_handler",
 }
 INSTRUCTION = (

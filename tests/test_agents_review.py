@@ -4,7 +4,15 @@ functions over values, so they are tested directly."""
 from __future__ import annotations
 
 from haniwa.agents.prompting import prompts
-from haniwa.agents.review import complete_answer, listed_siblings, review_answer, unasked_siblings
+from haniwa.agents.review import (
+    AnswerReview,
+    chain_openings,
+    complete_answer,
+    listed_siblings,
+    readable,
+    review_answer,
+    unasked_siblings,
+)
 from haniwa.agents.variants import fold, ground
 
 
@@ -25,7 +33,8 @@ def test_answer_review() -> None:
     assert review_answer("aluminium: 120, copper wire: 45", "en", [stock, copper], en) is None
     assert review_answer("We have 1,200 in all.", "en", [stock], en) is not None
     missing = review_answer("The total is 165.", "en", [stock, copper], en)
-    assert missing is not None and '"stock": 120' in missing and '"stock": 45' in missing
+    # the results it leaves out, as text (a small model shown JSON copies the braces into its answer)
+    assert missing is not None and "stock: 120" in missing and "stock: 45" in missing
     order = ({"order_id": "A-100"}, '{"order_id": "A-100", "status": "shipped"}')
     assert review_answer("注文A-100は shipped です。", "ja", [order], ja) is None
     # a Japanese question answered in Chinese or in English is sent back
@@ -140,3 +149,47 @@ def test_listed_items_are_looked_up_with_the_tool_that_took_their_sibling() -> N
     assert answer_only["properties"]["tool"] == {"const": "final_answer"}
     every = step_schema([stock, search])["properties"]["action"]["anyOf"]
     assert len(every) == 3
+
+
+def test_json_results_and_answers_read_as_text() -> None:
+    hotels = '[{"hotel_id": "H-301", "name": "Harbor View"}, {"hotel_id": "H-302", "name": "月見荘"}]'
+    assert readable(hotels) == "hotel_id: H-301, name: Harbor View; hotel_id: H-302, name: 月見荘"
+    assert readable('{"stock": 8}') == "stock: 8"
+    assert readable("[1, 2]") == "[1, 2]"
+    assert readable("plain text {x}") == "plain text {x}"
+    # an answer that is a copied JSON result is given as text
+    assert AnswerReview(enabled=True).final('{"reservation": "RSV-1"}', []) == "reservation: RSV-1"
+
+
+def test_a_result_that_holds_another_tools_input_points_the_answer_at_that_call() -> None:
+    """search → id → reserve: a result names a value the way a tool not called yet names its required
+    parameter; a final answer right after it is sent back once, and the next step may call that tool or
+    answer. A tool already called, or a field no tool takes, opens nothing."""
+    params = {"search": ("keyword",), "reserve": ("hotel_id", "date"), "rooms": ("hotel_id",)}
+    found = [("search", '[{"hotel_id": "H-1", "name": "Harbor"}, {"hotel_id": "H-2", "name": "Sky"}]')]
+    assert chain_openings(found, params, ["search"]) == {"reserve": ["hotel_id"], "rooms": ["hotel_id"]}
+    assert chain_openings(found, params, ["search", "reserve"]) == {"rooms": ["hotel_id"]}
+    assert chain_openings([("search", '{"name": "Harbor"}')], params, ["search"]) == {}
+    assert chain_openings([("search", "Harbor: H-1")], params, ["search"]) == {}  # not JSON: no names
+    member = [("get_member", '{"member_id": "M-1", "plan": "gold"}')]
+    assert chain_openings(member, {"get_member": ("member_id",)}, ["get_member"]) == {}
+
+    review = AnswerReview(True, params=params)
+    args = {"keyword": "Harbor"}
+    back = review.check(
+        "The id is H-1.", "Book Harbor for May 3", "en", [args], [], [(args, found[0][1])],
+        prompts("en"), ["search"], found,
+    )  # fmt: skip
+    assert back is not None and back.tools == ("reserve", "rooms")
+    assert "hotel_id" in back.text and "reserve, rooms" in back.text
+    # once: the next answer stands (it reports the result)
+    again = review.check(
+        "The id is H-1.", "Book Harbor for May 3", "en", [args], [], [(args, found[0][1])],
+        prompts("en"), ["search"], found,
+    )  # fmt: skip
+    assert again is None
+    ja = AnswerReview(True, params=params).check(
+        "IDはH-1です。", "ハーバーを予約して", "ja", [args], [], [(args, found[0][1])],
+        prompts("ja"), ["search"], found,
+    )  # fmt: skip
+    assert ja is not None and "hotel_id は reserve, rooms の入力" in ja.text

@@ -169,6 +169,7 @@ class _Run:
     calls: list[dict[str, Any]] = field(default_factory=list)  # the actions' inputs
     call_tools: list[str] = field(default_factory=list)  # and their tools
     results: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # and what succeeded
+    done: list[tuple[str, str]] = field(default_factory=list)  # the same: (tool, result)
     refusals: dict[str, int] = field(default_factory=dict)  # per tool: calls refused for a placeholder
     repeats: int = 0  # calls repeated with the same input
     # the tools the next step may call, after an answer sent back (None: any; empty: it may only answer)
@@ -262,7 +263,12 @@ class Orchestration:
     ) -> _Run:
         # the system prompt and the known values are read once, before any call of this run
         system = system_prompt(self.spec, self.session, self.ctx.memory, lang, question)
-        review = AnswerReview(enabled=not self.spec.prompt.template)
+        required = {
+            t.name: tuple(p.name for p in t.parameters if p.required)
+            for t in self.spec.tools
+            if t.kind == "action"
+        }
+        review = AnswerReview(enabled=not self.spec.prompt.template, params=required)
         return _Run(question, lang, system, messages, steps, hits, seen, self._known(messages), review)
 
     async def _loop(self, run: _Run, prefetch: bool = False) -> AsyncIterator[AgentEvent]:
@@ -320,6 +326,7 @@ class Orchestration:
                     run.results,
                     run.p,
                     run.call_tools,
+                    run.done,
                 )
                 if sent_back is not None:
                     run.only = () if run.only == () else sent_back.tools
@@ -358,6 +365,7 @@ class Orchestration:
                 run.call_tools.append(tool.name)
                 if not outcome.failed:
                     run.results.append((args, outcome.text))
+                    run.done.append((tool.name, outcome.text))
             self._observe(run, tool, args, outcome)
         async for ev in self._forced_final(run, reason):
             yield ev

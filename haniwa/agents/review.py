@@ -8,6 +8,11 @@
   The loop sends such an answer back once; if the next one still leaves a result out,
   :func:`complete_answer` adds it in a line of its own (the user asked for it, and the tool returned it).
 
+* :func:`chain_openings` — a result holds a value under the name of another tool's required parameter
+  (``hotel_id`` from a search, which a reservation takes) and that tool was not called: a final answer
+  right after such a result is pointed at the next call once (search → id → reserve), the model deciding
+  whether the user's request needs it.
+
 * :class:`AnswerReview` — one run's use of them: each kind of check sends an answer back at most once.
 
 All look at values only, never at which tool or task it is.
@@ -30,6 +35,8 @@ __all__ = [
     "complete_answer",
     "AnswerReview",
     "SendBack",
+    "readable",
+    "chain_openings",
 ]
 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
@@ -83,16 +90,31 @@ def _unreported(answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -
     return [text for args, text in results if not _reported(answer, text, args)]
 
 
-def _render(result: str) -> str:
-    try:
-        value = json.loads(result)
-    except ValueError:
-        return result
+def _render_value(value: Any) -> str:
     if isinstance(value, Mapping):
         return ", ".join(
-            f"{k}: {v if not isinstance(v, dict | list) else json.dumps(v)}" for k, v in value.items()
+            f"{k}: {v if not isinstance(v, dict | list) else json.dumps(v, ensure_ascii=False)}"
+            for k, v in value.items()
         )
-    return result
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        return "; ".join(_render_value(v) for v in value)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
+
+
+def readable(result: str) -> str:
+    """A JSON result (an object, or a list of objects) as ``key: value`` text; other text as it is. A small
+    model shown JSON copies it, braces and all, into its answer."""
+    text = result.strip()
+    if not text.startswith(("{", "[")):
+        return result
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return result
+    return _render_value(value) if isinstance(value, dict | list) else result
+
+
+_render = readable
 
 
 def complete_answer(answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> str:
@@ -128,7 +150,7 @@ def review_answer(
     problems = []
     missing = _unreported(answer, results)
     if missing:
-        problems.append(p["answer_missing"].format(results="\n".join(f"- {m}" for m in missing)))
+        problems.append(p["answer_missing"].format(results="\n".join(f"- {readable(m)}" for m in missing)))
     if lang == "ja" and _not_japanese(answer):
         problems.append(p["answer_language"])
     return "\n".join(problems) if problems else None
@@ -214,6 +236,40 @@ def listed_siblings(question: str, calls: Sequence[Mapping[str, Any]], results: 
     return missing
 
 
+def _fields(value: Any) -> dict[str, Any]:
+    """The scalar fields of a JSON object, or of the objects of a list, by folded name."""
+    out: dict[str, Any] = {}
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, Mapping):
+            for k, v in item.items():
+                if isinstance(v, str | int | float) and not isinstance(v, bool) and str(v).strip():
+                    out.setdefault(fold(str(k)).strip(), v)
+    return out
+
+
+def chain_openings(
+    results: Sequence[tuple[str, str]], params: Mapping[str, Sequence[str]], called: Sequence[str]
+) -> dict[str, list[str]]:
+    """Tools not called yet that take, as a required parameter, a value an earlier result named the same
+    way: ``{tool: [parameter, …]}``. ``results``: (tool, result text) of the successful calls; ``params``:
+    each action tool's required parameters; ``called``: the tools called so far."""
+    names: set[str] = set()
+    for _, text in results:
+        try:
+            names |= set(_fields(json.loads(text)))
+        except ValueError:
+            continue
+    out: dict[str, list[str]] = {}
+    for tool, required in params.items():
+        if tool in called:
+            continue
+        taken = [p for p in required if fold(p).strip() in names]
+        if taken:
+            out[tool] = taken
+    return out
+
+
 @dataclass(frozen=True)
 class SendBack:
     """A final answer sent back: ``text`` tells the model why; ``tools``: the tools its next step may
@@ -230,6 +286,8 @@ class AnswerReview:
     in the user's language, once; after that, :meth:`final` adds what the answer still leaves out."""
 
     enabled: bool
+    # each action tool's required parameters (for the chained call: a result names one of them)
+    params: Mapping[str, Sequence[str]] = field(default_factory=dict)
     sent_back: set[str] = field(default_factory=set)  # the kinds of check that have sent one back
 
     def check(
@@ -242,10 +300,11 @@ class AnswerReview:
         results: Sequence[tuple[Mapping[str, Any], str]],
         p: Mapping[str, str],
         tools: Sequence[str] = (),
+        done: Sequence[tuple[str, str]] = (),
     ) -> SendBack | None:
         """Whether ``answer`` goes back to the model (None: it stands). ``calls``: the run's action inputs,
         made with ``tools`` (the same order); ``observed``: what its knowledge-base searches returned;
-        ``results``: its successful actions.
+        ``results``: its successful actions; ``done``: the same as (tool, result text).
 
         Items listed side by side with a value that was looked up are the same kind of thing, so they are
         looked up the same way: the next step may call only the tools that took such values (or answer),
@@ -262,6 +321,17 @@ class AnswerReview:
                 if asked:
                     return SendBack(p["answer_unasked"].format(items=", ".join(asked), tools=names), None)
                 return SendBack(p["answer_listed"].format(items=", ".join(listed), tools=names), used or None)
+        if "chain" not in self.sent_back and done:
+            opened = chain_openings(done, self.params, tools)
+            if opened:  # the results give the next call's input: that call, or the answer
+                self.sent_back.add("chain")
+                return SendBack(
+                    p["answer_chain"].format(
+                        params=", ".join(dict.fromkeys(x for ps in opened.values() for x in ps)),
+                        tools=", ".join(opened),
+                    ),
+                    tuple(opened),
+                )
         if "answer" not in self.sent_back:
             problem = review_answer(answer, lang, results, p)
             if problem:
@@ -270,6 +340,7 @@ class AnswerReview:
         return None
 
     def final(self, answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> str:
-        """The answer to give: once one was sent back for what it left out, with the results it still
-        leaves out added."""
+        """The answer to give: written as text when the model copied a JSON result as its answer; once one
+        was sent back for what it left out, with the results it still leaves out added."""
+        answer = readable(answer)
         return complete_answer(answer, results) if "answer" in self.sent_back else answer
