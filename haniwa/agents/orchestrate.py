@@ -279,9 +279,13 @@ class Orchestration:
             async for ev in self._steps(run):
                 yield ev
         except OutOfTime as cut:
-            # a model call ran into the limit: no time is left to ask the model for a summary
+            # a model call ran into the limit: no time is left to ask the model for a summary, but what the
+            # functions returned is not thrown away: each result on a line of its own, else the apology
             yield Failure(run.steps, str(cut))
-            async for ev in self._finish(run, run.p["time_answer"], run.steps):
+            answer = (
+                complete_answer(run.p["limit_found"], run.results) if run.results else run.p["time_answer"]
+            )
+            async for ev in self._finish(run, answer, run.steps):
                 yield ev
 
     async def _prefetch(self, run: _Run) -> AsyncIterator[AgentEvent]:
