@@ -193,3 +193,28 @@ def test_a_result_that_holds_another_tools_input_points_the_answer_at_that_call(
         prompts("ja"), ["search"], found,
     )  # fmt: skip
     assert ja is not None and "hotel_id は reserve, rooms の入力" in ja.text
+
+
+def test_items_go_back_again_while_each_send_back_leads_to_a_call() -> None:
+    """A list of three: the answer after the first call goes back naming the other two; after one more
+    call, it goes back again for the last; an answer with no new call since does not go back for items."""
+    p = prompts("en")
+    bundle = ["Office Bundle: monitor, keyboard, webcam."]
+    q = "Is every item of the Office Bundle in stock?"
+    review = AnswerReview(True)
+    one = [{"product": "monitor"}]
+    first = review.check("Monitor: 12.", q, "en", one, bundle, [], p, ["stock"])
+    assert first is not None and "keyboard, webcam" in first.text
+    assert review.check("Monitor: 12.", q, "en", one, bundle, [], p, ["stock"]) is None  # no call since
+    two = [*one, {"product": "keyboard"}]
+    second = review.check("Monitor 12, keyboard 0.", q, "en", two, bundle, [], p, ["stock", "stock"])
+    assert second is not None and "webcam" in second.text and "keyboard" not in second.text
+    three = [*two, {"product": "webcam"}]
+    assert review.check("12, 0, 3.", q, "en", three, bundle, [], p, ["stock"] * 3) is None
+
+
+def test_an_item_named_in_the_plural_is_found_beside_its_singular_input() -> None:
+    q = "How many laptops, monitors and webcams do you have?"
+    assert unasked_siblings(q, [{"product": "laptop"}]) == ["monitors"]
+    assert unasked_siblings(q, [{"product": "laptop"}, {"product": "monitor"}]) == ["webcams"]
+    assert unasked_siblings("Are tents and stoves in stock?", [{"item": "tent"}]) == ["stoves"]

@@ -157,7 +157,11 @@ def review_answer(
 
 
 _COORD = r"(?:\s*(?:,|、|と|や|及び|および|and|&)\s*)+(?:of\s+|the\s+)?"
-_ITEM_END = r"[?？!！。,、:;()（）「」]|\.(?:\s|$)|\s(?:and|or)\s|[のはをがにでへ]"
+# where an item's name ends: punctuation, a conjunction, a particle, or an English verb or preposition
+_ITEM_END = (
+    r"[?？!！。,、:;()（）「」]|\.(?:\s|$)|\s(?:and|or)\s|[のはをがにでへ]"
+    r"|\s(?:do|does|did|are|is|was|were|have|has|can|could|will|would|in|at|on|for)\s"
+)
 
 
 def unasked_siblings(question: str, calls: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -170,7 +174,10 @@ def unasked_siblings(question: str, calls: Sequence[Mapping[str, Any]]) -> list[
         at = text.find(value)
         if at < 0 or len(value) < 2:
             continue
-        after = re.match(_COORD + r"(.+?)(?=" + _ITEM_END + r"|$)", text[at + len(value) :])
+        end = at + len(value)
+        if value[-1:].isascii() and value[-1:].isalpha():  # the word the value is in ("laptop" → laptops)
+            end += len(re.match(r"[a-z]*", text[end:]).group(0))  # type: ignore[union-attr]
+        after = re.match(_COORD + r"(.+?)(?=" + _ITEM_END + r"|$)", text[end:])
         before = re.match(
             r"(?:.*(?:" + _ITEM_END + r"|\s(?:of|for|in|about)\s))?(.+?)" + _COORD + "$", text[:at]
         )
@@ -283,12 +290,16 @@ class SendBack:
 class AnswerReview:
     """The answer checks of one run (``enabled`` is off under an overridden prompt template, which sets
     its own rules). Items left out are sent back once, then an answer that leaves out a result or is not
-    in the user's language, once; after that, :meth:`final` adds what the answer still leaves out."""
+    in the user's language, once; after that, :meth:`final` adds what the answer still leaves out. Items
+    left out go back again after each call the last send-back led to, as a list may have several."""
 
     enabled: bool
     # each action tool's required parameters (for the chained call: a result names one of them)
     params: Mapping[str, Sequence[str]] = field(default_factory=dict)
     sent_back: set[str] = field(default_factory=set)  # the kinds of check that have sent one back
+    # the number of calls when items left out last sent an answer back: it goes back again only after the
+    # model made a call since (it is working through the items), so at most once per call
+    items_at: int | None = None
 
     def check(
         self,
@@ -312,10 +323,11 @@ class AnswerReview:
         open."""
         if not self.enabled:
             return None
-        if "items" not in self.sent_back:
+        if self.items_at is None or len(calls) > self.items_at:  # again after each call it led to
             asked, listed = unasked_siblings(question, calls), listed_siblings(question, calls, observed)
             if asked or listed:  # one of several things asked for was not looked up: tools stay open
                 self.sent_back.add("items")
+                self.items_at = len(calls)
                 used = tuple(dict.fromkeys(tools))
                 names = ", ".join(used) or p["the_tool"]
                 if asked:
