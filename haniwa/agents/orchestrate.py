@@ -26,9 +26,11 @@ What holds on any task, whatever the model does:
   observation; the same again ends the run with an answer that asks the user for the value (Bedrock
   agents elicit a missing parameter the same way). A value from an earlier result is fine: that is how a
   chained call (search → id → reserve) gets its input;
-* **answers are checked once** (``review.py``): one that leaves out items the question named side by side,
-  or items a knowledge-base result listed next to the one looked up, or an observed result, or that is not
-  in the user's language, is sent back once. String arguments written with Chinese character forms or
+* **answers are checked** (``review.py``): one that leaves out items the question named side by side, or
+  items a knowledge-base result listed next to the one looked up, goes back (again after each call that
+  follows, while items are left); one given right after a result that holds a required input of a tool
+  not called yet (search → id → reserve) goes back once, pointed at that call; one that leaves out an
+  observed result, or that is not in the user's language, goes back once. String arguments written with Chinese character forms or
   full-width letters are **grounded** in what the user wrote (``variants.ground``: ``铜线`` → ``銅線``).
 
 The loop emits domain events as it goes (``trace.py``: the model's input and output, its rationale, each
