@@ -183,3 +183,33 @@ def test_an_answer_after_a_search_is_pointed_at_the_call_its_id_feeds(start: Sta
     ]
     assert any("supplier_id, which order_from takes" in r for r in _reprompts(out["traces"]))
     assert out["text"] == "Ordered: PO-SUP-7, delivered on 2025-05-03."
+
+
+def test_after_a_failed_call_the_answer_is_not_pointed_at_another_call(start: Start) -> None:
+    """The id a search found feeds a tool not called, but the last call failed: the answer that says so
+    stands (the next call is not what is missing)."""
+    c = start(
+        [
+            ("Observation from get_material_stock", final("Kato Metals is SUP-7, but the stock is unknown.")),
+            ("Observation from find_supplier", step("get_material_stock", material_name="copper wire")),
+            ("Check Kato", step("find_supplier", name="Kato Metals")),
+        ]
+    )
+    agent_id = make_agent(c["agent"], "purchasing")
+    function_group(
+        c["agent"], agent_id, "suppliers", "find_supplier",
+        parameters={"name": {"type": "string", "description": "supplier name", "required": True}},
+    )  # fmt: skip
+    function_group(
+        c["agent"], agent_id, "supplier-orders", "order_from",
+        parameters={
+            "supplier_id": {"type": "string", "description": "supplier id", "required": True},
+            "check_in": {"type": "string", "description": "delivery date", "required": True},
+        },
+    )  # fmt: skip
+    function_group(c["agent"], agent_id, "broken")
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "Check Kato Metals and the copper wire stock.", enableTrace=True)
+    assert [t for t, _ in agent_tools.CALLS] == ["find_supplier"]  # the broken one raises before recording
+    assert not any("order_from" in r for r in _reprompts(out["traces"]))
+    assert out["text"] == "Kato Metals is SUP-7, but the stock is unknown."

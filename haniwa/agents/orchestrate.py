@@ -30,8 +30,9 @@ What holds on any task, whatever the model does:
   items a knowledge-base result listed next to the one looked up, goes back (again after each call that
   follows, while items are left); one given right after a result that holds a required input of a tool
   not called yet (search → id → reserve) goes back once, pointed at that call; one that leaves out an
-  observed result, or that is not in the user's language, goes back once. String arguments written with Chinese character forms or
-  full-width letters are **grounded** in what the user wrote (``variants.ground``: ``铜线`` → ``銅線``).
+  observed result, or that is not in the user's language, goes back once. String arguments written with
+  Chinese character forms or full-width letters are **grounded** in what the user wrote
+  (``variants.ground``: ``铜线`` → ``銅線``).
 
 The loop emits domain events as it goes (``trace.py``: the model's input and output, its rationale, each
 call and what it returned, reprompts, failures, the answer), so a client sees each step live; the API
@@ -332,7 +333,7 @@ class Orchestration:
                     run.results,
                     run.p,
                     run.call_tools,
-                    run.done,
+                    self._last_result(run),
                 )
                 if sent_back is not None:
                     run.only = () if run.only == () else sent_back.tools
@@ -433,6 +434,11 @@ class Orchestration:
         if tool.kind == "knowledge_base":
             run.observed.append(outcome.text)
         run.messages.append({"role": "user", "content": self._observed(run.p, tool.name, outcome)})
+
+    def _last_result(self, run: _Run) -> list[tuple[str, str]]:
+        """The last call's (tool, result) when it succeeded: what an answer given right now follows."""
+        last_ok = bool(run.calls) and bool(run.results) and run.results[-1][0] is run.calls[-1]
+        return run.done[-1:] if last_ok else []
 
     def _known(self, messages: Sequence[Mapping[str, str]]) -> list[str]:
         """Where a call's values may come from: the conversation (its observations too), the session's

@@ -315,7 +315,8 @@ class AnswerReview:
     ) -> SendBack | None:
         """Whether ``answer`` goes back to the model (None: it stands). ``calls``: the run's action inputs,
         made with ``tools`` (the same order); ``observed``: what its knowledge-base searches returned;
-        ``results``: its successful actions; ``done``: the same as (tool, result text).
+        ``results``: its successful actions; ``done``: the results the answer follows, as (tool, result
+        text): the last call's when it succeeded (after a failure, a next call is not what is missing).
 
         Items listed side by side with a value that was looked up are the same kind of thing, so they are
         looked up the same way: the next step may call only the tools that took such values (or answer),
