@@ -213,3 +213,27 @@ def test_after_a_failed_call_the_answer_is_not_pointed_at_another_call(start: St
     assert [t for t, _ in agent_tools.CALLS] == ["find_supplier"]  # the broken one raises before recording
     assert not any("order_from" in r for r in _reprompts(out["traces"]))
     assert out["text"] == "Kato Metals is SUP-7, but the stock is unknown."
+
+
+def test_a_search_for_the_querys_own_description_is_not_run(start: Start) -> None:
+    c = start(
+        [
+            ("was not called: its query", step("get_material_stock", material_name="copper wire")),
+            ("Observation from get_material_stock", final("copper wire: 45 m")),
+            ("copper wire stock", step("search_knowledge_base", query="what to look for")),
+        ]
+    )
+    agent_id = make_agent(c["agent"])
+    function_group(c["agent"], agent_id)
+    kb_id = robot_kb(c)
+    c["agent"].associate_agent_knowledge_base(
+        agentId=agent_id, agentVersion="DRAFT", knowledgeBaseId=kb_id, description="product sheets"
+    )
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "What is the copper wire stock?", enableTrace=True)
+    kb = [i for i in orch(out["traces"], "invocationInput") if i["invocationType"] == "KNOWLEDGE_BASE"]
+    # the lookup before the first step ran; the search for "what to look for" did not
+    assert [i["knowledgeBaseLookupInput"]["text"] for i in kb] == ["What is the copper wire stock?"]
+    assert any("was not called: its query" in r for r in _reprompts(out["traces"]))
+    assert agent_tools.CALLS == [("get_material_stock", {"material_name": "copper wire"})]
+    assert out["text"] == "copper wire: 45 m"

@@ -4,7 +4,7 @@ never sent to a function."""
 from __future__ import annotations
 
 from haniwa.agents.base import Parameter, Tool
-from haniwa.agents.placeholders import dates, find_placeholders, tool_text
+from haniwa.agents.placeholders import dates, find_placeholders, self_described, tool_text
 
 
 def _tool(*params: Parameter, description: str = "") -> Tool:
@@ -85,3 +85,12 @@ def test_a_date_the_user_gave_in_another_form_is_not_a_placeholder() -> None:
     # a date nobody said is still made up
     assert find_placeholders(reserve, {"check_in": "2025-05-04"}, ["from May 3"]).refused
     assert find_placeholders(reserve, {"check_in": "2025-05-03"}, ["Book a room for 2 nights"]).refused
+
+
+def test_a_query_that_is_its_own_description_is_not_a_search() -> None:
+    kb = _tool(Parameter("query", "string", "what to look for", True))
+    assert self_described(kb, {"query": "what to look for"}) == {"query": "what to look for"}
+    assert self_described(kb, {"query": " <query> "}) == {"query": " <query> "}
+    assert self_described(kb, {"query": ""}) == {"query": ""}
+    # free text need not appear before: any real query is a search
+    assert self_described(kb, {"query": "check-in time"}) == {}

@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 
 from haniwa.agents.base import ActionInvocation, AgentSpec, Tool
 from haniwa.agents.functions import ActionError, FunctionRegistry
-from haniwa.agents.placeholders import find_placeholders, tool_text
+from haniwa.agents.placeholders import find_placeholders, self_described, tool_text
 from haniwa.agents.prompting import ask_user, language, observation, prompts, system_prompt
 from haniwa.agents.review import AnswerReview, complete_answer
 from haniwa.agents.state import (
@@ -413,6 +413,13 @@ class Orchestration:
                 if run.refusals[tool.name] >= MAX_REPEATS:
                     return _Stop(answer=ask_user(p, tool, ph.refused))
                 return _Retry(p["placeholder"].format(name=tool.name, params=", ".join(ph.refused)))
+        elif self_described(tool, args):  # a search for "what to look for": not a search
+            run.refusals[tool.name] = run.refusals.get(tool.name, 0) + 1
+            if run.refusals[tool.name] >= MAX_REPEATS:
+                return _Stop(
+                    reason=f"the model searched {tool.name} for its input's description", nudge=p["enough"]
+                )
+            return _Retry(p["placeholder_query"].format(name=tool.name))
         key = call_key(tool.name, args)
         if key in run.seen:  # small models loop: answer from memory and say so, without running it again
             run.repeats += 1

@@ -33,7 +33,7 @@ from typing import Any
 from haniwa.agents.base import Tool
 from haniwa.agents.variants import fold
 
-__all__ = ["Placeholders", "find_placeholders", "tool_text", "dates"]
+__all__ = ["Placeholders", "find_placeholders", "tool_text", "dates", "self_described"]
 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _WORD = re.compile(r"[a-z0-9]{3,}")
@@ -133,6 +133,20 @@ def _placeholder(name: str, description: str, value: Any, known: _Known) -> bool
         if bare in {_bare(name), _bare(description)}:
             return True
     return known.has(value) is False
+
+
+def self_described(tool: Tool, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The string arguments that are empty or equal their parameter's own name or description: the one
+    placeholder test that also holds for free text such as a knowledge-base query, whose words need not
+    appear anywhere before."""
+    params = {p.name: p for p in tool.parameters}
+    return {
+        name: value
+        for name, value in args.items()
+        if name in params
+        and isinstance(value, str)
+        and (not _bare(value) or _bare(value) in {_bare(name), _bare(params[name].description)})
+    }
 
 
 def find_placeholders(tool: Tool, args: Mapping[str, Any], known: Iterable[str]) -> Placeholders:
