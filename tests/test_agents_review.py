@@ -218,3 +218,16 @@ def test_an_item_named_in_the_plural_is_found_beside_its_singular_input() -> Non
     assert unasked_siblings(q, [{"product": "laptop"}]) == ["monitors"]
     assert unasked_siblings(q, [{"product": "laptop"}, {"product": "monitor"}]) == ["webcams"]
     assert unasked_siblings("Are tents and stoves in stock?", [{"item": "tent"}]) == ["stoves"]
+
+
+def test_a_result_a_later_call_took_its_input_from_need_not_be_restated() -> None:
+    """search → id → vacancy: the answer reports the vacancy; the search result whose id fed the next call
+    is a step of the chain, so it is neither asked for nor added. A result nothing took from still is."""
+    search = ({"keyword": "京都"}, '[{"hotel_id": "H-302", "name": "月見荘", "city": "kyoto"}]')
+    rooms = ({"hotel_id": "H-302", "date": "8月10日"}, '{"hotel_id": "H-302", "rooms_left": 2}')
+    assert review_answer("月見荘は8月10日に2室空いています。", "ja", [search, rooms], prompts("ja")) is None
+    assert complete_answer("2室空いています。", [search, rooms]) == "2室空いています。"
+    # the search alone, or a result no later call took from: still reported
+    assert review_answer("見つかりました。", "ja", [search], prompts("ja")) is not None
+    other = ({"keyword": "札幌"}, '[{"hotel_id": "H-303", "name": "スカイイン札幌"}]')
+    assert review_answer("2室空いています。", "ja", [other, rooms], prompts("ja")) is not None

@@ -86,8 +86,24 @@ def _reported(answer: str, result: str, args: Mapping[str, Any]) -> bool:
     return not strings or any(s in text for s in strings)
 
 
+def _fed(result: str, later: Sequence[tuple[Mapping[str, Any], str]]) -> bool:
+    """Whether a later call took one of ``result``'s values as its input: a step of a chain (the id a
+    search found, which a reservation then took), not something the answer must restate."""
+    try:
+        leaves = _leaves(json.loads(result))
+    except ValueError:
+        return False
+    values = {fold(str(v)).strip() for v in leaves if isinstance(v, str | int) and not isinstance(v, bool)}
+    return any(fold(str(a)).strip() in values for args, _ in later for a in args.values())
+
+
 def _unreported(answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> list[str]:
-    return [text for args, text in results if not _reported(answer, text, args)]
+    """The results ``answer`` does not report, less those a later call took its input from."""
+    return [
+        text
+        for i, (args, text) in enumerate(results)
+        if not _reported(answer, text, args) and not _fed(text, results[i + 1 :])
+    ]
 
 
 def _render_value(value: Any) -> str:
