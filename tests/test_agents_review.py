@@ -166,30 +166,34 @@ def test_a_result_that_holds_another_tools_input_points_the_answer_at_that_call(
     parameter; a final answer right after it is sent back once, and the next step may call that tool or
     answer. A tool already called, or a field no tool takes, opens nothing."""
     params = {"search": ("keyword",), "reserve": ("hotel_id", "date"), "rooms": ("hotel_id",)}
-    found = [("search", '[{"hotel_id": "H-1", "name": "Harbor"}, {"hotel_id": "H-2", "name": "Sky"}]')]
+    kw = {"keyword": "Harbor"}
+    found = [("search", kw, '[{"hotel_id": "H-1", "name": "Harbor"}, {"hotel_id": "H-2", "name": "Sky"}]')]
     assert chain_openings(found, params, ["search"]) == {"reserve": ["hotel_id"], "rooms": ["hotel_id"]}
     assert chain_openings(found, params, ["search", "reserve"]) == {"rooms": ["hotel_id"]}
-    assert chain_openings([("search", '{"name": "Harbor"}')], params, ["search"]) == {}
-    assert chain_openings([("search", "Harbor: H-1")], params, ["search"]) == {}  # not JSON: no names
-    member = [("get_member", '{"member_id": "M-1", "plan": "gold"}')]
+    assert chain_openings([("search", kw, '{"name": "Harbor"}')], params, ["search"]) == {}
+    assert chain_openings([("search", kw, "Harbor: H-1")], params, ["search"]) == {}  # not JSON: no names
+    member = [("get_member", {"member_id": "M-1"}, '{"member_id": "M-1", "plan": "gold"}')]
     assert chain_openings(member, {"get_member": ("member_id",)}, ["get_member"]) == {}
+    # the end of the chain: the vacancy check returns the id it was given, which opens nothing new
+    rooms = [("rooms", {"hotel_id": "H-1"}, '{"hotel_id": "H-1", "rooms_left": 2}')]
+    assert chain_openings(rooms, params, ["search", "rooms"]) == {}
 
     review = AnswerReview(True, params=params)
     args = {"keyword": "Harbor"}
     back = review.check(
-        "The id is H-1.", "Book Harbor for May 3", "en", [args], [], [(args, found[0][1])],
+        "The id is H-1.", "Book Harbor for May 3", "en", [args], [], [(args, found[0][2])],
         prompts("en"), ["search"], found,
     )  # fmt: skip
     assert back is not None and back.tools == ("reserve", "rooms")
     assert "hotel_id" in back.text and "reserve, rooms" in back.text
     # once: the next answer stands (it reports the result)
     again = review.check(
-        "The id is H-1.", "Book Harbor for May 3", "en", [args], [], [(args, found[0][1])],
+        "The id is H-1.", "Book Harbor for May 3", "en", [args], [], [(args, found[0][2])],
         prompts("en"), ["search"], found,
     )  # fmt: skip
     assert again is None
     ja = AnswerReview(True, params=params).check(
-        "IDはH-1です。", "ハーバーを予約して", "ja", [args], [], [(args, found[0][1])],
+        "IDはH-1です。", "ハーバーを予約して", "ja", [args], [], [(args, found[0][2])],
         prompts("ja"), ["search"], found,
     )  # fmt: skip
     assert ja is not None and "hotel_id は reserve, rooms の入力" in ja.text

@@ -172,7 +172,7 @@ class _Run:
     calls: list[dict[str, Any]] = field(default_factory=list)  # the actions' inputs
     call_tools: list[str] = field(default_factory=list)  # and their tools
     results: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # and what succeeded
-    done: list[tuple[str, str]] = field(default_factory=list)  # the same: (tool, result)
+    done: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)  # (tool, input, result)
     refusals: dict[str, int] = field(default_factory=dict)  # per tool: calls refused for a placeholder
     repeats: int = 0  # calls repeated with the same input
     # the tools the next step may call, after an answer sent back (None: any; empty: it may only answer)
@@ -372,7 +372,7 @@ class Orchestration:
                 run.call_tools.append(tool.name)
                 if not outcome.failed:
                     run.results.append((args, outcome.text))
-                    run.done.append((tool.name, outcome.text))
+                    run.done.append((tool.name, args, outcome.text))
             self._observe(run, tool, args, outcome)
         async for ev in self._forced_final(run, reason):
             yield ev
@@ -442,7 +442,7 @@ class Orchestration:
             run.observed.append(outcome.text)
         run.messages.append({"role": "user", "content": self._observed(run.p, tool.name, outcome)})
 
-    def _last_result(self, run: _Run) -> list[tuple[str, str]]:
+    def _last_result(self, run: _Run) -> list[tuple[str, dict[str, Any], str]]:
         """The last call's (tool, result) when it succeeded: what an answer given right now follows."""
         last_ok = bool(run.calls) and bool(run.results) and run.results[-1][0] is run.calls[-1]
         return run.done[-1:] if last_ok else []

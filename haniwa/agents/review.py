@@ -272,17 +272,22 @@ def _fields(value: Any) -> dict[str, Any]:
 
 
 def chain_openings(
-    results: Sequence[tuple[str, str]], params: Mapping[str, Sequence[str]], called: Sequence[str]
+    results: Sequence[tuple[str, Mapping[str, Any], str]],
+    params: Mapping[str, Sequence[str]],
+    called: Sequence[str],
 ) -> dict[str, list[str]]:
     """Tools not called yet that take, as a required parameter, a value an earlier result named the same
-    way: ``{tool: [parameter, …]}``. ``results``: (tool, result text) of the successful calls; ``params``:
-    each action tool's required parameters; ``called``: the tools called so far."""
+    way: ``{tool: [parameter, …]}``. ``results``: (tool, arguments, result text) of the successful calls;
+    a field that echoes the call's own input is not new (a vacancy check returns the id it was given);
+    ``params``: each action tool's required parameters; ``called``: the tools called so far."""
     names: set[str] = set()
-    for _, text in results:
+    for _, args, text in results:
+        given = {fold(str(a)).strip() for a in args.values()}
         try:
-            names |= set(_fields(json.loads(text)))
+            fields = _fields(json.loads(text))
         except ValueError:
             continue
+        names |= {k for k, v in fields.items() if fold(str(v)).strip() not in given}
     out: dict[str, list[str]] = {}
     for tool, required in params.items():
         if tool in called:
@@ -327,12 +332,12 @@ class AnswerReview:
         results: Sequence[tuple[Mapping[str, Any], str]],
         p: Mapping[str, str],
         tools: Sequence[str] = (),
-        done: Sequence[tuple[str, str]] = (),
+        done: Sequence[tuple[str, Mapping[str, Any], str]] = (),
     ) -> SendBack | None:
         """Whether ``answer`` goes back to the model (None: it stands). ``calls``: the run's action inputs,
         made with ``tools`` (the same order); ``observed``: what its knowledge-base searches returned;
-        ``results``: its successful actions; ``done``: the results the answer follows, as (tool, result
-        text): the last call's when it succeeded (after a failure, a next call is not what is missing).
+        ``results``: its successful actions; ``done``: the results the answer follows, as (tool, arguments,
+        result text): the last call's when it succeeded (after a failure, a next call is not what is missing).
 
         Items listed side by side with a value that was looked up are the same kind of thing, so they are
         looked up the same way: the next step may call only the tools that took such values (or answer),
