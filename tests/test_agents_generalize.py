@@ -237,3 +237,29 @@ def test_a_search_for_the_querys_own_description_is_not_run(start: Start) -> Non
     assert any("was not called: its query" in r for r in _reprompts(out["traces"]))
     assert agent_tools.CALLS == [("get_material_stock", {"material_name": "copper wire"})]
     assert out["text"] == "copper wire: 45 m"
+
+
+def test_a_call_that_fails_on_a_name_the_knowledge_base_expands_is_told_its_members(start: Start) -> None:
+    """The user asks about a kit; the stock function does not know kits, and the knowledge base lists the
+    kit's members after its name: the failed call's observation names them, and each is looked up."""
+    c = start(
+        [
+            ('"material": "銅線"', final("アルミニウム 120 kg、銅線 45 m です。")),
+            ('"material": "アルミニウム"', step("get_material_stock", material_name="銅線")),
+            (
+                "中身は次のとおりです: アルミニウム, 銅線",
+                step("get_material_stock", material_name="アルミニウム"),
+            ),
+            ("組立キットの在庫", step("get_material_stock", material_name="組立キット")),
+        ]
+    )
+    agent_id = make_agent(c["agent"])
+    function_group(c["agent"], agent_id)
+    kb_id = robot_kb(c, "# キット\n\n組立キット: アルミニウム、銅線。\n")
+    c["agent"].associate_agent_knowledge_base(
+        agentId=agent_id, agentVersion="DRAFT", knowledgeBaseId=kb_id, description="製品仕様書"
+    )
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "組立キットの在庫は？", enableTrace=True)
+    assert [a["material_name"] for _, a in agent_tools.CALLS] == ["組立キット", "アルミニウム", "銅線"]
+    assert out["text"] == "アルミニウム 120 kg、銅線 45 m です。"

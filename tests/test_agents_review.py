@@ -235,3 +235,18 @@ def test_a_result_a_later_call_took_its_input_from_need_not_be_restated() -> Non
     assert review_answer("見つかりました。", "ja", [search], prompts("ja")) is not None
     other = ({"keyword": "札幌"}, '[{"hotel_id": "H-303", "name": "スカイイン札幌"}]')
     assert review_answer("2室空いています。", "ja", [other, rooms], prompts("ja")) is not None
+
+
+def test_the_members_a_knowledge_base_lists_under_a_name() -> None:
+    from haniwa.agents.review import group_members
+
+    kb = [
+        "セット商品カタログ\nスターターセット: ノートPC、マウス、キーボード。\n"
+        "Office Bundle: monitor, keyboard, webcam."
+    ]
+    assert group_members("Office Bundle", kb) == ["monitor", "keyboard", "webcam"]
+    assert group_members("office bundle", kb) == ["monitor", "keyboard", "webcam"]
+    assert group_members("スターターセット", kb) == ["ノートPC", "マウス", "キーボード"]
+    assert group_members("monitor", kb) == []  # a member, not a heading
+    assert group_members("セット商品カタログ", kb) == []  # no colon after it
+    assert group_members("Office Bundle", ["Office Bundle: see the catalogue."]) == []  # one name: no list

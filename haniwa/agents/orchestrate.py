@@ -53,7 +53,7 @@ from haniwa.agents.base import ActionInvocation, AgentSpec, Tool
 from haniwa.agents.functions import ActionError, FunctionRegistry
 from haniwa.agents.placeholders import find_placeholders, self_described, tool_text
 from haniwa.agents.prompting import ask_user, language, observation, prompts, system_prompt
-from haniwa.agents.review import AnswerReview, complete_answer
+from haniwa.agents.review import AnswerReview, complete_answer, group_members, listed_siblings
 from haniwa.agents.state import (
     ControlResult,
     Lang,
@@ -374,6 +374,8 @@ class Orchestration:
                     run.results.append((args, outcome.text))
                     run.done.append((tool.name, args, outcome.text))
             self._observe(run, tool, args, outcome)
+            if tool.kind == "action" and outcome.failed:
+                self._expand_group(run, tool, args)
         async for ev in self._forced_final(run, reason):
             yield ev
 
@@ -413,13 +415,15 @@ class Orchestration:
                 if run.refusals[tool.name] >= MAX_REPEATS:
                     return _Stop(answer=ask_user(p, tool, ph.refused))
                 return _Retry(p["placeholder"].format(name=tool.name, params=", ".join(ph.refused)))
-        elif self_described(tool, args):  # a search for "what to look for": not a search
-            run.refusals[tool.name] = run.refusals.get(tool.name, 0) + 1
-            if run.refusals[tool.name] >= MAX_REPEATS:
-                return _Stop(
-                    reason=f"the model searched {tool.name} for its input's description", nudge=p["enough"]
-                )
-            return _Retry(p["placeholder_query"].format(name=tool.name))
+        elif self_described(tool, args):  # a search for "what to look for": not a search, not run
+            # what is left to do instead: the items a result listed beside the ones looked up (the step
+            # limit bounds a model that keeps trying)
+            text = p["placeholder_query"].format(name=tool.name)
+            listed = listed_siblings(run.question, run.calls, run.observed)
+            if listed:
+                used = ", ".join(dict.fromkeys(run.call_tools)) or p["the_tool"]
+                text += "\n" + p["answer_listed"].format(items=", ".join(listed), tools=used)
+            return _Retry(text)
         key = call_key(tool.name, args)
         if key in run.seen:  # small models loop: answer from memory and say so, without running it again
             run.repeats += 1
@@ -441,6 +445,17 @@ class Orchestration:
         if tool.kind == "knowledge_base":
             run.observed.append(outcome.text)
         run.messages.append({"role": "user", "content": self._observed(run.p, tool.name, outcome)})
+
+    def _expand_group(self, run: _Run, tool: Tool, args: Mapping[str, Any]) -> None:
+        """After a call failed on a value the knowledge base lists the members of ("Office Bundle:
+        monitor, keyboard"), the observation says so: the tool may take the members one by one."""
+        for value in (v for v in args.values() if isinstance(v, str)):
+            members = group_members(value, run.observed)
+            if members:
+                hint = run.p["group_members"].format(value=value, items=", ".join(members), name=tool.name)
+                last = run.messages[-1]
+                run.messages[-1] = {**last, "content": last["content"] + "\n" + hint}
+                return
 
     def _last_result(self, run: _Run) -> list[tuple[str, dict[str, Any], str]]:
         """The last call's (tool, result) when it succeeded: what an answer given right now follows."""

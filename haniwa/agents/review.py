@@ -37,6 +37,7 @@ __all__ = [
     "SendBack",
     "readable",
     "chain_openings",
+    "group_members",
 ]
 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
@@ -296,6 +297,25 @@ def chain_openings(
         if taken:
             out[tool] = taken
     return out
+
+
+def group_members(value: str, results: Sequence[str]) -> list[str]:
+    """The items a knowledge-base result lists under ``value`` ("Office Bundle: monitor, keyboard, webcam"
+    → monitor, keyboard, webcam; 「スターターセット: ノートPC、マウス」): ``value`` ends the text before a
+    colon, and at least two names follow it."""
+    want = fold(value).strip()
+    if len(want) < 2:
+        return []
+    for result in results:
+        for sentence in re.split(r"[。\n]|\.(?:\s|$)", result):
+            parts = re.split(r"[:：]", sentence, maxsplit=1)
+            if len(parts) < 2 or not fold(parts[0]).strip().endswith(want):
+                continue
+            tail = parts[1]
+            names = [n for n, _ in (_item(x) for x in _LIST_SEP.split(tail)) if 2 <= len(n) <= 30]
+            if len(names) >= 2:
+                return names
+    return []
 
 
 @dataclass(frozen=True)
