@@ -233,6 +233,9 @@ def test_a_result_a_later_call_took_its_input_from_need_not_be_restated() -> Non
     assert complete_answer("2室空いています。", [search, rooms]) == "2室空いています。"
     # the search alone, or a result no later call took from: still reported
     assert review_answer("見つかりました。", "ja", [search], prompts("ja")) is not None
+    # a reservation echoes the id it was given: a later call on the same hotel does not make it a step
+    booked = ({"hotel_id": "H-302"}, '{"reservation_number": "RSV-302", "hotel_id": "H-302"}')
+    assert "RSV-302" in complete_answer("2室空いています。", [search, booked, rooms])
     other = ({"keyword": "札幌"}, '[{"hotel_id": "H-303", "name": "スカイイン札幌"}]')
     assert review_answer("2室空いています。", "ja", [other, rooms], prompts("ja")) is not None
 

@@ -87,15 +87,18 @@ def _reported(answer: str, result: str, args: Mapping[str, Any]) -> bool:
     return not strings or any(s in text for s in strings)
 
 
-def _fed(result: str, later: Sequence[tuple[Mapping[str, Any], str]]) -> bool:
-    """Whether a later call took one of ``result``'s values as its input: a step of a chain (the id a
-    search found, which a reservation then took), not something the answer must restate."""
+def _fed(args: Mapping[str, Any], result: str, later: Sequence[tuple[Mapping[str, Any], str]]) -> bool:
+    """Whether a later call took one of ``result``'s new values (not an echo of the call's own ``args``)
+    as its input: a step of a chain (the id a search found, which a reservation then took), not something
+    the answer must restate. A reservation that echoes the hotel id it was given is not fed to a later
+    call on the same hotel."""
     try:
         leaves = _leaves(json.loads(result))
     except ValueError:
         return False
+    given = {fold(str(a)).strip() for a in args.values()}
     values = {fold(str(v)).strip() for v in leaves if isinstance(v, str | int) and not isinstance(v, bool)}
-    return any(fold(str(a)).strip() in values for args, _ in later for a in args.values())
+    return any(fold(str(a)).strip() in values - given for later_args, _ in later for a in later_args.values())
 
 
 def _unreported(answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> list[str]:
@@ -103,7 +106,7 @@ def _unreported(answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -
     return [
         text
         for i, (args, text) in enumerate(results)
-        if not _reported(answer, text, args) and not _fed(text, results[i + 1 :])
+        if not _reported(answer, text, args) and not _fed(args, text, results[i + 1 :])
     ]
 
 
