@@ -263,3 +263,29 @@ def test_a_call_that_fails_on_a_name_the_knowledge_base_expands_is_told_its_memb
     out = invoke(c["rt"], agent_id, "組立キットの在庫は？", enableTrace=True)
     assert [a["material_name"] for _, a in agent_tools.CALLS] == ["組立キット", "アルミニウム", "銅線"]
     assert out["text"] == "アルミニウム 120 kg、銅線 45 m です。"
+
+
+def test_a_self_described_search_with_items_left_is_dropped_and_names_them(start: Start) -> None:
+    c = start(
+        [
+            ('"material": "銅線"', final("アルミニウム 120 kg、銅線 45 m です。")),
+            ("まだ調べていません: 銅線", step("get_material_stock", material_name="銅線")),
+            ('"material": "アルミニウム"', step("search_knowledge_base", query="what to look for")),
+            ("組立キットの在庫", step("get_material_stock", material_name="アルミニウム")),
+        ]
+    )
+    agent_id = make_agent(c["agent"])
+    function_group(c["agent"], agent_id)
+    kb_id = robot_kb(c, "# キット\n\n組立キット: アルミニウム 12 kg、銅線 3 m。\n")
+    c["agent"].associate_agent_knowledge_base(
+        agentId=agent_id, agentVersion="DRAFT", knowledgeBaseId=kb_id, description="製品仕様書"
+    )
+    prepare(c["agent"], agent_id)
+    out = invoke(c["rt"], agent_id, "組立キットの在庫は？", enableTrace=True)
+    refused = [r for r in _reprompts(out["traces"]) if "クエリが入力の説明そのもの" in r]
+    assert refused and "銅線" in refused[0] and "get_material_stock で" in refused[0]
+    # the refused step left the conversation: the next model input does not show it
+    inputs = [i["text"] for i in orch(out["traces"], "modelInvocationInput")]
+    assert inputs[-1].count("what to look for") == inputs[0].count("what to look for")  # the prompt's own
+    assert [a["material_name"] for _, a in agent_tools.CALLS] == ["アルミニウム", "銅線"]
+    assert out["text"] == "アルミニウム 120 kg、銅線 45 m です。"

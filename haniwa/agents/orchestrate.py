@@ -417,13 +417,17 @@ class Orchestration:
                 return _Retry(p["placeholder"].format(name=tool.name, params=", ".join(ph.refused)))
         elif self_described(tool, args):  # a search for "what to look for": not a search, not run
             # what is left to do instead: the items a result listed beside the ones looked up (the step
-            # limit bounds a model that keeps trying)
+            # limit bounds a model that keeps trying). The step leaves the conversation, as small models
+            # copy their last step; with items left, the next step may call the tools that took their
+            # siblings, or answer
             text = p["placeholder_query"].format(name=tool.name)
             listed = listed_siblings(run.question, run.calls, run.observed)
+            used = tuple(dict.fromkeys(t for t in run.call_tools if t in self.tools))
             if listed:
-                used = ", ".join(dict.fromkeys(run.call_tools)) or p["the_tool"]
-                text += "\n" + p["answer_listed"].format(items=", ".join(listed), tools=used)
-            return _Retry(text)
+                names = ", ".join(used) or p["the_tool"]
+                text += "\n" + p["answer_listed"].format(items=", ".join(listed), tools=names)
+                run.only = used or None
+            return _Retry(text, drop=True)
         key = call_key(tool.name, args)
         if key in run.seen:  # small models loop: answer from memory and say so, without running it again
             run.repeats += 1
