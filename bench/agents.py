@@ -188,9 +188,17 @@ def check(task: Task, calls: Sequence[tuple[str, Mapping[str, Any]]], answer: st
     return ""
 
 
-async def run_task(task: Task, bench: Bench, backend: Any, constrained: bool, show: bool = False) -> Outcome:
+async def run_task(
+    task: Task, bench: Bench, backend: Any, constrained: bool, show: bool = False, time_limit: float = 300.0
+) -> Outcome:
     ctx = RunContext(
-        backend, bench.functions, bench.search, "bench-session", max_steps=8, constrained=constrained
+        backend,
+        bench.functions,
+        bench.search,
+        "bench-session",
+        max_steps=8,
+        constrained=constrained,
+        time_limit=time_limit,
     )
     session = SessionState(turns=[Turn(q, a) for q, a in task.history])
     orch = Orchestration(bench.spec(task.domain), ctx, session)
@@ -258,6 +266,13 @@ async def main() -> None:
     ap.add_argument("--modes", default="constrained,free", help="constrained and/or free (unconstrained)")
     ap.add_argument("--limit", type=int, default=0, help="run only the first N tasks of each split")
     ap.add_argument("--only", default="", help="only these tasks: 1-based numbers and ranges, e.g. 5,19-24")
+    ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=300.0,
+        help="each task's time limit in seconds (InvokeAgent's default: 300); raise it on a loaded machine "
+        "so the figures measure the loop, not the machine's contention",
+    )
     ap.add_argument("--json", help="also write the outcomes to this file")
     ap.add_argument("--show", action="store_true", help="print each step's model output and observation")
     args = ap.parse_args()
@@ -277,7 +292,7 @@ async def main() -> None:
         for mode in args.modes.split(","):
             outs = []
             for i, task in enumerate(tasks, 1):
-                out = await run_task(task, bench, backend, mode == "constrained", args.show)
+                out = await run_task(task, bench, backend, mode == "constrained", args.show, args.time_limit)
                 outs.append(out)
                 mark = "ok " if out.ok else "FAIL"
                 print(

@@ -27,6 +27,16 @@ def order_parts(material_name: str, quantity: int) -> str:
     return f"ordered {quantity} of {material_name}"
 
 
+def find_supplier(name: str) -> list[dict[str, str]]:
+    CALLS.append(("find_supplier", {"name": name}))
+    return [{"supplier_id": "SUP-7", "name": name}]
+
+
+def order_from(supplier_id: str, check_in: str) -> dict[str, str]:
+    CALLS.append(("order_from", {"supplier_id": supplier_id, "check_in": check_in}))
+    return {"order_number": f"PO-{supplier_id}", "delivery": check_in}
+
+
 def broken(material_name: str) -> str:
     raise RuntimeError("the inventory database is down")
 

@@ -41,6 +41,8 @@ FUNCTIONS = {
     "stock": "tests.agent_tools:get_material_stock",
     "orders": "tests.agent_tools:order_parts",
     "broken": "tests.agent_tools:broken",
+    "suppliers": "tests.agent_tools:find_supplier",
+    "supplier-orders": "tests.agent_tools:order_from",
     "lambda-style": "tests.agent_tools:lambda_handler",
 }
 INSTRUCTION = (
@@ -190,10 +192,10 @@ ROBOT_RULES = [
 ]
 
 
-def robot_kb(c: dict[str, Any]) -> str:
+def robot_kb(c: dict[str, Any], sheet: str = ROBOT_SHEET) -> str:
     folder = c["home"] / "s3" / "factory" / "docs"
     folder.mkdir(parents=True)
-    (folder / "robot.md").write_text(ROBOT_SHEET, encoding="utf-8")
+    (folder / "robot.md").write_text(sheet, encoding="utf-8")
     (folder / "tea.txt").write_text("Green tea is made from unoxidised leaves.", encoding="utf-8")
     kb_id = make_kb(c["agent"], "factory")
     ds = c["agent"].create_data_source(

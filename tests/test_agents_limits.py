@@ -150,6 +150,20 @@ def test_time_limit_cuts_off_a_slow_model_call(start: Start) -> None:
     assert took < 2.9, took
 
 
+def test_results_found_before_the_time_limit_are_in_the_answer(start: Start) -> None:
+    # the first step is short; the final answer is long enough to run past the limit: what the function
+    # returned is still given, on a line of its own after the "could not finish" sentence
+    long_final = final("The stock is " + "very " * 150 + "good.")
+    rules = [("Observation from get_material_stock", long_final), ("stock of copper wire", STEP)]
+    c = start(rules, delay_ms=20, agent_time_limit=2.5)
+    out = invoke(c["rt"], agent_with(c, "quick"), QUESTION, enableTrace=True)
+    assert observations(out) == ["copper wire: 45 m"]
+    assert failures(out) == ["the time limit (2.5 s) was reached"]
+    assert out["text"] == (
+        "I could not finish this request within the limit. What the functions returned:\ncopper wire: 45 m"
+    )
+
+
 def test_time_limit_cuts_off_a_slow_function(start: Start) -> None:
     c = start(agent_time_limit=1.5, agent_function_timeout=30)
     agent_id = agent_with(c, "sleepy")

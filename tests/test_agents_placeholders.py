@@ -4,7 +4,7 @@ never sent to a function."""
 from __future__ import annotations
 
 from haniwa.agents.base import Parameter, Tool
-from haniwa.agents.placeholders import find_placeholders, tool_text
+from haniwa.agents.placeholders import dates, find_placeholders, self_described, tool_text
 
 
 def _tool(*params: Parameter, description: str = "") -> Tool:
@@ -68,3 +68,29 @@ def test_an_optional_placeholder_is_dropped_not_refused() -> None:
     # nothing to look for (a flag) is never a placeholder
     flag = _tool(Parameter("urgent", "boolean", "", True))
     assert not find_placeholders(flag, {"urgent": True}, ["hi"]).refused
+
+
+def test_a_date_the_user_gave_in_another_form_is_not_a_placeholder() -> None:
+    assert dates("May 3, 2 nights") == {(5, 3)}
+    assert dates("６月１日から3泊") == {(6, 1)}
+    assert dates("on the 7th of July or 2025/08/10") == {(7, 7), (8, 10)}
+    reserve = _tool(Parameter("check_in", "string", "check-in date", True))
+    for said, value in [
+        ("Book a room for 2 nights from May 3.", "2025-05-03"),
+        ("6月1日から3泊で予約して", "2025-06-01"),
+        ("A room on 3 May please", "05/03"),
+        ("7月7日に空室は？", "7月7日"),
+    ]:
+        assert not find_placeholders(reserve, {"check_in": value}, [said]).refused, (said, value)
+    # a date nobody said is still made up
+    assert find_placeholders(reserve, {"check_in": "2025-05-04"}, ["from May 3"]).refused
+    assert find_placeholders(reserve, {"check_in": "2025-05-03"}, ["Book a room for 2 nights"]).refused
+
+
+def test_a_query_that_is_its_own_description_is_not_a_search() -> None:
+    kb = _tool(Parameter("query", "string", "what to look for", True))
+    assert self_described(kb, {"query": "what to look for"}) == {"query": "what to look for"}
+    assert self_described(kb, {"query": " <query> "}) == {"query": " <query> "}
+    assert self_described(kb, {"query": ""}) == {"query": ""}
+    # free text need not appear before: any real query is a search
+    assert self_described(kb, {"query": "check-in time"}) == {}

@@ -4,7 +4,15 @@ functions over values, so they are tested directly."""
 from __future__ import annotations
 
 from haniwa.agents.prompting import prompts
-from haniwa.agents.review import complete_answer, listed_siblings, review_answer, unasked_siblings
+from haniwa.agents.review import (
+    AnswerReview,
+    chain_openings,
+    complete_answer,
+    listed_siblings,
+    readable,
+    review_answer,
+    unasked_siblings,
+)
 from haniwa.agents.variants import fold, ground
 
 
@@ -25,7 +33,8 @@ def test_answer_review() -> None:
     assert review_answer("aluminium: 120, copper wire: 45", "en", [stock, copper], en) is None
     assert review_answer("We have 1,200 in all.", "en", [stock], en) is not None
     missing = review_answer("The total is 165.", "en", [stock, copper], en)
-    assert missing is not None and '"stock": 120' in missing and '"stock": 45' in missing
+    # the results it leaves out, as text (a small model shown JSON copies the braces into its answer)
+    assert missing is not None and "stock: 120" in missing and "stock: 45" in missing
     order = ({"order_id": "A-100"}, '{"order_id": "A-100", "status": "shipped"}')
     assert review_answer("注文A-100は shipped です。", "ja", [order], ja) is None
     # a Japanese question answered in Chinese or in English is sent back
@@ -140,3 +149,107 @@ def test_listed_items_are_looked_up_with_the_tool_that_took_their_sibling() -> N
     assert answer_only["properties"]["tool"] == {"const": "final_answer"}
     every = step_schema([stock, search])["properties"]["action"]["anyOf"]
     assert len(every) == 3
+
+
+def test_json_results_and_answers_read_as_text() -> None:
+    hotels = '[{"hotel_id": "H-301", "name": "Harbor View"}, {"hotel_id": "H-302", "name": "月見荘"}]'
+    assert readable(hotels) == "hotel_id: H-301, name: Harbor View; hotel_id: H-302, name: 月見荘"
+    assert readable('{"stock": 8}') == "stock: 8"
+    assert readable("[1, 2]") == "[1, 2]"
+    assert readable("plain text {x}") == "plain text {x}"
+    # an answer that is a copied JSON result is given as text
+    assert AnswerReview(enabled=True).final('{"reservation": "RSV-1"}', []) == "reservation: RSV-1"
+
+
+def test_a_result_that_holds_another_tools_input_points_the_answer_at_that_call() -> None:
+    """search → id → reserve: a result names a value the way a tool not called yet names its required
+    parameter; a final answer right after it is sent back once, and the next step may call that tool or
+    answer. A tool already called, or a field no tool takes, opens nothing."""
+    params = {"search": ("keyword",), "reserve": ("hotel_id", "date"), "rooms": ("hotel_id",)}
+    kw = {"keyword": "Harbor"}
+    found = [("search", kw, '[{"hotel_id": "H-1", "name": "Harbor"}, {"hotel_id": "H-2", "name": "Sky"}]')]
+    assert chain_openings(found, params, ["search"]) == {"reserve": ["hotel_id"], "rooms": ["hotel_id"]}
+    assert chain_openings(found, params, ["search", "reserve"]) == {"rooms": ["hotel_id"]}
+    assert chain_openings([("search", kw, '{"name": "Harbor"}')], params, ["search"]) == {}
+    assert chain_openings([("search", kw, "Harbor: H-1")], params, ["search"]) == {}  # not JSON: no names
+    member = [("get_member", {"member_id": "M-1"}, '{"member_id": "M-1", "plan": "gold"}')]
+    assert chain_openings(member, {"get_member": ("member_id",)}, ["get_member"]) == {}
+    # the end of the chain: the vacancy check returns the id it was given, which opens nothing new
+    rooms = [("rooms", {"hotel_id": "H-1"}, '{"hotel_id": "H-1", "rooms_left": 2}')]
+    assert chain_openings(rooms, params, ["search", "rooms"]) == {}
+
+    review = AnswerReview(True, params=params)
+    args = {"keyword": "Harbor"}
+    back = review.check(
+        "The id is H-1.", "Book Harbor for May 3", "en", [args], [], [(args, found[0][2])],
+        prompts("en"), ["search"], found,
+    )  # fmt: skip
+    assert back is not None and back.tools == ("reserve", "rooms")
+    assert "hotel_id" in back.text and "reserve, rooms" in back.text
+    # once: the next answer stands (it reports the result)
+    again = review.check(
+        "The id is H-1.", "Book Harbor for May 3", "en", [args], [], [(args, found[0][2])],
+        prompts("en"), ["search"], found,
+    )  # fmt: skip
+    assert again is None
+    ja = AnswerReview(True, params=params).check(
+        "IDはH-1です。", "ハーバーを予約して", "ja", [args], [], [(args, found[0][2])],
+        prompts("ja"), ["search"], found,
+    )  # fmt: skip
+    assert ja is not None and "hotel_id は reserve, rooms の入力" in ja.text
+
+
+def test_items_go_back_again_while_each_send_back_leads_to_a_call() -> None:
+    """A list of three: the answer after the first call goes back naming the other two; after one more
+    call, it goes back again for the last; an answer with no new call since does not go back for items."""
+    p = prompts("en")
+    bundle = ["Office Bundle: monitor, keyboard, webcam."]
+    q = "Is every item of the Office Bundle in stock?"
+    review = AnswerReview(True)
+    one = [{"product": "monitor"}]
+    first = review.check("Monitor: 12.", q, "en", one, bundle, [], p, ["stock"])
+    assert first is not None and "keyboard, webcam" in first.text
+    assert review.check("Monitor: 12.", q, "en", one, bundle, [], p, ["stock"]) is None  # no call since
+    two = [*one, {"product": "keyboard"}]
+    second = review.check("Monitor 12, keyboard 0.", q, "en", two, bundle, [], p, ["stock", "stock"])
+    assert second is not None and "webcam" in second.text and "keyboard" not in second.text
+    three = [*two, {"product": "webcam"}]
+    assert review.check("12, 0, 3.", q, "en", three, bundle, [], p, ["stock"] * 3) is None
+
+
+def test_an_item_named_in_the_plural_is_found_beside_its_singular_input() -> None:
+    q = "How many laptops, monitors and webcams do you have?"
+    assert unasked_siblings(q, [{"product": "laptop"}]) == ["monitors"]
+    assert unasked_siblings(q, [{"product": "laptop"}, {"product": "monitor"}]) == ["webcams"]
+    assert unasked_siblings("Are tents and stoves in stock?", [{"item": "tent"}]) == ["stoves"]
+
+
+def test_a_result_a_later_call_took_its_input_from_need_not_be_restated() -> None:
+    """search → id → vacancy: the answer reports the vacancy; the search result whose id fed the next call
+    is a step of the chain, so it is neither asked for nor added. A result nothing took from still is."""
+    search = ({"keyword": "京都"}, '[{"hotel_id": "H-302", "name": "月見荘", "city": "kyoto"}]')
+    rooms = ({"hotel_id": "H-302", "date": "8月10日"}, '{"hotel_id": "H-302", "rooms_left": 2}')
+    assert review_answer("月見荘は8月10日に2室空いています。", "ja", [search, rooms], prompts("ja")) is None
+    assert complete_answer("2室空いています。", [search, rooms]) == "2室空いています。"
+    # the search alone, or a result no later call took from: still reported
+    assert review_answer("見つかりました。", "ja", [search], prompts("ja")) is not None
+    # a reservation echoes the id it was given: a later call on the same hotel does not make it a step
+    booked = ({"hotel_id": "H-302"}, '{"reservation_number": "RSV-302", "hotel_id": "H-302"}')
+    assert "RSV-302" in complete_answer("2室空いています。", [search, booked, rooms])
+    other = ({"keyword": "札幌"}, '[{"hotel_id": "H-303", "name": "スカイイン札幌"}]')
+    assert review_answer("2室空いています。", "ja", [other, rooms], prompts("ja")) is not None
+
+
+def test_the_members_a_knowledge_base_lists_under_a_name() -> None:
+    from haniwa.agents.review import group_members
+
+    kb = [
+        "セット商品カタログ\nスターターセット: ノートPC、マウス、キーボード。\n"
+        "Office Bundle: monitor, keyboard, webcam."
+    ]
+    assert group_members("Office Bundle", kb) == ["monitor", "keyboard", "webcam"]
+    assert group_members("office bundle", kb) == ["monitor", "keyboard", "webcam"]
+    assert group_members("スターターセット", kb) == ["ノートPC", "マウス", "キーボード"]
+    assert group_members("monitor", kb) == []  # a member, not a heading
+    assert group_members("セット商品カタログ", kb) == []  # no colon after it
+    assert group_members("Office Bundle", ["Office Bundle: see the catalogue."]) == []  # one name: no list

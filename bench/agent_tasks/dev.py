@@ -2,13 +2,16 @@
 
 The first 32 (a robot factory's stock, weather, currency, orders and arithmetic) are the benchmark's
 original tasks; the rest add the walkthrough's knowledge-base agent and two more domains (a restaurant
-and a gym) with chained calls, knowledge-base questions, missing values and failing tools.
+and a gym) with chained calls, knowledge-base questions, missing values and failing tools; the last 12
+(47-58: a hotel chain and an electronics shop, JA and EN) add chained calls, several items, knowledge-base
+answers and KB + tool questions, the categories where the loop generalized worst.
 """
 
 from __future__ import annotations
 
 import ast
 import operator
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -427,4 +430,204 @@ NEW_TASKS = [
     ),
 ]
 
-TASKS = [*FACTORY_TASKS, *NEW_TASKS]
+
+# -- a hotel chain: search by name or area → hotel id → reserve or check rooms; a house-rules knowledge base -
+HOTELS = {
+    "H-301": ("Harbor View Kobe", "ハーバービュー神戸", "kobe", "神戸"),
+    "H-302": ("Tsukimi-so", "月見荘", "kyoto", "京都"),
+    "H-303": ("Sky Inn Sapporo", "スカイイン札幌", "sapporo", "札幌"),
+}
+ROOMS_LEFT = {"H-301": 5, "H-302": 2, "H-303": 0}
+
+
+def search_hotels(keyword: str) -> list[dict[str, str]]:
+    k = _key(keyword).removesuffix("のホテル").removesuffix("駅")
+    found = [
+        {"hotel_id": hid, "name": ja if re.search(r"[\u3040-\u9fff]", keyword) else en, "city": city}
+        for hid, (en, ja, city, city_ja) in HOTELS.items()
+        if k and any(k in _key(x) or _key(x) in k for x in (en, ja, city, city_ja))
+    ]
+    if not found:
+        raise KeyError(f"no hotel matches {keyword!r}")
+    return found
+
+
+def _hotel(hotel_id: str) -> str:
+    hid = hotel_id.strip().upper()
+    if hid not in HOTELS:
+        raise KeyError(f"no hotel with id {hotel_id!r} (ids look like H-123; search_hotels gives them)")
+    return hid
+
+
+def reserve_room(hotel_id: str, check_in: str, nights: int) -> dict[str, Any]:
+    hid = _hotel(hotel_id)
+    if not ROOMS_LEFT[hid]:
+        raise ValueError(f"{HOTELS[hid][0]} is fully booked")
+    return {"reservation_number": f"RSV-{hid[2:]}-{int(nights)}", "hotel_id": hid, "check_in": check_in}
+
+
+def rooms_left(hotel_id: str, date: str) -> dict[str, Any]:
+    hid = _hotel(hotel_id)
+    return {"hotel_id": hid, "date": date, "rooms_left": ROOMS_LEFT[hid]}
+
+
+HOTEL = Domain(
+    "hotel chain",
+    "You are the reservation assistant of a hotel chain. Hotels are found with search_hotels, which gives "
+    "their ids; reservations and vacancies need the hotel id. House rules are in the knowledge base.",
+    (
+        Function(
+            "search_hotels",
+            search_hotels,
+            "Search hotels by name or city; returns their ids",
+            {"keyword": Param("string", "hotel name or city")},
+        ),
+        Function(
+            "reserve_room",
+            reserve_room,
+            "Reserve a room",
+            {
+                "hotel_id": Param("string", "hotel id"),
+                "check_in": Param("string", "check-in date"),
+                "nights": Param("integer", "number of nights"),
+            },
+        ),
+        Function(
+            "rooms_left",
+            rooms_left,
+            "Rooms still free at a hotel on a date",
+            {"hotel_id": Param("string", "hotel id"), "date": Param("string", "date")},
+        ),
+    ),
+    (
+        "House rules: check-in is from 15:00 and check-out is by 11:00. Breakfast is served from 7:00 to "
+        "9:30 and costs 1,800 yen.",
+        "駐車場は1泊1,500円です。ペットは同伴できません。",
+    ),
+    "hotel house rules: check-in and check-out times, breakfast, parking, pets",
+)
+
+
+def _ho(q: str, category: str, **kw: Any) -> Task:
+    return Task(HOTEL, q, category, **kw)
+
+
+# -- an electronics shop: stock per product; a catalogue (bundles) and return policy knowledge base -------
+SHOP_STOCK = {
+    "ノートpc": 7,
+    "マウス": 40,
+    "キーボード": 0,
+    "モニター": 12,
+    "webカメラ": 3,
+    "laptop": 7,
+    "mouse": 40,
+    "keyboard": 0,
+    "monitor": 12,
+    "webcam": 3,
+}
+
+
+def get_product_stock(product: str) -> dict[str, Any]:
+    k = _key(product).replace("ウェブ", "web")
+    if k not in SHOP_STOCK:
+        raise KeyError(f"no product {product!r}")
+    return {"product": product, "in_stock": SHOP_STOCK[k]}
+
+
+SHOP = Domain(
+    "electronics shop",
+    "あなたは家電ショップの店員アシスタントです。商品の在庫は get_product_stock で商品ごとに調べられます。"
+    "セット商品の中身や保証・返品の規則はナレッジベースにあります。",
+    (
+        Function(
+            "get_product_stock",
+            get_product_stock,
+            "商品1つの在庫数",
+            {"product": Param("string", "商品名")},
+        ),
+    ),
+    (
+        "セット商品カタログ\nスターターセット: ノートPC、マウス、キーボード。\n"
+        "Office Bundle: monitor, keyboard, webcam.",
+        "保証と返品\n保証期間は購入日から2年です。未開封の商品は購入から14日以内なら返品できます。\n"
+        "Warranty: 2 years from the date of purchase. Unopened items can be returned within 14 days.",
+    ),
+    "セット商品の中身、保証、返品 / bundles, warranty, returns",
+)
+
+
+def _sh(q: str, category: str, **kw: Any) -> Task:
+    return Task(SHOP, q, category, **kw)
+
+
+PS = "get_product_stock"
+DEV2_TASKS = [
+    _ho(
+        "Book a room at Harbor View Kobe for 2 nights from May 3.",
+        "chain",
+        calls=(("search_hotels", {}), ("reserve_room", {"hotel_id": "H-301", "nights": 2})),
+        facts=(("RSV-301-2",),),
+    ),
+    _ho(
+        "月見荘を6月1日から3泊で予約してください。",
+        "chain",
+        calls=(("search_hotels", {}), ("reserve_room", {"hotel_id": "H-302", "nights": 3})),
+        facts=(("RSV-302-3",),),
+    ),
+    _ho(
+        "Are there free rooms at the hotel in Sapporo on July 7?",
+        "chain",
+        calls=(("search_hotels", {}), ("rooms_left", {"hotel_id": "H-303"})),
+        facts=(("0", "no ", "not", "fully", "none"),),
+    ),
+    _ho(
+        "京都のホテルは8月10日に空室がありますか？",
+        "chain",
+        calls=(("search_hotels", {}), ("rooms_left", {"hotel_id": "H-302"})),
+        facts=(("2",),),
+    ),
+    _ho("What time is check-in?", "kb", facts=(("15:00", "3 pm", "3pm", "15"),), kb=True),
+    _ho("駐車場はいくらですか？", "kb", facts=(("1,500", "1500"),), kb=True),
+    _sh(
+        "マウスとモニターの在庫を教えて。",
+        "several",
+        calls=((PS, {"product": "マウス"}), (PS, {"product": "モニター"})),
+        facts=(("40",), ("12",)),
+    ),
+    _sh(
+        "How many laptops, monitors and webcams do you have?",
+        "several",
+        calls=(
+            (PS, {"product": "laptop|laptops"}),
+            (PS, {"product": "monitor|monitors"}),
+            (PS, {"product": "webcam|webcams"}),
+        ),
+        facts=(("7",), ("12",), ("3",)),
+    ),
+    _sh("保証期間は何年ですか？", "kb", facts=(("2年", "２年"),), kb=True),
+    _sh("Until when can I return an unopened item?", "kb", facts=(("14",),), kb=True),
+    _sh(
+        "スターターセットの商品はそれぞれ在庫がありますか？",
+        "kb+tool",
+        calls=(
+            (PS, {"product": "ノートPC"}),
+            (PS, {"product": "マウス"}),
+            (PS, {"product": "キーボード"}),
+        ),
+        facts=(("7",), ("40",), ("0", "在庫切れ", "ありません")),
+        kb=True,
+    ),
+    _sh(
+        "Is every item of the Office Bundle in stock?",
+        "kb+tool",
+        calls=(
+            (PS, {"product": "monitor"}),
+            (PS, {"product": "keyboard"}),
+            (PS, {"product": "webcam"}),
+        ),
+        facts=(("12",), ("0", "out of stock", "not in stock"), ("3",)),
+        kb=True,
+    ),
+]
+
+TASKS = [*FACTORY_TASKS, *NEW_TASKS, *DEV2_TASKS]

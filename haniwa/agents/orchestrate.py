@@ -26,10 +26,13 @@ What holds on any task, whatever the model does:
   observation; the same again ends the run with an answer that asks the user for the value (Bedrock
   agents elicit a missing parameter the same way). A value from an earlier result is fine: that is how a
   chained call (search → id → reserve) gets its input;
-* **answers are checked once** (``review.py``): one that leaves out items the question named side by side,
-  or items a knowledge-base result listed next to the one looked up, or an observed result, or that is not
-  in the user's language, is sent back once. String arguments written with Chinese character forms or
-  full-width letters are **grounded** in what the user wrote (``variants.ground``: ``铜线`` → ``銅線``).
+* **answers are checked** (``review.py``): one that leaves out items the question named side by side, or
+  items a knowledge-base result listed next to the one looked up, goes back (again after each call that
+  follows, while items are left); one given right after a result that holds a required input of a tool
+  not called yet (search → id → reserve) goes back once, pointed at that call; one that leaves out an
+  observed result, or that is not in the user's language, goes back once. String arguments written with
+  Chinese character forms or full-width letters are **grounded** in what the user wrote
+  (``variants.ground``: ``铜线`` → ``銅線``).
 
 The loop emits domain events as it goes (``trace.py``: the model's input and output, its rationale, each
 call and what it returned, reprompts, failures, the answer), so a client sees each step live; the API
@@ -48,9 +51,9 @@ from typing import Any, TypeVar
 
 from haniwa.agents.base import ActionInvocation, AgentSpec, Tool
 from haniwa.agents.functions import ActionError, FunctionRegistry
-from haniwa.agents.placeholders import find_placeholders, tool_text
+from haniwa.agents.placeholders import find_placeholders, self_described, tool_text
 from haniwa.agents.prompting import ask_user, language, observation, prompts, system_prompt
-from haniwa.agents.review import AnswerReview, complete_answer
+from haniwa.agents.review import AnswerReview, complete_answer, group_members, listed_siblings
 from haniwa.agents.state import (
     ControlResult,
     Lang,
@@ -169,6 +172,7 @@ class _Run:
     calls: list[dict[str, Any]] = field(default_factory=list)  # the actions' inputs
     call_tools: list[str] = field(default_factory=list)  # and their tools
     results: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # and what succeeded
+    done: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)  # (tool, input, result)
     refusals: dict[str, int] = field(default_factory=dict)  # per tool: calls refused for a placeholder
     repeats: int = 0  # calls repeated with the same input
     # the tools the next step may call, after an answer sent back (None: any; empty: it may only answer)
@@ -262,7 +266,12 @@ class Orchestration:
     ) -> _Run:
         # the system prompt and the known values are read once, before any call of this run
         system = system_prompt(self.spec, self.session, self.ctx.memory, lang, question)
-        review = AnswerReview(enabled=not self.spec.prompt.template)
+        required = {
+            t.name: tuple(p.name for p in t.parameters if p.required)
+            for t in self.spec.tools
+            if t.kind == "action"
+        }
+        review = AnswerReview(enabled=not self.spec.prompt.template, params=required)
         return _Run(question, lang, system, messages, steps, hits, seen, self._known(messages), review)
 
     async def _loop(self, run: _Run, prefetch: bool = False) -> AsyncIterator[AgentEvent]:
@@ -273,9 +282,13 @@ class Orchestration:
             async for ev in self._steps(run):
                 yield ev
         except OutOfTime as cut:
-            # a model call ran into the limit: no time is left to ask the model for a summary
+            # a model call ran into the limit: no time is left to ask the model for a summary, but what the
+            # functions returned is not thrown away: each result on a line of its own, else the apology
             yield Failure(run.steps, str(cut))
-            async for ev in self._finish(run, run.p["time_answer"], run.steps):
+            answer = (
+                complete_answer(run.p["limit_found"], run.results) if run.results else run.p["time_answer"]
+            )
+            async for ev in self._finish(run, answer, run.steps):
                 yield ev
 
     async def _prefetch(self, run: _Run) -> AsyncIterator[AgentEvent]:
@@ -320,6 +333,7 @@ class Orchestration:
                     run.results,
                     run.p,
                     run.call_tools,
+                    self._last_result(run),
                 )
                 if sent_back is not None:
                     run.only = () if run.only == () else sent_back.tools
@@ -358,7 +372,10 @@ class Orchestration:
                 run.call_tools.append(tool.name)
                 if not outcome.failed:
                     run.results.append((args, outcome.text))
+                    run.done.append((tool.name, args, outcome.text))
             self._observe(run, tool, args, outcome)
+            if tool.kind == "action" and outcome.failed:
+                self._expand_group(run, tool, args)
         async for ev in self._forced_final(run, reason):
             yield ev
 
@@ -398,6 +415,19 @@ class Orchestration:
                 if run.refusals[tool.name] >= MAX_REPEATS:
                     return _Stop(answer=ask_user(p, tool, ph.refused))
                 return _Retry(p["placeholder"].format(name=tool.name, params=", ".join(ph.refused)))
+        elif self_described(tool, args):  # a search for "what to look for": not a search, not run
+            # what is left to do instead: the items a result listed beside the ones looked up (the step
+            # limit bounds a model that keeps trying). The step leaves the conversation, as small models
+            # copy their last step; with items left, the next step may call the tools that took their
+            # siblings, or answer
+            text = p["placeholder_query"].format(name=tool.name)
+            listed = listed_siblings(run.question, run.calls, run.observed)
+            used = tuple(dict.fromkeys(t for t in run.call_tools if t in self.tools))
+            if listed:
+                names = ", ".join(used) or p["the_tool"]
+                text += "\n" + p["answer_listed"].format(items=", ".join(listed), tools=names)
+                run.only = used or None
+            return _Retry(text, drop=True)
         key = call_key(tool.name, args)
         if key in run.seen:  # small models loop: answer from memory and say so, without running it again
             run.repeats += 1
@@ -419,6 +449,22 @@ class Orchestration:
         if tool.kind == "knowledge_base":
             run.observed.append(outcome.text)
         run.messages.append({"role": "user", "content": self._observed(run.p, tool.name, outcome)})
+
+    def _expand_group(self, run: _Run, tool: Tool, args: Mapping[str, Any]) -> None:
+        """After a call failed on a value the knowledge base lists the members of ("Office Bundle:
+        monitor, keyboard"), the observation says so: the tool may take the members one by one."""
+        for value in (v for v in args.values() if isinstance(v, str)):
+            members = group_members(value, run.observed)
+            if members:
+                hint = run.p["group_members"].format(value=value, items=", ".join(members), name=tool.name)
+                last = run.messages[-1]
+                run.messages[-1] = {**last, "content": last["content"] + "\n" + hint}
+                return
+
+    def _last_result(self, run: _Run) -> list[tuple[str, dict[str, Any], str]]:
+        """The last call's (tool, result) when it succeeded: what an answer given right now follows."""
+        last_ok = bool(run.calls) and bool(run.results) and run.results[-1][0] is run.calls[-1]
+        return run.done[-1:] if last_ok else []
 
     def _known(self, messages: Sequence[Mapping[str, str]]) -> list[str]:
         """Where a call's values may come from: the conversation (its observations too), the session's

@@ -8,6 +8,11 @@
   The loop sends such an answer back once; if the next one still leaves a result out,
   :func:`complete_answer` adds it in a line of its own (the user asked for it, and the tool returned it).
 
+* :func:`chain_openings` — a result holds a value under the name of another tool's required parameter
+  (``hotel_id`` from a search, which a reservation takes) and that tool was not called: a final answer
+  right after such a result is pointed at the next call once (search → id → reserve), the model deciding
+  whether the user's request needs it.
+
 * :class:`AnswerReview` — one run's use of them: each kind of check sends an answer back at most once.
 
 All look at values only, never at which tool or task it is.
@@ -30,6 +35,9 @@ __all__ = [
     "complete_answer",
     "AnswerReview",
     "SendBack",
+    "readable",
+    "chain_openings",
+    "group_members",
 ]
 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
@@ -79,20 +87,54 @@ def _reported(answer: str, result: str, args: Mapping[str, Any]) -> bool:
     return not strings or any(s in text for s in strings)
 
 
-def _unreported(answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> list[str]:
-    return [text for args, text in results if not _reported(answer, text, args)]
-
-
-def _render(result: str) -> str:
+def _fed(args: Mapping[str, Any], result: str, later: Sequence[tuple[Mapping[str, Any], str]]) -> bool:
+    """Whether a later call took one of ``result``'s new values (not an echo of the call's own ``args``)
+    as its input: a step of a chain (the id a search found, which a reservation then took), not something
+    the answer must restate. A reservation that echoes the hotel id it was given is not fed to a later
+    call on the same hotel."""
     try:
-        value = json.loads(result)
+        leaves = _leaves(json.loads(result))
     except ValueError:
-        return result
+        return False
+    given = {fold(str(a)).strip() for a in args.values()}
+    values = {fold(str(v)).strip() for v in leaves if isinstance(v, str | int) and not isinstance(v, bool)}
+    return any(fold(str(a)).strip() in values - given for later_args, _ in later for a in later_args.values())
+
+
+def _unreported(answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> list[str]:
+    """The results ``answer`` does not report, less those a later call took its input from."""
+    return [
+        text
+        for i, (args, text) in enumerate(results)
+        if not _reported(answer, text, args) and not _fed(args, text, results[i + 1 :])
+    ]
+
+
+def _render_value(value: Any) -> str:
     if isinstance(value, Mapping):
         return ", ".join(
-            f"{k}: {v if not isinstance(v, dict | list) else json.dumps(v)}" for k, v in value.items()
+            f"{k}: {v if not isinstance(v, dict | list) else json.dumps(v, ensure_ascii=False)}"
+            for k, v in value.items()
         )
-    return result
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        return "; ".join(_render_value(v) for v in value)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
+
+
+def readable(result: str) -> str:
+    """A JSON result (an object, or a list of objects) as ``key: value`` text; other text as it is. A small
+    model shown JSON copies it, braces and all, into its answer."""
+    text = result.strip()
+    if not text.startswith(("{", "[")):
+        return result
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return result
+    return _render_value(value) if isinstance(value, dict | list) else result
+
+
+_render = readable
 
 
 def complete_answer(answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> str:
@@ -128,14 +170,18 @@ def review_answer(
     problems = []
     missing = _unreported(answer, results)
     if missing:
-        problems.append(p["answer_missing"].format(results="\n".join(f"- {m}" for m in missing)))
+        problems.append(p["answer_missing"].format(results="\n".join(f"- {readable(m)}" for m in missing)))
     if lang == "ja" and _not_japanese(answer):
         problems.append(p["answer_language"])
     return "\n".join(problems) if problems else None
 
 
 _COORD = r"(?:\s*(?:,|、|と|や|及び|および|and|&)\s*)+(?:of\s+|the\s+)?"
-_ITEM_END = r"[?？!！。,、:;()（）「」]|\.(?:\s|$)|\s(?:and|or)\s|[のはをがにでへ]"
+# where an item's name ends: punctuation, a conjunction, a particle, or an English verb or preposition
+_ITEM_END = (
+    r"[?？!！。,、:;()（）「」]|\.(?:\s|$)|\s(?:and|or)\s|[のはをがにでへ]"
+    r"|\s(?:do|does|did|are|is|was|were|have|has|can|could|will|would|in|at|on|for)\s"
+)
 
 
 def unasked_siblings(question: str, calls: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -148,7 +194,10 @@ def unasked_siblings(question: str, calls: Sequence[Mapping[str, Any]]) -> list[
         at = text.find(value)
         if at < 0 or len(value) < 2:
             continue
-        after = re.match(_COORD + r"(.+?)(?=" + _ITEM_END + r"|$)", text[at + len(value) :])
+        end = at + len(value)
+        if value[-1:].isascii() and value[-1:].isalpha():  # the word the value is in ("laptop" → laptops)
+            end += len(re.match(r"[a-z]*", text[end:]).group(0))  # type: ignore[union-attr]
+        after = re.match(_COORD + r"(.+?)(?=" + _ITEM_END + r"|$)", text[end:])
         before = re.match(
             r"(?:.*(?:" + _ITEM_END + r"|\s(?:of|for|in|about)\s))?(.+?)" + _COORD + "$", text[:at]
         )
@@ -214,6 +263,64 @@ def listed_siblings(question: str, calls: Sequence[Mapping[str, Any]], results: 
     return missing
 
 
+def _fields(value: Any) -> dict[str, Any]:
+    """The scalar fields of a JSON object, or of the objects of a list, by folded name."""
+    out: dict[str, Any] = {}
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, Mapping):
+            for k, v in item.items():
+                if isinstance(v, str | int | float) and not isinstance(v, bool) and str(v).strip():
+                    out.setdefault(fold(str(k)).strip(), v)
+    return out
+
+
+def chain_openings(
+    results: Sequence[tuple[str, Mapping[str, Any], str]],
+    params: Mapping[str, Sequence[str]],
+    called: Sequence[str],
+) -> dict[str, list[str]]:
+    """Tools not called yet that take, as a required parameter, a value an earlier result named the same
+    way: ``{tool: [parameter, …]}``. ``results``: (tool, arguments, result text) of the successful calls;
+    a field that echoes the call's own input is not new (a vacancy check returns the id it was given);
+    ``params``: each action tool's required parameters; ``called``: the tools called so far."""
+    names: set[str] = set()
+    for _, args, text in results:
+        given = {fold(str(a)).strip() for a in args.values()}
+        try:
+            fields = _fields(json.loads(text))
+        except ValueError:
+            continue
+        names |= {k for k, v in fields.items() if fold(str(v)).strip() not in given}
+    out: dict[str, list[str]] = {}
+    for tool, required in params.items():
+        if tool in called:
+            continue
+        taken = [p for p in required if fold(p).strip() in names]
+        if taken:
+            out[tool] = taken
+    return out
+
+
+def group_members(value: str, results: Sequence[str]) -> list[str]:
+    """The items a knowledge-base result lists under ``value`` ("Office Bundle: monitor, keyboard, webcam"
+    → monitor, keyboard, webcam; 「スターターセット: ノートPC、マウス」): ``value`` ends the text before a
+    colon, and at least two names follow it."""
+    want = fold(value).strip()
+    if len(want) < 2:
+        return []
+    for result in results:
+        for sentence in re.split(r"[。\n]|\.(?:\s|$)", result):
+            parts = re.split(r"[:：]", sentence, maxsplit=1)
+            if len(parts) < 2 or not fold(parts[0]).strip().endswith(want):
+                continue
+            tail = parts[1]
+            names = [n for n, _ in (_item(x) for x in _LIST_SEP.split(tail)) if 2 <= len(n) <= 30]
+            if len(names) >= 2:
+                return names
+    return []
+
+
 @dataclass(frozen=True)
 class SendBack:
     """A final answer sent back: ``text`` tells the model why; ``tools``: the tools its next step may
@@ -227,10 +334,16 @@ class SendBack:
 class AnswerReview:
     """The answer checks of one run (``enabled`` is off under an overridden prompt template, which sets
     its own rules). Items left out are sent back once, then an answer that leaves out a result or is not
-    in the user's language, once; after that, :meth:`final` adds what the answer still leaves out."""
+    in the user's language, once; after that, :meth:`final` adds what the answer still leaves out. Items
+    left out go back again after each call the last send-back led to, as a list may have several."""
 
     enabled: bool
+    # each action tool's required parameters (for the chained call: a result names one of them)
+    params: Mapping[str, Sequence[str]] = field(default_factory=dict)
     sent_back: set[str] = field(default_factory=set)  # the kinds of check that have sent one back
+    # the number of calls when items left out last sent an answer back: it goes back again only after the
+    # model made a call since (it is working through the items), so at most once per call
+    items_at: int | None = None
 
     def check(
         self,
@@ -242,10 +355,12 @@ class AnswerReview:
         results: Sequence[tuple[Mapping[str, Any], str]],
         p: Mapping[str, str],
         tools: Sequence[str] = (),
+        done: Sequence[tuple[str, Mapping[str, Any], str]] = (),
     ) -> SendBack | None:
         """Whether ``answer`` goes back to the model (None: it stands). ``calls``: the run's action inputs,
         made with ``tools`` (the same order); ``observed``: what its knowledge-base searches returned;
-        ``results``: its successful actions.
+        ``results``: its successful actions; ``done``: the results the answer follows, as (tool, arguments,
+        result text): the last call's when it succeeded (after a failure, a next call is not what is missing).
 
         Items listed side by side with a value that was looked up are the same kind of thing, so they are
         looked up the same way: the next step may call only the tools that took such values (or answer),
@@ -253,15 +368,27 @@ class AnswerReview:
         open."""
         if not self.enabled:
             return None
-        if "items" not in self.sent_back:
+        if self.items_at is None or len(calls) > self.items_at:  # again after each call it led to
             asked, listed = unasked_siblings(question, calls), listed_siblings(question, calls, observed)
             if asked or listed:  # one of several things asked for was not looked up: tools stay open
                 self.sent_back.add("items")
+                self.items_at = len(calls)
                 used = tuple(dict.fromkeys(tools))
                 names = ", ".join(used) or p["the_tool"]
                 if asked:
                     return SendBack(p["answer_unasked"].format(items=", ".join(asked), tools=names), None)
                 return SendBack(p["answer_listed"].format(items=", ".join(listed), tools=names), used or None)
+        if "chain" not in self.sent_back and done:
+            opened = chain_openings(done, self.params, tools)
+            if opened:  # the results give the next call's input: that call, or the answer
+                self.sent_back.add("chain")
+                return SendBack(
+                    p["answer_chain"].format(
+                        params=", ".join(dict.fromkeys(x for ps in opened.values() for x in ps)),
+                        tools=", ".join(opened),
+                    ),
+                    tuple(opened),
+                )
         if "answer" not in self.sent_back:
             problem = review_answer(answer, lang, results, p)
             if problem:
@@ -270,6 +397,7 @@ class AnswerReview:
         return None
 
     def final(self, answer: str, results: Sequence[tuple[Mapping[str, Any], str]]) -> str:
-        """The answer to give: once one was sent back for what it left out, with the results it still
-        leaves out added."""
+        """The answer to give: written as text when the model copied a JSON result as its answer; once one
+        was sent back for what it left out, with the results it still leaves out added."""
+        answer = readable(answer)
         return complete_answer(answer, results) if "answer" in self.sent_back else answer
