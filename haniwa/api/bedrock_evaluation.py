@@ -211,7 +211,10 @@ def plan_of(platform: Platform, p: Mapping[str, Any]) -> Plan:
         for d in human["datasetMetricConfigs"]:
             uri = (d["dataset"].get("datasetLocation") or {}).get("s3Uri")
             if not uri:
-                raise ValidationError(f"dataset {d['dataset']['name']!r} needs datasetLocation.s3Uri")
+                raise ValidationError(
+                    f"dataset {d['dataset']['name']!r} needs datasetLocation.s3Uri"
+                    " (Bedrock's built-in datasets are not shipped)"
+                )
             names = {m.name for m in metrics}
             if not set(d["metricNames"]) <= names:
                 raise ValidationError(
