@@ -19,6 +19,7 @@ register({
     'shell.tab.agents': 'Agents',
     'shell.tab.usage': 'Usage',
     'shell.tab.batch': 'Batch',
+    'shell.tab.customization': 'Customization',
     'shell.tabs': 'Playground sections',
     'shell.langToggle': '日本語',
     'shell.langToggleTitle': 'Switch language',
@@ -47,6 +48,7 @@ register({
     'shell.tab.agents': 'エージェント',
     'shell.tab.usage': '使用状況',
     'shell.tab.batch': 'バッチ',
+    'shell.tab.customization': 'カスタマイズ',
     'shell.tabs': 'プレイグラウンドのセクション',
     'shell.langToggle': 'English',
     'shell.langToggleTitle': '言語を切り替えます',
@@ -77,6 +79,7 @@ const PANELS = [
   { name: 'agents', module: './agents/panel.js' },
   { name: 'usage', module: './usage/panel.js' },
   { name: 'batch', module: './batch/panel.js' },
+  { name: 'customization', module: './customization/panel.js' },
 ];
 const DEFAULT_ROUTE = '#/chat';
 
