@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from haniwa.api.errors import OPENAI_RESPONSES
 from haniwa.api.openai import OpenAIRoute
 from haniwa.api.openai_http import add_fallback
+from haniwa.customization.base import FAMILIES, family_of
 from haniwa.customization.training import read_steps
 from haniwa.playground.comparisons import ComparisonStore
 from haniwa.store.conversations import Conversation, ConversationStore, StoredMessage
@@ -245,6 +246,23 @@ async def get_customization_job(request: Request, job_id: str) -> Response:
             "baseModel": view.record.base_info,
             "lossCurve": read_steps(request.app.state.platform.settings, view.record.id),
             "comparison": service.comparison(view.record.id),
+        }
+    )
+
+
+@router.get("/customization/hyperparameters")
+async def get_customization_hyperparameters(base_model: str = Query("", alias="baseModel")) -> Response:
+    """The hyperparameter ranges Bedrock documents for ``baseModel``'s family (what the create form shows;
+    CreateModelCustomizationJob checks the same table)."""
+    family = family_of(base_model)
+    ranges = FAMILIES[family][1]
+    return JSONResponse(
+        {
+            "family": family,
+            "hyperParameters": {
+                name: {"min": r.low, "max": r.high, "default": r.default, "integer": r.integer}
+                for name, r in ranges.items()
+            },
         }
     )
 

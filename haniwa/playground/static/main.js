@@ -21,6 +21,7 @@ register({
     'shell.tab.batch': 'Batch',
     'shell.tab.guardrails': 'Guardrails',
     'shell.tab.evaluation': 'Evaluation',
+    'shell.tab.customization': 'Customization',
     'shell.tabs': 'Playground sections',
     'shell.langToggle': '日本語',
     'shell.langToggleTitle': 'Switch language',
@@ -51,6 +52,7 @@ register({
     'shell.tab.batch': 'バッチ',
     'shell.tab.guardrails': 'ガードレール',
     'shell.tab.evaluation': '評価',
+    'shell.tab.customization': 'カスタマイズ',
     'shell.tabs': 'プレイグラウンドのセクション',
     'shell.langToggle': 'English',
     'shell.langToggleTitle': '言語を切り替えます',
@@ -83,6 +85,7 @@ const PANELS = [
   { name: 'batch', module: './batch/panel.js' },
   { name: 'guardrails', module: './guardrails/panel.js' },
   { name: 'evaluation', module: './evaluation/panel.js' },
+  { name: 'customization', module: './customization/panel.js' },
 ];
 const DEFAULT_ROUTE = '#/chat';
 

@@ -63,6 +63,11 @@ async function mount(el, ctx) {
     S.models = [];
   }
   fillModels();
+  // another panel (Customization's "deploy and try") served a new model: list it and select it
+  window.addEventListener('haniwa:select-model', async (e) => {
+    try { S.models = (await ctx.api.listModels()).filter((m) => m.chat !== false); } catch (_) { /* keep the list */ }
+    fillModels(e.detail && e.detail.id);
+  });
   await S.list.refresh();
 }
 
