@@ -476,3 +476,145 @@ def test_agent_guardrail_on_input_and_final_answer(agent_server: str) -> None:
     assert (
         traces[0]["guardrailTrace"]["inputAssessments"][0]["wordPolicy"]["customWords"][0]["match"] == "爆弾"
     )
+
+
+# -- contextual grounding in calls ---------------------------------------------------------------------
+SOURCE = "当店の営業時間は午前9時から午後6時まで、定休日は水曜日です。"
+QUERY = "営業時間を教えてください。"
+GROUNDED = "営業時間は午前9時から午後6時です。"
+UNGROUNDED = ["営業時間は午前10時から午後8時です。", "富士山は日本で一番高い山です。"]
+
+
+@pytest.fixture
+def grounded_guardrail(bedrock: Any) -> str:
+    config = {
+        "name": "grounded-calls",
+        "blockedInputMessaging": BLOCKED_IN,
+        "blockedOutputsMessaging": BLOCKED_OUT,
+        "contextualGroundingPolicyConfig": {
+            "filtersConfig": [
+                {"type": "GROUNDING", "threshold": 0.7},
+                {"type": "RELEVANCE", "threshold": 0.3},
+            ]
+        },
+    }
+    gid: str = bedrock.create_guardrail(**config)["guardrailId"]
+    return gid
+
+
+def _qualified(text: str, qualifier: str) -> dict[str, Any]:
+    return {"guardContent": {"text": {"text": text, "qualifiers": [qualifier]}}}
+
+
+@pytest.mark.model
+def test_converse_holds_the_answer_to_its_grounding_source(runtime: Any, grounded_guardrail: str) -> None:
+    # the grounding source and query ride in the system prompt; the echo answers with the user's text
+    def ask(answer: str, stream: bool = False) -> tuple[str, dict[str, Any]]:
+        kw = {
+            "modelId": HAIKU,
+            "system": [_qualified(SOURCE, "grounding_source"), _qualified(QUERY, "query")],
+            "messages": [{"role": "user", "content": [{"text": answer}]}],
+            "guardrailConfig": {
+                "guardrailIdentifier": grounded_guardrail,
+                "guardrailVersion": "DRAFT",
+                "trace": "enabled_full",
+            },
+        }
+        if not stream:
+            out = runtime.converse(**kw)
+            return _text(out), out["trace"]["guardrail"]
+        text, trace = "", {}
+        for ev in runtime.converse_stream(**kw)["stream"]:
+            text += ev.get("contentBlockDelta", {}).get("delta", {}).get("text", "")
+            trace = ev.get("metadata", {}).get("trace", {}).get("guardrail", trace)
+        return text, trace
+
+    text, trace = ask(GROUNDED)
+    assert text == GROUNDED
+    (assessment,) = trace["outputAssessments"][grounded_guardrail]
+    scores = {f["type"]: f for f in assessment["contextualGroundingPolicy"]["filters"]}
+    assert scores["GROUNDING"]["score"] >= 0.7 and not scores["GROUNDING"]["detected"]
+    assert assessment["invocationMetrics"]["usage"]["contextualGroundingPolicyUnits"] == 1
+    for answer in UNGROUNDED:
+        text, trace = ask(answer)
+        assert text == BLOCKED_OUT and trace["actionReason"] == "Guardrail blocked.", answer
+        assert trace["modelOutput"] == [answer]
+        assert ask(answer, stream=True)[0] == BLOCKED_OUT
+    assert ask(GROUNDED, stream=True)[0] == GROUNDED
+    # without a grounding source or query nothing is scored: the same answer passes
+    out = runtime.converse(
+        modelId=HAIKU,
+        messages=[{"role": "user", "content": [{"text": UNGROUNDED[1]}]}],
+        guardrailConfig={"guardrailIdentifier": grounded_guardrail, "guardrailVersion": "DRAFT"},
+    )
+    assert _text(out) == UNGROUNDED[1]
+
+
+@pytest.mark.model
+def test_invoke_model_reads_grounding_tags(runtime: Any, grounded_guardrail: str) -> None:
+    def tagged(kind: str, text: str) -> str:
+        return f"<amazon-bedrock-guardrails-{kind}_g1>{text}</amazon-bedrock-guardrails-{kind}_g1>"
+
+    def invoke(answer: str) -> dict[str, Any]:
+        # the echo answers with the whole prompt: the source and query ride in the system prompt instead
+        body = _claude(
+            answer,
+            system=tagged("groundingSource", SOURCE) + tagged("query", QUERY),
+            **{"amazon-bedrock-guardrailConfig": {"tagSuffix": "g1"}},
+        )
+        resp = runtime.invoke_model(
+            modelId=HAIKU, body=body, guardrailIdentifier=grounded_guardrail, guardrailVersion="DRAFT"
+        )
+        out: dict[str, Any] = json.loads(resp["body"].read())
+        return out
+
+    out = invoke(GROUNDED)
+    assert (out["content"][0]["text"], out["amazon-bedrock-guardrailAction"]) == (GROUNDED, "NONE")
+    out = invoke(UNGROUNDED[0])
+    assert (out["content"][0]["text"], out["amazon-bedrock-guardrailAction"]) == (BLOCKED_OUT, "INTERVENED")
+
+
+@pytest.mark.model
+def test_retrieve_and_generate_grounds_the_answer_in_the_passages(
+    server: str, grounded_guardrail: str
+) -> None:
+    agent = boto3.client("bedrock-agent", **client_kwargs(server))
+    rt = boto3.client("bedrock-agent-runtime", **client_kwargs(server))
+    kb_id = make_kb(agent, "hours-kb")
+    ds_id = agent.create_data_source(
+        knowledgeBaseId=kb_id, name="faq", dataSourceConfiguration={"type": "CUSTOM"}
+    )["dataSource"]["dataSourceId"]
+    doc = {"dataSourceType": "CUSTOM", "custom": {"customDocumentIdentifier": {"id": "hours"}}}
+    doc["custom"] |= {
+        "sourceType": "IN_LINE",
+        "inlineContent": {"type": "TEXT", "textContent": {"data": SOURCE}},
+    }
+    agent.ingest_knowledge_base_documents(
+        knowledgeBaseId=kb_id, dataSourceId=ds_id, documents=[{"content": doc}]
+    )
+    config = {
+        "type": "KNOWLEDGE_BASE",
+        "knowledgeBaseConfiguration": {
+            "knowledgeBaseId": kb_id,
+            "modelArn": HAIKU,
+            "generationConfiguration": {
+                "guardrailConfiguration": {"guardrailId": grounded_guardrail, "guardrailVersion": "DRAFT"}
+            },
+        },
+    }
+
+    def ask(text: str) -> dict[str, Any]:
+        out: dict[str, Any] = rt.retrieve_and_generate(
+            input={"text": text}, retrieveAndGenerateConfiguration=config
+        )
+        return out
+
+    # the echo answers with the question: a question that restates the passage is a grounded answer
+    out = ask(GROUNDED)
+    assert (out["output"]["text"], out["guardrailAction"]) == (GROUNDED, "NONE")
+    out = ask(UNGROUNDED[1])
+    assert (out["output"]["text"], out["guardrailAction"]) == (BLOCKED_OUT, "INTERVENED")
+    resp = rt.retrieve_and_generate_stream(
+        input={"text": UNGROUNDED[1]}, retrieveAndGenerateConfiguration=config
+    )
+    assert "".join(ev["output"]["text"] for ev in resp["stream"] if "output" in ev) == BLOCKED_OUT

@@ -14,10 +14,11 @@ from haniwa.api.context import Call
 from haniwa.api.pagination import refuse_token
 from haniwa.api.wire import EventStream
 from haniwa.errors import ValidationError
+from haniwa.guardrails.base import Grounding
 from haniwa.knowledge.base import FILTER_OPERATORS, AllOf, AnyOf, Condition, Filter, Hit
 from haniwa.knowledge.filters import validate
 from haniwa.knowledge.generate import Citation, reference
-from haniwa.knowledge.rag import RagRequest, answer, finish, prepare, stream
+from haniwa.knowledge.rag import Prepared, RagRequest, answer, finish, prepare, stream
 from haniwa.knowledge.rerank import EmbeddingReranker
 from haniwa.knowledge.retrieve import RetrievalQuery, retrieve
 from haniwa.runtime.base import InferenceParams, StreamEnd, TextDelta, Usage
@@ -158,6 +159,12 @@ async def _rag_guard(
     return guard, inputs, req
 
 
+def _grounding(prep: Prepared, req: RagRequest) -> Grounding:
+    """What a contextual grounding policy holds the answer to: the retrieved passages (the grounding
+    source) and the question (the query)."""
+    return Grounding(tuple(h.chunk.text for h in prep.hits), (req.question,))
+
+
 def _session(req: RagRequest) -> str:
     return req.session_id or uuid.uuid4().hex
 
@@ -183,7 +190,7 @@ async def retrieve_and_generate(call: Call, p: dict[str, Any]) -> dict[str, Any]
         prep = await prepare(svc, req)
         _, backend = await svc.registry.chat(req.model_id)
         generated = await backend.converse(prep.chat)
-        outputs = OutputGuard(guard)
+        outputs = OutputGuard(guard, _grounding(prep, req))
         text = await outputs.text(generated.message.text)
         result = await finish(svc, prep, req.question, text, generated.usage)
     await call.platform.log_invocation(
@@ -215,7 +222,7 @@ async def retrieve_and_generate_stream(call: Call, p: dict[str, Any]) -> dict[st
         return {"sessionId": _session(req), "stream": EventStream(_refused(inputs.texts[0]))}
     prep = await prepare(svc, req)  # errors before the stream starts become ordinary error responses
     started = time.perf_counter()
-    outputs = OutputGuard(guard) if guard is not None else None
+    outputs = OutputGuard(guard, _grounding(prep, req)) if guard is not None else None
 
     async def events() -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
         parts: list[str] = []

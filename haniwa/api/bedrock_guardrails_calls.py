@@ -22,7 +22,7 @@ from haniwa.api.bedrock_guardrails import _assessment, _gid, _units, policy_of
 from haniwa.api.context import Call
 from haniwa.errors import NotFoundError, ValidationError
 from haniwa.guardrails.apply import apply
-from haniwa.guardrails.base import Policy, Source, Verdict
+from haniwa.guardrails.base import Grounding, Policy, Source, Verdict
 from haniwa.runtime.base import ChatEvent, ChatRequest, StreamEnd, TextBlock, TextDelta, Usage
 from haniwa.runtime.offload import CPU
 
@@ -41,6 +41,8 @@ __all__ = [
     "acted",
     "check_converse_input",
     "check_request_input",
+    "converse_grounding",
+    "request_grounding",
 ]
 
 # what Bedrock answers when a call names a guardrail (or version) that does not exist
@@ -112,19 +114,26 @@ async def load_guard(
     return Guard(g.id, g.version, policy_of(g.spec), cast(Trace, t), asynchronous)
 
 
-def _run_policy(policy: Policy, texts: Sequence[str], source: Source) -> Verdict:
-    return apply(policy, texts, source)
+def _run_policy(
+    policy: Policy, texts: Sequence[str], source: Source, grounding: Grounding | None = None
+) -> Verdict:
+    return apply(policy, texts, source, grounding)
 
 
-async def check(guard: Guard, texts: Sequence[str], source: Source) -> Checked:
-    """Run ``guard`` over ``texts`` as ``source``."""
+async def check(
+    guard: Guard, texts: Sequence[str], source: Source, grounding: Grounding | None = None
+) -> Checked:
+    """Run ``guard`` over ``texts`` as ``source``; ``grounding`` (the grounding source and query of the
+    call) feeds the contextual grounding filters, on output checks."""
     started = time.perf_counter()
     chars = sum(len(t) for t in texts)
+    if grounding is not None and not (grounding.sources or grounding.queries):
+        grounding = None
     if chars > _INLINE_CHARS or guard.policy.semantic:
-        # long texts, and any embedding detector (content filters, topics): off the event loop
-        verdict = await CPU.run(_run_policy, guard.policy, texts, source)
+        # long texts, and any embedding detector (content filters, topics, grounding): off the event loop
+        verdict = await CPU.run(_run_policy, guard.policy, texts, source, grounding)
     else:
-        verdict = _run_policy(guard.policy, texts, source)
+        verdict = _run_policy(guard.policy, texts, source, grounding)
     policy = guard.policy
     assessment = _assessment(policy, list(verdict.findings), guard.trace == "enabled_full")
     latency = (time.perf_counter() - started) * 1000
@@ -136,7 +145,7 @@ async def check(guard: Guard, texts: Sequence[str], source: Source) -> Checked:
             "wordPolicyUnits": _units(chars, bool(policy.words or policy.profanity)),
             "sensitiveInformationPolicyUnits": _units(chars, bool(policy.pii)),
             "sensitiveInformationPolicyFreeUnits": _units(chars, bool(policy.regexes)),
-            "contextualGroundingPolicyUnits": 0,
+            "contextualGroundingPolicyUnits": _units(chars, bool(policy.grounding and grounding)),
         },
         "guardrailCoverage": {"textCharacters": {"guarded": chars, "total": chars}},
     }
@@ -144,9 +153,10 @@ async def check(guard: Guard, texts: Sequence[str], source: Source) -> Checked:
     return Checked(verdict, out, assessment, latency)
 
 
-def guard_tags(suffix: str) -> re.Pattern[str]:
-    """InvokeModel's input tags: ``<amazon-bedrock-guardrails-guardContent_{suffix}>…</…>``."""
-    tag = "amazon-bedrock-guardrails-guardContent_" + re.escape(suffix)
+def guard_tags(suffix: str, kind: str = "guardContent") -> re.Pattern[str]:
+    """InvokeModel's input tags: ``<amazon-bedrock-guardrails-guardContent_{suffix}>…</…>`` (``kind``
+    ``groundingSource`` and ``query`` tag the grounding source and the query)."""
+    tag = f"amazon-bedrock-guardrails-{kind}_" + re.escape(suffix)
     return re.compile(f"<{tag}>(.*?)</{tag}>", re.DOTALL)
 
 
@@ -167,9 +177,12 @@ def _cut(buffer: str) -> int:
 @dataclass
 class OutputGuard:
     """Checks one model's output, whole (:meth:`text`) or streamed (:meth:`stream`), and keeps what the
-    trace reports: every output assessment, the model's own text and whether the guardrail acted."""
+    trace reports: every output assessment, the model's own text and whether the guardrail acted.
+    ``grounding`` is the call's grounding source and query: each checked text (a stream's each piece,
+    as Bedrock checks each chunk) is held to them by the contextual grounding filters."""
 
     guard: Guard
+    grounding: Grounding | None = None
     assessments: list[dict[str, Any]] = field(default_factory=list)
     model_output: list[str] = field(default_factory=list)
     intervened: bool = False
@@ -178,7 +191,7 @@ class OutputGuard:
 
     async def text(self, text: str) -> str:
         """``text`` as the client may see it (masked, or the blocked message)."""
-        checked = await check(self.guard, [text], "OUTPUT")
+        checked = await check(self.guard, [text], "OUTPUT", self.grounding)
         self._note(checked, text)
         return checked.texts[0] if checked.texts else ""
 
@@ -222,7 +235,7 @@ class OutputGuard:
                 yield ev
 
     async def _piece(self, piece: str) -> AsyncIterator[TextDelta]:
-        checked = await check(self.guard, [piece], "OUTPUT")
+        checked = await check(self.guard, [piece], "OUTPUT", self.grounding)
         self._note(checked, piece)
         if self.guard.asynchronous:
             return  # already sent; a block only stops what follows
@@ -318,6 +331,22 @@ def _converse_targets(params: Any) -> list[tuple[Where, str]]:
     return out
 
 
+def converse_grounding(params: Any) -> Grounding:
+    """The grounding source and query of a Converse request: the text of its ``guardContent`` blocks
+    (messages and system) qualified ``grounding_source`` / ``query`` (several are joined, as Bedrock
+    joins them)."""
+    blocks = [c for m in params.get("messages") or [] for c in m.get("content", ())]
+    blocks += list(params.get("system") or [])
+    texts = [(c.get("guardContent") or {}).get("text") or {} for c in blocks if "guardContent" in c]
+
+    def having(q: str) -> tuple[str, ...]:
+        return tuple(
+            t["text"] for t in texts if isinstance(t.get("text"), str) and q in (t.get("qualifiers") or ())
+        )
+
+    return Grounding(having("grounding_source"), having("query"))
+
+
 def _put(params: dict[str, Any], where: Where, text: str) -> None:
     part, i, j = where
     block = params["system"][i] if part == "system" else params["messages"][i]["content"][j]
@@ -360,12 +389,42 @@ def _with_texts(req: ChatRequest, texts: Sequence[str]) -> ChatRequest:
     return replace(req, system=system, messages=messages)
 
 
+def request_grounding(req: ChatRequest, suffix: str | None) -> Grounding:
+    """The grounding source and query of an InvokeModel prompt: the text inside its
+    ``amazon-bedrock-guardrails-groundingSource_{suffix}`` and ``…-query_{suffix}`` tags."""
+    if not suffix:
+        return Grounding((), ())
+    texts = _request_texts(req)
+    source, query = guard_tags(suffix, "groundingSource"), guard_tags(suffix, "query")
+    return Grounding(
+        tuple(m.group(1) for t in texts for m in source.finditer(t)),
+        tuple(m.group(1) for t in texts for m in query.finditer(t)),
+    )
+
+
+def _untag(req: ChatRequest, suffix: str) -> ChatRequest:
+    """``req`` with the grounding-source and query tags taken out (their text stays)."""
+    tags = [guard_tags(suffix, "groundingSource"), guard_tags(suffix, "query")]
+
+    def plain(t: str) -> str:
+        for tag in tags:
+            t = tag.sub(lambda m: m.group(1), t)
+        return t
+
+    texts = _request_texts(req)
+    out = [plain(t) for t in texts]
+    return req if out == texts else _with_texts(req, out)
+
+
 async def check_request_input(
     guard: Guard, req: ChatRequest, suffix: str | None
 ) -> tuple[Checked, ChatRequest]:
     """Check an InvokeModel prompt: only the text inside the guard-content tags named by ``suffix``
     when it has any, otherwise all of it. The request returned has the tags taken out (their text
-    stays) and the masked texts in place; the model never sees a tag."""
+    stays) and the masked texts in place; the model never sees a tag (grounding-source and query tags
+    included: read them first with :func:`request_grounding`)."""
+    if suffix:
+        req = _untag(req, suffix)
     texts = _request_texts(req)
     pattern = guard_tags(suffix) if suffix else None
     tagged = pattern is not None and any(pattern.search(t) for t in texts)

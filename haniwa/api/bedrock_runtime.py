@@ -15,9 +15,11 @@ from haniwa.api.bedrock_guardrails_calls import (
     blocked_events,
     check_converse_input,
     check_request_input,
+    converse_grounding,
     converse_trace,
     invoke_trace,
     load_guard,
+    request_grounding,
 )
 from haniwa.api.context import Call
 from haniwa.api.native.base import ChatFormat, EmbedFormat, EmbedResponse
@@ -259,7 +261,7 @@ async def _guard_input(
 async def converse(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     req, res, model = await _prepare(call, params)
     guard, inputs, req = await _guard_input(call, params, req)
-    outputs = OutputGuard(guard) if guard is not None else None
+    outputs = OutputGuard(guard, converse_grounding(params)) if guard is not None else None
     logged = _logged_request(params)
     if inputs is not None and inputs.blocked:
         # refused before the model runs: no generation, no tokens
@@ -422,7 +424,7 @@ async def converse_stream(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         # refused before the model runs: no generation, no tokens
         events = _converse_events(call, params, blocked_events(inputs.texts[0]), res, (guard, inputs, None))
         return {"stream": EventStream(events)}
-    guarded = (guard, inputs, OutputGuard(guard))
+    guarded = (guard, inputs, OutputGuard(guard, converse_grounding(params)))
     return {"stream": EventStream(_converse_events(call, params, model.converse_stream(req), res, guarded))}
 
 
@@ -543,9 +545,10 @@ async def invoke_model(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     check_images(req, model.supports_images, model_id)
     check_limits(req, res.info, model_id, call.platform.settings)
     inputs: Checked | None = None
+    grounding = request_grounding(req, suffix)
     if guard is not None:
         inputs, req = await check_request_input(guard, req, suffix)
-    outputs = OutputGuard(guard) if guard is not None else None
+    outputs = OutputGuard(guard, grounding) if guard is not None else None
     if inputs is not None and inputs.blocked:
         # refused before the model runs: no generation, no tokens
         result = ChatResult(Message("assistant", (TextBlock(inputs.texts[0]),)), "end_turn", Usage(0, 0))
@@ -637,6 +640,7 @@ async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, A
     if guard is None:
         chunks = _invoke_chunks(call, model_id, fmt, model.converse_stream(req), res, body)
     else:
+        grounding = request_grounding(req, suffix)
         inputs, req = await check_request_input(guard, req, suffix)
         if inputs.blocked:
             # refused before the model runs: no generation, no tokens
@@ -644,7 +648,7 @@ async def invoke_model_stream(call: Call, params: dict[str, Any]) -> dict[str, A
                 call, model_id, fmt, blocked_events(inputs.texts[0]), res, body, (guard, inputs, None)
             )
         else:
-            guarded = (guard, inputs, OutputGuard(guard))
+            guarded = (guard, inputs, OutputGuard(guard, grounding))
             chunks = _invoke_chunks(call, model_id, fmt, model.converse_stream(req), res, body, guarded)
     return {"body": EventStream(chunks), "contentType": "application/json"}
 

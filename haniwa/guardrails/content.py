@@ -5,9 +5,11 @@ What each is:
 - **Categories**: the text's sentence windows are embedded with the bundled multilingual-e5-small
   (``semantic.py``); a window's score for a category is the mean of its 3 highest cosine similarities
   to the category's seed texts (``data/content_seeds.json``, written for haniwa in Japanese and
-  English) minus the same for the BENIGN seeds; the text's score is its best window. A short cue list
-  per category (``_CUES``: drug names, explicit words, Japanese slurs) adds a bonus, never a finding on
-  its own, so "penalties for shoplifting" stays benign.
+  English) minus the same for the closer of the BENIGN seeds and the category's own benign seeds
+  (``BENIGN_<CATEGORY>``: educational, news, prevention, fiction and self-referential uses of its
+  vocabulary); the text's score is its best window. A short cue list per category (``_CUES``: drug
+  names, explicit words, Japanese slurs) adds a bonus, never a finding on its own, so "penalties for
+  shoplifting" stays benign; a cue inside quotation marks (a word talked about) adds nothing.
 - **PROMPT_ATTACK**: regular expressions for instruction overrides, system-prompt extraction and
   restriction removal in English and Japanese ("ignore previous instructions", 「以前の指示を無視して」,
   開発者モード, DAN, …) give HIGH confidence; otherwise the embedding score against the PROMPT_ATTACK
@@ -16,8 +18,8 @@ What each is:
 Confidence follows Bedrock's four levels: a score below the category's cut is NONE; at the cut, LOW;
 ``_STEP`` above, MEDIUM; two steps above, HIGH. A filter blocks when the confidence reaches what its
 strength lets through: strength HIGH blocks LOW, MEDIUM and HIGH confidence; MEDIUM blocks MEDIUM and
-HIGH; LOW blocks only HIGH; NONE blocks nothing (Bedrock's semantics). The cuts were tuned on
-``bench/guardrail_sets/dev.jsonl`` only."""
+HIGH; LOW blocks only HIGH; NONE blocks nothing (Bedrock's semantics). The cuts are per language
+(kana or kanji: Japanese) and were calibrated on ``bench/guardrail_sets/dev.jsonl`` only."""
 
 from __future__ import annotations
 
@@ -32,14 +34,26 @@ from haniwa.guardrails.normalize import Normalized
 __all__ = ["ContentDetector", "LEVELS", "blocks", "attack_spans", "confidence_of"]
 
 LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
-# the score (similarity margin over the benign seeds) at which each category's confidence is LOW
+# per language, the score (similarity margin over the benign seeds) at which each category's confidence
+# is LOW: the cut with the fewest errors (missed positives + flagged benign look-alikes) on
+# bench/guardrail_sets/dev.jsonl, the middle of the best range (scanned 0.030-0.060 in 0.001 steps)
 _CUT = {
-    "HATE": 0.040,
-    "INSULTS": 0.038,
-    "SEXUAL": 0.040,
-    "VIOLENCE": 0.045,
-    "MISCONDUCT": 0.036,
-    "PROMPT_ATTACK": 0.040,
+    "ja": {
+        "HATE": 0.037,
+        "INSULTS": 0.050,
+        "SEXUAL": 0.037,
+        "VIOLENCE": 0.034,
+        "MISCONDUCT": 0.036,
+        "PROMPT_ATTACK": 0.040,
+    },
+    "en": {
+        "HATE": 0.044,
+        "INSULTS": 0.039,
+        "SEXUAL": 0.045,
+        "VIOLENCE": 0.045,
+        "MISCONDUCT": 0.047,
+        "PROMPT_ATTACK": 0.040,
+    },
 }
 _STEP = 0.015
 _CUE_BONUS = 0.02
@@ -58,6 +72,17 @@ _CUES = {
     r"フィッシング|バレずに|ばれずに",
 }
 _CUE_RE = {k: re.compile(v) for k, v in _CUES.items()}
+# a cue inside quotation marks is a word talked about (「クズ」という言葉, the word "moron"), not used
+_QUOTED = re.compile(r"「[^」]{0,40}」|『[^』]{0,40}』|\"[^\"]{0,40}\"|“[^”]{0,40}”|'[^']{0,40}'")
+
+
+def _cued(category: str, text: str) -> bool:
+    """Whether ``text`` uses one of ``category``'s cue words (not only quotes it)."""
+    quoted = [m.span() for m in _QUOTED.finditer(text)]
+    return any(
+        not any(s <= m.start() and m.end() <= e for s, e in quoted) for m in _CUE_RE[category].finditer(text)
+    )
+
 
 # prompt attacks: override / extraction / restriction removal, in both languages (normalised text)
 _ATTACK_PATTERNS = [
@@ -99,8 +124,8 @@ def attack_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _ATTACK_RE.finditer(text)]
 
 
-def confidence_of(score: float, category: str) -> str:
-    cut = _CUT[category]
+def confidence_of(score: float, category: str, lang: str = "en") -> str:
+    cut = _CUT[lang][category]
     if score < cut:
         return "NONE"
     if score < cut + _STEP:
@@ -128,12 +153,13 @@ class ContentDetector:
         if not spans:
             return {c: (-1.0, (0, 0)) for c in categories}
         vecs = semantic.embed([text.text[s:e] for s, e in spans])
-        benign = semantic.similarity(vecs, semantic.seed_vectors("BENIGN"), _TOP)
         out = {}
         for c in categories:
-            margin = semantic.similarity(vecs, semantic.seed_vectors(c), _TOP) - benign
+            margin = semantic.similarity(vecs, semantic.seed_vectors(c), _TOP) - semantic.benign(
+                vecs, c, _TOP
+            )
             if c in _CUE_RE:
-                bonus = [_CUE_BONUS if _CUE_RE[c].search(text.text[s:e]) else 0.0 for s, e in spans]
+                bonus = [_CUE_BONUS if _cued(c, text.text[s:e]) else 0.0 for s, e in spans]
                 margin = margin + np.asarray(bonus, dtype=np.float32)
             i = int(np.argmax(margin))
             out[c] = (float(margin[i]), spans[i])
@@ -146,13 +172,14 @@ class ContentDetector:
         attack = attack_spans(text.text) if any(r.type == "PROMPT_ATTACK" for r, _ in active) else []
         need = [r.type for r, _ in active if not (r.type == "PROMPT_ATTACK" and attack)]
         scores = self.scores(text, need) if need else {}
+        lang = semantic.language(text.text)
         out: list[Finding] = []
         for rule, strength in active:
             if rule.type == "PROMPT_ATTACK" and attack:
                 confidence, (s, e) = "HIGH", attack[0]
             else:
                 score, (s, e) = scores[rule.type]
-                confidence = confidence_of(score, rule.type)
+                confidence = confidence_of(score, rule.type, lang)
             if confidence == "NONE":
                 continue
             hit = blocks(confidence, strength)

@@ -24,7 +24,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Vectors", "embed", "forget", "windows", "seeds", "seed_vectors", "similarity"]
+__all__ = [
+    "Vectors",
+    "embed",
+    "forget",
+    "windows",
+    "seeds",
+    "seed_vectors",
+    "similarity",
+    "benign",
+    "language",
+]
 
 Vectors = npt.NDArray[np.float32]
 
@@ -121,6 +131,25 @@ def _shipped() -> dict[str, Vectors]:
 def seed_vectors(category: str) -> Vectors:
     shipped = _shipped().get(category)
     return shipped if shipped is not None else embed(seeds()[category])
+
+
+def benign(vecs: Vectors, category: str | None = None, top: int = 3) -> npt.NDArray[np.float32]:
+    """Per row: how benign it looks, the closer of the general ``BENIGN`` seeds and the benign uses of
+    ``category``'s vocabulary (``BENIGN_<category>``: education, news, prevention, fiction, a word
+    talked about rather than used, technical idioms) when the seeds have them."""
+    out = similarity(vecs, seed_vectors("BENIGN"), top)
+    if category is not None and f"BENIGN_{category}" in seeds():
+        out = np.maximum(out, similarity(vecs, seed_vectors(f"BENIGN_{category}"), top))
+    return out
+
+
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
+
+
+def language(text: str) -> str:
+    """``ja`` when the text has any kana or kanji, ``en`` otherwise: e5's similarities spread
+    differently in the two languages, so the detectors' cuts are calibrated per language."""
+    return "ja" if _JAPANESE.search(text) else "en"
 
 
 def build_seed_vectors(path: str) -> None:

@@ -1,7 +1,9 @@
 """Denied topics, offline: each topic's definition (split into sentences) and examples are embedded with
 the bundled multilingual-e5-small; a text window's score is its highest cosine similarity to them minus
-the mean of its 3 highest similarities to the BENIGN seeds (``data/content_seeds.json``); the topic is
-detected when the best window's score reaches ``CUT`` (tuned on ``bench/guardrail_sets/dev.jsonl``).
+the mean of its 3 highest similarities to the closer of the BENIGN and BENIGN_TOPIC seeds
+(``data/content_seeds.json``; BENIGN_TOPIC: general-knowledge questions and news about finance, health
+and other commonly denied subjects); the topic is detected when the best window's score reaches the
+text's language's ``CUT`` (calibrated on ``bench/guardrail_sets/dev.jsonl``: fewest errors).
 Bedrock topics have no strength, so there is one cut. Write examples in every language users will
 use: an English example also catches Japanese text, but less surely."""
 
@@ -17,7 +19,7 @@ from haniwa.guardrails.normalize import Normalized, normalize
 
 __all__ = ["TopicDetector", "CUT"]
 
-CUT = 0.025
+CUT = {"ja": 0.018, "en": 0.048}
 _SPLIT = re.compile(r"(?<=[。！？!?.])\s*")
 
 
@@ -36,7 +38,7 @@ class TopicDetector:
         if not spans:
             return [(-1.0, (0, 0)) for _ in self.rules]
         vecs = semantic.embed([text.text[s:e] for s, e in spans])
-        benign = semantic.similarity(vecs, semantic.seed_vectors("BENIGN"), 3)
+        benign = semantic.benign(vecs, "TOPIC", 3)
         out = []
         for anchors in self._anchors:
             if not anchors:
@@ -52,10 +54,11 @@ class TopicDetector:
         if not live or not text.text.strip():
             return []
         scores = self.scores(text)
+        cut = CUT[semantic.language(text.text)]
         out = []
         for i, rule, action in live:
             score, (s, e) = scores[i]
-            if score >= CUT:
+            if score >= cut:
                 start, end = text.span(s, e)
                 out.append(
                     Finding("topic", rule.name, text.original[start:end], start, end, action, score=score)
