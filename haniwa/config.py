@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     agent_http_timeout: float = Field(10.0, description="Seconds an HTTP action may take before it fails.")
     agent_max_steps: int = Field(10, description="Orchestration steps an agent may take per invocation.")
     agent_time_limit: float = Field(300.0, description="Seconds an agent invocation may run.")
+    eval_judge_samples: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Times an evaluation job asks its LLM judge each judge metric (the first at temperature "
+        "0, the others at 0.7 with seeds 1..N-1): the score is their mean and the summary shows the judge's "
+        "noise. `haniwa eval create --judge-samples N` sets it per job.",
+    )
 
     @field_validator("access_key_id", "secret_access_key", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -39,10 +40,11 @@ from haniwa.evaluation.base import (
     RatingLevel,
     Source,
 )
+from haniwa.evaluation.judge import MAX_JUDGE_SAMPLES
 from haniwa.evaluation.service import EvaluationJob, EvaluationService
 from haniwa.jobs.base import JobState
 
-__all__ = ["OPERATIONS", "router", "plan_of", "evaluation_arn"]
+__all__ = ["OPERATIONS", "router", "plan_of", "evaluation_arn", "JUDGE_SAMPLES_HEADER"]
 
 _STATUS = {
     JobState.QUEUED: "InProgress",
@@ -295,8 +297,27 @@ def _application(ev: EvaluationJob) -> str:
     )
 
 
+# CreateEvaluationJob has no member for judge sampling: HANIWA_EVAL_JUDGE_SAMPLES, or this header per job
+JUDGE_SAMPLES_HEADER = "x-haniwa-judge-samples"
+
+
+def _judge_samples(call: Call) -> int:
+    raw = call.headers.get(JUDGE_SAMPLES_HEADER)
+    if raw is None:
+        return call.platform.settings.eval_judge_samples
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_JUDGE_SAMPLES:
+        raise ValidationError(f"{JUDGE_SAMPLES_HEADER} must be an integer from 1 to {MAX_JUDGE_SAMPLES}")
+    return n
+
+
 async def create_evaluation_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     plan = plan_of(call.platform, p)
+    if not plan.human_metrics:
+        plan = replace(plan, judge_samples=_judge_samples(call))
     request = {k: p[k] for k in (*_WIRE_MEMBERS, "applicationType", "outputDataConfig", "jobTags") if k in p}
     ev = await _service(call).create(plan, request, p.get("clientRequestToken"))
     return {"jobArn": evaluation_arn(call.platform.settings.region, ev.id)}

@@ -72,6 +72,12 @@ def evaluation() -> None:
 @click.option("--responses", "sources", multiple=True, help="modelIdentifier of responses in the dataset.")
 @click.option("--judge", "judges", multiple=True, help="A served model id as the LLM judge.")
 @click.option("--output", "output_uri", required=True, help="s3://bucket/prefix/ for the results.")
+@click.option(
+    "--judge-samples",
+    type=click.IntRange(1, 10),
+    default=None,
+    help="Ask the judge each metric N times to show its noise (default: HANIWA_EVAL_JUDGE_SAMPLES).",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the job with a progress bar.")
 def create(
     name: str,
@@ -82,6 +88,7 @@ def create(
     sources: tuple[str, ...],
     judges: tuple[str, ...],
     output_uri: str,
+    judge_samples: int | None,
     wait: bool,
 ) -> None:
     """Create evaluation job NAME and (by default) follow it to its end."""
@@ -109,6 +116,12 @@ def create(
         }
     with bedrock_server(settings) as url:
         bedrock = bedrock_client("bedrock", url, settings)
+        if judge_samples is not None:
+            # not a CreateEvaluationJob member: a haniwa header, signed with the request
+            def _add(request: Any, **_: Any) -> None:
+                request.headers["x-haniwa-judge-samples"] = str(judge_samples)
+
+            bedrock.meta.events.register("before-sign.bedrock.CreateEvaluationJob", _add)
         try:
             arn = bedrock.create_evaluation_job(
                 jobName=name,
@@ -158,19 +171,29 @@ def _show(url: str, settings: Settings, arn: str) -> None:
     for f in p["failures"]:
         console.print(f"  [yellow]reported:[/] {f}")
     for result in (p["summary"] or {}).get("results", []):
+        noise = result.get("judgeNoise") or {}
         table = Table(
             "metric",
             "mean",
             "95% interval",
             "n",
+            *(["judge noise"] if noise else []),
             title=f"{result['source']} · {result['taskType']} · {result['dataset']}",
         )
         for metric, v in result["metrics"].items():
+            jn = noise.get(metric)
+            extra = (
+                [f"sd {jn['meanStd']:.3f}, {jn['disagreement']:.0%} disagree" if jn else "—"] if noise else []
+            )
             if v["mean"] is None:
-                table.add_row(metric, "—", "—", "0")
+                table.add_row(metric, "—", "—", "0", *extra)
                 continue
             table.add_row(
-                metric, f"{v['mean']:.3f}", f"{v['ci95Low']:.3f} – {v['ci95High']:.3f}", str(v["count"])
+                metric,
+                f"{v['mean']:.3f}",
+                f"{v['ci95Low']:.3f} – {v['ci95High']:.3f}",
+                str(v["count"]),
+                *extra,
             )
         console.print(table)
         if "classification" in result:

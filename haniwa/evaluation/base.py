@@ -129,6 +129,7 @@ class Plan:
     custom_evaluators: tuple[str, ...] = ()
     seed: int = 0
     human_metrics: tuple[HumanMetric, ...] = ()  # set: a human evaluation job (people rate the records)
+    judge_samples: int = 1  # times each judge metric is asked (HANIWA_EVAL_JUDGE_SAMPLES, judge.py)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,9 @@ class Score:
     explanation: str | None = None
     evaluator: str | None = None
     error: str | None = None
+    # judge sampling (more than one sample): every sample's score and their population standard deviation
+    samples: tuple[float | None, ...] = ()
+    std: float | None = None
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -178,4 +182,5 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         custom_evaluators=tuple(data.get("custom_evaluators", ())),
         seed=int(data.get("seed", 0)),
         human_metrics=tuple(HumanMetric(**m) for m in data.get("human_metrics", ())),
+        judge_samples=int(data.get("judge_samples", 1)),
     )

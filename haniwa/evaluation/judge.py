@@ -13,15 +13,21 @@ response is Japanese. Custom metrics (Bedrock's ``customMetricDefinition``) brin
 instructions, with ``{{prompt}}``, ``{{prediction}}``, ``{{ground_truth}}`` and ``{{contexts}}``
 placeholders, and their own rating scale (numbers: normalised between their min and max; strings:
 read worst to best in the order given); with no scale they get a five-level one.
+
+Judge sampling (``HANIWA_EVAL_JUDGE_SAMPLES`` / ``haniwa eval create --judge-samples N``) shows the
+judge's own noise: with N > 1 the judge is asked N times, the first at temperature 0 seed 0 (today's one
+judgement), the others at temperature ``SAMPLE_TEMPERATURE`` with seeds 1..N-1; the score is the mean of
+the valid samples and the Score keeps every sample and their standard deviation.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -30,10 +36,20 @@ from haniwa.evaluation.base import CustomMetric, Score
 from haniwa.evaluation.text import is_japanese
 from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Message, TextBlock
 
-__all__ = ["Criterion", "criterion", "custom_criterion", "judge", "schema_for", "JUDGE_MAX_TOKENS"]
+__all__ = [
+    "Criterion",
+    "criterion",
+    "custom_criterion",
+    "judge",
+    "judge_sampled",
+    "schema_for",
+    "JUDGE_MAX_TOKENS",
+]
 
 JUDGE_MAX_TOKENS = 200
 REASONING_CHARS = 300
+SAMPLE_TEMPERATURE = 0.7
+MAX_JUDGE_SAMPLES = 10
 _DEFAULT_SCALE = ("very poor", "poor", "fair", "good", "very good")
 
 
@@ -104,9 +120,15 @@ def _fill_custom(instructions: str, prompt: str, response: str, reference: str |
 
 
 def build_request(
-    crit: Criterion, prompt: str, response: str, reference: str | None, contexts: Sequence[str] = ()
+    crit: Criterion,
+    prompt: str,
+    response: str,
+    reference: str | None,
+    contexts: Sequence[str] = (),
+    sample: int = 0,
 ) -> ChatRequest:
-    """The judge's chat request (temperature 0, schema-constrained)."""
+    """The judge's chat request (schema-constrained): sample 0 at temperature 0 seed 0, sample k > 0 at
+    ``SAMPLE_TEMPERATURE`` seed k."""
     lang = "ja" if is_japanese(prompt) or is_japanese(response) else "en"
     p = _prompts(lang)
     ctx = "\n\n".join(f"[{i + 1}] {c}" for i, c in enumerate(contexts))
@@ -126,7 +148,9 @@ def build_request(
     return ChatRequest(
         messages=(Message("user", (TextBlock(user),)),),
         system=p["system"],
-        params=InferenceParams(max_tokens=JUDGE_MAX_TOKENS, temperature=0.0, seed=0),
+        params=InferenceParams(
+            max_tokens=JUDGE_MAX_TOKENS, temperature=SAMPLE_TEMPERATURE if sample else 0.0, seed=sample
+        ),
         response_schema=schema_for(crit),
     )
 
@@ -174,3 +198,30 @@ async def judge(
     """One judgement: ``evaluator`` names the judge model in the result."""
     result = await chat.converse(build_request(crit, prompt, response, reference, contexts))
     return read_verdict(crit, result.message.text, evaluator)
+
+
+async def judge_sampled(
+    chat: ChatBackend,
+    evaluator: str,
+    crit: Criterion,
+    prompt: str,
+    response: str,
+    reference: str | None = None,
+    contexts: Sequence[str] = (),
+    samples: int = 1,
+) -> Score:
+    """``samples`` judgements (see the module's docstring); one sample is :func:`judge` itself."""
+    if samples <= 1:
+        return await judge(chat, evaluator, crit, prompt, response, reference, contexts)
+    scores = []
+    for k in range(samples):
+        result = await chat.converse(build_request(crit, prompt, response, reference, contexts, k))
+        scores.append(read_verdict(crit, result.message.text, evaluator))
+    values = [s.value for s in scores if s.value is not None]
+    first = scores[0]
+    if not values:
+        return replace(first, samples=tuple(s.value for s in scores))
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    explanation = next((s.explanation for s in scores if s.value is not None), first.explanation)
+    return Score(crit.metric, mean, explanation, evaluator, None, tuple(s.value for s in scores), std)

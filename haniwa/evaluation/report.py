@@ -60,6 +60,12 @@ def _chart(metrics: Mapping[str, Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
+def _noise(n: Mapping[str, Any] | None) -> str:
+    if not n:
+        return "—"
+    return f"sd {_num(n.get('meanStd'))} · {float(n.get('disagreement') or 0):.0%}"
+
+
 def _explanations(sc: Mapping[str, Any]) -> str:
     out = [str(d.get("explanation") or "") for d in sc.get("evaluatorDetails") or []]
     if sc.get("explanation"):
@@ -119,15 +125,19 @@ def render_report(summary: Mapping[str, Any], lines_by_result: Sequence[Sequence
             f" · {escape(str(entry.get('dataset')))}</h2>"
             f'<p class="muted">{escape(str(entry.get("outputUri", "")))}</p>'
         )
+        noise: Mapping[str, Mapping[str, Any]] = entry.get("judgeNoise") or {}
         rows = "".join(
             f"<tr><td>{escape(m)}</td><td class='num'>{_num(v.get('mean'))}</td>"
             f"<td class='num'>[{_num(v.get('ci95Low'))}, {_num(v.get('ci95High'))}]</td>"
-            f"<td class='num'>{v.get('count', 0)}</td></tr>"
+            f"<td class='num'>{v.get('count', 0)}</td>"
+            + (f"<td class='num'>{_noise(noise.get(m))}</td>" if noise else "")
+            + "</tr>"
             for m, v in sorted(metrics.items())
         )
         body.append(
             "<table><thead><tr><th>metric</th><th>mean</th><th>95% interval (bootstrap)</th><th>records</th>"
-            f"</tr></thead><tbody>{rows}</tbody></table>"
+            + ("<th>judge noise (mean sd · records the samples disagree on)</th>" if noise else "")
+            + f"</tr></thead><tbody>{rows}</tbody></table>"
         )
         if metrics:
             body.append(_chart(metrics))

@@ -49,7 +49,7 @@ from haniwa.evaluation.base import (
     Record,
     Score,
 )
-from haniwa.evaluation.judge import criterion, custom_criterion, judge
+from haniwa.evaluation.judge import criterion, custom_criterion, judge_sampled
 from haniwa.evaluation.perturb import perturb
 from haniwa.evaluation.text import is_japanese
 from haniwa.evaluation.toxicity import toxicity
@@ -96,12 +96,14 @@ class Scorer:
         custom: Sequence[CustomMetric] = (),
         custom_judges: Mapping[str, ChatBackend] | None = None,
         seed: int = 0,
+        judge_samples: int = 1,
     ) -> None:
         self.embedder = embedder
         self.judges = judges
         self.custom = {c.name: c for c in custom}
         self.custom_judges = custom_judges if custom_judges is not None else judges
         self.seed = seed
+        self.judge_samples = judge_samples
 
     async def _similarity(self, response: str, reference: str) -> float:
         return (await metrics.embedding_similarity(self.embedder, [response], [reference]))[0]
@@ -183,10 +185,23 @@ class Scorer:
             if name in RAG_METRICS:
                 # retrieve-only: the passages are what is rated; the response slot shows them
                 shown = "\n\n".join(f"[{i + 1}] {c}" for i, c in enumerate(contexts)) or "(nothing retrieved)"
-                out.append(await judge(chat, evaluator, crit, record.prompt, shown, record.reference))
+                out.append(
+                    await judge_sampled(
+                        chat, evaluator, crit, record.prompt, shown, record.reference, (), self.judge_samples
+                    )
+                )
             else:
                 out.append(
-                    await judge(chat, evaluator, crit, record.prompt, response, record.reference, contexts)
+                    await judge_sampled(
+                        chat,
+                        evaluator,
+                        crit,
+                        record.prompt,
+                        response,
+                        record.reference,
+                        contexts,
+                        self.judge_samples,
+                    )
                 )
         return out
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 import time
 import uuid
@@ -373,7 +374,7 @@ class EvaluationService:
         _, embedder = await self.registry.embedder(SIMILARITY_EMBEDDER)
         judges = {m: (await self.registry.chat(m))[1] for m in plan.evaluators}
         custom_judges = {m: (await self.registry.chat(m))[1] for m in plan.custom_evaluators} or judges
-        return Scorer(embedder, judges, plan.custom_metrics, custom_judges, plan.seed)
+        return Scorer(embedder, judges, plan.custom_metrics, custom_judges, plan.seed, plan.judge_samples)
 
     async def _score_one(
         self, scorer: Scorer | None, d: DatasetTask, s: Source, record: Record, chat: ChatBackend | None
@@ -469,6 +470,9 @@ class EvaluationService:
                     "outputUri": f"s3://{bucket}/{key}",
                     "metrics": metrics_,
                 }
+                noise = judge_noise(lines)
+                if noise:
+                    entry["judgeNoise"] = noise
                 if d.task_type == "Classification":
                     pairs = [
                         (x["modelResponses"][0]["response"], x["inputRecord"].get("referenceResponse") or "")
@@ -523,6 +527,8 @@ def _line(
             entry["explanation"] = sc.explanation
         if sc.error is not None:
             entry["error"] = sc.error
+        if sc.samples:  # haniwa's extra field (judge sampling), beside Bedrock's
+            entry["judgeSamples"] = {"results": list(sc.samples), "standardDeviation": sc.std}
         scores.append(entry)
     line: dict[str, Any] = {"inputRecord": dict(record.data)}
     if scored:
@@ -542,6 +548,29 @@ def _line(
 
 def _intervals(lines: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | int | None]]:
     return {m: bootstrap(v).wire() for m, v in _values(lines).items()}
+
+
+def judge_noise(lines: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | int]]:
+    """Per judge metric sampled more than once: the mean per-record standard deviation of the samples
+    (``meanStd``), the share of records whose valid samples are not all equal (``disagreement``) and the
+    number of records with two or more valid samples (``count``)."""
+    stds: dict[str, list[float]] = {}
+    split: dict[str, list[bool]] = {}
+    for x in lines:
+        for sc in line_scores(x):
+            js = sc.get("judgeSamples")
+            valid = [v for v in (js or {}).get("results", []) if v is not None]
+            if len(valid) < 2:
+                continue
+            mean = sum(valid) / len(valid)
+            stds.setdefault(sc["metricName"], []).append(
+                math.sqrt(sum((v - mean) ** 2 for v in valid) / len(valid))
+            )
+            split.setdefault(sc["metricName"], []).append(len(set(valid)) > 1)
+    return {
+        m: {"meanStd": sum(v) / len(v), "disagreement": sum(split[m]) / len(split[m]), "count": len(v)}
+        for m, v in stds.items()
+    }
 
 
 def _values(lines: Sequence[Mapping[str, Any]]) -> dict[str, list[float | None]]:

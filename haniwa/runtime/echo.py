@@ -5,7 +5,8 @@
   ``delay_ms`` paces the answer token by token (streamed or not). Its cost is linear in the input; a
   large prompt is tokenized on the model's own worker thread, off the event loop.
 * ``scripted``: answers by rules — the first ``match`` regex found in the last user turn picks the
-  ``reply`` (``\\1``/``\\g<name>`` expand its groups); for demos and tests of multi-step logic such as
+  ``reply`` (``\\1``/``\\g<name>`` expand its groups; a rule with a ``seed`` applies only to requests
+  sampled with that seed, so sampling is observable); for demos and tests of multi-step logic such as
   agents, where each step's input decides the next reply. ``delay_ms`` as for ``echo``.
 * ``hash``: a feature-hashing bag-of-words embedder (words and, for CJK text, character bigrams), so
   texts sharing words are close; instant and stable across machines. Batches run on the embedder's
@@ -228,6 +229,7 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     match: str
     reply: str
+    seed: int | None = None  # set: the rule applies only to requests with this sampling seed
 
 
 class ScriptedOptions(BaseModel):
@@ -242,13 +244,15 @@ class ScriptedChat(EchoChat):
 
     def __init__(self, name: str, rules: Sequence[Rule], default: str = "", delay_ms: float = 0.0) -> None:
         super().__init__(name, delay_ms=delay_ms)
-        self.rules = [(re.compile(r.match, re.DOTALL), r.reply) for r in rules]
+        self.rules = [(re.compile(r.match, re.DOTALL), r.reply, r.seed) for r in rules]
         self.default = default
 
     def _reply(self, req: ChatRequest) -> str:
         last = next((m for m in reversed(req.messages) if m.role == "user"), None)
         text = "" if last is None else last.text
-        for pattern, reply in self.rules:
+        for pattern, reply, seed in self.rules:
+            if seed is not None and req.params.seed != seed:
+                continue
             m = pattern.search(text)
             if m:
                 return m.expand(reply)

@@ -92,16 +92,24 @@ async function refresh() {
   }
 }
 
-function metricTable(metrics) {
+// noise: the result's judgeNoise ({metric: {meanStd, disagreement, count}}), present when the job sampled
+// its judge more than once (HANIWA_EVAL_JUDGE_SAMPLES / --judge-samples): then a "judge noise" column
+function noiseText(n) {
+  return n ? `sd ${fmtScore(n.meanStd)} · ${Math.round((n.disagreement || 0) * 100)}%` : '—';
+}
+
+function metricTable(metrics, noise) {
   const ctx = S.ctx;
+  const cols = ['metric', 'mean', 'interval', 'count', ...(noise ? ['noise'] : [])];
   return h('table', { class: 'table', testid: 'eval-metrics' },
-    h('thead', {}, h('tr', {}, ...['metric', 'mean', 'interval', 'count'].map((c) => tx(ctx, 'th', `eval.col.${c}`)))),
+    h('thead', {}, h('tr', {}, ...cols.map((c) => tx(ctx, 'th', `eval.col.${c}`)))),
     h('tbody', {}, ...Object.keys(metrics).sort().map((m) => {
       const v = metrics[m];
       return h('tr', { testid: 'eval-metric', dataset: { metric: m } },
         h('td', {}, m), h('td', { testid: 'eval-mean' }, fmtScore(v.mean)),
         h('td', { testid: 'eval-interval' }, `[${fmtScore(v.ci95Low)}, ${fmtScore(v.ci95High)}]`),
-        h('td', {}, fmtInt(v.count || 0)));
+        h('td', {}, fmtInt(v.count || 0)),
+        ...(noise ? [h('td', { testid: 'eval-noise', title: ctx.t('eval.noiseHelp') }, noiseText(noise[m]))] : []));
     })));
 }
 
@@ -163,7 +171,7 @@ async function renderDetail(id) {
   if (p.human && p.awaitingRatings) d.append(ratingView(ctx, p, () => refresh()));
   for (const res of (p.summary && p.summary.results) || []) {
     const label = `${res.source} · ${res.taskType} · ${res.dataset}`;
-    d.append(h('h4', {}, label), metricTable(res.metrics || {}), intervalChart([{ label: res.source, metrics: res.metrics || {} }]));
+    d.append(h('h4', {}, label), metricTable(res.metrics || {}, res.judgeNoise), intervalChart([{ label: res.source, metrics: res.metrics || {} }]));
   }
   if (p.summary) {
     const body = h('tbody', { testid: 'eval-records' });
