@@ -60,10 +60,14 @@ def _tiny_hf(folder: Path, architecture: str = "Qwen2ForCausalLM") -> Path:
         num_key_value_heads=2,
         max_position_embeddings=512,
     )
-    if architecture == "Qwen2ForCausalLM":
-        Qwen2ForCausalLM(Qwen2Config(**shape, tie_word_embeddings=True)).save_pretrained(str(folder))
-    else:
-        LlamaForCausalLM(LlamaConfig(**shape)).save_pretrained(str(folder))
+    if architecture == "Qwen2ForCausalLM":  # Qwen2's rope base, not the default 10000
+        rope = {"rope_type": "default", "rope_theta": 1e6}
+        config = Qwen2Config(**shape, tie_word_embeddings=True, rope_parameters=rope)
+        Qwen2ForCausalLM(config).save_pretrained(str(folder))
+    else:  # Llama 3's frequency-dependent rope scaling, all three of its bands within head_dim 8
+        rope = {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0, "low_freq_factor": 1.0}
+        rope |= {"high_freq_factor": 4.0, "original_max_position_embeddings": 256}
+        LlamaForCausalLM(LlamaConfig(**shape, rope_parameters=rope)).save_pretrained(str(folder))
     return folder
 
 
@@ -166,12 +170,16 @@ def test_the_gguf_computes_what_transformers_computes(architecture: str, tmp_pat
     from transformers import AutoModelForCausalLM
 
     folder = _tiny_hf(tmp_path / "hf", architecture)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if architecture == "Qwen2ForCausalLM":  # the config.json of transformers 4: rope_theta at the top
+        config["rope_theta"] = config.pop("rope_parameters")["rope_theta"]
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     conversion = Conversion(folder, tmp_path / "out.gguf", f16=False)
     conversion.start()
     for i in range(len(conversion.tensors)):
         conversion.write(i)
     conversion.finish()
-    ids = [5, 40, 77, 100, 200, 12]
+    ids = [5, 40, 77, 100, 200, 12, 99, 150, 3, 260, 17, 64, 301, 8, 45, 120]
     with torch.no_grad():
         want = AutoModelForCausalLM.from_pretrained(str(folder))(torch.tensor([ids])).logits[0, -1].numpy()
     llm = Llama(model_path=str(tmp_path / "out.gguf"), n_ctx=64, logits_all=True, verbose=False)

@@ -120,23 +120,25 @@ class Conversion:
         writer.add_head_count(self.n_head)
         writer.add_head_count_kv(self.n_kv)
         writer.add_layer_norm_rms_eps(float(c.get("rms_norm_eps", 1e-6)))
-        writer.add_rope_freq_base(float(c.get("rope_theta", 10000.0)))
+        rope = _rope(c)
+        writer.add_rope_freq_base(float(rope.get("rope_theta", 10000.0)))
         if c.get("head_dim"):
             writer.add_key_length(int(c["head_dim"]))
             writer.add_value_length(int(c["head_dim"]))
         writer.add_vocab_size(self.vocab_size)
         writer.add_rope_dimension_count(self._head_dim())
-        scaling = c.get("rope_scaling") or {}
-        kind = scaling.get("rope_type") or scaling.get("type")
+        scaling = rope
+        kind = rope.get("rope_type") or rope.get("type")
         if kind == "linear":
             writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
-            writer.add_rope_scaling_factor(float(scaling["factor"]))
+            writer.add_rope_scaling_factor(float(scaling.get("factor", 1.0)))
         elif kind == "yarn":
             writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
-            writer.add_rope_scaling_factor(float(scaling["factor"]))
-            writer.add_rope_scaling_orig_ctx_len(int(scaling["original_max_position_embeddings"]))
+            writer.add_rope_scaling_factor(float(scaling.get("factor", 1.0)))
+            original = scaling.get("original_max_position_embeddings") or c.get("max_position_embeddings")
+            writer.add_rope_scaling_orig_ctx_len(int(original or 4096))
         elif kind not in (None, "default", "llama3"):
-            raise ValidationError(f"rope_scaling type {kind!r} is not supported for import")
+            raise ValidationError(f"rope type {kind!r} is not supported for import")
         writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if any(t.f16 for t in self.tensors) else 0)
         self._vocab(gguf, writer)
         return writer
@@ -227,10 +229,10 @@ class Conversion:
         """Llama 3's frequency factors (``rope_scaling.rope_type = llama3``) as llama.cpp's rope_freqs."""
         import numpy as np
 
-        scaling = self.config.get("rope_scaling") or {}
+        scaling = _rope(self.config)
         if (scaling.get("rope_type") or scaling.get("type")) != "llama3":
             return None
-        base, dim = float(self.config.get("rope_theta", 10000.0)), self._head_dim()
+        base, dim = float(scaling.get("rope_theta", 10000.0)), self._head_dim()
         factor = float(scaling.get("factor", 8.0))
         low, high = float(scaling.get("low_freq_factor", 1.0)), float(scaling.get("high_freq_factor", 4.0))
         old = float(scaling.get("original_max_position_embeddings", 8192))
@@ -245,6 +247,18 @@ class Conversion:
                 smooth = (old / wavelen - low) / (high - low)
                 factors.append(1 / ((1 - smooth) / factor + smooth))
         return np.array(factors, dtype=np.float32)
+
+
+def _rope(config: dict[str, Any]) -> dict[str, Any]:
+    """The rotary settings, from transformers 5's ``rope_parameters`` or the older top-level
+    ``rope_theta`` and ``rope_scaling`` (both read; the newer wins)."""
+    rope: dict[str, Any] = {}
+    if config.get("rope_theta") is not None:
+        rope["rope_theta"] = config["rope_theta"]
+    for key in ("rope_scaling", "rope_parameters"):
+        if isinstance(config.get(key), dict):
+            rope.update({k: v for k, v in config[key].items() if v is not None})
+    return rope
 
 
 def _json(path: Path) -> dict[str, Any]:

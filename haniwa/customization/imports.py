@@ -35,7 +35,14 @@ __all__ = ["ImportRecord", "ImportedModel", "ImportService", "IMPORT"]
 IMPORT = "import"
 _REPORT_EVERY = 32 * 1024 * 1024  # bytes copied between two progress reports
 # what is copied out of a Hugging Face folder besides its *.safetensors
-_HF_FILES = {"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
+_HF_FILES = {
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",  # where transformers 5 saves the chat template
+    "chat_template.json",
+}
 
 
 @dataclasses.dataclass(frozen=True)
