@@ -192,3 +192,43 @@ def test_the_gguf_computes_what_transformers_computes(architecture: str, tmp_pat
     added = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))["added_tokens"]
     im_end = next(t["id"] for t in added if t["content"] == "<|im_end|>")
     assert llm.token_eos() == im_end  # from tokenizer_config.json through gguf.SpecialVocab
+
+
+@pytest.mark.model
+def test_the_bundled_qwen_as_a_hugging_face_folder_imports_and_answers(home: Path) -> None:
+    """The bundled 0.5B dequantized to a float32 Hugging Face folder (what customization caches: 151,936
+    tokens, the real chat template in chat_template.jinja), put in haniwa's S3 by hard links (2.5 GB),
+    imported: the GGUF the job writes answers arithmetic and Japanese."""
+    import os
+
+    from haniwa.customization.trainer import ensure_base
+    from haniwa.runtime import bundled
+    from tests.needs import MODELS_DIR, bundled_weights_missing, need
+
+    if bundled_weights_missing():
+        need("bundled weights", str(bundled_weights_missing()))
+    bundle = "qwen2.5-coder-0.5b"
+    folder = ensure_base(str(bundled.ensure(bundle, MODELS_DIR)), str(MODELS_DIR / "hf" / bundle))
+    prefix = home / "s3" / "hf-models" / "qwen"
+    prefix.mkdir(parents=True)
+    for path in folder.iterdir():
+        try:
+            os.link(path, prefix / path.name)
+        except OSError:
+            (prefix / path.name).write_bytes(path.read_bytes())
+    with serve_in_thread(create_app(Settings(home=home, profile="fast"))) as u:
+        kw = client_kwargs(u)
+        bedrock, runtime = boto3.client("bedrock", **kw), boto3.client("bedrock-runtime", **kw)
+        job = _finished(bedrock, _start(bedrock, "qwen-real", "s3://hf-models/qwen/"), timeout=900)
+        assert job["status"] == "Completed", job.get("failureMessage")
+        for question, answer in (
+            ("What is 2 + 3? Answer with the number only.", "5"),
+            ("日本の首都はどこですか？一語で答えてください。", "京"),
+        ):
+            out = runtime.converse(
+                modelId=job["importedModelArn"],
+                messages=[{"role": "user", "content": [{"text": question}]}],
+                inferenceConfig={"maxTokens": 16, "temperature": 0},
+            )
+            assert answer in out["output"]["message"]["content"][0]["text"], out
+            assert out["usage"]["outputTokens"] > 0
