@@ -301,7 +301,7 @@ def test_model_import_takes_a_gguf_and_refuses_other_sources(world: Any) -> None
     ok = finished(start("ok", "s3://models/mine/"))  # a prefix holding one GGUF
     assert ok["status"] == "Completed" and ":imported-model/" in ok["importedModelArn"]
     hf = finished(start("hf", "s3://models/hf/"))
-    assert hf["status"] == "Failed" and "convert_hf_to_gguf.py" in hf["failureMessage"]
+    assert hf["status"] == "Failed" and "without .safetensors weights" in hf["failureMessage"]
     bad = finished(start("bad", "s3://models/bad.gguf"))
     assert bad["status"] == "Failed" and "not a GGUF file" in bad["failureMessage"]
     model = bedrock.get_imported_model(modelIdentifier=ok["importedModelArn"])

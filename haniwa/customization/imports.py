@@ -3,8 +3,10 @@
 An import job (job-engine kind ``"import"``) copies the GGUF out of S3 into
 ``$HANIWA_HOME/imports/<model id>.gguf`` (checking its ``GGUF`` magic), then lists the model and adds it
 to the catalog with an alias from its id, so InvokeModel and Converse reach it by ARN. The source is an
-``.gguf`` object or a prefix holding one. A Hugging Face folder (``config.json`` + safetensors) is refused
-with what to do: llama.cpp's ``convert_hf_to_gguf.py`` makes the GGUF to import.
+``.gguf`` object or a prefix holding one, or a prefix holding a Hugging Face folder (``config.json``,
+``*.safetensors``, ``tokenizer.json``, ``tokenizer_config.json``): the job copies it beside the import and
+writes it as a GGUF (:mod:`haniwa.customization.hfconvert`, tensor by tensor off the event loop, progress
+in bytes written), for the architectures that module lists; any other fails naming the supported ones.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,15 @@ __all__ = ["ImportRecord", "ImportedModel", "ImportService", "IMPORT"]
 
 IMPORT = "import"
 _REPORT_EVERY = 32 * 1024 * 1024  # bytes copied between two progress reports
+# what is copied out of a Hugging Face folder besides its *.safetensors
+_HF_FILES = {
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",  # where transformers 5 saves the chat template
+    "chat_template.json",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,23 +167,13 @@ class ImportService:
             "SELECT data FROM model_import_jobs WHERE id = ?", (job.spec["importJobId"],)
         )
         record = ImportRecord(**json.loads(rows[0]["data"]))
-        bucket, key = await self._locate(record.source_uri)
+        bucket, key, folder = await self._locate(record.source_uri)
         dest = self.settings.home / "imports" / f"{record.model_id}.gguf"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(".part")
-        info, body = await self.store.open(bucket, key)
-        await ctx.report(done=0, total=info.size, message=f"copying s3://{bucket}/{key}")
-        copied = 0
-        with tmp.open("wb") as f:
-            async for chunk in body:
-                if copied == 0 and not chunk.startswith(b"GGUF"):
-                    raise ValidationError(f"s3://{bucket}/{key} is not a GGUF file (no GGUF magic)")
-                await asyncio.to_thread(f.write, chunk)
-                before, copied = copied, copied + len(chunk)
-                ctx.check()
-                if copied // _REPORT_EVERY != before // _REPORT_EVERY:
-                    await ctx.report(done=copied)
-        os.replace(tmp, dest)
+        if folder:
+            await self._convert(bucket, key, folder, dest, ctx)
+        else:
+            await self._copy(bucket, key, dest, ctx)
         model = ImportedModel(
             record.model_id, record.model_name, record.id, str(dest), _architecture(dest), time.time()
         )
@@ -181,13 +183,68 @@ class ImportService:
         )
         self._serve(model)
 
-    async def _locate(self, uri: str) -> tuple[str, str]:
-        """The GGUF object ``uri`` names: itself, or the one GGUF under it as a prefix."""
+    async def _copy(self, bucket: str, key: str, dest: Path, ctx: JobContext, magic: bool = True) -> None:
+        """The object's bytes into ``dest`` (atomically), checking the GGUF magic unless told not to."""
+        tmp = dest.with_name(dest.name + ".part")
+        info, body = await self.store.open(bucket, key)
+        await ctx.report(done=0, total=info.size, message=f"copying s3://{bucket}/{key}")
+        copied = 0
+        with tmp.open("wb") as f:
+            async for chunk in body:
+                if magic and copied == 0 and not chunk.startswith(b"GGUF"):
+                    raise ValidationError(f"s3://{bucket}/{key} is not a GGUF file (no GGUF magic)")
+                await asyncio.to_thread(f.write, chunk)
+                before, copied = copied, copied + len(chunk)
+                ctx.check()
+                if copied // _REPORT_EVERY != before // _REPORT_EVERY:
+                    await ctx.report(done=copied)
+        os.replace(tmp, dest)
+
+    async def _convert(self, bucket: str, prefix: str, keys: list[str], dest: Path, ctx: JobContext) -> None:
+        """A Hugging Face folder under ``prefix``: its files copied locally, then written as a GGUF."""
+        from haniwa.customization.hfconvert import Conversion, check_architecture
+
+        local = dest.with_name(dest.stem + ".hf")
+        await asyncio.to_thread(shutil.rmtree, local, True)
+        local.mkdir()
+        try:
+            await self._copy(bucket, prefix + "config.json", local / "config.json", ctx, magic=False)
+            check_architecture(local / "config.json")  # fail before copying gigabytes of weights
+            for key in keys:
+                name = key[len(prefix) :]
+                if name != "config.json":
+                    await self._copy(bucket, key, local / name, ctx, magic=False)
+            conversion = await asyncio.to_thread(Conversion, local, dest)
+            await ctx.report(
+                done=0,
+                total=conversion.total_bytes,
+                message=f"converting {conversion.architecture} to GGUF ({len(conversion.tensors)} tensors)",
+            )
+            try:
+                await asyncio.to_thread(conversion.start)
+                written = 0
+                for i in range(len(conversion.tensors)):
+                    ctx.check()
+                    before = written
+                    written += await asyncio.to_thread(conversion.write, i)
+                    if written // _REPORT_EVERY != before // _REPORT_EVERY:
+                        await ctx.report(done=written)
+                await asyncio.to_thread(conversion.finish)
+            except BaseException:
+                await asyncio.to_thread(conversion.abandon)
+                raise
+            await ctx.report(done=written)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, local, True)
+
+    async def _locate(self, uri: str) -> tuple[str, str, list[str]]:
+        """The GGUF object ``uri`` names (itself, or the one GGUF under it as a prefix) as
+        ``(bucket, key, [])``, or a Hugging Face folder as ``(bucket, prefix, [the keys to copy])``."""
         bucket, key = split_uri(uri, "modelDataSource.s3DataSource.s3Uri")
         try:
             if key and not key.endswith("/"):
                 await self.store.head(bucket, key)
-                return bucket, key
+                return bucket, key, []
         except NoSuchKeyError:
             pass
         prefix = key if not key or key.endswith("/") else key + "/"
@@ -198,15 +255,16 @@ class ImportService:
         keys = [o.key for o in listing.objects]
         ggufs = [k for k in keys if k.endswith(".gguf")]
         if len(ggufs) == 1:
-            return bucket, ggufs[0]
+            return bucket, ggufs[0], []
         if ggufs:
             raise ValidationError(f"{uri} holds {len(ggufs)} GGUF files; name one")
-        if any(k.endswith("config.json") for k in keys):
-            raise ValidationError(
-                f"{uri} is a Hugging Face folder; haniwa serves GGUF: convert it with llama.cpp's"
-                " convert_hf_to_gguf.py and import the .gguf"
-            )
-        raise ValidationError(f"{uri} holds no .gguf file")
+        if prefix + "config.json" in keys:
+            top = [k for k in keys if "/" not in k[len(prefix) :]]
+            wanted = [k for k in top if k[len(prefix) :] in _HF_FILES or k.endswith(".safetensors")]
+            if not any(k.endswith(".safetensors") for k in wanted):
+                raise ValidationError(f"{uri} is a Hugging Face folder without .safetensors weights")
+            return bucket, prefix, wanted
+        raise ValidationError(f"{uri} holds no .gguf file and no Hugging Face folder (config.json)")
 
 
 def _info_id(model_id: str) -> str:
