@@ -87,7 +87,7 @@ def test_invocation_log_records_calls(runtime: Any, settings: Settings) -> None:
         ("GET", "/foundation-models/nope.nope", b"", 404, "ResourceNotFoundException"),
         ("GET", "/foundation-models?byOutputModality=SMELL", b"", 400, "ValidationException"),
         ("POST", "/async-invoke", b"{}", 400, "ValidationException"),
-        ("GET", "/provisioned-model-throughputs", b"", 501, "NotImplementedException"),
+        ("GET", "/model-copy-jobs", b"", 501, "NotImplementedException"),
         ("GET", "/evaluation-jobs/nope", b"", 400, "ValidationException"),
     ],
 )
