@@ -487,19 +487,20 @@ class _Run:
 
 
 async def _public(path: Path) -> AsyncIterator[bytes]:
-    """A staging file's lines without the ``_haniwa`` bookkeeping, a block at a time."""
+    """A staging file's lines without the ``_haniwa`` bookkeeping, a block (about 1 MiB) at a time; each
+    block is read and re-encoded on a worker thread, so a large output never holds the event loop."""
     with path.open("rb") as f:
-        block: list[bytes] = []
-        size = 0
-        for raw in f:
-            row = json.loads(raw)
-            row.pop("_haniwa", None)
-            data = json.dumps(row, ensure_ascii=False).encode() + b"\n"
-            block.append(data)
-            size += len(data)
-            if size >= 1 << 20:
-                yield b"".join(block)
-                block, size = [], 0
-                await asyncio.sleep(0)
-        if block:
-            yield b"".join(block)
+        while block := await asyncio.to_thread(_public_block, f):
+            yield block
+
+
+def _public_block(f: Any) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    while size < 1 << 20 and (raw := f.readline()):
+        row = json.loads(raw)
+        row.pop("_haniwa", None)
+        data = json.dumps(row, ensure_ascii=False).encode() + b"\n"
+        out.append(data)
+        size += len(data)
+    return b"".join(out)
