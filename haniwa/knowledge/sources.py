@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from haniwa.errors import NotFoundError, PlatformError, ValidationError
 from haniwa.s3.base import bucket_problem
-from haniwa.s3.remote import endpoint_client, error_code
+from haniwa.s3.remote import endpoint_client, error_code, raise_transport_error
 
 if TYPE_CHECKING:
     from haniwa.config import Settings
@@ -449,43 +449,22 @@ class EndpointSource:
             with contextlib.closing(body):
                 return bytes(body.read())
         except Exception as exc:
-            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+            if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
             self._translate(exc)
 
     def _translate(self, exc: Exception) -> NoReturn:
         """Re-raise a botocore failure as a haniwa error naming the bucket and endpoint."""
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            NoCredentialsError,
-        )
+        from botocore.exceptions import ClientError
 
         where = f"S3 bucket {self.bucket!r} at {self.endpoint}"
         if isinstance(exc, ClientError):
-            code = _error_code(exc)
+            code = error_code(exc)
             if code == "NoSuchBucket":
                 raise NotFoundError(f"{where} does not exist") from exc
             message = exc.response.get("Error", {}).get("Message") or code
             raise PlatformError(f"{where}: {code}: {message}") from exc
-        if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-            raise PlatformError(
-                f"cannot reach the S3 endpoint {self.endpoint} (HANIWA_S3_ENDPOINT): {exc}"
-            ) from exc
-        if isinstance(exc, NoCredentialsError):
-            raise PlatformError(
-                f"no credentials for the S3 endpoint {self.endpoint}: "
-                "set HANIWA_S3_ACCESS_KEY_ID and HANIWA_S3_SECRET_ACCESS_KEY"
-            ) from exc
-        if isinstance(exc, BotoCoreError):
-            raise PlatformError(f"{where}: {exc}") from exc
-        raise exc
-
-
-def _error_code(exc: Exception) -> str:
-    return error_code(exc)
+        raise_transport_error(exc, self.endpoint, where)
 
 
 # -- factory ---------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from haniwa.s3.base import (
 if TYPE_CHECKING:
     from haniwa.config import Settings
 
-__all__ = ["RemoteStore", "endpoint_client", "PART_BYTES"]
+__all__ = ["RemoteStore", "endpoint_client", "error_code", "raise_transport_error", "PART_BYTES"]
 
 T = TypeVar("T")
 
@@ -105,6 +105,28 @@ def endpoint_client(settings: Settings) -> Any:
             retries={"max_attempts": 2, "mode": "standard"},
         ),
     )
+
+
+def raise_transport_error(exc: BaseException, endpoint: str, where: str) -> NoReturn:
+    """Raise what a botocore failure other than an S3 error answer means: an unreachable endpoint,
+    missing credentials, another botocore error (``where`` names the store), or ``exc`` itself."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+    )
+
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        raise PlatformError(f"cannot reach the S3 endpoint {endpoint} (HANIWA_S3_ENDPOINT): {exc}") from exc
+    if isinstance(exc, NoCredentialsError):
+        raise PlatformError(
+            f"no credentials for the S3 endpoint {endpoint}: "
+            "set HANIWA_S3_ACCESS_KEY_ID and HANIWA_S3_SECRET_ACCESS_KEY"
+        ) from exc
+    if isinstance(exc, BotoCoreError):
+        raise PlatformError(f"{where}: {exc}") from exc
+    raise exc
 
 
 def error_code(exc: BaseException) -> str:
@@ -170,13 +192,7 @@ class RemoteStore:
         return await asyncio.to_thread(run)
 
     def _translate(self, exc: Exception) -> NoReturn:
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            NoCredentialsError,
-        )
+        from botocore.exceptions import ClientError
 
         if isinstance(exc, ClientError):
             code = error_code(exc)
@@ -191,18 +207,7 @@ class RemoteStore:
             if code in ("403", "Forbidden"):
                 raise AccessDeniedError(f"access denied by the S3 endpoint {self.endpoint}") from exc
             raise PlatformError(f"S3 endpoint {self.endpoint}: {code}: {message}") from exc
-        if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-            raise PlatformError(
-                f"cannot reach the S3 endpoint {self.endpoint} (HANIWA_S3_ENDPOINT): {exc}"
-            ) from exc
-        if isinstance(exc, NoCredentialsError):
-            raise PlatformError(
-                f"no credentials for the S3 endpoint {self.endpoint}: "
-                "set HANIWA_S3_ACCESS_KEY_ID and HANIWA_S3_SECRET_ACCESS_KEY"
-            ) from exc
-        if isinstance(exc, BotoCoreError):
-            raise PlatformError(f"S3 endpoint {self.endpoint}: {exc}") from exc
-        raise exc
+        raise_transport_error(exc, self.endpoint, f"S3 endpoint {self.endpoint}")
 
     @staticmethod
     def _info(key: str, r: dict[str, Any]) -> ObjectInfo:
