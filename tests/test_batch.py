@@ -4,25 +4,22 @@ manifest read back with the s3 client, against a real haniwa with the echo model
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from haniwa.api.app import create_app
 from haniwa.config import Settings
-from haniwa.testing.server import serve_in_thread
+from haniwa.testing.server import serve_in_process, serve_in_thread
 from tests.conftest import ECHO_CATALOG, client_kwargs
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -283,23 +280,7 @@ def test_list_filters(bedrock: Any, s3: Any) -> None:
 
 # -- kill -9 -------------------------------------------------------------------------------------------
 def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANIWA_")}
-    env.update(HANIWA_HOME=str(home), HANIWA_PORT=str(port), HANIWA_PROFILE="fast")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "haniwa", "serve", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("haniwa serve did not start")
+    return serve_in_process(home, port)
 
 
 def test_kill_9_resumes_after_the_last_written_record(batch_home: Path) -> None:

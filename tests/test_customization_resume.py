@@ -10,11 +10,9 @@ tokenizer only (hence the ``model`` marker).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import httpx
 import pytest
 
 from haniwa.runtime import bundled
+from haniwa.testing.server import serve_in_process
 from tests.conftest import client_kwargs
 from tests.needs import MODELS_DIR, bundled_weights_missing, need
 
@@ -60,23 +59,7 @@ def _tiny_base(models: Path) -> None:
 
 
 def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANIWA_")}
-    env.update(HANIWA_HOME=str(home), HANIWA_PORT=str(port), HANIWA_PROFILE="fast", HANIWA_THREADS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "haniwa", "serve", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("haniwa serve did not start")
+    return serve_in_process(home, port, timeout=120, HANIWA_THREADS="1")
 
 
 def _trainers(home: Path) -> list[int]:

@@ -4,12 +4,10 @@ polled and listed with the bedrock client, results read back from S3 in Bedrock'
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 
 from haniwa.api.app import create_app
 from haniwa.config import Settings
-from haniwa.testing.server import serve_in_thread
+from haniwa.testing.server import serve_in_process, serve_in_thread
 from tests.conftest import ECHO_CATALOG, client_kwargs
 from tests.needs import MODELS_DIR
 from tests.test_knowledge_api import make_kb, sync
@@ -360,30 +358,13 @@ def test_missing_dataset_fails_the_job_with_a_message(s3: Any, bedrock: Any) -> 
 
 
 def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANIWA_")}
-    env.update(
-        HANIWA_HOME=str(home),
-        HANIWA_PORT=str(port),
-        HANIWA_PROFILE="fast",
+    return serve_in_process(
+        home,
+        port,
         HANIWA_ACCESS_KEY_ID=KEY,
         HANIWA_SECRET_ACCESS_KEY=SECRET,
         HANIWA_API_KEYS=json.dumps([API_KEY]),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "haniwa", "serve", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("haniwa serve did not start")
 
 
 def test_kill_during_an_evaluation_job_then_resume(eval_home: Path) -> None:

@@ -3,19 +3,17 @@ resumes, finishes, and the index holds every document exactly once — nothing h
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 
+from haniwa.testing.server import serve_in_process
 from tests.conftest import client_kwargs
 from tests.test_knowledge_api import make_kb, make_s3_source
 
@@ -23,23 +21,7 @@ N_DOCS = 600
 
 
 def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANIWA_")}
-    env.update(HANIWA_HOME=str(home), HANIWA_PORT=str(port), HANIWA_PROFILE="fast")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "haniwa", "serve", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("haniwa serve did not start")
+    return serve_in_process(home, port)
 
 
 def _job(agent: Any, kb_id: str, ds_id: str) -> dict[str, Any]:
