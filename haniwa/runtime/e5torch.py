@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,7 +79,7 @@ class TorchE5:
         f = read_e5_file(path)
         self.dim = f.hidden
         self.precision: Precision = precision
-        self._f = f
+        self._ids = _Specials(f.bos, f.eos, f.pad, f.unk)
         self._word = f.tensors["emb.word"]
         self._window = f.max_positions - 2  # content tokens per window
         self._table = str.maketrans(f.normalizer)
@@ -96,7 +97,7 @@ class TorchE5:
         prefix = "query: " if is_query else "passage: "
         prepared = [self._prepare(prefix + t.split("\0", 1)[0]) for t in texts]
         encodings = self._tokenizer.encode_batch(prepared, add_special_tokens=False)
-        unk = self._f.unk
+        unk = self._ids.unk
         out: list[list[int]] = []
         for enc, s in zip(encodings, prepared, strict=True):
             ids: list[int] = enc.ids
@@ -119,7 +120,7 @@ class TorchE5:
         weight = np.zeros(n, dtype=np.float64)
         if n == 0:
             return out.astype(np.float32)
-        f, w = self._f, self._window
+        f, w = self._ids, self._window
         windows: list[tuple[int, list[int], int]] = []  # (text, ids with <s> </s>, weight)
         for i, content in enumerate(self.content_ids(texts, is_query)):
             for a in range(0, max(len(content), 1), w):
@@ -146,24 +147,33 @@ class TorchE5:
         import torch
 
         b, length = len(batch), max(len(ids) for ids in batch)
-        ids = np.full((b, length), self._f.pad, dtype=np.int64)
+        ids = np.full((b, length), self._ids.pad, dtype=np.int64)
         mask = np.zeros((b, length), dtype=np.int64)
         for r, seq in enumerate(batch):
             ids[r, : len(seq)] = seq
             mask[r, : len(seq)] = 1
         embeds = dequantize_q4(self._word[ids.reshape(-1)]).reshape(b, length, self.dim)
         attn = torch.from_numpy(mask)
-        positions = torch.arange(length).expand(b, length) + self._f.pad + 1  # XLM-R's, from the padding id
+        positions = torch.arange(length).expand(b, length) + self._ids.pad + 1  # XLM-R's, from the padding id
         with torch.inference_mode():
             hidden = self._model(
                 inputs_embeds=torch.from_numpy(embeds).to(self._dtype),
                 attention_mask=attn,
                 position_ids=positions,
+                token_type_ids=torch.zeros_like(attn),
             ).last_hidden_state.float()
             m = attn.unsqueeze(-1).float()
             mean = (hidden * m).sum(1) / m.sum(1)
         out: npt.NDArray[np.float64] = mean.double().numpy()
         return out
+
+
+@dataclass(frozen=True)
+class _Specials:
+    bos: int
+    eos: int
+    pad: int
+    unk: int
 
 
 def _tokenizer(f: E5File) -> Any:
@@ -194,7 +204,8 @@ def _encoder(f: E5File, precision: Precision) -> Any:
         pad_token_id=f.pad,
         attn_implementation="sdpa",  # torch's fused attention kernel
     )  # type: ignore[call-arg]
-    model: Any = XLMRobertaModel(config, add_pooling_layer=False)
+    with torch.device("meta"):  # no random initialization: every tensor comes from the file
+        model: Any = XLMRobertaModel(config, add_pooling_layer=False)
     positions = np.zeros((f.max_positions + f.pad + 1, f.hidden), dtype=np.float32)
     positions[f.pad + 1 :] = f.dense("emb.pos").reshape(f.max_positions, f.hidden)
     state: dict[str, Any] = {
@@ -219,14 +230,23 @@ def _encoder(f: E5File, precision: Precision) -> Any:
         for short, long in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
             state[f"encoder.layer.{layer}.{long}.weight"] = f.dense(f"l{layer}.{short}.w")
             state[f"encoder.layer.{layer}.{long}.bias"] = f.dense(f"l{layer}.{short}.b")
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    model.load_state_dict(
+        {k: torch.tensor(v, dtype=dtype) for k, v in state.items()}, strict=True, assign=True
+    )
+    for name, buf in list(model.embeddings.named_buffers()):  # index buffers (unused: the ids are passed)
+        fill = (
+            torch.arange(buf.shape[-1]).expand(buf.shape)
+            if name == "position_ids"
+            else torch.zeros(buf.shape)
+        )
+        model.embeddings.register_buffer(name, fill.to(buf.dtype), persistent=False)
     model.train(False)
     if precision == "int8":
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
-    elif precision == "bf16":
-        model = model.to(dtype=torch.bfloat16)
+        quantize: Any = quantize_dynamic  # deprecated in torch 2.13 (torchao takes over), still shipped
+        model = quantize(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
     return model
 
 
