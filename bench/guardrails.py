@@ -17,10 +17,11 @@ rate:
 
 With ``--judge MODEL`` (default: ``$HANIWA_GUARDRAIL_JUDGE`` or off) the denied topics the embedding
 detector is unsure of are ruled on by that chat model; the run reports how often it was asked (per
-text) and what a call cost. Side by side, on the same rows: the offline peer ``securevector-guardian-model`` (``svguardian``,
-Apache-2.0, pure Python) for prompt attacks (``is_threat``). Latency: ApplyGuardrail p50/p95 per text
-(a) in process with only the model-free policies (words, PII, regexes), (b) in process with every
-policy (embedding model included), (c) through boto3 against a server on 127.0.0.1.
+text) and what a call cost. Side by side, on the same rows: the offline peer
+``securevector-guardian-model`` (``svguardian``, Apache-2.0, pure Python) for prompt attacks
+(``is_threat``). Latency: ApplyGuardrail p50/p95 per text (a) in process with only the model-free
+policies (words, PII, regexes), (b) in process with every policy (embedding model included), (c)
+through boto3 against a server on 127.0.0.1.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from haniwa.guardrails.apply import apply
 from haniwa.guardrails.base import Policy, TopicRule
 from haniwa.guardrails.judge import SCHEMA, TopicJudge, request_for
 from haniwa.guardrails.normalize import normalize
-from haniwa.guardrails.topics import BAND, CUT, TopicDetector
 from haniwa.guardrails.semantic import language
+from haniwa.guardrails.topics import BAND, CUT, TopicDetector
 from haniwa.runtime.base import ChatRequest, ChatResult
 from haniwa.runtime.echo import Rule, ScriptedChat
 from haniwa.testing.server import serve_in_thread
@@ -39,9 +39,7 @@ TOPIC = {
     "examples": ["Which guitar should I buy as a beginner?", "初心者はどのバイオリンを買うべき？"],
     "type": "DENY",
 }
-RULE = TopicRule(
-    name=TOPIC["name"], definition=TOPIC["definition"], examples=tuple(TOPIC["examples"])
-)
+RULE = TopicRule(name=TOPIC["name"], definition=TOPIC["definition"], examples=tuple(TOPIC["examples"]))
 # a text near the topic but not clearly in it (its score is checked to lie in the unsure band)
 UNSURE = [
     "Is a digital piano or an acoustic one better for a small flat?",
@@ -100,7 +98,10 @@ def test_judge_rules_on_unsure_topics_through_boto3(judged_server: str) -> None:
     runtime = boto3.client("bedrock-runtime", **client_kwargs(judged_server))
     for text in _unsure():
         out = runtime.apply_guardrail(
-            guardrailIdentifier=gid, guardrailVersion="DRAFT", source="INPUT", content=[{"text": {"text": text}}]
+            guardrailIdentifier=gid,
+            guardrailVersion="DRAFT",
+            source="INPUT",
+            content=[{"text": {"text": text}}],
         )
         yes = "piano" in text or "ピアノ" in text
         assert out["action"] == ("GUARDRAIL_INTERVENED" if yes else "NONE"), (text, out)
@@ -145,7 +146,9 @@ class _Loop:
 
 
 def test_judge_in_process_counts_calls_and_caches() -> None:
-    chat = ScriptedChat(JUDGE, [Rule(match=SAYS_YES, reply=json.dumps({"matches": True}))], json.dumps({"matches": False}))
+    chat = ScriptedChat(
+        JUDGE, [Rule(match=SAYS_YES, reply=json.dumps({"matches": True}))], json.dumps({"matches": False})
+    )
     seen: list[ChatRequest] = []
 
     async def converse(req: ChatRequest) -> ChatResult:

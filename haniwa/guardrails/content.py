@@ -12,8 +12,8 @@ What each is:
   shoplifting" stays benign; a cue inside quotation marks (a word talked about) adds nothing.
 - **PROMPT_ATTACK**: regular expressions for instruction overrides, system-prompt extraction and
   restriction removal in English and Japanese ("ignore previous instructions", 「以前の指示を無視して」,
-  an order to enter 開発者モード / developer mode, DAN, …) give HIGH confidence; otherwise the embedding score against the PROMPT_ATTACK
-  seeds, as for the categories.
+  an order to enter 開発者モード / developer mode, DAN, …) give HIGH confidence; otherwise the embedding
+  score against the PROMPT_ATTACK seeds, as for the categories.
 
 Confidence follows Bedrock's four levels: a score below the category's cut is NONE; at the cut, LOW;
 ``_STEP`` above, MEDIUM; two steps above, HIGH. A filter blocks when the confidence reaches what its

@@ -21,8 +21,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from haniwa.guardrails.base import TopicRule
 from haniwa.runtime.base import ChatRequest, ChatResult, InferenceParams, Message, TextBlock
@@ -31,7 +32,7 @@ __all__ = ["Converse", "Ruling", "TopicJudge", "SCHEMA", "request_for"]
 
 log = logging.getLogger(__name__)
 
-Converse = Callable[[ChatRequest], Awaitable[ChatResult]]
+Converse = Callable[[ChatRequest], Coroutine[Any, Any, ChatResult]]
 
 SCHEMA = {
     "type": "object",
