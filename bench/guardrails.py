@@ -8,7 +8,7 @@ The guardrail is ``bench/guardrail_sets/config.json`` (all content filters and P
 two denied topics, PHONE/ADDRESS/EMAIL/NAME and My Number). For each split (``dev.jsonl``: tuned on;
 every ``heldout*.jsonl``: ``heldout`` is held-out v1, whose mistakes have been seen and tuned on since,
 ``heldoutN`` is held-out vN) and language it prints, per policy, precision, recall and false-positive
-rate:
+rate (and the mistakes on dev and v1; on later held-out splits only their count, so they stay unseen):
 
 - positives of a policy are its rows labelled 1 (``pii`` counts the row's own type only);
 - negatives are every row labelled 0 (benign look-alikes of any policy) in that language; a policy's
@@ -204,6 +204,9 @@ def main() -> None:
     parser.add_argument("--split", choices=splits(), action="append", help="only these splits")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
+        "--show-mistakes", action="store_true", help="also print the mistakes on held-out v2 and later"
+    )
+    parser.add_argument(
         "--judge",
         default=os.environ.get("HANIWA_GUARDRAIL_JUDGE", "off"),
         help="chat model that rules on unsure topics (off: none)",
@@ -214,59 +217,73 @@ def main() -> None:
     rules_only = replace(policy, content=(), topics=(), grounding=())
     peer = _peer()
     figures: dict[str, Any] = {}
-    timing: dict[str, list[float]] = {"rules": [], "all": [], "peer": []}
+    timing: dict[str, list[float]] = {"rules": [], "all": [], "peer": [], "judged": []}
     apply(policy, ["warm up"], "INPUT")  # loads the embedding model and the seed vectors
     chosen = tuple(args.split or splits())
+    # every split without the judge; with --judge, every split again with it (embeddings are cached)
+    runs = [(split, None) for split in chosen] + [(split, judge) for split in chosen if judge is not None]
     asked: dict[str, list[float]] = {}
-    for split in chosen:
+    for split, judging in runs:
         rows = load(split)
+        key = split + ("+judge" if judging else "")
         verdicts: dict[str, Verdict] = {}
-        asked[split] = []
+        asked[key] = []
         for r in rows:
             t = time.perf_counter()
-            verdicts[r["text"]] = apply(policy, [r["text"]], "INPUT", judge=judge)
-            timing["all"].append((time.perf_counter() - t) * 1000)
-            asked[split] += [f.judge_ms for f in verdicts[r["text"]].findings if f.judge_ms is not None]
+            verdicts[r["text"]] = apply(policy, [r["text"]], "INPUT", judge=judging)
+            timing["judged" if judging else "all"].append((time.perf_counter() - t) * 1000)
+            asked[key] += [f.judge_ms for f in verdicts[r["text"]].findings if f.judge_ms is not None]
+            if judging:
+                continue
             t = time.perf_counter()
             apply(rules_only, [r["text"]], "INPUT")
             timing["rules"].append((time.perf_counter() - t) * 1000)
-        figures[split] = score(rows, lambda r, p, v=verdicts: predicted(v[r["text"]], p, r))
-        if peer is not None:
+        figures[key] = score(rows, lambda r, p, v=verdicts: predicted(v[r["text"]], p, r))
+        if peer is not None and not judging:
             verdict_peer = {}
             for r in rows:
                 t = time.perf_counter()
                 verdict_peer[r["text"]] = peer(r["text"])
                 timing["peer"].append((time.perf_counter() - t) * 1000)
             peer_fig = score(rows, lambda r, p, v=verdict_peer: v[r["text"]])
-            figures[split + "/peer"] = {k: v for k, v in peer_fig.items() if k.endswith("prompt_attack")}
+            figures[key + "/peer"] = {k: v for k, v in peer_fig.items() if k.endswith("prompt_attack")}
         misses = [
             f"  {r['lang']} {r['policy']}/{r['category']} label={r['label']}: {r['text']}"
             for r in rows
             if (r["label"] == 1) != predicted(verdicts[r["text"]], r["policy"] if r["label"] else "all", r)
         ]
-        figures[split + "/misses"] = misses
-    print("split        lang policy         precision recall  FPR   (pos/neg)   | peer svguardian P/R/FPR")
-    for split in chosen:
-        for key, m in figures[split].items():
-            lang, pol = key.split("/")
+        figures[key + "/misses"] = (
+            misses if split in ("dev", "heldout") or args.show_mistakes else len(misses)
+        )
+    keys = [split + ("+judge" if judging else "") for split, judging in runs]
+    print(f"{'split':18} lang policy         precision recall  FPR   (pos/neg)   | peer svguardian P/R/FPR")
+    for key in keys:
+        name = label(key.removesuffix("+judge")) + (" +judge" if key.endswith("+judge") else "")
+        for k, m in figures[key].items():
+            lang, pol = k.split("/")
             line = (
-                f"{label(split):12} {lang:4} {pol:14} {_fmt(m['precision']):>9} {_fmt(m['recall']):>6} "
+                f"{name:18} {lang:4} {pol:14} {_fmt(m['precision']):>9} {_fmt(m['recall']):>6} "
                 f"{_fmt(m['fpr']):>5}  ({m['pos']}/{m['neg']})"
             )
-            pm = figures.get(split + "/peer", {}).get(key)
+            pm = figures.get(key + "/peer", {}).get(k)
             if pm:
                 line += f"   | {_fmt(pm['precision'])} / {_fmt(pm['recall'])} / {_fmt(pm['fpr'])}"
             print(line)
-    for split in chosen:
-        print(f"{label(split)} mistakes ({len(figures[split + '/misses'])}):")
-        print("\n".join(figures[split + "/misses"]))
+    for key in keys:
+        shown = figures[key + "/misses"]
+        print(f"{key} mistakes ({shown if isinstance(shown, int) else len(shown)}):")
+        if key.removesuffix("+judge") in ("dev", "heldout") or args.show_mistakes:
+            print("\n".join(shown))
+        else:  # printing them would make the split seen: only the count unless asked
+            print("  (not printed: a held-out split stays unseen; --show-mistakes prints them)")
     if judge is not None:
         for split in chosen:
-            ms, n = asked[split], len(load(split))
+            ms, n = asked[split + "+judge"], len(load(split))
             cost = f", {_pct(ms)} a call" if len(ms) > 1 else ""
-            print(f"judge {judge.model} on {label(split)}: asked {len(ms)} times for {n} texts{cost}")
+            print(f"judge {judge.model} on {label(split)}: asked for {len(ms)} of {n} texts{cost}")
         figures["judge"] = {"model": judge.model, "asked": {k: len(v) for k, v in asked.items()}}
         figures["judge"]["failures"] = judge.failures
+        print(f"(b') in process, every policy + the judge: {_pct(timing['judged'])}")
     print(f"(a) in process, model-free policies (words, PII, regexes): {_pct(timing['rules'])}")
     print(f"(b) in process, every policy (embedding model, 2 threads): {_pct(timing['all'])}")
     if timing["peer"]:
