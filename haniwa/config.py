@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     llama_chunk: int = Field(
         128, ge=1, description="Prompt tokens read per batched step, so long prompts do not stall streams."
     )
+    guardrail_judge: str = Field(
+        "off",
+        description="Chat model that rules on denied topics the embedding detector is unsure of "
+        '(a model id, e.g. "llamacpp:qwen2.5-coder-1.5b"); "off": the detector decides alone.',
+    )
     max_queue: int = Field(16, description="Requests that may wait per model before ThrottlingException.")
     max_body_bytes: int = Field(
         20 * 1024 * 1024, description="Largest request body accepted (checked while reading, chunked or not)."

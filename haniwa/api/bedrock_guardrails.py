@@ -8,9 +8,11 @@ and contextual-grounding policies; automated reasoning is stored and not enforce
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -32,7 +34,9 @@ from haniwa.guardrails.base import (
     TopicRule,
     WordRule,
 )
+from haniwa.guardrails.judge import TopicJudge
 from haniwa.guardrails.service import DRAFT, GuardrailRecord, GuardrailService
+from haniwa.runtime.base import ChatRequest, ChatResult
 from haniwa.runtime.offload import CPU
 
 __all__ = ["OPERATIONS", "policy_of", "guardrail_arn", "SEMANTIC_MAX_CHARS"]
@@ -308,7 +312,8 @@ def _assessment(policy: Policy, findings: list[Finding], full: bool) -> dict[str
     if filters:
         out["contentPolicy"] = {"filters": filters}
     topics = [
-        {"name": f.label, "type": "DENY", "action": _ASSESSED[f.action], "detected": True}
+        {"name": f.label, "type": "DENY", "action": _ASSESSED[f.action], "detected": f.detected}
+        | ({"judge": {"model": f.judge, "latencyMs": round(f.judge_ms or 0.0)}} if f.judge else {})
         for f in shown
         if f.kind == "topic"
     ]
@@ -341,6 +346,30 @@ def _units(chars: int, on: bool) -> int:
     return math.ceil(chars / _UNIT_CHARS) if on and chars else 0
 
 
+# per registry (by id; dropped when the registry goes): its judge, whose rulings are cached across calls
+_JUDGES: dict[int, TopicJudge] = {}
+
+
+def topic_judge(call: Call) -> TopicJudge | None:
+    """The platform's topic judge (``HANIWA_GUARDRAIL_JUDGE``), None when it is off. One per registry, so
+    its rulings are cached across calls; it runs its model calls on the server's event loop."""
+    model = call.platform.settings.guardrail_judge
+    if model.lower() in ("", "off", "none"):
+        return None
+    registry = call.platform.registry
+    judge = _JUDGES.get(id(registry))
+    if judge is None or judge.model != model:
+        if id(registry) not in _JUDGES:
+            weakref.finalize(registry, _JUDGES.pop, id(registry), None)
+
+        async def converse(req: ChatRequest) -> ChatResult:
+            _, chat = await registry.chat(model)
+            return await chat.converse(req)
+
+        judge = _JUDGES[id(registry)] = TopicJudge(model, converse, asyncio.get_running_loop())
+    return judge
+
+
 async def apply_guardrail(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     g = await _service(call).get(_gid(p["guardrailIdentifier"]), p["guardrailVersion"])
@@ -359,7 +388,8 @@ async def apply_guardrail(call: Call, p: dict[str, Any]) -> dict[str, Any]:
         )
     if guarded > _INLINE_CHARS or policy.semantic:
         # embedding detectors take tens of milliseconds: off the event loop
-        verdict = await CPU.run(apply, policy, texts, source, context)
+        judge = topic_judge(call) if policy.topics else None
+        verdict = await CPU.run(apply, policy, texts, source, context, judge)
     else:
         verdict = apply(policy, texts, source, context)
     words_on = bool(policy.words or policy.profanity)

@@ -18,11 +18,12 @@ from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
-from haniwa.api.bedrock_guardrails import _assessment, _gid, _units, policy_of
+from haniwa.api.bedrock_guardrails import _assessment, _gid, _units, policy_of, topic_judge
 from haniwa.api.context import Call
 from haniwa.errors import NotFoundError, ValidationError
 from haniwa.guardrails.apply import apply
 from haniwa.guardrails.base import Grounding, Policy, Source, Verdict
+from haniwa.guardrails.judge import TopicJudge
 from haniwa.runtime.base import ChatEvent, ChatRequest, StreamEnd, TextBlock, TextDelta, Usage
 from haniwa.runtime.offload import CPU
 
@@ -62,6 +63,7 @@ class Guard:
     policy: Policy
     trace: Trace = "disabled"
     asynchronous: bool = False
+    judge: TopicJudge | None = None  # HANIWA_GUARDRAIL_JUDGE, for denied topics the detector is unsure of
 
     @property
     def traced(self) -> bool:
@@ -111,13 +113,19 @@ async def load_guard(
     if t not in ("enabled", "disabled", "enabled_full"):
         raise ValidationError(f"guardrail trace must be enabled, disabled or enabled_full, not {trace!r}")
     asynchronous = (mode or "").lower() in ("async", "asynchronous")
-    return Guard(g.id, g.version, policy_of(g.spec), cast(Trace, t), asynchronous)
+    policy = policy_of(g.spec)
+    judge = topic_judge(call) if policy.topics else None
+    return Guard(g.id, g.version, policy, cast(Trace, t), asynchronous, judge)
 
 
 def _run_policy(
-    policy: Policy, texts: Sequence[str], source: Source, grounding: Grounding | None = None
+    policy: Policy,
+    texts: Sequence[str],
+    source: Source,
+    grounding: Grounding | None = None,
+    judge: TopicJudge | None = None,
 ) -> Verdict:
-    return apply(policy, texts, source, grounding)
+    return apply(policy, texts, source, grounding, judge)
 
 
 async def check(
@@ -131,7 +139,7 @@ async def check(
         grounding = None
     if chars > _INLINE_CHARS or guard.policy.semantic:
         # long texts, and any embedding detector (content filters, topics, grounding): off the event loop
-        verdict = await CPU.run(_run_policy, guard.policy, texts, source, grounding)
+        verdict = await CPU.run(_run_policy, guard.policy, texts, source, grounding, guard.judge)
     else:
         verdict = _run_policy(guard.policy, texts, source, grounding)
     policy = guard.policy

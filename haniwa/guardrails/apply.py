@@ -10,6 +10,7 @@ from functools import lru_cache
 from haniwa.guardrails.base import Detector, Finding, Grounding, Policy, Source, Verdict
 from haniwa.guardrails.content import ContentDetector
 from haniwa.guardrails.grounding import ground
+from haniwa.guardrails.judge import TopicJudge
 from haniwa.guardrails.normalize import normalize
 from haniwa.guardrails.pii import PiiDetector, RegexDetector
 from haniwa.guardrails.topics import TopicDetector
@@ -53,16 +54,25 @@ def mask(text: str, findings: Sequence[Finding]) -> str:
 
 
 def apply(
-    policy: Policy, texts: Sequence[str], source: Source, grounding: Grounding | None = None
+    policy: Policy,
+    texts: Sequence[str],
+    source: Source,
+    grounding: Grounding | None = None,
+    judge: TopicJudge | None = None,
 ) -> Verdict:
     """Run the policy over ``texts`` (the guarded text blocks) as ``source``. ``grounding`` carries the
     blocks qualified as grounding source and query; contextual grounding runs when it is given and the
-    policy has grounding filters (on the guarded texts taken together, as one answer)."""
+    policy has grounding filters (on the guarded texts taken together, as one answer). ``judge``: the
+    chat model that rules on denied topics the embedding detector is unsure of (``judge.py``)."""
     found: list[Finding] = []
     masked: list[str] = []
     for text in texts:
         norm = normalize(text)
-        here = [f for d in detectors(policy) for f in d.find(norm, source)]
+        here = [
+            f
+            for d in detectors(policy)
+            for f in (d.find(norm, source, judge) if isinstance(d, TopicDetector) else d.find(norm, source))
+        ]
         found += here
         masked.append(mask(text, here))
     if policy.grounding and grounding is not None and texts:

@@ -45,10 +45,11 @@ MY_NUMBER_PATTERN = "(?haniwa:JP_MY_NUMBER)"
 @dataclass(frozen=True)
 class Finding:
     """One thing a detector saw: ``start``/``end`` index the *original* text; ``label`` is the word, the
-    PII type, the regex's name, the content filter type, the topic's name or the grounding filter type;
-    ``match`` the original characters. Content filters add the ``confidence`` found and the filter's
-    ``strength``; contextual grounding the ``score`` and ``threshold``; ``detected`` is False for a
-    filter that saw something below what it acts on (reported only with ``outputScope=FULL``)."""
+        PII type, the regex's name, the content filter type, the topic's name or the grounding filter type;
+        ``match`` the original characters. Content filters add the ``confidence`` found and the filter's
+        ``strength``; contextual grounding the ``score`` and ``threshold``; ``detected`` is False for a
+        filter that saw something below what it acts on (reported only with ``outputScope=FULL``); ``judge``
+    names the chat model that ruled on an unsure topic (a topic it ruled out is kept, ``detected`` False)."""
 
     kind: Kind
     label: str
@@ -61,6 +62,9 @@ class Finding:
     score: float | None = None
     threshold: float | None = None
     detected: bool = True
+    # the chat model asked when a topic's score was unsure (``judge.py``) and what asking cost
+    judge: str | None = None
+    judge_ms: float | None = None
 
 
 class Detector(Protocol):

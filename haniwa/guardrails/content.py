@@ -12,8 +12,8 @@ What each is:
   shoplifting" stays benign; a cue inside quotation marks (a word talked about) adds nothing.
 - **PROMPT_ATTACK**: regular expressions for instruction overrides, system-prompt extraction and
   restriction removal in English and Japanese ("ignore previous instructions", 「以前の指示を無視して」,
-  開発者モード, DAN, …) give HIGH confidence; otherwise the embedding score against the PROMPT_ATTACK
-  seeds, as for the categories.
+  an order to enter 開発者モード / developer mode, DAN, …) give HIGH confidence; otherwise the embedding
+  score against the PROMPT_ATTACK seeds, as for the categories.
 
 Confidence follows Bedrock's four levels: a score below the category's cut is NONE; at the cut, LOW;
 ``_STEP`` above, MEDIUM; two steps above, HIGH. A filter blocks when the confidence reaches what its
@@ -95,7 +95,11 @@ _ATTACK_PATTERNS = [
     r"\b(?:system\s+(?:prompt|message)|"
     r"initial\s+(?:prompt|instructions)|hidden\s+(?:instructions|context|prompt)|your\s+instructions|"
     r"confidential\s+(?:instructions|configuration)|the\s+(?:text|words)\s+above)",
-    r"\b(?:developer|god|jailbreak|dan)\s+mode\b",
+    # a mode switch is an attack when it is an order to the assistant (devices and games have a
+    # developer mode / god mode too): at the start of a sentence, or "you are (now) in … mode"
+    r"(?:^|[.!?;:]\s*)(?:please\s+|now\s+)?(?:enter|activate|enable|switch\s+(?:on|to|into)|turn\s+on|"
+    r"go\s+into|start|unlock)\s+(?:the\s+|your\s+)?(?:developer|god)\s+mode\b|"
+    r"\byou\s+are\s+(?:now\s+)?in\s+(?:developer|god)\s+mode\b|\b(?:jailbreak|dan)\s+mode\b",
     r"\bdo\s+anything\s+now\b|\byou\s+are\s+(?:now\s+)?dan\b|\bas\s+dan\b|"
     r"\bjailbr(?:eak|oken)\s+(?:mode|model|ai|assistant|prompt|version)\b|^\s*jailbreak\s*:",
     r"\b(?:ignore|disregard|forget)\s+(?:everything\s+|all\s+)?(?:the\s+)?above\b",
@@ -113,7 +117,8 @@ _ATTACK_PATTERNS = [
     r"(?:制限|制約|フィルター|ガードレール|安全設定|安全フィルター|コンテンツポリシー|倫理的な制限|ルール|"
     r"ガイドライン)"
     r"[^。\n]{0,8}?(?:を|の|が|に|も)?(?:解除|無効|無視|ない|なし|通さず|守らず|縛られない|外し)",
-    r"開発者モード|脱獄した(?:ai|モデル|アシスタント)|\bdan\b(?:として|になって|モード)",
+    r"(?:^|[。！？!?\s]|あなたは|今から|これから)(?:開発者|ゴッド)モード(?:に|を|で|へ)|脱獄した(?:ai|モデル|アシスタント)|"
+    r"\bdan\b(?:として|になって|モード)",
     r"(?:悪の|邪悪な|制限のない|何でもできる)ai",
 ]
 _ATTACK_RE = re.compile("|".join(f"(?:{p})" for p in _ATTACK_PATTERNS))

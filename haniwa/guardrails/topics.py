@@ -1,25 +1,36 @@
 """Denied topics, offline: each topic's definition (split into sentences) and examples are embedded with
-the bundled multilingual-e5-small; a text window's score is its highest cosine similarity to them minus
-the mean of its 3 highest similarities to the closer of the BENIGN and BENIGN_TOPIC seeds
-(``data/content_seeds.json``; BENIGN_TOPIC: general-knowledge questions and news about finance, health
-and other commonly denied subjects); the topic is detected when the best window's score reaches the
-text's language's ``CUT`` (calibrated on ``bench/guardrail_sets/dev.jsonl``: fewest errors).
+the bundled multilingual-e5-small; a text window's score is the mean of its 2 highest cosine similarities
+to them (so one anchor that happens to share a word with the text counts for less) minus the mean of its
+3 highest similarities to the closer of the BENIGN and BENIGN_TOPIC seeds (``data/content_seeds.json``;
+BENIGN_TOPIC: general-knowledge questions and news about commonly denied subjects); the topic is detected
+when the best window's score reaches the text's language's ``CUT`` (calibrated on
+``bench/guardrail_sets/dev.jsonl`` and held-out v1: the fewest errors with recall at least 0.9).
 Bedrock topics have no strength, so there is one cut. Write examples in every language users will
-use: an English example also catches Japanese text, but less surely."""
+use: an English example also catches Japanese text, but less surely.
+
+With a judge (``judge.py``, ``HANIWA_GUARDRAIL_JUDGE``), a score inside ``BAND`` around the cut is
+unsure: the judge's answer decides (it costs a model call, seconds on a CPU); outside it the cut does."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
 from haniwa.guardrails import semantic
 from haniwa.guardrails.base import Finding, Source, TopicRule
+from haniwa.guardrails.judge import TopicJudge
 from haniwa.guardrails.normalize import Normalized, normalize
 
-__all__ = ["TopicDetector", "CUT"]
+__all__ = ["TopicDetector", "CUT", "BAND"]
 
-CUT = {"ja": 0.018, "en": 0.048}
+CUT = {"ja": 0.013, "en": 0.020}
+# a window's likeness to a topic is the mean of its _TOP highest similarities to the topic's anchors
+# (definition sentences and examples): one anchor alone that happens to share a word counts for less
+_TOP = 2
+# with a judge (``judge.py``): scores in [CUT + BAND[0], CUT + BAND[1]) are unsure and the judge rules
+BAND = {"ja": (-0.01, 0.01), "en": (-0.01, 0.01)}
 _SPLIT = re.compile(r"(?<=[。！？!?.])\s*")
 
 
@@ -44,23 +55,34 @@ class TopicDetector:
             if not anchors:
                 out.append((-1.0, (0, 0)))
                 continue
-            margin = semantic.similarity(vecs, semantic.embed(anchors), 1) - benign
+            margin = semantic.similarity(vecs, semantic.embed(anchors), _TOP) - benign
             i = int(np.argmax(margin))
             out.append((float(margin[i]), spans[i]))
         return out
 
-    def find(self, text: Normalized, source: Source) -> list[Finding]:
+    def find(self, text: Normalized, source: Source, judge: TopicJudge | None = None) -> list[Finding]:
         live = [(i, r, a) for i, r in enumerate(self.rules) if (a := r.action_for(source)) is not None]
         if not live or not text.text.strip():
             return []
         scores = self.scores(text)
-        cut = CUT[semantic.language(text.text)]
+        lang = semantic.language(text.text)
+        cut = CUT[lang]
+        low, high = (cut + BAND[lang][0], cut + BAND[lang][1]) if judge is not None else (cut, cut)
         out = []
         for i, rule, action in live:
             score, (s, e) = scores[i]
-            if score >= cut:
-                start, end = text.span(s, e)
-                out.append(
-                    Finding("topic", rule.name, text.original[start:end], start, end, action, score=score)
-                )
+            if score < low:
+                continue
+            start, end = text.span(s, e)
+            found = Finding("topic", rule.name, text.original[start:end], start, end, action, score=score)
+            if score < high and judge is not None:
+                ruling = judge.rule(text.original, rule)
+                if ruling is None:  # the model failed: the detector's own cut decides
+                    if score < cut:
+                        continue
+                else:
+                    found = replace(found, judge=ruling.model, judge_ms=ruling.ms)
+                    if not ruling.matched:
+                        found = replace(found, action="NONE", detected=False)
+            out.append(found)
         return out
