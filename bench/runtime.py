@@ -471,6 +471,8 @@ def main() -> None:
     model = "llamacpp:qwen2.5-coder-0.5b" if args.fast else args.model
     if model.split(":", 1)[-1] not in bundled.BUNDLES:
         ap.error(f"--model must be one of {', '.join('llamacpp:' + b for b in bundled.BUNDLES)}")
+    if args.anchor is not None and not args.batching:
+        ap.error("--anchor goes with --batching")
     if args.batching:
         levels = [int(x) for x in args.levels.split(",")]
         batching(model, levels, args.tokens, args.reps, args.rounds, args.anchor)
