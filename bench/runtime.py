@@ -26,6 +26,14 @@ Prints, then sums up in a markdown table:
 * one stream through haniwa against llama-cpp-python's own streaming completion, same prompt;
 * the process's peak RSS.
 
+``--anchor PATH`` (with ``--batching``) also runs llama.cpp's own ``llama-server`` (PATH, built by
+``bench/build_llama_server.sh``) with ``-np <largest level> -cb`` on the same GGUF, threads and repacking
+setting, and drives it and a ``haniwa serve`` child process with the same streaming
+``/v1/chat/completions`` clients, level by level, interleaved (``bench/anchor.py``)::
+
+    python bench/runtime.py --fast --batching --levels 1,2,4,8 --tokens 64 --rounds 2 \
+        --anchor /tmp/llama-build/bin/llama-server
+
 The server runs in-process on 127.0.0.1; its models dir is the cache the tests use, so the GGUF is
 assembled once per machine.
 """
@@ -350,7 +358,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def batching(model: str, levels: list[int], tokens: int, reps: int, rounds: int) -> None:
+def batching(
+    model: str, levels: list[int], tokens: int, reps: int, rounds: int, anchor: Path | None = None
+) -> None:
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory(prefix="haniwa-bench-") as tmp:
         home = Path(tmp)
@@ -387,6 +397,25 @@ def batching(model: str, levels: list[int], tokens: int, reps: int, rounds: int)
                     ttft = lv.ttft + (best.ttft if best else [])  # TTFT figures: every round's
                     results[n] = Level(n, max(lv.tps, best.tps if best else 0.0), ttft)
             ceiling_ctx.close()
+    if anchor is not None:
+        import llama_cpp
+
+        from bench.anchor import compare
+        from haniwa.runtime.llamacpp import LlamaOptions, use_extra_buffers
+
+        info = llama_cpp.llama_print_system_info().decode(errors="replace")
+        repack = use_extra_buffers(LlamaOptions(path=str(path)), info)
+        compare(
+            anchor,
+            path,
+            MODELS_DIR,
+            model,
+            levels=levels,
+            tokens=tokens,
+            rounds=rounds,
+            threads=threads,
+            repack=repack,
+        )
     base = results[levels[0]].tps
     print(f"\n### {model}: continuous batching, {tokens} tokens per stream, {threads} threads\n")
     print("| streams | aggregate tok/s | × 1 stream | TTFT p50 / p95 | llama_decode ceiling", end="")
@@ -437,12 +466,16 @@ def main() -> None:
     ap.add_argument("--batching", action="store_true", help="measure continuous batching (see above)")
     ap.add_argument("--levels", default="1,2,4,8", help="concurrent streams for --batching")
     ap.add_argument("--rounds", type=int, default=2, help="--batching: rounds per level, best kept")
+    ap.add_argument("--anchor", type=Path, help="--batching: a llama-server binary to compare against")
     args = ap.parse_args()
     model = "llamacpp:qwen2.5-coder-0.5b" if args.fast else args.model
     if model.split(":", 1)[-1] not in bundled.BUNDLES:
         ap.error(f"--model must be one of {', '.join('llamacpp:' + b for b in bundled.BUNDLES)}")
+    if args.anchor is not None and not args.batching:
+        ap.error("--anchor goes with --batching")
     if args.batching:
-        batching(model, [int(x) for x in args.levels.split(",")], args.tokens, args.reps, args.rounds)
+        levels = [int(x) for x in args.levels.split(",")]
+        batching(model, levels, args.tokens, args.reps, args.rounds, args.anchor)
         return
     notes: list[str] = []
     rows: list[tuple[str, str, str]] = []

@@ -20,7 +20,8 @@ What holds on any task, whatever the model does:
 
 * **the knowledge bases first**: a new question is looked up in each attached knowledge base before the
   model's first step (a :class:`~haniwa.agents.trace.KnowledgeLookup` event), and the results sit in the
-  user's turn, as RAG puts its context, since the answer may hang on facts only they hold;
+  user's turn, as RAG puts its context, since the answer may hang on facts only they hold; passages far
+  below the best one (:data:`KB_RELEVANCE_SHARE`) are left out, so an unrelated note is not taken for an item;
 * **no placeholder reaches a function** (``placeholders.py``): a value that is a parameter's own name or
   description, empty, or found neither in the conversation nor in an earlier result is refused as an
   observation; the same again ends the run with an answer that asks the user for the value (Bedrock
@@ -99,6 +100,11 @@ from haniwa.runtime.base import ChatBackend, ChatRequest, InferenceParams, Messa
 __all__ = ["RunContext", "Orchestration", "OutOfTime", "Outcome"]
 
 KB_RESULTS = 5
+# A passage scoring under this share of the best one is left out of what the model reads: retrieval
+# always fills its k results, and a small model takes any name in an unrelated passage for one more item
+# to act on (a tea note in a robot factory's knowledge base became a stock lookup for "Green tea").
+# Scores are in [0, 1]; a fused HYBRID score puts the unrelated tail near 0, a SEMANTIC one keeps it close.
+KB_RELEVANCE_SHARE = 0.3
 MAX_REPEATS = 2  # a second identical call ends the loop with a forced final answer
 
 T = TypeVar("T")
@@ -519,6 +525,9 @@ class Orchestration:
             found = (await self._bounded(self.ctx.search(tool.kb_id, query)))[:KB_RESULTS]
         except OutOfTime as cut:
             return Outcome.failure(run.p, cut)
+        if found:
+            floor = KB_RELEVANCE_SHARE * max(h.score for h in found)
+            found = [h for h in found if h.score >= floor]
         known = {h.chunk.id for h in run.hits}
         run.hits += [h for h in found if h.chunk.id not in known]
         text = "\n\n".join(f"[{i + 1}] {h.chunk.text}" for i, h in enumerate(found)) or run.p["no_results"]

@@ -5,9 +5,11 @@ off), ``ctx_per_slot`` tokens each. One scheduler thread per model runs *steps*;
 ``llama_decode`` of one batch that holds
 
 * the next token of every sequence that is generating, and
-* up to ``chunk`` prompt tokens of newly admitted sequences (first come, first served),
+* up to ``chunk`` prompt tokens of newly admitted sequences (first come, first served), or, while more
+  sequences wait for their first token than generate, as many as the batch holds (:meth:`Scheduler._budget`),
 
-so a long prompt delays the running streams by at most one chunk per step instead of its whole length.
+so a long prompt delays the running streams by at most one chunk per step instead of its whole length,
+and requests that arrive together are read together.
 Each sequence samples from its own llama.cpp sampler chain (repeat penalty, grammar, top-k, top-p,
 temperature, seed), keeps its own stop strings and token limit, and hands text to its caller as soon as
 it is safe (UTF-8 complete, not the start of a stop string). A cancelled sequence leaves its slot at the
@@ -25,7 +27,6 @@ import codecs
 import ctypes
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -166,7 +167,6 @@ def _share(sched_id: int, busy: bool) -> int:
 class _Slot:
     id: int
     tokens: list[int] = field(default_factory=list)  # what this sequence's KV cache holds
-    used: float = 0.0  # when it last finished a request (least recently used wins ties)
     busy: bool = False
 
 
@@ -265,7 +265,8 @@ class Scheduler:
         self.chunk = max(1, chunk)
         self._threads = threads
         self._threads_now = threads
-        self._batch_cap = self.chunk + slots
+        # the context's n_batch (what llama_decode takes at once), at least a chunk and a token a slot
+        self._batch_cap = max(self.chunk + slots, int(llama_cpp.llama_n_batch(self._ctx)))
         self._batch = llama_cpp.llama_batch_init(self._batch_cap, 0, 1)
         self._waiting: deque[_Seq] = deque()
         self._running: list[_Seq] = []
@@ -361,19 +362,21 @@ class Scheduler:
     def _pick(self, prompt: Sequence[int]) -> tuple[_Slot, int]:
         """The free slot for ``prompt`` and how many of its cached tokens can be kept.
 
-        Rule (as llama-server's ``--slot-prompt-similarity``, without a threshold): the free slot whose
-        cached tokens share the longest common prefix with the prompt; among equals, the least recently
-        used one. At least one prompt token is always evaluated again, so that the step has logits.
+        Rule: the free slot whose cached tokens share the longest common prefix with the prompt (as
+        llama-server's ``--slot-prompt-similarity``, without a threshold), except that the lowest free slot
+        id wins unless the longest prefix is ``COPY_MIN_GAIN`` tokens longer than its own: busy slots then
+        stay next to each other, which keeps a step one ubatch (see :meth:`_step`), and a short prefix is
+        not worth splitting it (:meth:`_borrow` still copies a long one). At least one prompt token is
+        always evaluated again, so that the step has logits.
         """
-        best: tuple[int, float, _Slot] | None = None
-        for slot in self.slots:
-            if slot.busy:
-                continue
-            common = _common(slot.tokens, prompt)
-            if best is None or common > best[0] or (common == best[0] and slot.used < best[1]):
-                best = (common, slot.used, slot)
-        assert best is not None
-        return best[2], min(best[0], len(prompt) - 1)
+        free = [
+            (min(_common(slot.tokens, prompt), len(prompt) - 1), slot) for slot in self.slots if not slot.busy
+        ]
+        assert free
+        best = max(free, key=lambda item: item[0])
+        lowest = free[0]  # self.slots is in id order
+        keep, slot = lowest if lowest[0] + COPY_MIN_GAIN > best[0] else best
+        return slot, keep
 
     def _borrow(self, slot: _Slot, prompt: Sequence[int], keep: int) -> int:
         """When another slot (running or not) holds a longer prefix of ``prompt`` than ``slot`` does, copy
@@ -448,7 +451,7 @@ class Scheduler:
             self._lc.llama_sampler_free(seq.chain)
             seq.chain = None
         if seq.slot is not None:
-            seq.slot.busy, seq.slot.used = False, time.monotonic()
+            seq.slot.busy = False
             seq.slot = None
 
     def _step(self) -> None:
@@ -475,21 +478,26 @@ class Scheduler:
 
         for seq in self._running:  # one token each for the generating sequences
             if seq.next is not None and seq.slot is not None:
-                put(seq.next, seq.pos, seq.slot.id, True)
-                outputs.append((seq, n - 1))
                 evaluated.append((seq, [seq.next]))
-        budget = self.chunk
+        budget = self._budget(len(evaluated))
         for seq in self._running:  # then a chunk of prompt, first come first served
             if not seq.todo or budget == 0 or seq.slot is None:
                 continue
             part, seq.todo = seq.todo[:budget], seq.todo[budget:]
-            for i, token in enumerate(part):
-                put(token, seq.pos + i, seq.slot.id, not seq.todo and i == len(part) - 1)
-            if not seq.todo:
-                outputs.append((seq, n - 1))
             evaluated.append((seq, part))
             budget -= len(part)
             self.prompt_evaluated += len(part)
+        # in slot order: with a KV cache per sequence, llama_decode splits a batch into ubatches of
+        # sequences with consecutive ids in batch order (llama_batch_allocr::split_equal, sequential), and
+        # every ubatch is one more pass over the weights
+        evaluated.sort(key=lambda item: item[0].slot.id if item[0].slot is not None else -1)
+        for seq, tokens in evaluated:
+            assert seq.slot is not None
+            last = len(tokens) - 1
+            for i, token in enumerate(tokens):
+                put(token, seq.pos + i, seq.slot.id, i == last and not seq.todo)
+            if not seq.todo:  # a generating sequence's token, or the end of a prompt: sample after it
+                outputs.append((seq, n - 1))
         batch.n_tokens = n
         rc = lc.llama_decode(self._ctx, batch)
         self.steps += 1
@@ -518,6 +526,16 @@ class Scheduler:
                 seq.done.set()
             else:
                 seq.next = token
+
+    def _budget(self, generating: int) -> int:
+        """Prompt tokens this step may read. ``chunk`` while at least as many streams generate as wait for
+        their first token, so a long prompt delays each running stream by about one chunk per step; when
+        the waiting ones outnumber them (a burst of requests, a server that was idle) the whole batch, so
+        that prompts which arrived together are read in one step and get their first tokens together."""
+        prompting = sum(1 for s in self._running if s.todo)
+        if prompting > generating:
+            return max(self.chunk, self._batch_cap - generating)
+        return self.chunk
 
     def _fail_running(self, err: PlatformError) -> None:
         """End every running sequence with ``err``; their slots forget what they held."""
