@@ -20,10 +20,10 @@ positives and negatives weigh the same in total, L2 penalty ``lam`` on the weigh
 Hyper-parameters and the confidence cuts are chosen on out-of-fold probabilities (``--folds`` stratified
 folds, fixed ``--seed``): the LOW cut per language and category minimises miss rate + ``fp_weight`` ×
 false-positive rate (six filters share one false-positive budget), the middle of the best range; MEDIUM
-and HIGH are where the pooled out-of-fold precision of the language reaches 0.9 and 0.97 (or is highest). Every setting
-of the grid (``GRID``, ``RULES``) is scored with nested cuts (each fold judged with cuts chosen on the
-others) by the mean over languages of (miss rate of attacks + miss rate of content) / 2 + FPR, and the
-best is written."""
+and HIGH are where the pooled out-of-fold precision of the language reaches 0.9 and 0.97 (or is
+highest). Every setting of the grid (``GRID``, ``RULES``) is scored with nested cuts (each fold judged
+with cuts chosen on the others) by the mean over languages of (miss rate of attacks + miss rate of
+content) / 2 + FPR, and the best is written."""
 
 from __future__ import annotations
 
@@ -48,7 +48,18 @@ from haniwa.guardrails import classifier, semantic  # noqa: E402
 from haniwa.guardrails.content import attack_spans, cued  # noqa: E402
 from haniwa.guardrails.normalize import normalize  # noqa: E402
 
-__all__ = ["Params", "load_rows", "embed_rows", "fit", "train", "oof", "choose_cuts", "build", "reproduce", "main"]
+__all__ = [
+    "Params",
+    "load_rows",
+    "embed_rows",
+    "fit",
+    "train",
+    "oof",
+    "choose_cuts",
+    "build",
+    "reproduce",
+    "main",
+]
 
 SETS = Path(__file__).resolve().parent / "guardrail_sets"
 TRAIN_FILES = ("train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl")
@@ -132,7 +143,11 @@ def _target(row: dict[str, Any], cat: str, others: str) -> float | None:
 
 
 def _units_of(
-    rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], cat: str, params: Params, pick: list[int] | None
+    rows: list[dict[str, Any]],
+    vecs: list[npt.NDArray[np.float32]],
+    cat: str,
+    params: Params,
+    pick: list[int] | None,
 ) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
     xs: list[npt.NDArray[np.float32]] = []
     ys: list[float] = []
@@ -152,7 +167,9 @@ def _units_of(
     return xs, ys
 
 
-def train(rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params) -> classifier.Model:
+def train(
+    rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params
+) -> classifier.Model:
     allv = np.concatenate(vecs).astype(np.float64)
     mean = allv.mean(axis=0)
     scale = float((allv - mean).std())
@@ -171,7 +188,10 @@ def train(rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], param
         ws.append(w)
         bs.append(b)
     arrays = {"w": np.stack(ws), "b": np.asarray(bs), "mean": mean, "scale": np.float64(scale)}
-    meta = {"categories": list(CATS), "cuts": {lang: {c: [0.5, 0.5, 0.5] for c in CATS} for lang in ("ja", "en")}}
+    meta = {
+        "categories": list(CATS),
+        "cuts": {lang: {c: [0.5, 0.5, 0.5] for c in CATS} for lang in ("ja", "en")},
+    }
     return classifier.Model(arrays, meta)
 
 
@@ -197,7 +217,9 @@ def folds(rows: list[dict[str, Any]], k: int, seed: int) -> list[int]:
     return out
 
 
-def oof(rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params, k: int, seed: int) -> Array:
+def oof(
+    rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params, k: int, seed: int
+) -> Array:
     """Out-of-fold probabilities, rows × categories."""
     fold = folds(rows, k, seed)
     out = np.zeros((len(rows), len(CATS)))
@@ -298,7 +320,10 @@ def evaluate(rows: list[dict[str, Any]], flags: Array) -> dict[str, float]:
         out[f"{lang}/fpr"] = float(np.mean(neg))
     out["loss"] = float(
         np.mean(
-            [(2 - out[f"{g}/attack_recall"] - out[f"{g}/content_recall"]) / 2 + out[f"{g}/fpr"] for g in ("ja", "en")]
+            [
+                (2 - out[f"{g}/attack_recall"] - out[f"{g}/content_recall"]) / 2 + out[f"{g}/fpr"]
+                for g in ("ja", "en")
+            ]
         )
     )
     return out
@@ -322,7 +347,9 @@ RULES = {"cue": (0.0, 1.0, 2.0), "regex": (True, False), "fp_weight": (3.0, 6.0,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cv", action="store_true", help="print the cross-validation grid; write nothing")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -348,7 +375,10 @@ def main() -> None:
                     flush=True,
                 )
     loss, params, (cue, regex, fpw), fig = min(results, key=lambda x: x[0])
-    print(f"chosen: {params} cue={cue} regex={regex} fp_weight={fpw}: " + " ".join(f"{k}={v:.3f}" for k, v in fig.items()))
+    print(
+        f"chosen: {params} cue={cue} regex={regex} fp_weight={fpw}: "
+        + " ".join(f"{k}={v:.3f}" for k, v in fig.items())
+    )
     if args.cv:
         return
     settings = {"cue": cue, "regex": regex, "fp_weight": fpw, "folds": args.folds, "seed": args.seed}
@@ -376,7 +406,9 @@ def build(
     rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params, settings: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The arrays and the metadata to ship: cuts from out-of-fold probabilities, weights from all rows."""
-    probs = adjust(rows, oof(rows, vecs, params, settings["folds"], settings["seed"]), settings["cue"], settings["regex"])
+    probs = adjust(
+        rows, oof(rows, vecs, params, settings["folds"], settings["seed"]), settings["cue"], settings["regex"]
+    )
     cuts = choose_cuts(rows, probs, settings["fp_weight"])
     m = train(rows, vecs, params)
     arrays = {

@@ -2,8 +2,9 @@
 PROMPT_ATTACK: one logistic regression per category (one-vs-rest, class-weighted, L2) on the e5 vector
 of a text unit (``semantic.embed``: the same vectors the other semantic policies use).
 
-A text's units are the whole text when it is short, else each of its sentences and the whole text; a category's probability for the text is its best unit's, and that unit is the span reported, so
-an instruction injected into one sentence of a long document stands out. The weights, the feature
+A text's units are the whole text when it is short, else each of its sentences and the whole text; a
+category's probability for the text is its best unit's, and that unit is the span reported, so an
+instruction injected into one sentence of a long document stands out. The weights, the feature
 scaling and the confidence cuts are in ``data/content_classifier.npz`` and ``.json``, written by
 ``bench/guardrail_classifier.py`` from the JSONL files named in the JSON's ``provenance`` (that script
 reproduces them; nothing here trains).
