@@ -2,62 +2,38 @@
 
 What each is:
 
-- **Categories**: the text's sentence windows are embedded with the bundled multilingual-e5-small
-  (``semantic.py``); a window's score for a category is the mean of its 3 highest cosine similarities
-  to the category's seed texts (``data/content_seeds.json``, written for haniwa in Japanese and
-  English) minus the same for the closer of the BENIGN seeds and the category's own benign seeds
-  (``BENIGN_<CATEGORY>``: educational, news, prevention, fiction and self-referential uses of its
-  vocabulary); the text's score is its best window. A short cue list per category (``_CUES``: drug
-  names, explicit words, Japanese slurs) adds a bonus, never a finding on its own, so "penalties for
-  shoplifting" stays benign; a cue inside quotation marks (a word talked about) adds nothing.
-- **PROMPT_ATTACK**: regular expressions for instruction overrides, system-prompt extraction and
-  restriction removal in English and Japanese ("ignore previous instructions", 「以前の指示を無視して」,
-  an order to enter 開発者モード / developer mode, DAN, …) give HIGH confidence; otherwise the embedding
-  score against the PROMPT_ATTACK seeds, as for the categories.
+- **Every category**: a trained classifier (``classifier.py``: one logistic regression per category on
+  the e5 vector of each sentence window and of the whole text; weights in
+  ``data/content_classifier.npz``, trained by ``bench/guardrail_classifier.py``). A category's score is
+  its probability for the text's best unit; the span reported is the best window (the sentence an
+  instruction was injected into) when that window alone reaches the LOW cut, else the whole text.
+- **Exact rules kept where cross-validation said they help** (``content_classifier.json`` records the
+  choice): regular expressions for instruction overrides, system-prompt extraction and restriction
+  removal in English and Japanese ("ignore previous instructions", 「以前の指示を無視して」, an order to
+  enter 開発者モード / developer mode, DAN, …) give PROMPT_ATTACK HIGH confidence; a short cue list per
+  content category (``_CUES``: drug names, explicit words, Japanese slurs; a cue inside quotation marks
+  is a word talked about and counts for nothing) adds ``cue_logit_bonus`` to the category's logit, never
+  a finding on its own.
 
-Confidence follows Bedrock's four levels: a score below the category's cut is NONE; at the cut, LOW;
-``_STEP`` above, MEDIUM; two steps above, HIGH. A filter blocks when the confidence reaches what its
-strength lets through: strength HIGH blocks LOW, MEDIUM and HIGH confidence; MEDIUM blocks MEDIUM and
-HIGH; LOW blocks only HIGH; NONE blocks nothing (Bedrock's semantics). The cuts are per language
-(kana or kanji: Japanese) and were calibrated on ``bench/guardrail_sets/dev.jsonl`` only."""
+Confidence follows Bedrock's four levels with the classifier's per-language cuts (NONE below LOW).
+A filter blocks when the confidence reaches what its strength lets through: strength HIGH blocks LOW,
+MEDIUM and HIGH confidence; MEDIUM blocks MEDIUM and HIGH; LOW blocks only HIGH; NONE blocks nothing
+(Bedrock's semantics)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 
-from haniwa.guardrails import semantic
+from haniwa.guardrails import classifier, semantic
 from haniwa.guardrails.base import ContentRule, Finding, Source
 from haniwa.guardrails.normalize import Normalized
 
-__all__ = ["ContentDetector", "LEVELS", "blocks", "attack_spans", "confidence_of"]
+__all__ = ["ContentDetector", "LEVELS", "blocks", "attack_spans", "confidence_of", "cued"]
 
 LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
-# per language, the score (similarity margin over the benign seeds) at which each category's confidence
-# is LOW: the cut with the fewest errors (missed positives + flagged benign look-alikes) on
-# bench/guardrail_sets/dev.jsonl, the middle of the best range (scanned 0.030-0.060 in 0.001 steps)
-_CUT = {
-    "ja": {
-        "HATE": 0.037,
-        "INSULTS": 0.050,
-        "SEXUAL": 0.037,
-        "VIOLENCE": 0.034,
-        "MISCONDUCT": 0.036,
-        "PROMPT_ATTACK": 0.040,
-    },
-    "en": {
-        "HATE": 0.044,
-        "INSULTS": 0.039,
-        "SEXUAL": 0.045,
-        "VIOLENCE": 0.045,
-        "MISCONDUCT": 0.047,
-        "PROMPT_ATTACK": 0.040,
-    },
-}
-_STEP = 0.015
-_CUE_BONUS = 0.02
-_TOP = 3
 
 _CUES = {
     "HATE": r"subhuman|vermin|parasite|inferior|人間以下|害虫|劣って|根絶やし|追い出",
@@ -76,7 +52,7 @@ _CUE_RE = {k: re.compile(v) for k, v in _CUES.items()}
 _QUOTED = re.compile(r"「[^」]{0,40}」|『[^』]{0,40}』|\"[^\"]{0,40}\"|“[^”]{0,40}”|'[^']{0,40}'")
 
 
-def _cued(category: str, text: str) -> bool:
+def cued(category: str, text: str) -> bool:
     """Whether ``text`` uses one of ``category``'s cue words (not only quotes it)."""
     quoted = [m.span() for m in _QUOTED.finditer(text)]
     return any(
@@ -130,12 +106,8 @@ def attack_spans(text: str) -> list[tuple[int, int]]:
 
 
 def confidence_of(score: float, category: str, lang: str = "en") -> str:
-    cut = _CUT[lang][category]
-    if score < cut:
-        return "NONE"
-    if score < cut + _STEP:
-        return "LOW"
-    return "MEDIUM" if score < cut + 2 * _STEP else "HIGH"
+    """Bedrock's confidence level of the classifier's probability ``score`` (per-language cuts)."""
+    return classifier.confidence(score, category, lang)
 
 
 def blocks(confidence: str, strength: str) -> bool:
@@ -153,28 +125,34 @@ class ContentDetector:
         self.rules = rules
 
     def scores(self, text: Normalized, categories: list[str]) -> dict[str, tuple[float, tuple[int, int]]]:
-        """Per category: the best window's score and that window's span (of the normalised text)."""
-        spans = semantic.windows(text.text)
+        """Per category: the probability of the text's best unit, and the span to report (the best
+        window when it reaches the LOW cut on its own, else the whole text)."""
+        spans = classifier.units(text.text)
         if not spans:
-            return {c: (-1.0, (0, 0)) for c in categories}
-        vecs = semantic.embed([text.text[s:e] for s, e in spans])
+            return {c: (0.0, (0, 0)) for c in categories}
+        m = classifier.model()
+        probs = m.probabilities(semantic.embed([text.text[s:e] for s, e in spans]))
+        lang = semantic.language(text.text)
+        bonus = float(m.meta["cue_logit_bonus"])
+        n_windows = len(spans) - 1 if len(spans) > 1 else 1
         out = {}
         for c in categories:
-            margin = semantic.similarity(vecs, semantic.seed_vectors(c), _TOP) - semantic.benign(
-                vecs, c, _TOP
-            )
-            if c in _CUE_RE:
-                bonus = [_CUE_BONUS if _cued(c, text.text[s:e]) else 0.0 for s, e in spans]
-                margin = margin + np.asarray(bonus, dtype=np.float32)
-            i = int(np.argmax(margin))
-            out[c] = (float(margin[i]), spans[i])
+            col = probs[:, m.categories.index(c)]
+            p = float(col.max())
+            if bonus and c in _CUE_RE and cued(c, text.text):
+                p = 1.0 / (1.0 + math.exp(-(math.log(p / (1.0 - p)) + bonus))) if p < 1.0 else p
+            w = int(np.argmax(col[:n_windows]))
+            span = spans[w] if m.confidence(float(col[w]), c, lang) != "NONE" else (0, len(text.text))
+            out[c] = (p, span)
         return out
 
     def find(self, text: Normalized, source: Source) -> list[Finding]:
         active = [(r, st) for r in self.rules if (st := r.strength_for(source)) != "NONE"]
         if not active or not text.text.strip():
             return []
-        attack = attack_spans(text.text) if any(r.type == "PROMPT_ATTACK" for r, _ in active) else []
+        use_patterns = bool(classifier.model().meta["attack_patterns"])
+        want_attack = use_patterns and any(r.type == "PROMPT_ATTACK" for r, _ in active)
+        attack = attack_spans(text.text) if want_attack else []
         need = [r.type for r, _ in active if not (r.type == "PROMPT_ATTACK" and attack)]
         scores = self.scores(text, need) if need else {}
         lang = semantic.language(text.text)

@@ -29,6 +29,7 @@ __all__ = [
     "embed",
     "forget",
     "windows",
+    "sentences",
     "seeds",
     "seed_vectors",
     "similarity",
@@ -96,6 +97,11 @@ def windows(text: str) -> list[tuple[int, int]]:
         else:
             out.append((s, e))
     return out
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Spans of ``text``'s sentences (not merged: an injected order is one sentence of a document)."""
+    return [m.span() for m in _SENTENCE.finditer(text) if m.group().strip()]
 
 
 def _seed_text() -> str:

