@@ -95,7 +95,8 @@ def check_robot_trace(out: str, kb_id: str) -> None:
     robot = (
         "s3://factory/docs/robot.md  ハニワロボ HR-7 製品仕様書 > 材料 ハニワロボ HR-7 の材料は、アルミニウム"
     )
-    assert robot in out and "s3://factory/docs/tea.txt  Green tea is made" in out
+    # the unrelated tea note scores far below the sheet and is left out of the lookup (KB_RELEVANCE_SHARE)
+    assert robot in out and "s3://factory/docs/tea.txt" not in out
     assert "action stock-group › get_material_stock(material_name=アルミニウム)" in out
     assert "action stock-group › get_material_stock(material_name=銅線)" in out
     assert 'result: {"material": "アルミニウム", "stock": 120, "unit": "kg"}' in out
