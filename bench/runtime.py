@@ -29,7 +29,8 @@ Prints, then sums up in a markdown table:
 ``--anchor PATH`` (with ``--batching``) also runs llama.cpp's own ``llama-server`` (PATH, built by
 ``bench/build_llama_server.sh``) with ``-np <largest level> -cb`` on the same GGUF, threads and repacking
 setting, and drives it and a ``haniwa serve`` child process with the same streaming
-``/v1/chat/completions`` clients, level by level, interleaved (``bench/anchor.py``)::
+``/v1/chat/completions`` clients, level by level, interleaved (``bench/anchor.py``), before the in-process
+part loads anything into this process::
 
     python bench/runtime.py --fast --batching --levels 1,2,4,8 --tokens 64 --rounds 2 \
         --anchor /tmp/llama-build/bin/llama-server
@@ -358,17 +359,43 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _anchor(anchor: Path, path: Path, model: str, levels: list[int], tokens: int, rounds: int) -> None:
+    import llama_cpp
+
+    from bench.anchor import compare
+    from haniwa.runtime.llamacpp import LlamaOptions, use_extra_buffers
+
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    repack = use_extra_buffers(LlamaOptions(path=str(path)), info)
+    threads = Settings(llama_slots=max(levels)).llama_threads()
+    compare(
+        anchor,
+        path,
+        MODELS_DIR,
+        model,
+        levels=levels,
+        tokens=tokens,
+        rounds=rounds,
+        threads=threads,
+        repack=repack,
+    )
+
+
 def batching(
     model: str, levels: list[int], tokens: int, reps: int, rounds: int, anchor: Path | None = None
 ) -> None:
     rows: list[tuple[str, ...]] = []
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    path = bundled.ensure(model.split(":", 1)[-1], MODELS_DIR)
+    if anchor is not None:
+        # first, while this process holds no model, no server and no baseline: only the two child
+        # processes compete for the cores
+        _anchor(anchor, path, model, levels, tokens, rounds)
     with tempfile.TemporaryDirectory(prefix="haniwa-bench-") as tmp:
         home = Path(tmp)
-        MODELS_DIR.mkdir(parents=True, exist_ok=True)
         (home / "models").symlink_to(MODELS_DIR)
         settings = Settings(home=home, llama_slots=max(levels), llama_ctx_per_slot=2048)
         threads = settings.llama_threads()
-        path = bundled.ensure(model.split(":", 1)[-1], MODELS_DIR)
         with serve_in_thread(create_app(settings)) as url:
             rt = client(url)
             converse_stream(rt, model, 0, 4)  # loads the model
@@ -397,25 +424,6 @@ def batching(
                     ttft = lv.ttft + (best.ttft if best else [])  # TTFT figures: every round's
                     results[n] = Level(n, max(lv.tps, best.tps if best else 0.0), ttft)
             ceiling_ctx.close()
-    if anchor is not None:
-        import llama_cpp
-
-        from bench.anchor import compare
-        from haniwa.runtime.llamacpp import LlamaOptions, use_extra_buffers
-
-        info = llama_cpp.llama_print_system_info().decode(errors="replace")
-        repack = use_extra_buffers(LlamaOptions(path=str(path)), info)
-        compare(
-            anchor,
-            path,
-            MODELS_DIR,
-            model,
-            levels=levels,
-            tokens=tokens,
-            rounds=rounds,
-            threads=threads,
-            repack=repack,
-        )
     base = results[levels[0]].tps
     print(f"\n### {model}: continuous batching, {tokens} tokens per stream, {threads} threads\n")
     print("| streams | aggregate tok/s | × 1 stream | TTFT p50 / p95 | llama_decode ceiling", end="")
