@@ -32,7 +32,7 @@ from haniwa.testing.server import serve_in_process
 
 # prose, so that no answer ends early: with haniwa's default repeat penalty (Qwen2.5's 1.05) a greedy
 # "count from 1 to 1000" answer stops after "10" for some run numbers, which then measures answer length
-# (llama-server, given the same penalty, applies it to fewer tokens and counts on); every level prints
+# (llama-server, given the same penalty, still counts on); every level prints
 # the tokens each server generated, so unequal answers show
 PROMPT = "Run {n}: write a long story about a robot called Unit {n} who works in a bakery."
 
