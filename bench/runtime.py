@@ -63,6 +63,7 @@ import httpx  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
+from bench.anchor import at_once  # noqa: E402
 from haniwa.api.app import create_app  # noqa: E402
 from haniwa.config import Settings  # noqa: E402
 from haniwa.runtime import bundled  # noqa: E402
@@ -258,27 +259,7 @@ class Level:
 def concurrent_streams(url: str, model: str, streams: int, max_tokens: int, salt: int) -> Level:
     """``streams`` boto3 ConverseStream callers at once: aggregate tok/s and every stream's TTFT."""
     rts = [client(url) for _ in range(streams)]
-    runs: list[Run | None] = [None] * streams
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(streams)
-
-    def work(i: int) -> None:
-        try:
-            barrier.wait()
-            runs[i] = converse_stream(rts[i], model, salt + i, max_tokens)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(streams)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    if errors:
-        raise errors[0]
-    done = [r for r in runs if r is not None]
+    done, wall = at_once(streams, lambda i: converse_stream(rts[i], model, salt + i, max_tokens))
     return Level(streams, sum(r.tokens for r in done) / wall, [r.ttft_s for r in done])
 
 
