@@ -63,16 +63,17 @@ import httpx  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-from bench.anchor import at_once  # noqa: E402
+from bench.anchor import PROMPT, at_once  # noqa: E402
 from haniwa.api.app import create_app  # noqa: E402
 from haniwa.config import Settings  # noqa: E402
 from haniwa.runtime import bundled  # noqa: E402
 from haniwa.testing.server import serve_in_thread  # noqa: E402
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
-# A prompt that keeps any model busy for far more tokens than we ask for; a number makes each run's
-# prompt differ in its last tokens, so every run evaluates part of its prompt.
-PROMPT = "Run {n}: count from 1 to 1000, separated by commas, with no other text."
+# bench/anchor.py's prose prompt: it keeps any model busy for far more tokens than we ask for, and its
+# number makes each run's prompt differ in its own tokens, so every run evaluates part of its prompt. (A
+# counting prompt stopped some answers after "10" under Qwen2.5's 1.05 repeat penalty, which haniwa
+# samples with: an early stop lowers a level's aggregate and says nothing about batching.)
 
 
 @dataclass
@@ -254,13 +255,15 @@ class Level:
     streams: int
     tps: float  # total output tokens / wall time
     ttft: list[float]
+    tokens: int = 0  # generated in all, so an answer that ended early shows
 
 
 def concurrent_streams(url: str, model: str, streams: int, max_tokens: int, salt: int) -> Level:
     """``streams`` boto3 ConverseStream callers at once: aggregate tok/s and every stream's TTFT."""
     rts = [client(url) for _ in range(streams)]
     done, wall = at_once(streams, lambda i: converse_stream(rts[i], model, salt + i, max_tokens))
-    return Level(streams, sum(r.tokens for r in done) / wall, [r.ttft_s for r in done])
+    tokens = sum(r.tokens for r in done)
+    return Level(streams, tokens / wall, [r.ttft_s for r in done], tokens)
 
 
 class Ceiling:
@@ -398,7 +401,8 @@ def batching(
                     ceiling[n] = max(ceiling[n], ceiling_ctx.measure(n, tokens))
                     lv = concurrent_streams(url, model, n, tokens, 1000 * r + 100 * (i + 1))
                     print(
-                        f"  {n} streams: {lv.tps:.2f} tok/s, TTFT p50 {statistics.median(lv.ttft):.2f} s, "
+                        f"  {n} streams: {lv.tokens}/{n * tokens} tokens, {lv.tps:.2f} tok/s, "
+                        f"TTFT p50 {statistics.median(lv.ttft):.2f} s, "
                         f"max {max(lv.ttft):.2f} s; llama_decode ceiling {ceiling[n]:.2f} tok/s"
                     )
                     best = results.get(n)

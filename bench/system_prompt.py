@@ -35,6 +35,9 @@ Configurations, each means alone and then together:
   forms, answer in Japanese) run as ``base``. The grammars are per case: haniwa cannot derive one from a
   free-text system prompt, so C measures what a client gains by sending a constraint, and is not shipped.
 * ``BC``: B and C together (B is never applied to a schema request, as in the runtime).
+* ``D``: the runtime's ``system_rules``: the format rules read from the system prompt itself by
+  haniwa/runtime/sysrules.py and kept by a grammar (what C does by hand, derived from the free text).
+* ``BD``: B and D together: the shipped defaults. Every other config runs with both turned off.
 
 The model runs in-process (LlamaCppBackend on the bundled GGUF, one thread), so latencies are the model's
 own: mean wall seconds per answer. Identical prompts (a config that leaves a case unchanged) are answered
@@ -65,7 +68,7 @@ from haniwa.runtime.llamacpp import LlamaChat, LlamaCppBackend, LlamaOptions  # 
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
 MODELS = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
-CONFIGS = ("base", "A", "B", "C", "BC")
+CONFIGS = ("base", "A", "B", "C", "BC", "D", "BD")
 
 # -- checks: each returns None (kept) or why the rule was broken ---------------------------------------
 Check = Callable[[str], str | None]
@@ -543,7 +546,9 @@ class Plan:
 def plan(case: Case, prompt: str, config: str, max_tokens: int) -> Plan:
     params = InferenceParams(max_tokens=max_tokens, temperature=0.0, seed=7)
     turn = (Message("user", (TextBlock(prompt),)),)
-    req = ChatRequest(turn, system=case.system, params=params, system_reminder="B" in config)
+    req = ChatRequest(
+        turn, system=case.system, params=params, system_reminder="B" in config, system_rules="D" in config
+    )
     grammar = None
     if config.startswith("A2"):
         frame = A2_FRAME_JA if case.lang == "ja" else A2_FRAME

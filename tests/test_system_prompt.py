@@ -44,6 +44,7 @@ def chat(option: bool = True) -> tuple[LlamaChat, list[list[dict[str, str]]]]:
     c = LlamaChat.__new__(LlamaChat)
     c.name = "fake"
     c._system_reminder = option
+    c._system_rules = False  # tests/test_sysrules.py: the grammar the system prompt's rules give
     c._japanese_script = "off"
 
     def prompt(messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:

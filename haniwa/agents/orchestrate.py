@@ -509,6 +509,7 @@ class Orchestration:
             params=self._params(),
             response_schema=schema,
             system_reminder=False,  # the loop restates the instruction after each observation itself
+            system_rules=False,  # the loop's own step format, not the instruction's, shapes each reply
         )
         started = time.monotonic()
         result = await self._bounded(self.ctx.backend.converse(req))

@@ -105,6 +105,7 @@ def search_query_request(
         system=SEARCH_QUERY_PROMPT,
         params=InferenceParams(max_tokens=64, temperature=0.0, seed=seed),
         system_reminder=False,  # the few-shot turns set the format; a restated prompt would break the pattern
+        system_rules=False,
     )
 
 
@@ -115,4 +116,5 @@ def decompose_request(question: str) -> ChatRequest:
         system=DECOMPOSE_PROMPT,
         params=InferenceParams(max_tokens=128, temperature=0.0),
         system_reminder=False,
+        system_rules=False,
     )

@@ -113,6 +113,10 @@ class ChatRequest:
     # prompt over a long answer). None: the model's default (the llamacpp option ``system_reminder``).
     # Backends never apply it to a request with tools or a response_schema.
     system_reminder: bool | None = None
+    # Keep the format rules the system prompt states (an ending on every sentence, at most N sentences, a
+    # list, letter case, JSON only...) by constrained decoding (runtime/sysrules.py). None: the model's
+    # default (the llamacpp option ``system_rules``). Never applied with tools or a response_schema.
+    system_rules: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from haniwa.config import Settings
 from haniwa.errors import ModelError, ModelNotReadyError, PlatformError, UsageError, ValidationError
 from haniwa.hookspecs import hookimpl
-from haniwa.runtime import bundled
+from haniwa.runtime import bundled, sysrules
 from haniwa.runtime.base import (
     ChatBackend,
     ChatEvent,
@@ -66,6 +66,7 @@ from haniwa.runtime.base import (
     Usage,
     collect,
 )
+from haniwa.runtime.phrases import PhraseBan, chain
 from haniwa.runtime.scheduler import Out, Sampling, Scheduler, available_memory, model_kv_bytes
 from haniwa.runtime.script import ScriptMask, has_kana, is_japanese_conversation
 
@@ -168,6 +169,13 @@ class LlamaOptions(BaseModel):
         description="Mask Han characters that are not Japanese kanji (JIS X 0208/0213) while decoding, so "
         "Japanese answers get 円 not 圆 (see runtime/script.py). auto: when the system prompt or a user "
         "turn holds kana; always: every request; off: never.",
+    )
+    system_rules: bool = Field(
+        True,
+        description="Keep the format rules a system prompt states (sentence endings such as 「なのだ」, at "
+        "most N sentences/words/characters, bullet or numbered lists, letter case, no digits, English only, "
+        "JSON only, a fixed first or last line) by constrained decoding, for a plain chat request (no tools, "
+        "no response schema); a request's system_rules wins. See runtime/sysrules.py.",
     )
     system_reminder: bool = Field(
         True,
@@ -302,6 +310,7 @@ class LlamaChat:
         *,
         japanese_script: str = "auto",
         system_reminder: bool = True,
+        system_rules: bool = True,
         slots: int = 1,
         chunk: int = 128,
         threads: int = 1,
@@ -315,6 +324,8 @@ class LlamaChat:
         self._format = _formatter(llm, chat_format)
         self._japanese_script = japanese_script
         self._system_reminder = system_reminder
+        self._system_rules = system_rules
+        self._bans: dict[tuple[str, ...], PhraseBan] = {}
         self._script_mask: ScriptMask | None = None  # built on the first Japanese request (~0.5 s)
         # one thread per request in progress, blocked on the scheduler most of the time; the registry's
         # max_queue bounds how many there are
@@ -401,6 +412,22 @@ class LlamaChat:
             self._script_mask = ScriptMask.of_llama(self._llm)  # vocabulary only: safe beside decoding
         return self._script_mask
 
+    def _rules_on(self, req: ChatRequest) -> bool:
+        return self._system_rules if req.system_rules is None else req.system_rules
+
+    def _phrase_ban(self, phrases: tuple[str, ...]) -> PhraseBan | None:
+        """The ban tables of ``phrases`` on this vocabulary (built once per phrase set, ~0.5 s)."""
+        if not phrases:
+            return None
+        found = self._bans.get(phrases)
+        if found is None:
+            if self._script_mask is None:
+                self._script_mask = ScriptMask.of_llama(self._llm)  # its byte table is the vocabulary's
+            found = PhraseBan(self._script_mask.pieces, phrases)
+            if len(self._bans) < 64:
+                self._bans[phrases] = found
+        return found
+
     def _chat_messages(self, req: ChatRequest, system: str | None) -> list[dict[str, str]]:
         """The template messages of an answer: ``system`` (the request's, with any format instructions),
         the turns, and the system reminder for a plain request (no tools, no schema) that wants it."""
@@ -426,6 +453,11 @@ class LlamaChat:
             grammar = _grammar(req.response_schema)
             schema = JSON_SYSTEM.format(schema=json.dumps(req.response_schema, ensure_ascii=False))
             system = f"{system}\n\n{schema}" if system else schema
+        ban = None
+        if req.response_schema is None and not req.tools and self._rules_on(req):
+            rules = sysrules.derive(req.system)
+            grammar = _grammar({"type": "object"}) if rules.json else sysrules.grammar(rules)
+            ban = self._phrase_ban(rules.banned)
         prompt, ends = self._prompt(self._chat_messages(req, system))
         out = self._generate(
             prompt,
@@ -436,6 +468,7 @@ class LlamaChat:
             cancel,
             lambda t: emit(TextDelta(t)),
             script=self._script(req),
+            ban=ban,
         )
         emit(StreamEnd(out.stop_reason, _add(spent, Usage(out.prompt_tokens, out.tokens)), out.stop_sequence))
 
@@ -531,12 +564,14 @@ class LlamaChat:
         on_text: Callable[[str], None] | None,
         *,
         script: ScriptMask | None = None,
+        ban: PhraseBan | None = None,
     ) -> Out:
         """Sample until end of turn, a stop string or the token limit; ``on_text`` gets safe text pieces.
 
         ``stops`` are the caller's stop sequences (``stop_sequence``); ``ends`` are the chat template's
         end-of-turn strings (``end_turn``). Text that may be the start of either is held back. ``script``
-        (Japanese conversations) keeps Han characters other than Japanese kanji out of the text. The
+        (Japanese conversations) keeps Han characters other than Japanese kanji out of the text; ``ban``
+        keeps its phrases out (the system prompt's forbidden forms and words). The
         sequence runs in the scheduler, batched with the model's other requests.
         """
         room = self._n_ctx - len(prompt)
@@ -561,7 +596,7 @@ class LlamaChat:
             None if grammar is None else (grammar, "root"),
             cancel,
             on_text,
-            None if script is None else script.processor(0),
+            chain(None if script is None else script.processor(0), None if ban is None else ban.processor()),
         )
 
 
@@ -712,6 +747,7 @@ class LlamaCppBackend:
             options.chat_format,
             japanese_script=options.japanese_script,
             system_reminder=options.system_reminder,
+            system_rules=options.system_rules,
             slots=slots,
             chunk=chunk,
             threads=threads,

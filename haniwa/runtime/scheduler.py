@@ -37,7 +37,7 @@ import numpy as np
 
 from haniwa.errors import ModelError, PlatformError
 from haniwa.runtime.base import StopReason
-from haniwa.runtime.script import JapaneseScriptProcessor
+from haniwa.runtime.phrases import Processor
 
 __all__ = ["Out", "Sampling", "Scheduler", "available_memory", "kv_cache_bytes", "model_kv_bytes"]
 
@@ -183,7 +183,7 @@ class _Seq:
         grammar: tuple[str, str] | None,
         cancel: threading.Event,
         on_text: Callable[[str], None] | None,
-        script: JapaneseScriptProcessor | None,
+        script: Processor | None,
     ) -> None:
         self.prompt = prompt
         self.sampling = sampling
@@ -290,7 +290,7 @@ class Scheduler:
         grammar: tuple[str, str] | None,
         cancel: threading.Event,
         on_text: Callable[[str], None] | None,
-        script: JapaneseScriptProcessor | None = None,
+        script: Processor | None = None,
     ) -> Out:
         """Queue a sequence and block until it ends (or ``cancel`` is set: then it ends at the next step)."""
         seq = _Seq(prompt, sampling, limit, stops, ends, grammar, cancel, on_text, script)
@@ -548,7 +548,7 @@ class Scheduler:
             seq.fail(err)
 
     def _sample(self, seq: _Seq, idx: int) -> int:
-        if seq.script is not None:  # the Japanese-script mask edits the logits before the chain reads them
+        if seq.script is not None:  # the Japanese-script mask, phrase bans: they edit the logits first
             logits = np.ctypeslib.as_array(self._lc.llama_get_logits_ith(self._ctx, idx), (self._n_vocab,))
             seq.script(np.asarray(seq.generated, dtype=np.intc), logits)
         return int(self._lc.llama_sampler_sample(seq.chain, self._ctx, idx))

@@ -1,0 +1,277 @@
+"""Format rules read from a system prompt and kept by a grammar (runtime/sysrules.py, ``system_rules``).
+
+What is read from which wording (Japanese and English, stated, optional or negated), that every grammar
+parses in llama.cpp's own GBNF parser, which requests get one, and on the bundled 0.5B that the answers
+keep the form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+import pytest
+
+from haniwa.config import Settings
+from haniwa.runtime import bundled
+from haniwa.runtime.base import ChatRequest, InferenceParams, Message, ModelInfo, TextBlock, ToolSpec
+from haniwa.runtime.llamacpp import LlamaChat, LlamaCppBackend, LlamaOptions
+from haniwa.runtime.phrases import POLITE_JA, PhraseBan, chain
+from haniwa.runtime.scheduler import Out
+from haniwa.runtime.sysrules import Rules, derive, grammar
+
+MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
+
+
+def fields(rules: Rules) -> dict[str, Any]:
+    return {k: v for k, v in vars(rules).items() if v and k != "japanese"}
+
+
+@pytest.mark.parametrize(
+    ("system", "expected"),
+    [
+        ("語尾は「なのだ」にすること。", {"ending": "なのだ"}),
+        ("すべての文の語尾を「でござる」にしなさい。", {"ending": "でござる"}),
+        ("あなたは猫。文末に「にゃ」をつけて話す。", {"ending": "にゃ"}),
+        ("うさぎのキャラクターとして「ぴょん」で終わらせて。", {"ending": "ぴょん"}),
+        ("You are a pirate. End every sentence with 'arr'.", {"ending": "arr"}),
+        ("２文以内で答えること。", {"max_sentences": 2}),
+        ("回答は1文だけにする。", {"max_sentences": 1}),
+        ("Answer in at most three sentences.", {"max_sentences": 3}),
+        ("Reply in one sentence.", {"max_sentences": 1}),
+        ("Respond in 40 words or fewer.", {"max_words": 40}),
+        ("Use fewer than 20 words.", {"max_words": 19}),
+        ("100文字以内で答えて。", {"max_chars": 100}),
+        ("Always answer with 3 to 5 bullet points.", {"items": (3, 5), "marker": "- "}),
+        ("Use bullet points. Every line starts with '* '.", {"items": (2, 8), "marker": "* "}),
+        ("「・」で始まる箇条書き3項目で答える。", {"items": (3, 3), "marker": "・"}),
+        ("番号付きリストで4つ挙げること。", {"items": (4, 4), "marker": "1."}),
+        ("Give a numbered list of up to 5 steps.", {"items": (1, 5), "marker": "1."}),
+        ("Write your whole answer in uppercase.", {"case": "upper"}),
+        ("Never use capital letters.", {"case": "lower"}),
+        ("Never use digits; spell numbers out.", {"no_digits": True}),
+        ("数字を使わないこと。", {"no_digits": True}),
+        ("あなたは英語の先生。必ず英語で答えること。", {"english": True}),
+        ("Reply only with a JSON object.", {"json": True}),
+        ("Start every answer with 'Short answer:'.", {"prefix": "Short answer:"}),
+        ("最初に必ず「こんにちは！」と書くこと。", {"prefix": "こんにちは！"}),
+        ("End every reply with the line: Have a nice day!", {"closing": "Have a nice day!"}),
+        ("回答の最後は「以上です。」で締めること。", {"closing": "以上です。"}),
+        ("語尾は「だよ」。２文以内。", {"ending": "だよ", "max_sentences": 2}),
+        ("あなたは幼なじみ。敬語は一切使わないこと。", {"banned": POLITE_JA}),
+        ("タメ口で話して。", {"banned": POLITE_JA}),
+        ("Never mention the word 'Python'.", {"banned": ("Python", "python", "PYTHON")}),
+        ("「絶対」という言葉は使わないこと。", {"banned": ("絶対",)}),
+    ],
+)
+def test_rules_read_from_the_system_prompt(system: str, expected: dict[str, Any]) -> None:
+    assert fields(derive(system)) == expected
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "You are a helpful assistant. Explain things clearly.",
+        "あなたは親切なアシスタントです。日本語で丁寧に答えてください。",
+        "You may use bullet points if it helps.",  # optional
+        "Do not use bullet points.",  # negated
+        "箇条書きにしないこと。",
+        "必要な場合は箇条書きにしてもよい。",
+        "Feel free to answer in English.",
+        "Never answer with JSON.",
+        "You explain what JSON is to beginners.",  # a topic, not a format
+        "語尾は「なのだ」にすること。" + "長い資料。" * 400,  # a document: not read at all
+        "",
+    ],
+)
+def test_no_rule_when_none_is_stated(system: str) -> None:
+    assert not derive(system)
+    assert grammar(derive(system)) is None
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "語尾は「なのだ」にすること。",
+        "You are a pirate. End every sentence with 'arr'.",
+        "２文以内で答えること。",
+        "Answer in at most three sentences, in uppercase.",
+        "Respond in 40 words or fewer. Never use digits.",
+        "100文字以内で答えて。",
+        "Always answer with 3 to 5 bullet points.",
+        "「・」で始まる箇条書き3項目で答える。語尾は「にゃ」。",
+        "Give a numbered list of 2 to 4 steps.",
+        "あなたは英語の先生。必ず英語で答えること。２文以内。",
+        "Start every answer with 'Short answer:'. Answer in one sentence.",
+        'End every reply with the line: "Have a nice day!"',
+        'Begin each reply with "Sure thing!" and end every reply with \'Bye "now"\'.',
+    ],
+)
+@pytest.mark.model  # the bundled GGUF's vocabulary (no weights): llama.cpp builds a grammar against one
+def test_grammars_parse(system: str, vocab: Any) -> None:
+    text = grammar(derive(system))
+    assert text is not None and text.startswith("root ::= ")
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode(), b"root")
+    assert sampler, text  # NULL: llama.cpp could not parse it
+    llama_cpp.llama_sampler_free(sampler)
+
+
+@pytest.fixture(scope="module")
+def vocab() -> Iterator[Any]:
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    path = bundled.ensure("qwen2.5-coder-0.5b", MODELS_DIR)
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    assert model
+    yield llama_cpp.llama_model_get_vocab(model)
+    llama_cpp.llama_model_free(model)
+
+
+@pytest.mark.model
+def test_a_broken_grammar_is_caught(vocab: Any) -> None:
+    assert not llama_cpp.llama_sampler_init_grammar(vocab, b"root ::= [abc", b"root")
+
+
+def test_a_ban_alone_needs_no_grammar() -> None:
+    assert derive("タメ口で話して。") and grammar(derive("タメ口で話して。")) is None
+
+
+# -- phrase bans -------------------------------------------------------------------------------------------
+PIECES = [
+    p.encode() for p in ("だ", "です", "で", "す", "すね", "ね", "。", "Python", " python", "Py", "thon")
+]
+PIECES += ["す".encode()[:2], "す".encode()[2:]]  # 「す」 as two byte pieces
+
+
+def banned_after(ban: PhraseBan, text: list[int]) -> set[bytes]:
+    proc = ban.processor()
+    scores = proc(np.array(text, dtype=np.intc), np.zeros(len(PIECES), dtype=np.single))
+    return {PIECES[i] for i in np.flatnonzero(np.isneginf(scores))}
+
+
+def as_bytes(*texts: str) -> set[bytes]:
+    return {t.encode() for t in texts}
+
+
+def test_phrase_ban_masks_whole_and_finishing_tokens() -> None:
+    ban = PhraseBan(PIECES, ["です", "Python"])
+    assert banned_after(ban, []) == as_bytes("です", "Python")  # tokens that hold a phrase: always
+    assert banned_after(ban, [2]) == as_bytes("です", "Python", "す", "すね")  # after 「で」
+    assert banned_after(ban, [0]) == as_bytes("です", "Python")  # after 「だ」: 「す」 is fine
+    assert banned_after(ban, [9]) == as_bytes("です", "Python", "thon")  # "Py" + "thon"
+    assert banned_after(ban, [2, 11]) == as_bytes("です", "Python") | {PIECES[12]}  # 「で」 + half of 「す」
+
+
+def test_processor_reads_only_new_tokens() -> None:
+    proc = PhraseBan(PIECES, ["です"]).processor()
+    zeros = np.zeros(len(PIECES), dtype=np.single)
+    proc(np.array([0], dtype=np.intc), zeros.copy())
+    scores = proc(np.array([0, 2], dtype=np.intc), zeros.copy())  # the next step: 「だ」「で」
+    assert np.isneginf(scores[3]) and not np.isneginf(scores[0])
+
+
+def test_chain_runs_every_processor() -> None:
+    a, b = PhraseBan(PIECES, ["だ"]).processor(), PhraseBan(PIECES, ["。"]).processor()
+    both = chain(a, None, b)
+    assert both is not None and chain(None) is None and chain(a) is a
+    scores = both(np.array([], dtype=np.intc), np.zeros(len(PIECES), dtype=np.single))
+    assert {PIECES[i] for i in np.flatnonzero(np.isneginf(scores))} == as_bytes("だ", "。")
+
+
+# -- which requests get one ----------------------------------------------------------------------------
+TOOL = ToolSpec("get_time", "The time.", {"type": "object", "properties": {"c": {"type": "string"}}})
+
+
+def recorder(option: bool) -> tuple[LlamaChat, list[str | None]]:
+    """A LlamaChat with no model behind it: it records the grammar of every generation."""
+    grammars: list[str | None] = []
+    c = LlamaChat.__new__(LlamaChat)
+    c.name = "fake"
+    c._system_reminder = False
+    c._system_rules = option
+    c._japanese_script = "off"
+    c._prompt = lambda messages: ([1, 2, 3], [])  # type: ignore[method-assign]
+
+    def generate(
+        prompt: Any, sampling: Any, stops: Any, ends: Any, gbnf: str | None, *a: Any, **k: Any
+    ) -> Out:
+        grammars.append(gbnf)
+        return Out('{"tool": "none"}', 3, 1, "end_turn")
+
+    c._generate = generate  # type: ignore[method-assign]
+    return c, grammars
+
+
+def answer_grammar(option: bool, req: ChatRequest) -> str | None:
+    c, grammars = recorder(option)
+    c._run(req, lambda event: None, threading.Event())
+    return grammars[-1]
+
+
+HI = (Message("user", (TextBlock("Hi"),)),)
+
+
+def test_plain_request_gets_the_rules_grammar() -> None:
+    req = ChatRequest(HI, system="Answer in at most two sentences.")
+    assert answer_grammar(True, req) == grammar(derive(req.system))
+    assert answer_grammar(False, req) is None  # the model option off
+    assert answer_grammar(True, ChatRequest(HI, system=req.system, system_rules=False)) is None
+    assert answer_grammar(False, ChatRequest(HI, system=req.system, system_rules=True)) is not None
+
+
+def test_json_rule_uses_the_json_grammar() -> None:
+    gbnf = answer_grammar(True, ChatRequest(HI, system="Reply only with a JSON object."))
+    assert gbnf is not None and "object" in gbnf
+
+
+def test_tools_and_schemas_keep_their_own_grammars() -> None:
+    system = "Answer in at most two sentences."
+    with_tools = ChatRequest(HI, system=system, tools=(TOOL,))
+    assert answer_grammar(True, with_tools) is None  # the answer after routing to no tool
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    gbnf = answer_grammar(True, ChatRequest(HI, system=system, response_schema=schema))
+    assert gbnf is not None and "sent" not in gbnf
+
+
+def test_option_default_is_on() -> None:
+    assert LlamaOptions(bundled="qwen2.5-coder-0.5b").system_rules is True
+
+
+# -- the bundled model keeps the form --------------------------------------------------------------------
+@pytest.mark.model
+def test_bundled_model_keeps_the_forms(tmp_path: Path) -> None:
+    bundle = "qwen2.5-coder-0.5b"
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "models").symlink_to(MODELS_DIR)
+    info = ModelInfo(id=f"llamacpp:{bundle}", backend="llamacpp", kind="chat", options={"bundled": bundle})
+    model = LlamaCppBackend().load_chat(info, LlamaOptions(bundled=bundle), Settings(home=tmp_path))
+    assert isinstance(model, LlamaChat)
+    params = InferenceParams(max_tokens=120, temperature=0.0, seed=7)
+
+    def ask(system: str, question: str) -> str:
+        req = ChatRequest((Message("user", (TextBlock(question),)),), system, params)
+        return asyncio.run(model.converse(req)).message.text
+
+    try:
+        nanoda = ask("語尾は必ず「なのだ」にすること。", "好きな季節は？")
+        listed = ask("Always answer as a bulleted list of 3 items starting with '- '.", "How to sleep well?")
+        short = ask("Answer in at most two sentences.", "Explain how a refrigerator works.")
+        english = ask("あなたは英語の先生。必ず英語だけで答えること。", "おすすめの勉強法は？")
+        casual = ask("あなたはユーザーの友達。敬語は使わないこと。", "おすすめの映画を教えてください。")
+    finally:
+        model.close()
+    sentences = [s for s in re.split(r"(?<=[。！!])\n?", nanoda) if s.strip()]
+    assert sentences and all(re.search(r"なのだ[。！!]$", s) for s in sentences), nanoda
+    lines = listed.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("- ") for line in lines), listed
+    assert 1 <= len(re.findall(r"[.!?](?:\s|$)", short)) <= 2, short
+    assert english.strip() and english.isascii(), english
+    assert casual.strip() and not any(p in casual for p in POLITE_JA), casual
