@@ -3,10 +3,11 @@
     python bench/system_prompt.py                       # both models, both splits, every config
     python bench/system_prompt.py --models 0.5b --splits dev --configs base,B --show
 
-32 cases, Japanese and English, each a system prompt with one rule (sometimes two) and one or two user
-prompts (``--prompts`` runs the first N; the default, 1, keeps a full run of both models under 40
-minutes on one CPU thread). Every rule is checked by code (``check``); a case passes when every check
-passes on the answer (greedy decoding, temperature 0, ``--max-tokens`` 150).
+32 cases (56 with ``heldout2``, below), Japanese and English, each a system prompt with one rule
+(sometimes two) and one or two user prompts (``--prompts`` runs the first N; the default, 1, keeps a full
+run of both models on the dev and heldout splits under 40 minutes on one CPU thread). Every rule is
+checked by code (``check``); a case passes when every check passes on the answer (greedy decoding,
+temperature 0, ``--max-tokens`` 150).
 
 Rule kinds: required sentence endings (「なのだ」, 「でござる」, 「にゃ」, 「ぴょん」), no polite forms
 (です・ます), answer language (script ratio), at most N sentences or words, bullet / numbered lists,
@@ -20,6 +21,11 @@ Polite forms are any of です, ます, ました, でした, ません, まし�
 Splits: ``dev`` (tune on it) and ``heldout``. The held-out cases were written together with the dev ones,
 before any tuning, and nothing (reminder wording, placement, grammars) was chosen by looking at them:
 never tune on ``heldout``.
+
+``heldout2`` (bench/system_prompt_heldout2.py, ``--splits heldout2``): 24 more cases (12 Japanese, 12
+English system prompts, two user prompts each), written from scratch on 2026-12-06 by a helper that did not
+see the rule-following feature they measure, with its own personas and wording. They have no grammar (C
+runs them as base, except the JSON case's schema). Never tune on ``heldout2`` either.
 
 Configurations, each means alone and then together:
 
@@ -231,7 +237,7 @@ def g_items(marker: str, least: int, most: int) -> str:
 @dataclass(frozen=True)
 class Case:
     id: str
-    split: str  # "dev" or "heldout"
+    split: str  # "dev", "heldout" or "heldout2"
     system: str
     prompts: tuple[str, ...]
     checks: tuple[Check, ...]
@@ -521,7 +527,13 @@ def _cases() -> list[Case]:
     ]
 
 
-CASES = _cases()
+def _heldout2() -> list[Case]:
+    from bench.system_prompt_heldout2 import cases  # here: that module imports this one's helpers
+
+    return cases()
+
+
+CASES = _cases() + _heldout2()
 
 
 def judge(case: Case, text: str) -> list[str]:
