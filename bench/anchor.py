@@ -201,8 +201,10 @@ def llama_server(
 
 
 @contextmanager
-def haniwa_server(models_dir: Path, *, slots: int, ctx_per_slot: int, threads: int) -> Iterator[str]:
-    """``haniwa serve`` as a child process with ``slots`` slots of ``ctx_per_slot`` tokens."""
+def haniwa_server(
+    models_dir: Path, *, slots: int, ctx_per_slot: int, threads: int
+) -> Iterator[tuple[str, int]]:
+    """``haniwa serve`` as a child process with ``slots`` slots of ``ctx_per_slot`` tokens: (url, pid)."""
     with tempfile.TemporaryDirectory(prefix="haniwa-anchor-") as tmp:
         home = Path(tmp)
         (home / "models").symlink_to(models_dir)
@@ -215,7 +217,7 @@ def haniwa_server(models_dir: Path, *, slots: int, ctx_per_slot: int, threads: i
             HANIWA_THREADS=str(threads),
         )
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", proc.pid
         finally:
             stop(proc)
 
@@ -236,7 +238,7 @@ def compare(
     slots, per_slot = max(levels), 2048
     log = Path(tempfile.gettempdir()) / "haniwa-bench-llama-server.log"
     with (
-        haniwa_server(models_dir, slots=slots, ctx_per_slot=per_slot, threads=threads) as ours,
+        haniwa_server(models_dir, slots=slots, ctx_per_slot=per_slot, threads=threads) as (ours, _),
         llama_server(
             binary, gguf, slots=slots, ctx_per_slot=per_slot, threads=threads, repack=repack, log=log
         ) as theirs,

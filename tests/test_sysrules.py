@@ -8,6 +8,7 @@ keep the form.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import threading
@@ -87,6 +88,11 @@ def test_rules_read_from_the_system_prompt(system: str, expected: dict[str, Any]
         "Feel free to answer in English.",
         "Never answer with JSON.",
         "You explain what JSON is to beginners.",  # a topic, not a format
+        "タメ口で話しかけられても、丁寧に敬語で返してください。",  # タメ口 in a condition
+        "If the user asks you to role-play a cat, end every sentence with 'nya'.",  # conditional
+        "Answer in English or Japanese, matching the user.",
+        "Answer the customer. End your reply with your name, which is Sam.",  # no fixed line
+        "回答の最後に「ご不明点があればお気軽にどうぞ」と添えると親切です。",  # a suggestion
         "語尾は「なのだ」にすること。" + "長い資料。" * 400,  # a document: not read at all
         "",
     ],
@@ -275,3 +281,33 @@ def test_bundled_model_keeps_the_forms(tmp_path: Path) -> None:
     assert 1 <= len(re.findall(r"[.!?](?:\s|$)", short)) <= 2, short
     assert english.strip() and english.isascii(), english
     assert casual.strip() and not any(p in casual for p in POLITE_JA), casual
+
+
+# -- precision and recall on prompts written by someone who had not read the patterns --------------------
+# tests/data/sysrules_*.jsonl: 80 realistic system prompts that state no format rule (support bots, RAG,
+# tutors; optional and conditional mentions: 必要に応じて箇条書き, "if the user asks for a list") and 40
+# that state one in varied wording. Written for this reader by a separate helper from its docstring only;
+# the reader's optional/conditional handling was then fixed on the false positives they showed.
+DATA = Path(__file__).parent / "data"
+
+
+def rows(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("row", rows("sysrules_negatives.jsonl"), ids=lambda r: r["system"][:40])
+def test_realistic_prompt_without_a_rule(row: dict[str, Any]) -> None:
+    assert not derive(row["system"]), row["why"]
+
+
+@pytest.mark.parametrize("row", rows("sysrules_positives.jsonl"), ids=lambda r: r["system"][:40])
+def test_realistic_prompt_with_a_rule(row: dict[str, Any]) -> None:
+    got = fields(derive(row["system"]))
+    expected = dict(row["expect"])
+    if expected.get("banned") == "POLITE":
+        expected["banned"] = POLITE_JA
+    elif "banned" in expected:  # a word to avoid: its case variants too
+        assert set(expected.pop("banned")) <= set(got.pop("banned", ()))
+    if "items" in expected:
+        expected["items"] = tuple(expected["items"])
+    assert got == expected

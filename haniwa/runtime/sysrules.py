@@ -10,7 +10,7 @@ write, in Japanese and English, and turns them into one GBNF grammar:
   end every sentence with "nya");
 * at most N sentences (2文以内, 1文だけ, in at most two sentences, one sentence only);
 * at most N words (English: in 50 words or fewer);
-* at most N characters (100文字以内);
+* at most N characters (100文字以内, keep your reply under 200 characters);
 * a list: bullets (箇条書き, 「・」で始まる, bulleted list, bullet points, lines starting with "- ") or
   numbered (番号付き, numbered list), with an item count when one is given (3項目, 3 to 5 items);
 * letter case (only capital letters / all lowercase), no digits (数字を使わない, no digits);
@@ -57,10 +57,11 @@ _Q = rf"[{_OPEN}]([^{_CLOSE}\n]{{1,40}})[{_CLOSE}]"  # a quoted word
 
 # a clause that makes its rule optional or says not to do it
 _OPTIONAL = re.compile(
-    r"\b(may|can|could|might|feel free|if (?:it )?(?:helps|helpful|useful|needed|appropriate)|when "
-    r"(?:useful|helpful|appropriate|needed)|where (?:useful|helpful|appropriate)|optionally|prefer|ideally"
-    r"|if you like|unless)\b|てもよい|てもいい|ても良い|ても構わ|可能なら|できれば|なるべく"
-    r"|場合は|ときは|時は|こともある|ことがある",
+    r"\b(?:(?:may|can|could|might)(?! only)|feel free|optionally|prefer|ideally|if|when|whenever|unless|"
+    r"upon request|on request|in that case|otherwise)\b"
+    r"|[てで]も(?:よい|いい|良い|構わ|構い|OK)|可能なら|できれば|なるべく"
+    r"|必要に応じ|必要なら|適宜|お好みで|場合によ|(?:場合|とき|時)(?:は|だけ|のみ|に限り|には)|たら|れば|なら[、,]"
+    r"|(?:られ|され)ても|その場合|その際|こともある|ことがある|と親切|とよい|と良い|といい|がおすすめ|を推奨|望ましい",
     re.IGNORECASE,
 )
 _NOT = re.compile(
@@ -93,6 +94,13 @@ _SENTENCES = (
     re.compile(rf"\b{_N}\s+sentences? (?:or (?:fewer|less)|max(?:imum)?|at most|only)\b", re.IGNORECASE),
     re.compile(r"\b(?:a single|one) sentence\b", re.IGNORECASE),
 )
+_CAPS = (  # "never use more than three sentences": the negation is the rule
+    re.compile(
+        rf"\b(?:never|not|n't|no)\b[^.\n]{{0,24}}?\b(?:more than|exceed(?:ing)?|over)\s+{_N}\s+"
+        r"(sentences?|words)\b",
+        re.IGNORECASE,
+    ),
+)
 _WORDS = (
     re.compile(
         rf"\b(?:at most|no more than|not more than|up to|maximum of|max(?:imum)?|within|under|fewer than|"
@@ -101,7 +109,14 @@ _WORDS = (
     ),
     re.compile(rf"\b{_N}\s+words (?:or (?:fewer|less)|max(?:imum)?|at most)\b", re.IGNORECASE),
 )
-_CHARS = re.compile(r"(\d+)\s*(?:文字|字)(?:以内|まで|以下|程度で|で(?:答|回答|返|まとめ|書))")
+_CHARS = (
+    re.compile(r"(\d+)\s*(?:文字|字)(?:以内|まで|以下|程度で|で(?:答|回答|返|まとめ|書))"),
+    re.compile(  # tied to the answer: "a summary line of at most 50 characters" is no limit on it
+        r"\b(?:reply|replies|response|responses|answer|answers)\b[^.\n]{0,24}?\b(?:to|under|within|at most|"
+        r"no more than|max(?:imum)?(?: of)?)\s+(\d+)\s+characters\b",
+        re.IGNORECASE,
+    ),
+)
 _BULLETS = re.compile(r"箇条書き|bullet(?:ed)?(?: list| points?)?|\bbullets\b|list of items", re.IGNORECASE)
 _NUMBERED = re.compile(r"番号付き|番号をつけ|番号を付け|numbered (?:list|items|points|steps)", re.IGNORECASE)
 _MARKER = re.compile(
@@ -134,9 +149,11 @@ _NO_DIGITS = re.compile(
 _ENGLISH = re.compile(
     r"\b(?:answer|reply|respond|write|speak|talk)(?: only)? in english\b|\bin english only\b|"
     r"\bonly (?:in )?english\b|\benglish only\b|"
-    r"英語(?:だけ|のみ)?で(?:答|回答|返|話|書)|英語(?:だけ|のみ)を使",
+    r"英語(?:だけ|のみ)?で(?:答|回答|返|話|書)|英語(?:だけ|のみ)を使|"
+    r"(?:返答|回答|応答|出力|返事|答え)は(?:必ず|常に)?英語(?:だけ|のみ)?で",
     re.IGNORECASE,
 )
+_OTHER_LANGUAGE = re.compile(r"english or|or english|英語か|か英語|英語または|または英語|英語や|や英語", re.I)
 _ANSWER = r"(?:every|each|all|your|all of your)\s+(?:answers?|replies|reply|responses?|messages?)"
 _PREFIX = (
     re.compile(
@@ -147,18 +164,20 @@ _PREFIX = (
     re.compile(rf"(?:最初|冒頭|書き出し|はじめ|初め)(?:は|に)(?:必ず)?{_Q}"),
     re.compile(rf"{_Q}\s*(?:から|で)(?:書き)?(?:始め|はじめ)"),
 )
+_LINE = r"the (?:exact )?(?:words?|phrase|line|sentence|sign-off)"
 _CLOSING = (
     re.compile(
-        rf"\bend\s+{_ANSWER}\b[^\n]{{0,30}}?\bwith\s+"
-        r"(?:the (?:exact )?(?:words?|phrase|line|sentence|sign-off))?"
-        rf"\s*:?\s*(?:{_Q}|([^\n\"'“‘]{{2,40}})$)",
+        rf"\bend\s+{_ANSWER}\b[^\n]{{0,30}}?\bwith\s+(?:(?:{_LINE})?\s*:?\s*{_Q}|"
+        rf"{_LINE}\s*:?\s*([^\n\"'“‘]{{2,40}})$)",  # unquoted only as "the exact line: ..."
         re.IGNORECASE,
     ),
     re.compile(rf"(?<!文の)(?<!文)(?:最後|末尾|締め|結び)(?:は|に)(?:必ず)?{_Q}\s*(?:と|を|で)"),
 )
 _POLITE = re.compile(
     r"(?:敬語|丁寧語|丁寧な言葉|です・?ます調?|ですます調?)[^。\n]{0,12}?(?:使わ|使用しな|禁止|なし|無し|NG|やめ|不要|避け)"
-    r"|タメ口|ため口|\b(?:no|never use|don't use|do not use|avoid|without)\b[^.\n]{0,20}?"
+    # タメ口 as the manner asked for, not in a condition (タメ口で話しかけられても、… / タメ口なら)
+    r"|(?:タメ口|ため口)(?:で|を使|に(?:して|する)|口調)(?![^、。]{0,10}(?:ても|でも|たら|なら|れば|場合))"
+    r"|\b(?:no|never use|don't use|do not use|avoid|without)\b[^.\n]{0,20}?"
     r"\b(?:polite|keigo|desu/masu|honorific)",
     re.IGNORECASE,
 )
@@ -229,10 +248,14 @@ def _clauses(text: str) -> list[str]:
     return [c.strip() for c in out if c.strip()]
 
 
-def _stated(clause: str, m: re.Match[str]) -> bool:
-    """The rule matched in ``clause`` is required: not made optional, not negated around the match."""
+def _stated(clause: str, m: re.Match[str], negation: bool) -> bool:
+    """The rule matched in ``clause`` is required: not made optional or conditional (may, if, 必要に応じて,
+    場合は) and, with ``negation``, not negated around the match (do not use bullet points). Rules whose
+    wording is a negation (no digits, 敬語は使わない, never more than three sentences) skip that part."""
     if _OPTIONAL.search(clause):
         return False
+    if not negation:
+        return True
     around = clause[max(0, m.start() - 24) : m.end() + 16]
     return not _NOT.search(around)
 
@@ -240,11 +263,11 @@ def _stated(clause: str, m: re.Match[str]) -> bool:
 def _find(
     patterns: tuple[re.Pattern[str], ...], clauses: list[str], check: bool = True
 ) -> tuple[str, re.Match[str]] | None:
-    """The first clause stating one of ``patterns`` (``check``: and not optional or negated there)."""
+    """The first clause stating one of ``patterns`` as required (``check``: and not negated there)."""
     for clause in clauses:
         for p in patterns:
             m = p.search(clause)
-            if m and (not check or _stated(clause, m)):
+            if m and _stated(clause, m, check):
                 return clause, m
     return None
 
@@ -285,15 +308,20 @@ def derive(system: str | None) -> Rules:
             sign = (mark.group(1) or mark.group(2)) if mark else ("・" if japanese else "-")
             marker = sign if sign in "・•●" else f"{sign} "
     sentences = None
-    m = _first(_SENTENCES, clauses)
+    m = _first(_SENTENCES, clauses, check=False)
     if m:
         sentences = 1 if m.lastindex is None else _num(m.group(1))
     words = None
-    m = _first(_WORDS, clauses)
+    m = _first(_WORDS, clauses, check=False)
     if m:
         words = _num(m.group(1)) - (1 if re.search(r"fewer than|less than|under", m.group(0), re.I) else 0)
+    m = _first(_CAPS, clauses, check=False)
+    if m and m.group(2).lower().startswith("sentence"):
+        sentences = sentences or _num(m.group(1))
+    elif m:
+        words = words or _num(m.group(1))
     chars = None
-    m = _first((_CHARS,), clauses)
+    m = _first(_CHARS, clauses, check=False)
     if m:
         chars = int(m.group(1))
     prefix = None
@@ -317,7 +345,7 @@ def derive(system: str | None) -> Rules:
         marker=marker,
         case=case,
         no_digits=bool(_first((_NO_DIGITS,), clauses, check=False)),
-        english=bool(_first((_ENGLISH,), clauses)),
+        english=bool((en := _find((_ENGLISH,), clauses)) and not _OTHER_LANGUAGE.search(en[0])),
         prefix=prefix,
         closing=closing,
         banned=tuple(dict.fromkeys(banned)),
