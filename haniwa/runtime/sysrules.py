@@ -261,21 +261,21 @@ def _stated(clause: str, m: re.Match[str], negation: bool) -> bool:
 
 
 def _find(
-    patterns: tuple[re.Pattern[str], ...], clauses: list[str], check: bool = True
+    patterns: tuple[re.Pattern[str], ...], clauses: list[str], negation: bool = True
 ) -> tuple[str, re.Match[str]] | None:
-    """The first clause stating one of ``patterns`` as required (``check``: and not negated there)."""
+    """The first clause stating one of ``patterns`` as required (``negation``: and not negated there)."""
     for clause in clauses:
         for p in patterns:
             m = p.search(clause)
-            if m and _stated(clause, m, check):
+            if m and _stated(clause, m, negation):
                 return clause, m
     return None
 
 
 def _first(
-    patterns: tuple[re.Pattern[str], ...], clauses: list[str], check: bool = True
+    patterns: tuple[re.Pattern[str], ...], clauses: list[str], negation: bool = True
 ) -> re.Match[str] | None:
-    found = _find(patterns, clauses, check)
+    found = _find(patterns, clauses, negation)
     return found[1] if found else None
 
 
@@ -289,52 +289,52 @@ def derive(system: str | None) -> Rules:
     if _first((_JSON,), clauses):
         return Rules(json=True, japanese=japanese)
     closing = None
-    found = _find(_CLOSING, clauses, check=False)
+    found = _find(_CLOSING, clauses, negation=False)
     if found:
         closing = next(g for g in found[1].groups() if g).strip()
     ending = None
-    m = _first(_ENDING, clauses, check=False)  # an ending rule is a requirement however it is worded
+    m = _first(_ENDING, clauses, negation=False)  # an ending rule is a requirement however it is worded
     if m and not (found and m.string == found[0]):  # 回答の最後は「以上です。」で締める: the closing line
         ending = m.group(1).strip().rstrip("。.!！")
     items, marker = None, None
     numbered = _find((_NUMBERED,), clauses)
-    listed = numbered or _find((_BULLETS,), clauses) or _find((_MARKER,), clauses, check=False)
+    listed = numbered or _find((_BULLETS,), clauses) or _find((_MARKER,), clauses, negation=False)
     if listed:
         items = _count(listed[0])
-        mark = _first((_MARKER,), clauses, check=False)
+        mark = _first((_MARKER,), clauses, negation=False)
         if numbered:
             marker = "1."
         else:
             sign = (mark.group(1) or mark.group(2)) if mark else ("・" if japanese else "-")
             marker = sign if sign in "・•●" else f"{sign} "
     sentences = None
-    m = _first(_SENTENCES, clauses, check=False)
+    m = _first(_SENTENCES, clauses, negation=False)
     if m:
         sentences = 1 if m.lastindex is None else _num(m.group(1))
     words = None
-    m = _first(_WORDS, clauses, check=False)
+    m = _first(_WORDS, clauses, negation=False)
     if m:
         words = _num(m.group(1)) - (1 if re.search(r"fewer than|less than|under", m.group(0), re.I) else 0)
-    m = _first(_CAPS, clauses, check=False)
+    m = _first(_CAPS, clauses, negation=False)
     if m and m.group(2).lower().startswith("sentence"):
         sentences = sentences or _num(m.group(1))
     elif m:
         words = words or _num(m.group(1))
     chars = None
-    m = _first(_CHARS, clauses, check=False)
+    m = _first(_CHARS, clauses, negation=False)
     if m:
         chars = int(m.group(1))
     prefix = None
-    m = _first(_PREFIX, clauses, check=False)
+    m = _first(_PREFIX, clauses, negation=False)
     if m and len(m.group(1).strip()) >= 2:  # one character is a list marker (「・」で始める)
         prefix = m.group(1).strip()
-    banned: list[str] = list(POLITE_JA) if _first((_POLITE,), clauses, check=False) else []
-    m = _first(_AVOID, clauses, check=False)
+    banned: list[str] = list(POLITE_JA) if _first((_POLITE,), clauses, negation=False) else []
+    m = _first(_AVOID, clauses, negation=False)
     if m:
         word = m.group(1).strip()
         banned += dict.fromkeys((word, word.lower(), word.capitalize(), word.upper()))
-    case = "upper" if _first((_UPPER,), clauses, check=False) else None
-    if _first((_LOWER,), clauses, check=False):
+    case = "upper" if _first((_UPPER,), clauses, negation=False) else None
+    if _first((_LOWER,), clauses, negation=False):
         case = "lower"
     return Rules(
         ending=ending or None,
@@ -344,7 +344,7 @@ def derive(system: str | None) -> Rules:
         items=items if marker else None,
         marker=marker,
         case=case,
-        no_digits=bool(_first((_NO_DIGITS,), clauses, check=False)),
+        no_digits=bool(_first((_NO_DIGITS,), clauses, negation=False)),
         english=bool((en := _find((_ENGLISH,), clauses)) and not _OTHER_LANGUAGE.search(en[0])),
         prefix=prefix,
         closing=closing,
