@@ -24,7 +24,7 @@ Prints, then sums up in a markdown table:
   in one batch, then one token each per step, greedy, no server) on the same GGUF and threads, measured
   right before each level, as the shared machine's load drifts;
 * one stream through haniwa against llama-cpp-python's own streaming completion, same prompt;
-* the process's peak RSS.
+* the peak RSS of the server process (with ``--batching``: the haniwa serve child's VmHWM).
 
 ``--anchor PATH`` (with ``--batching``) also runs llama.cpp's own ``llama-server`` (PATH, built by
 ``bench/build_llama_server.sh``) with ``-np <largest level> -cb`` on the same GGUF, threads and repacking

@@ -435,7 +435,7 @@ class Scheduler:
             grammar = lc.llama_sampler_init_grammar(self._vocab, *(g.encode() for g in seq.grammar))
             if not grammar:
                 lc.llama_sampler_free(chain)
-                raise ModelError(f"{self.name}: llama.cpp rejected the grammar built from the JSON schema")
+                raise ModelError(f"{self.name}: llama.cpp rejected the grammar of this request")
             add(chain, grammar)
         if s.temperature == 0.0:
             add(chain, lc.llama_sampler_init_greedy())
