@@ -146,6 +146,11 @@ def test_a_broken_grammar_is_caught(vocab: Any) -> None:
     assert not llama_cpp.llama_sampler_init_grammar(vocab, b"root ::= [abc", b"root")
 
 
+def test_describe_names_the_rules() -> None:
+    assert derive("語尾は「なのだ」。敬語は使わない。").describe() == "ending='なのだ' banned=8 phrases"
+    assert Rules().describe() == "none"
+
+
 def test_a_ban_alone_needs_no_grammar() -> None:
     assert derive("タメ口で話して。") and grammar(derive("タメ口で話して。")) is None
 

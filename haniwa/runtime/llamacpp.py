@@ -458,6 +458,8 @@ class LlamaChat:
             rules = sysrules.derive(req.system)
             grammar = _grammar({"type": "object"}) if rules.json else sysrules.grammar(rules)
             ban = self._phrase_ban(rules.banned)
+            if rules:  # an answer shaped by the system prompt's rules: say so where operators look
+                logging.getLogger(__name__).info("%s: system_rules %s", self.name, rules.describe())
         prompt, ends = self._prompt(self._chat_messages(req, system))
         out = self._generate(
             prompt,

@@ -224,6 +224,15 @@ class Rules:
             (self.ending, self.max_sentences, self.max_words, self.max_chars, self.items, self.case)
         ) or any((self.no_digits, self.english, self.json, self.prefix, self.closing, self.banned))
 
+    def describe(self) -> str:
+        """The rules found, for logs: ``ending='なのだ' banned=8 phrases``."""
+        parts = [
+            f"{k}={v!r}" if k != "banned" else f"banned={len(v)} phrases"
+            for k, v in vars(self).items()
+            if v and k != "japanese"
+        ]
+        return " ".join(parts) or "none"
+
 
 def _num(word: str) -> int:
     return int(word) if word.isdigit() else _NUM[word.lower()]
