@@ -394,6 +394,10 @@ def batching(
         rss_server = child_rss_mib(pid)
         # every measurement sits next to its baseline: the shared machine's load drifts
         raw_llm = raw_llama(path, 2048, threads)
+        # one full-length answer each first: the first stream after loading ran up to 10% slower (caches,
+        # page faults) and, in a median of 3, pulled haniwa's single-stream figure down
+        converse_stream(rt, model, 0, tokens)
+        raw_completion(raw_llm, PROMPT.format(n=0), tokens)
         single, raw = [], []
         for n in range(1, reps + 1):
             single.append(converse_stream(rt, model, n, tokens))
