@@ -70,6 +70,34 @@ def fields(rules: Rules) -> dict[str, Any]:
         ("タメ口で話して。", {"banned": POLITE_JA}),
         ("Never mention the word 'Python'.", {"banned": ("Python", "python", "PYTHON")}),
         ("「絶対」という言葉は使わないこと。", {"banned": ("絶対",)}),
+        ("「絶対」という言葉は回答の中で一度も使わないでください。", {"banned": ("絶対",)}),
+        # answer language: an imperative, also when it concedes (even when / 質問されても)
+        ("出力言語は英語のみ。", {"english": True}),
+        ("日本語で質問されても英語で回答すること。", {"english": True}),
+        (
+            "Staff read only English, so write every reply in English, even when users write in Japanese.",
+            {"english": True},
+        ),
+        ("Reply in Japanese only.", {"japanese_only": True}),
+        ("英語で話しかけられた場合も、返答はすべて日本語で行ってください。", {"japanese_only": True}),
+        # JSON as an imperative
+        ('Respond with a single JSON object {"city": string} and nothing else.', {"json": True}),
+        ("結果はJSON形式で出力すること。", {"json": True}),
+        ("敬語や丁寧語は絶対に使うな。", {"banned": POLITE_JA}),
+        ("Always finish your reply with a question for the student.", {"question": True}),
+        ("回答は必ず質問で締めくくること。", {"question": True}),
+        ("Never use exclamation marks.", {"marks": ((0x21, 0x21), (0xFF01, 0xFF01))}),
+        ("絵文字は使わないこと。", {"marks": ((0x2600, 0x27BF), (0xFE0F, 0xFE0F), (0x1F000, 0x1FAFF))}),
+        ('Speech rule: end every sentence with the lowercase word "beep".', {"ending": "beep"}),
+        ("手順は番号を振ったリストで、1行に1手順ずつ書くこと。", {"items": (2, 8), "marker": "1."}),
+        (
+            "Reply with a list of 3 to 6 items, each on its own line starting with an asterisk.",
+            {"items": (3, 6), "marker": "* "},
+        ),
+        ("The first line of every reply must be 'Hello!'.", {"prefix": "Hello!"}),
+        ("回答の最後の行には必ず「以上」と書くこと。", {"closing": "以上"}),
+        ("Write your replies in lowercase.", {"case": "lower"}),
+        ("Your answers must be written in all caps.", {"case": "upper"}),
     ],
 )
 def test_rules_read_from_the_system_prompt(system: str, expected: dict[str, Any]) -> None:
@@ -95,6 +123,17 @@ def test_rules_read_from_the_system_prompt(system: str, expected: dict[str, Any]
         "回答の最後に「ご不明点があればお気軽にどうぞ」と添えると親切です。",  # a suggestion
         "語尾は「なのだ」にすること。" + "長い資料。" * 400,  # a document: not read at all
         "",
+        # descriptions of documents, data and users, not instructions for the answer
+        "規程文書は番号付きの条項で構成されています。",
+        "ユーザーは箇条書きのメモを送ってきます（例:「・給食完食」）。",
+        "The runbooks are organized as numbered steps.",
+        "Our ticketing system stores subjects in ALL CAPS.",
+        "The studio's name is styled entirely in lowercase.",
+        "Customers usually write in Japanese.",
+        "検索APIの結果はJSONで返ります。",
+        "語尾に「にゃ」をつけるかどうかは気分次第で構いません。",  # optional
+        "Answer in English or Japanese.",
+        "Support staff speak Japanese and English.",
     ],
 )
 def test_no_rule_when_none_is_stated(system: str) -> None:
@@ -118,6 +157,11 @@ def test_no_rule_when_none_is_stated(system: str) -> None:
         "Start every answer with 'Short answer:'. Answer in one sentence.",
         'End every reply with the line: "Have a nice day!"',
         'Begin each reply with "Sure thing!" and end every reply with \'Bye "now"\'.',
+        "Reply in Japanese only.",
+        "Always finish your reply with a question. Answer in at most two sentences.",
+        "Answer in 100 characters or less... always end with a question. 100文字以内で答えて。",
+        "Never use exclamation marks or emoji. Answer in one sentence.",
+        "絵文字は使わないこと。",
     ],
 )
 @pytest.mark.model  # the bundled GGUF's vocabulary (no weights): llama.cpp builds a grammar against one
@@ -277,6 +321,8 @@ def test_bundled_model_keeps_the_forms(tmp_path: Path) -> None:
         short = ask("Answer in at most two sentences.", "Explain how a refrigerator works.")
         english = ask("あなたは英語の先生。必ず英語だけで答えること。", "おすすめの勉強法は？")
         casual = ask("あなたはユーザーの友達。敬語は使わないこと。", "おすすめの映画を教えてください。")
+        japanese = ask("Reply in Japanese only.", "What is a good hobby?")
+        asks = ask("Always finish your reply with a question. Answer in at most two sentences.", "Hi!")
     finally:
         model.close()
     sentences = [s for s in re.split(r"(?<=[。！!])\n?", nanoda) if s.strip()]
@@ -286,6 +332,8 @@ def test_bundled_model_keeps_the_forms(tmp_path: Path) -> None:
     assert 1 <= len(re.findall(r"[.!?](?:\s|$)", short)) <= 2, short
     assert english.strip() and english.isascii(), english
     assert casual.strip() and not any(p in casual for p in POLITE_JA), casual
+    assert re.match(r"[\u3041-\u30ff\u4e00-\u9fff「『（]", japanese), japanese
+    assert asks.rstrip().endswith(("?", "？")) and len(re.findall(r"[.!?。！？]", asks)) <= 2, asks
 
 
 # -- precision and recall on prompts written by someone who had not read the patterns --------------------
@@ -293,6 +341,12 @@ def test_bundled_model_keeps_the_forms(tmp_path: Path) -> None:
 # tutors; optional and conditional mentions: 必要に応じて箇条書き, "if the user asks for a list") and 40
 # that state one in varied wording. Written for this reader by a separate helper from its docstring only;
 # the reader's optional/conditional handling was then fixed on the false positives they showed.
+# sysrules_negatives2.jsonl: 80 more (2026-12-07), written blind to the reader; 7 of them were read as rules
+# (descriptions of documents and data: 番号付きの条項で構成されています, "stores subjects in ALL CAPS"),
+# which the descriptive-clause check (_DESCRIBES) and imperative-only case and language rules then fixed.
+# sysrules_negatives3.jsonl: 60 more, written blind after that fix: 6 read as rules (tool descriptions in
+# an agent prompt, "a good letter usually stays under 400 words", a database field's 100文字), fixed by
+# _TOOL_LINE, habits (usually, 通常) as optional, and a Japanese limit whose topic is something else.
 DATA = Path(__file__).parent / "data"
 
 
@@ -300,7 +354,10 @@ def rows(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("row", rows("sysrules_negatives.jsonl"), ids=lambda r: r["system"][:40])
+NEGATIVES = [row for n in ("", "2", "3") for row in rows(f"sysrules_negatives{n}.jsonl")]
+
+
+@pytest.mark.parametrize("row", NEGATIVES, ids=lambda r: r["system"][:40])
 def test_realistic_prompt_without_a_rule(row: dict[str, Any]) -> None:
     assert not derive(row["system"]), row["why"]
 

@@ -4,6 +4,7 @@ the grounded generation request, and citations. Wire-free: ``api/bedrock_agent_r
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from haniwa.errors import NotFoundError
 from haniwa.knowledge.base import Hit
-from haniwa.knowledge.generate import Citation, cite, render_prompt
+from haniwa.knowledge.generate import DEFAULT_PROMPT, Citation, cite, render_prompt
 from haniwa.knowledge.retrieve import RetrievalQuery, fuse, retrieve
 from haniwa.knowledge.rewrite import decompose_request, extract_queries, search_query_request
 from haniwa.knowledge.service import KnowledgeBase, KnowledgeService
@@ -108,7 +109,9 @@ async def prepare(svc: KnowledgeService, req: RagRequest) -> Prepared:
         messages.append(Message("user", (TextBlock("Answer using the search results."),)))
     elif not in_template or messages:
         messages.append(Message("user", (TextBlock(req.question),)))
-    chat = ChatRequest(messages=tuple(messages), system=system, params=req.params)
+    # format rules come from the template, never from the documents filled into it (runtime/sysrules.py)
+    rules_from = re.sub(r"\$\w+\$", "", req.template or DEFAULT_PROMPT)
+    chat = ChatRequest(messages=tuple(messages), system=system, params=req.params, rules_from=rules_from)
     return Prepared(session_id, tuple(queries), tuple(hits), chat, tuple(history))
 
 

@@ -117,6 +117,9 @@ class ChatRequest:
     # list, letter case, JSON only...) by constrained decoding (runtime/sysrules.py). None: the model's
     # default (the llamacpp option ``system_rules``). Never applied with tools or a response_schema.
     system_rules: bool | None = None
+    # The text those rules are read from, when the system prompt also carries data: a knowledge-base answer
+    # reads its prompt template, not the search results filled into it. None: the system prompt.
+    rules_from: str | None = None
 
 
 @dataclass(frozen=True)

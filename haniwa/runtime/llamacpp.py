@@ -453,11 +453,11 @@ class LlamaChat:
             grammar = _grammar(req.response_schema)
             schema = JSON_SYSTEM.format(schema=json.dumps(req.response_schema, ensure_ascii=False))
             system = f"{system}\n\n{schema}" if system else schema
-        ban = None
+        ban, closing = None, None
         if req.response_schema is None and not req.tools and self._rules_on(req):
-            rules = sysrules.derive(req.system)
+            rules = sysrules.derive(req.system if req.rules_from is None else req.rules_from)
             grammar = _grammar({"type": "object"}) if rules.json else sysrules.grammar(rules)
-            ban = self._phrase_ban(rules.banned)
+            ban, closing = self._phrase_ban(rules.banned), rules.closing
             if rules:  # an answer shaped by the system prompt's rules: say so where operators look
                 logging.getLogger(__name__).info("%s: system_rules %s", self.name, rules.describe())
         prompt, ends = self._prompt(self._chat_messages(req, system))
@@ -472,6 +472,10 @@ class LlamaChat:
             script=self._script(req),
             ban=ban,
         )
+        if closing and out.stop_reason == "max_tokens" and not out.text.rstrip().endswith(closing):
+            # the grammar keeps the closing line only for an answer that ends: one cut by max_tokens gets
+            # the line the system prompt requires after the cut (its tokens are not counted as generated)
+            emit(TextDelta(f"\n{closing}"))
         emit(StreamEnd(out.stop_reason, _add(spent, Usage(out.prompt_tokens, out.tokens)), out.stop_sequence))
 
     def _choose_tool(self, req: ChatRequest, cancel: threading.Event) -> tuple[ToolSpec | None, Usage]:

@@ -30,6 +30,7 @@ Written by hand: no library reads instructions into grammars; the patterns are s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from haniwa.runtime.phrases import POLITE_JA
@@ -57,13 +58,33 @@ _Q = rf"[{_OPEN}]([^{_CLOSE}\n]{{1,40}})[{_CLOSE}]"  # a quoted word
 
 # a clause that makes its rule optional or says not to do it
 _OPTIONAL = re.compile(
-    r"\b(?:(?:may|can|could|might)(?! only)|feel free|optionally|prefer|ideally|if|when|whenever|unless|"
-    r"upon request|on request|in that case|otherwise)\b"
+    # "even if / even when" concedes: the rule holds either way
+    r"\b(?:(?:may|can|could|might)(?! only)|feel free|optionally|prefer|ideally"
+    r"|(?<!even )(?:if|when|whenever)|unless|upon request|on request|in that case|otherwise)\b"
     r"|[てで]も(?:よい|いい|良い|構わ|構い|OK)|可能なら|できれば|なるべく"
     r"|必要に応じ|必要なら|適宜|お好みで|場合によ|(?:場合|とき|時)(?:は|だけ|のみ|に限り|には)|たら|れば|なら[、,]"
-    r"|(?:られ|され)ても|その場合|その際|こともある|ことがある|と親切|とよい|と良い|といい|がおすすめ|を推奨|望ましい",
+    r"|その場合|その際|こともある|ことがある|と親切|とよい|と良い|といい|がおすすめ|を推奨|望ましい"
+    r"|かどうか|次第|構いません|構わない|自由に|の(?:質問|問い合わせ|相談|メッセージ|入力)(?:には|に対しては|なら)"
+    # a habit, not a rule: "a good letter usually stays under 400 words", 通常は3文程度
+    r"|\b(?:usually|typically|normally|generally|often|sometimes|tends? to)\b"
+    r"|通常|普段|ふだん|たいてい|基本的に",
     re.IGNORECASE,
 )
+# a clause that describes (documents, data, users), not one that instructs: 番号付きの条項で構成されています,
+# "runbooks, which are organized as numbered steps"; the answer as subject still instructs
+_DESCRIBES = re.compile(
+    r"(?:ています|ている|ていました|てきます|てくる|てあります|てある|あります|(?<!で)ある|います|いる|されます"
+    r"|できます|できる|でしょう)[」』）)\]]*[。.!！]?\s*$"
+    r"|\b(?:is|are|was|were)\s+(?:\w+ly\s+)?(?:organi[sz]ed|structured|written|styled|stored|formatted|arranged"
+    r"|laid out|presented|kept|listed|returned|sent|encoded|capitali[sz]ed|spelled|numbered)\b",
+    re.IGNORECASE,
+)
+_ANSWER_IS = re.compile(
+    r"\b(?:your|all|every|each|the)\s+(?:answers?|repl(?:y|ies)|responses?|output|messages?)\s+(?:is|are)\b",
+    re.IGNORECASE,
+)
+# a tool's description in an agent prompt ("- get_policy(): returns a bulleted list"): what the tool does
+_TOOL_LINE = re.compile(r"^(?:[-*•・]\s*)?`?[A-Za-z_][\w.]*`?\s*\([^)]*\)\s*[:：\-–]")
 _NOT = re.compile(
     r"\b(not|never|no|don't|avoid|without)\b|しない|しないで|しません|使わない|使わず|禁止|避け|不要|ないこと"
     r"|ないで|ません",
@@ -75,12 +96,12 @@ _ENDING = (
     re.compile(rf"{_Q}\s*(?:で|と)(?:終わ|終え|終る|しめ|締め|結)"),
     re.compile(
         rf"\bend (?:every|each|all(?: of)?(?: your)?) (?:sentence|sentences|line|lines|phrase|phrases)\b"
-        rf"[^.\n]{{0,24}}?\bwith\s+(?:the (?:word|phrase) )?{_Q}",
+        rf"[^.\n]{{0,24}}?\bwith\s+(?:the (?:[\w-]+ ){{0,2}}?(?:word|phrase) )?{_Q}",
         re.IGNORECASE,
     ),
     re.compile(
         rf"\b(?:every|each|all) (?:sentence|sentences)\b[^.\n]{{0,30}}?\bend(?:s|ing)? (?:with|in)\s+"
-        rf"(?:the (?:word|phrase) )?{_Q}",
+        rf"(?:the (?:[\w-]+ ){{0,2}}?(?:word|phrase) )?{_Q}",
         re.IGNORECASE,
     ),
 )
@@ -117,27 +138,54 @@ _CHARS = (
         re.IGNORECASE,
     ),
 )
-_BULLETS = re.compile(r"箇条書き|bullet(?:ed)?(?: list| points?)?|\bbullets\b|list of items", re.IGNORECASE)
-_NUMBERED = re.compile(r"番号付き|番号をつけ|番号を付け|numbered (?:list|items|points|steps)", re.IGNORECASE)
+# a Japanese limit whose topic is something else (「概要」欄は全角100文字まで), read just before the number
+_OTHER_TOPIC = re.compile(
+    r"(?<!回答|返答|答え|出力|返信|応答|返事|文章|説明|全体)(?<!あなた)(?<!文|答)は[^、。はが]{0,6}$"
+)
+_BULLETS = re.compile(
+    rf"箇条書き|bullet(?:ed)?(?: list| points?)?|\bbullets\b"
+    rf"|\blist of (?:{_N}(?: to | or |-){_N} |{_N} )?items\b",
+    re.IGNORECASE,
+)
+_NUMBERED = re.compile(
+    r"番号付き|番号(?:を|で)?(?:つけ|付け|振|ふ)|連番|numbered (?:list|items|points|steps)", re.IGNORECASE
+)
 _MARKER = re.compile(
     rf"(?:[{_OPEN}]\s?([・\-*•●])\s?[{_CLOSE}]\s*(?:で始|から始|を(?:行頭|先頭|つけ|付け))"
-    rf"|(?:start|begin)s? with\s+[{_OPEN}]([\-*•・])\s?[{_CLOSE}])",
+    rf"|(?:start|begin)s? with\s+[{_OPEN}]([\-*•・])\s?[{_CLOSE}]"
+    r"|(?:start|begin)(?:s|ing|ning)? with (?:an? |the )?(asterisk|dash|hyphen|bullet)\b)",
     re.IGNORECASE,
 )
 _ITEMS = re.compile(
     rf"(?:{_N}\s*(?:〜|~|から|-|–|to|or)\s*)?{_N}\s*(?:つ|個|項目|点|行|items?|bullets?|points?|lines?|steps?)"
-    r"(?![a-z])",
+    r"(?![a-z])(?!\s*(?:に|ずつ|per |each |a line|an item))",  # 1行に1手順, one item per line: no count
     re.IGNORECASE,
 )
+# an imperative, not a description: "write ... in all caps", not "the system stores subjects in ALL CAPS"
+_IMP = (
+    r"(?:^|[:\-•*]\s*|\b(?:always|only|must|should|please|shall|you|and|so|then|to)\s+)(?:always\s+|only\s+)?"
+)
+_VERB = r"(?:answer|reply|respond|write|speak|talk|type|shout|communicate|output)"
+_NOUN = r"(?:replies|responses|answers|output|messages|reply|response|answer|everything you write)"
+_MUST = r"(?:must|should|shall|will|is to|are to)"
+
+
+def _case(words: str) -> str:
+    return (
+        rf"{_IMP}(?:{_VERB}\b[^.\n]{{0,40}}?\b(?:in|using|with)|use)\s+(?:all\s+|only\s+)?{words}"
+        rf"|\b{_NOUN}\b[^.\n]{{0,24}}?\b{_MUST} be (?:written )?(?:entirely |only |all )?in (?:all )?{words}"
+    )
+
+
 _UPPER = re.compile(
-    r"\b(?:in|using|with) (?:all )?(?:upper ?case|uppercase|capital letters|capitals|all caps)\b|"
-    r"\ball caps\b|\bonly (?:upper ?case|capital) letters\b|\bcapital letters only\b|大文字(?:だけ|のみ)",
+    _case(r"(?:upper ?case|capital letters|capitals|all caps)\b")
+    + r"|\bonly (?:upper ?case|capital) letters\b|\b(?:capital letters|all caps) only\b|大文字(?:だけ|のみ)",
     re.IGNORECASE,
 )
 _LOWER = re.compile(
-    r"\b(?:in|using|with) (?:all )?(?:lower ?case|lowercase|small letters)\b|\bonly lower ?case\b|"
-    r"\blower ?case (?:letters )?only\b|\bnever (?:use )?(?:capital|upper ?case) letters\b|"
-    r"\bno (?:capital|upper ?case) letters\b|小文字(?:だけ|のみ)",
+    _case(r"(?:lower ?case|small letters)\b")
+    + r"|\bonly lower ?case\b|\blower ?case (?:letters )?only\b|\bnever (?:use )?(?:capital|upper ?case) "
+    r"letters\b|\bno (?:capital|upper ?case) letters\b|小文字(?:だけ|のみ)",
     re.IGNORECASE,
 )
 _NO_DIGITS = re.compile(
@@ -146,14 +194,29 @@ _NO_DIGITS = re.compile(
     r"アラビア数字を(?:使わ|書か)|数字は(?:使わ|書か)",
     re.IGNORECASE,
 )
-_ENGLISH = re.compile(
-    r"\b(?:answer|reply|respond|write|speak|talk)(?: only)? in english\b|\bin english only\b|"
-    r"\bonly (?:in )?english\b|\benglish only\b|"
-    r"英語(?:だけ|のみ)?で(?:答|回答|返|話|書)|英語(?:だけ|のみ)を使|"
-    r"(?:返答|回答|応答|出力|返事|答え)は(?:必ず|常に)?英語(?:だけ|のみ)?で",
-    re.IGNORECASE,
+
+
+def _language(en: str, ja: str) -> re.Pattern[str]:
+    """An answer language stated as a rule: an imperative (answer/reply/write ... in English, 英語で答える,
+    返答はすべて英語で), not a description of the user (customers write in English, 英語で話しかけられた)."""
+    return re.compile(
+        rf"{_IMP}{_VERB}\b[^.\n]{{0,40}}?\bin {en}\b"
+        rf"|\b{_NOUN}\b[^.\n]{{0,24}}?\b{_MUST} be (?:written )?(?:only )?in {en}\b"
+        rf"|\bin {en} only\b|\bonly (?:in )?{en}\b|\b{en} only\b"
+        rf"|{ja}(?:だけ|のみ)?で(?:答|回答|返|応答|応対|対応|出力|書(?!いて[きく])|話(?!しかけ))|{ja}(?:だけ|のみ)を使"
+        rf"|(?:返答|回答|応答|出力|返事|答え|返信|出力言語|使用言語|言語)は[、,]?(?:必ず|常に|すべて|全て)?{ja}",
+        re.IGNORECASE,
+    )
+
+
+_ENGLISH = _language("english", "英語")
+_JAPANESE = _language("japanese", "日本語")
+_OTHER_LANGUAGE = re.compile(
+    r"(?:english|japanese),? (?:or|and) (?:in )?(?:english|japanese)"
+    r"|(?:英語|日本語)(?:か|または|や|と)(?:英語|日本語)",
+    re.I,
 )
-_OTHER_LANGUAGE = re.compile(r"english or|or english|英語か|か英語|英語または|または英語|英語や|や英語", re.I)
+
 _ANSWER = r"(?:every|each|all|your|all of your)\s+(?:answers?|replies|reply|responses?|messages?)"
 _PREFIX = (
     re.compile(
@@ -161,20 +224,34 @@ _PREFIX = (
         rf"\s*:?\s*{_Q}",
         re.IGNORECASE,
     ),
-    re.compile(rf"(?:最初|冒頭|書き出し|はじめ|初め)(?:は|に)(?:必ず)?{_Q}"),
+    re.compile(
+        rf"\bfirst (?:line|words?|sentence) of {_ANSWER}\b[^\n]{{0,20}}?\b{_MUST} be\s*:?\s*{_Q}",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"(?:最初|冒頭|書き出し|はじめ|初め|(?:1|一)行目|最初の(?:行|一文|一行))(?:は|に|には)[、,]?(?:必ず|常に)?{_Q}"
+    ),
     re.compile(rf"{_Q}\s*(?:から|で)(?:書き)?(?:始め|はじめ)"),
 )
 _LINE = r"the (?:exact )?(?:words?|phrase|line|sentence|sign-off)"
 _CLOSING = (
     re.compile(
-        rf"\bend\s+{_ANSWER}\b[^\n]{{0,30}}?\bwith\s+(?:(?:{_LINE})?\s*:?\s*{_Q}|"
+        rf"\b(?:end|finish|close|conclude|sign off)\s+(?:{_ANSWER}\b[^\n]{{0,30}}?)?\bwith\s+"
+        rf"(?:(?:{_LINE})?\s*:?\s*{_Q}|"
         rf"{_LINE}\s*:?\s*([^\n\"'“‘]{{2,40}})$)",  # unquoted only as "the exact line: ..."
         re.IGNORECASE,
     ),
-    re.compile(rf"(?<!文の)(?<!文)(?:最後|末尾|締め|結び)(?:は|に)(?:必ず)?{_Q}\s*(?:と|を|で)"),
+    re.compile(
+        rf"\blast (?:line|sentence) of {_ANSWER}\b[^\n]{{0,20}}?\b{_MUST} be\s*:?\s*{_Q}",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"(?<!文の)(?<!文)(?:最後|末尾|締め|結び|最後の(?:行|一文|一行)|最終行)(?:は|に|には)[、,]?(?:必ず|常に)?{_Q}"
+        r"\s*(?:と|を|で)"
+    ),
 )
 _POLITE = re.compile(
-    r"(?:敬語|丁寧語|丁寧な言葉|です・?ます調?|ですます調?)[^。\n]{0,12}?(?:使わ|使用しな|禁止|なし|無し|NG|やめ|不要|避け)"
+    r"(?:敬語|丁寧語|丁寧な言葉|です・?ます調?|ですます調?)[^。\n]{0,12}?(?:使わ|使用しな|使うな|使っては|禁止|なし|無し|NG|やめ|不要|避け)"
     # タメ口 as the manner asked for, not in a condition (タメ口で話しかけられても、… / タメ口なら)
     r"|(?:タメ口|ため口)(?:で|を使|に(?:して|する)|口調)(?![^、。]{0,10}(?:ても|でも|たら|なら|れば|場合))"
     r"|\b(?:no|never use|don't use|do not use|avoid|without)\b[^.\n]{0,20}?"
@@ -188,14 +265,46 @@ _AVOID = (
         re.IGNORECASE,
     ),
     re.compile(
-        rf"{_Q}\s*(?:という(?:言葉|単語|表現|語|フレーズ))?\s*(?:は|を)?\s*(?:絶対に|一切|決して)?\s*"
-        r"(?:使わ|使用しな|言わ|書か|用いな|禁止|避け|NG)"
+        rf"{_Q}\s*(?:という(?:言葉|単語|表現|語|フレーズ))?\s*(?:は|を)?[^。\n「」]{{0,12}}?(?:絶対に|一切|決して)?\s*"
+        r"(?:(?:使わ|言わ|書か|用い)(?:ない|ず|な[いくけ]?)|使用しな|禁止|避け|NG)"
+    ),
+)
+_QUESTION = re.compile(
+    rf"\b(?:end|finish|close|conclude|wrap up)\s+(?:{_ANSWER}\s+|(?:each|every) time\s+)?(?:with|on)\s+"
+    r"(?:a |one )?(?:\w+[ -])?question\b|\bask (?:a |one )?(?:\w+[ -])?question at the end\b"
+    r"|(?:最後|末尾|終わり|締め|結び)(?:は|に)[、,]?(?:必ず|常に)?[^。\n]{0,12}?(?:質問|問いかけ)"
+    r"(?:で|を(?:する|して|入れ|つけ|付け|添え|投げ))"
+    r"|(?:質問|問いかけ|疑問文)で(?:終わ|終え|締め|結|しめ)",
+    re.IGNORECASE,
+)
+_NO_USE = r"\b(?:no|never use|never write|never include|do not use|don't use|without|avoid)\b"
+_MARKS = (  # marks the answer may not hold: (pattern, characters)
+    (
+        re.compile(
+            rf"{_NO_USE}[^.\n]{{0,30}}?\bexclamation (?:marks?|points?)\b"
+            r"|(?:感嘆符|ビックリマーク|びっくりマーク|エクスクラメーションマーク|「[!！]」)"
+            r"[^。\n]{0,8}?(?:使わ|使用しな|使うな|禁止|なし|NG|避け)",
+            re.IGNORECASE,
+        ),
+        ((0x21, 0x21), (0xFF01, 0xFF01)),
+    ),
+    (
+        re.compile(
+            rf"{_NO_USE}[^.\n]{{0,30}}?\b(?:emojis?|emoticons?)\b"
+            r"|(?:絵文字|顔文字)[^。\n]{0,8}?(?:使わ|使用しな|使うな|禁止|なし|NG|避け)",
+            re.IGNORECASE,
+        ),
+        ((0x2600, 0x27BF), (0xFE0F, 0xFE0F), (0x1F000, 0x1FAFF)),
     ),
 )
 _JSON = re.compile(
     r"\b(?:reply|respond|answer|output|return|write)\b[^.\n]{0,24}\bonly\b[^.\n]{0,16}\bjson\b|"
     r"\bonly (?:output |return |reply with |respond with )?(?:a |one )?(?:valid )?json\b|"
-    r"\bjson only\b|JSON(?:形式)?(?:だけ|のみ)で|JSON(?:形式)?(?:だけ|のみ)を(?:出力|返)",
+    r"\bjson only\b|JSON(?:形式)?(?:だけ|のみ)で|JSON(?:形式)?(?:だけ|のみ)を(?:出力|返)|"
+    # an imperative: "Respond with a single JSON object", JSON形式で出力すること (not "the tool returns JSON")
+    r"(?:^|[:\-•*]\s*|\b(?:always|must|should|please|you|and|so|then)\s+)(?:reply|respond|answer|output|return)\s+"
+    r"(?:with|in|as)?\s*(?:a |one |a single |only |valid |only a |strictly )*json\b|"
+    r"JSON(?:形式|オブジェクト)?(?:だけ|のみ)?で(?:出力|返(?:す|して|答|信)|回答|答え)",
     re.IGNORECASE,
 )
 
@@ -218,11 +327,16 @@ class Rules:
     closing: str | None = None  # and ends with this line
     banned: tuple[str, ...] = ()  # phrases the answer may not hold (polite forms, a word to avoid)
     japanese: bool = False  # the system prompt is Japanese (sentence ends 。！？)
+    japanese_only: bool = False  # answer in Japanese: the answer starts with a Japanese character
+    question: bool = False  # the answer ends with a question mark
+    marks: tuple[tuple[int, int], ...] = ()  # code-point ranges the answer may not hold (!, emoji)
 
     def __bool__(self) -> bool:
-        return any(
-            (self.ending, self.max_sentences, self.max_words, self.max_chars, self.items, self.case)
-        ) or any((self.no_digits, self.english, self.json, self.prefix, self.closing, self.banned))
+        return (
+            any((self.ending, self.max_sentences, self.max_words, self.max_chars, self.items, self.case))
+            or any((self.no_digits, self.english, self.json, self.prefix, self.closing, self.banned))
+            or any((self.japanese_only, self.question, self.marks))
+        )
 
     def describe(self) -> str:
         """The rules found, for logs: ``ending='なのだ' banned=8 phrases``."""
@@ -240,7 +354,7 @@ def _num(word: str) -> int:
 
 def _clauses(text: str) -> list[str]:
     """Sentences of the system prompt, each a clause a rule is read from; a quoted text (「こんにちは！」,
-    "Sure thing!") stays whole."""
+    "Sure thing!", 'Hello!') stays whole."""
     out, start, depth = [], 0, 0
     for i, ch in enumerate(text):
         if ch in "「『“":
@@ -249,6 +363,10 @@ def _clauses(text: str) -> list[str]:
             depth -= 1
         elif ch == '"':
             depth = 0 if depth else 1
+        elif ch == "'" and not depth and text[i - 1 : i] in ("", " ", "(", ":", "\n"):
+            depth = 1  # an opening single quote ('Hello!'), not an apostrophe (don't)
+        elif ch == "'" and depth and not text[i + 1 : i + 2].isalnum():
+            depth = 0
         end = ch in "。！？!?\n" or (ch in ".;" and text[i + 1 : i + 2] in (" ", "\n", ""))
         if end and (not depth or ch == "\n"):
             out.append(text[start : i + 1])
@@ -261,7 +379,10 @@ def _stated(clause: str, m: re.Match[str], negation: bool) -> bool:
     """The rule matched in ``clause`` is required: not made optional or conditional (may, if, 必要に応じて,
     場合は) and, with ``negation``, not negated around the match (do not use bullet points). Rules whose
     wording is a negation (no digits, 敬語は使わない, never more than three sentences) skip that part."""
-    if _OPTIONAL.search(clause):
+    bare = re.sub(r"[（(][^（）()]*[）)]\s*([。.]?)\s*$", r"\1", clause)  # a closing (例: ...) aside
+    if _OPTIONAL.search(clause) or _TOOL_LINE.match(clause):
+        return False
+    if _DESCRIBES.search(bare) and not _ANSWER_IS.search(clause):
         return False
     if not negation:
         return True
@@ -314,7 +435,8 @@ def derive(system: str | None) -> Rules:
         if numbered:
             marker = "1."
         else:
-            sign = (mark.group(1) or mark.group(2)) if mark else ("・" if japanese else "-")
+            sign = next(g for g in mark.groups() if g) if mark else ("・" if japanese else "-")
+            sign = {"asterisk": "*", "dash": "-", "hyphen": "-", "bullet": "•"}.get(sign.lower(), sign)
             marker = sign if sign in "・•●" else f"{sign} "
     sentences = None
     m = _first(_SENTENCES, clauses, negation=False)
@@ -331,7 +453,7 @@ def derive(system: str | None) -> Rules:
         words = words or _num(m.group(1))
     chars = None
     m = _first(_CHARS, clauses, negation=False)
-    if m:
+    if m and not _OTHER_TOPIC.search(m.string[max(0, m.start() - 16) : m.start()]):
         chars = int(m.group(1))
     prefix = None
     m = _first(_PREFIX, clauses, negation=False)
@@ -342,6 +464,10 @@ def derive(system: str | None) -> Rules:
     if m:
         word = m.group(1).strip()
         banned += dict.fromkeys((word, word.lower(), word.capitalize(), word.upper()))
+    english, japanese_only = (
+        bool((found := _find((p,), clauses)) and not _OTHER_LANGUAGE.search(found[0]))
+        for p in (_ENGLISH, _JAPANESE)
+    )
     case = "upper" if _first((_UPPER,), clauses, negation=False) else None
     if _first((_LOWER,), clauses, negation=False):
         case = "lower"
@@ -354,7 +480,10 @@ def derive(system: str | None) -> Rules:
         marker=marker,
         case=case,
         no_digits=bool(_first((_NO_DIGITS,), clauses, negation=False)),
-        english=bool((en := _find((_ENGLISH,), clauses)) and not _OTHER_LANGUAGE.search(en[0])),
+        english=english and not japanese_only,
+        japanese_only=japanese_only and not english,
+        question=bool(_first((_QUESTION,), clauses)),
+        marks=tuple(r for p, ranges in _MARKS if _first((p,), clauses, negation=False) for r in ranges),
         prefix=prefix,
         closing=closing,
         banned=tuple(dict.fromkeys(banned)),
@@ -375,7 +504,9 @@ def _count(clause: str) -> tuple[int, int]:
 
 # -- grammar ------------------------------------------------------------------------------------------
 def _escape(ch: str) -> str:
-    return ch if ch.isalnum() and ch.isascii() else f"\\u{ord(ch):04X}"
+    if ch.isalnum() and ch.isascii():
+        return ch
+    return f"\\u{ord(ch):04X}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08X}"
 
 
 # digits in every script a small model reaches for once ASCII digits are masked (full-width, Arabic-Indic,
@@ -395,19 +526,22 @@ def _cls(rules: Rules, stop: str = "") -> str:
         banned |= set(range(ord("A"), ord("Z") + 1))
     if rules.no_digits:
         banned |= _DIGITS
+    for lo, hi in rules.marks:
+        banned |= set(range(lo, hi + 1))
     if rules.english:  # printable ASCII and line breaks, listed as ranges
-        allowed = [c for c in [10, *range(0x20, 0x7F)] if c not in banned]
-        spans: list[tuple[int, int]] = []
-        for c in allowed:
-            if spans and spans[-1][1] == c - 1:
-                spans[-1] = (spans[-1][0], c)
-            else:
-                spans.append((c, c))
-        body = "".join(
-            _escape(chr(a)) if a == b else f"{_escape(chr(a))}-{_escape(chr(b))}" for a, b in spans
-        )
-        return f"[{body}]"
-    return "[^" + "".join(_escape(chr(c)) for c in sorted(banned)) + "]"
+        return f"[{_spans(c for c in [10, *range(0x20, 0x7F)] if c not in banned)}]"
+    return f"[^{_spans(banned)}]"
+
+
+def _spans(codes: Iterable[int]) -> str:
+    """Code points as the inside of a GBNF character class, runs written as ranges."""
+    spans: list[tuple[int, int]] = []
+    for c in sorted(codes):
+        if spans and spans[-1][1] == c - 1:
+            spans[-1] = (spans[-1][0], c)
+        else:
+            spans.append((c, c))
+    return "".join(_escape(chr(a)) if a == b else f"{_escape(chr(a))}-{_escape(chr(b))}" for a, b in spans)
 
 
 def _literal(text: str) -> str:
@@ -428,16 +562,26 @@ def grammar(rules: Rules) -> str | None:
     return f"root ::= {head}main\n{body}"
 
 
+def _keep(rules: Rules, marks: str) -> str:
+    """The sentence marks in ``marks`` that ``rules`` allow (no "!" under "never use exclamation marks")."""
+    return "".join(c for c in marks if not any(lo <= ord(c) <= hi for lo, hi in rules.marks))
+
+
+# the first character of an answer in Japanese: kana, kanji, or an opening bracket
+_JA_START = "[\\u3041-\\u3096\\u30A1-\\u30FC\\u4E00-\\u9FFF\\u3005\\u300C\\u300E\\uFF08]"
+
+
 def _free(rules: Rules) -> str:
     return f"root ::= {_cls(rules)}+\n"
 
 
 def _body(rules: Rules) -> str:
     """The answer's form under ``rules``, as GBNF with its own ``root``."""
-    ja = rules.japanese and not rules.english
-    ends = "。！？!?" if ja else ".!?"
+    ja = (rules.japanese or rules.japanese_only) and not rules.english
+    ends = _keep(rules, "。！？!?" if ja else ".!?")
+    ask = "[?\\uFF1F]" if rules.question and not rules.ending else ""  # the last sentence asks
     if rules.ending:
-        close = "[。！!]" if ja else "[.!]"
+        close = f"[{_keep(rules, '。！!' if ja else '.!')}]"
         sent = f"{_cls(rules, ends + chr(10))}{{1,{SENTENCE_CHARS}}} {_literal(rules.ending)} {close}"
     else:
         sent = f"{_cls(rules, ends + chr(10))}+ [{''.join(_escape(c) for c in ends)}]"
@@ -456,6 +600,9 @@ def _body(rules: Rules) -> str:
         return f'root ::= item{{{least},{most}}}\nitem ::= "{rules.marker}" line "\\n"\nline ::= {line}\n'
     if rules.max_sentences is not None:
         n = rules.max_sentences
+        if ask:
+            last = f"{_cls(rules, ends + chr(10))}+ {ask}"
+            return f"root ::= (sent {sep}){{0,{n - 1}}} last\nsent ::= {sent}\nlast ::= {last}\n"
         return f"root ::= sent ({sep} sent){{0,{n - 1}}}\nsent ::= {sent}\n"
     if rules.ending:
         return f"root ::= sent ({sep} sent)*\nsent ::= {sent}\n"
@@ -463,5 +610,10 @@ def _body(rules: Rules) -> str:
         word_cls = _cls(rules, " \n")
         return f'root ::= word ((" " | "\\n") word){{0,{rules.max_words - 1}}}\nword ::= {word_cls}+\n'
     if rules.max_chars is not None:
+        if ask:
+            return f"root ::= {_cls(rules)}{{0,{rules.max_chars - 1}}} {ask}\n"
         return f"root ::= {_cls(rules)}{{1,{rules.max_chars}}}\n"
+    if ask or rules.japanese_only:
+        start = _JA_START if rules.japanese_only and not rules.english else ""
+        return f"root ::= {start} {_cls(rules)}{'*' if start else '+'} {ask}\n".replace("  ", " ")
     return _free(rules)
