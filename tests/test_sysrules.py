@@ -86,6 +86,7 @@ def fields(rules: Rules) -> dict[str, Any]:
         ("敬語や丁寧語は絶対に使うな。", {"banned": POLITE_JA}),
         ("Always finish your reply with a question for the student.", {"question": True}),
         ("回答は必ず質問で締めくくること。", {"question": True}),
+        ("最後の文は必ず「？」で終えること。", {"question": True}),  # a mark, not a sentence ending
         ("Never use exclamation marks.", {"marks": ((0x21, 0x21), (0xFF01, 0xFF01))}),
         ("絵文字は使わないこと。", {"marks": ((0x2600, 0x27BF), (0xFE0F, 0xFE0F), (0x1F000, 0x1FAFF))}),
         ('Speech rule: end every sentence with the lowercase word "beep".', {"ending": "beep"}),

@@ -426,6 +426,9 @@ def derive(system: str | None) -> Rules:
     m = _first(_ENDING, clauses, negation=False)  # an ending rule is a requirement however it is worded
     if m and not (found and m.string == found[0]):  # 回答の最後は「以上です。」で締める: the closing line
         ending = m.group(1).strip().rstrip("。.!！")
+    asks = bool(_first((_QUESTION,), clauses))
+    if ending and not re.sub(r"[\W_]", "", ending):  # 「？」で終える: a mark, not a word ending a sentence
+        asks, ending = asks or bool(set(ending) & set("?？")), None
     items, marker = None, None
     numbered = _find((_NUMBERED,), clauses)
     listed = numbered or _find((_BULLETS,), clauses) or _find((_MARKER,), clauses, negation=False)
@@ -482,7 +485,7 @@ def derive(system: str | None) -> Rules:
         no_digits=bool(_first((_NO_DIGITS,), clauses, negation=False)),
         english=english and not japanese_only,
         japanese_only=japanese_only and not english,
-        question=bool(_first((_QUESTION,), clauses)),
+        question=asks,
         marks=tuple(r for p, ranges in _MARKS if _first((p,), clauses, negation=False) for r in ranges),
         prefix=prefix,
         closing=closing,
