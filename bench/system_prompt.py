@@ -52,6 +52,9 @@ Configurations, each means alone and then together:
 * ``D``: the runtime's ``system_rules``: the format rules read from the system prompt itself by
   haniwa/runtime/sysrules.py and kept by a grammar (what C does by hand, derived from the free text).
 * ``BD``: B and D together: the shipped defaults. Every other config runs with both turned off.
+* ``BDM``: BD with ``system_rules_reader = "model"``: the model reads the rules too, and the text must
+  ground them (haniwa/runtime/rulereader.py); its reading call is counted in the answer's seconds the first
+  time a system prompt is seen.
 
 The model runs in-process (LlamaCppBackend on the bundled GGUF, one thread), so latencies are the model's
 own: mean wall seconds per answer. Identical prompts (a config that leaves a case unchanged) are answered
@@ -82,7 +85,7 @@ from haniwa.runtime.llamacpp import LlamaChat, LlamaCppBackend, LlamaOptions  # 
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
 MODELS = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
-CONFIGS = ("base", "A", "B", "C", "BC", "D", "BD")
+CONFIGS = ("base", "A", "B", "C", "BC", "D", "BD", "BDM")
 
 # -- checks: each returns None (kept) or why the rule was broken ---------------------------------------
 Check = Callable[[str], str | None]
@@ -592,7 +595,7 @@ def plan(case: Case, prompt: str, config: str, max_tokens: int) -> Plan:
         if case.schema is not None:
             req = replace(req, response_schema=case.schema)
         grammar = case.grammar
-    key = json.dumps([repr(req), grammar], ensure_ascii=False)
+    key = json.dumps([repr(req), grammar, "M" in config], ensure_ascii=False)
     return Plan(req, grammar, key)
 
 
@@ -636,6 +639,7 @@ async def run_model(
             for config in configs:
                 p = plan(case, prompt, config, max_tokens)
                 if p.key not in done:
+                    chat._rules_reader = "model" if "M" in config else "patterns"  # M: runtime/rulereader.py
                     start = time.perf_counter()
                     with constrained(chat, p.grammar):
                         res = await chat.converse(p.req)

@@ -99,6 +99,27 @@ def fields(rules: Rules) -> dict[str, Any]:
         ("回答の最後の行には必ず「以上」と書くこと。", {"closing": "以上"}),
         ("Write your replies in lowercase.", {"case": "lower"}),
         ("Your answers must be written in all caps.", {"case": "upper"}),
+        # examples in quotes or parentheses do not make a rule optional or negated
+        ("文の終わりはすべて「じゃ」にすること（例：「焦らんでもよいのじゃ。」）。", {"ending": "じゃ"}),
+        ("回答は英語で書くこと（日本語を混ぜないこと）。", {"english": True}),
+        ("算用数字（0〜9）は使わず、漢数字で書くこと。", {"no_digits": True}),
+        ("一つの回答は三文を超えてはならない。", {"max_sentences": 3}),
+        ("Hard limit: twelve words per reply.", {"max_words": 12}),
+        ("Output the JSON object only: no prose.", {"json": True}),
+        ("結果はJSONオブジェクトだけを出力すること。", {"json": True}),
+        ('Our style guide forbids the word "cheap".', {"banned": ("cheap", "Cheap", "CHEAP")}),
+        ("どの回答も必ず「毎度どうも。」という一文から書き始めてください。", {"prefix": "毎度どうも。"}),
+        (
+            'Every reply must open with the exact words "Ahoy there!" before anything else.',
+            {"prefix": "Ahoy there!"},
+        ),
+        (
+            "The final line of every answer must be this, on its own line:\nStay curious, the Lab",
+            {"closing": "Stay curious, the Lab"},
+        ),
+        ("行頭に「◆」を付けた箇条書きで3行。", {"items": (3, 3), "marker": "◆"}),
+        ("Reply with bullet points that start with the '>' character.", {"items": (2, 8), "marker": "> "}),
+        ("Answers = numbered steps, one per line. Five steps max.", {"items": (2, 5), "marker": "1."}),
     ],
 )
 def test_rules_read_from_the_system_prompt(system: str, expected: dict[str, Any]) -> None:
@@ -135,6 +156,9 @@ def test_rules_read_from_the_system_prompt(system: str, expected: dict[str, Any]
         "語尾に「にゃ」をつけるかどうかは気分次第で構いません。",  # optional
         "Answer in English or Japanese.",
         "Support staff speak Japanese and English.",
+        "日本語の質問には日本語で答えてください。",  # the language follows the user's
+        "Answer in the same language as the question.",
+        "You can use these tools:\n- get_policy(): returns the policy as a numbered list",  # a tool's output
     ],
 )
 def test_no_rule_when_none_is_stated(system: str) -> None:
@@ -253,6 +277,8 @@ def recorder(option: bool) -> tuple[LlamaChat, list[str | None]]:
     c.name = "fake"
     c._system_reminder = False
     c._system_rules = option
+    c._rules_reader = "patterns"
+    c._read = {}
     c._japanese_script = "off"
     c._prompt = lambda messages: ([1, 2, 3], [])  # type: ignore[method-assign]
 
@@ -323,6 +349,13 @@ def test_bundled_model_keeps_the_forms(tmp_path: Path) -> None:
         english = ask("あなたは英語の先生。必ず英語だけで答えること。", "おすすめの勉強法は？")
         casual = ask("あなたはユーザーの友達。敬語は使わないこと。", "おすすめの映画を教えてください。")
         japanese = ask("Reply in Japanese only.", "What is a good hobby?")
+        model._rules_reader = (
+            "model"  # the model reads the rules too (runtime/rulereader.py), once per prompt
+        )
+        ask("Keep every reply to two sentences, never more.", "What is rain?")
+        ask("You are a helpful assistant for a bakery.", "Hello")  # no evidence word: no reading call
+        read = dict(model._read)
+        model._rules_reader = "patterns"
         asks = ask("Always finish your reply with a question. Answer in at most two sentences.", "Hi!")
     finally:
         model.close()
@@ -334,6 +367,11 @@ def test_bundled_model_keeps_the_forms(tmp_path: Path) -> None:
     assert english.strip() and english.isascii(), english
     assert casual.strip() and not any(p in casual for p in POLITE_JA), casual
     assert re.match(r"[\u3041-\u30ff\u4e00-\u9fff「『（]", japanese), japanese
+    assert set(read) == {
+        "Keep every reply to two sentences, never more.",
+        "You are a helpful assistant for a bakery.",
+    }
+    assert not read["You are a helpful assistant for a bakery."]  # grounded rules only: none here
     assert asks.rstrip().endswith(("?", "？")) and len(re.findall(r"[.!?。！？]", asks)) <= 2, asks
 
 

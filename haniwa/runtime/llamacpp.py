@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from haniwa.config import Settings
 from haniwa.errors import ModelError, ModelNotReadyError, PlatformError, UsageError, ValidationError
 from haniwa.hookspecs import hookimpl
-from haniwa.runtime import bundled, sysrules
+from haniwa.runtime import bundled, rulereader, sysrules
 from haniwa.runtime.base import (
     ChatBackend,
     ChatEvent,
@@ -176,6 +176,11 @@ class LlamaOptions(BaseModel):
         "most N sentences/words/characters, bullet or numbered lists, letter case, no digits, English only, "
         "JSON only, a fixed first or last line) by constrained decoding, for a plain chat request (no tools, "
         "no response schema); a request's system_rules wins. See runtime/sysrules.py.",
+    )
+    system_rules_reader: Literal["patterns", "model"] = Field(
+        "patterns",
+        description="How system_rules reads the rules: patterns only, or the model too (one constrained call "
+        "per new system prompt, whose proposals the text must ground; see runtime/rulereader.py).",
     )
     system_reminder: bool = Field(
         True,
@@ -311,6 +316,7 @@ class LlamaChat:
         japanese_script: str = "auto",
         system_reminder: bool = True,
         system_rules: bool = True,
+        rules_reader: str = "patterns",
         slots: int = 1,
         chunk: int = 128,
         threads: int = 1,
@@ -325,6 +331,8 @@ class LlamaChat:
         self._japanese_script = japanese_script
         self._system_reminder = system_reminder
         self._system_rules = system_rules
+        self._rules_reader = rules_reader
+        self._read: dict[str, sysrules.Rules] = {}  # system prompt → the rules the model read in it
         self._bans: dict[tuple[str, ...], PhraseBan] = {}
         self._script_mask: ScriptMask | None = None  # built on the first Japanese request (~0.5 s)
         # one thread per request in progress, blocked on the scheduler most of the time; the registry's
@@ -415,6 +423,23 @@ class LlamaChat:
     def _rules_on(self, req: ChatRequest) -> bool:
         return self._system_rules if req.system_rules is None else req.system_rules
 
+    def _read_rules(self, system: str, cancel: threading.Event) -> sysrules.Rules:
+        """The rules the model reads in ``system`` and the text grounds (runtime/rulereader.py), once per
+        system prompt (its tokens are not counted in the request's usage)."""
+        found = self._read.get(system)
+        if found is None:
+            found = sysrules.Rules()
+            if rulereader.worth_asking(system):
+                prompt, ends = self._prompt(rulereader.turns(system))
+                greedy = _Sampling.greedy(200, 0)
+                out = self._generate(prompt, greedy, (), ends, _grammar(rulereader.SCHEMA), cancel, None)
+                found = rulereader.ground(rulereader.parse(out.text), system)
+            if len(self._read) >= 256:
+                self._read.pop(next(iter(self._read)))
+            if not cancel.is_set():  # a reading cut short is not kept
+                self._read[system] = found
+        return found
+
     def _phrase_ban(self, phrases: tuple[str, ...]) -> PhraseBan | None:
         """The ban tables of ``phrases`` on this vocabulary (built once per phrase set, ~0.5 s)."""
         if not phrases:
@@ -455,7 +480,10 @@ class LlamaChat:
             system = f"{system}\n\n{schema}" if system else schema
         ban, closing = None, None
         if req.response_schema is None and not req.tools and self._rules_on(req):
-            rules = sysrules.derive(req.system if req.rules_from is None else req.rules_from)
+            src = req.system if req.rules_from is None else req.rules_from
+            rules = sysrules.derive(src)
+            if self._rules_reader == "model" and src and len(src) <= sysrules.MAX_CHARS:
+                rules = rulereader.merge(rules, self._read_rules(src, cancel))
             grammar = _grammar({"type": "object"}) if rules.json else sysrules.grammar(rules)
             ban, closing = self._phrase_ban(rules.banned), rules.closing
             if rules:  # an answer shaped by the system prompt's rules: say so where operators look
@@ -754,6 +782,7 @@ class LlamaCppBackend:
             japanese_script=options.japanese_script,
             system_reminder=options.system_reminder,
             system_rules=options.system_rules,
+            rules_reader=options.system_rules_reader,
             slots=slots,
             chunk=chunk,
             threads=threads,

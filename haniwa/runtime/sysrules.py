@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from haniwa.runtime.phrases import POLITE_JA
 
-__all__ = ["MAX_CHARS", "Rules", "derive", "grammar"]
+__all__ = ["EMOJI", "EXCLAMATION", "MAX_CHARS", "Rules", "derive", "grammar", "stated_clauses"]
 
 MAX_CHARS = 1000  # as the system reminder: longer system prompts are documents or agent instructions
 SENTENCE_CHARS = 80  # a sentence under an ending rule is bounded, or the model dodges the ending with
@@ -47,8 +47,15 @@ _NUM = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "a single": 1, "a": 1, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
     "八": 8, "九": 9, "十": 10, "ひとつ": 1, "ふたつ": 2, "みっつ": 3, "よっつ": 4, "いつつ": 5,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "a hundred": 100, "one hundred": 100,
 }  # fmt: skip
-_N = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten|a single|[一二三四五六七八九十])"
+_N = (
+    r"(\d+|(?:a|one) hundred|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen"
+    r"|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|one|two|three|four|five|six|seven|eight|nine|ten|a single"
+    r"|[一二三四五六七八九十])"
+)
 # full-width digits and Latin letters read as ASCII (same length, so quoted words keep the user's form)
 _WIDE = str.maketrans(
     {c: chr(c - 0xFEE0) for c in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]}
@@ -64,7 +71,7 @@ _OPTIONAL = re.compile(
     r"|[てで]も(?:よい|いい|良い|構わ|構い|OK)|可能なら|できれば|なるべく"
     r"|必要に応じ|必要なら|適宜|お好みで|場合によ|(?:場合|とき|時)(?:は|だけ|のみ|に限り|には)|たら|れば|なら[、,]"
     r"|その場合|その際|こともある|ことがある|と親切|とよい|と良い|といい|がおすすめ|を推奨|望ましい"
-    r"|かどうか|次第|構いません|構わない|自由に|の(?:質問|問い合わせ|相談|メッセージ|入力)(?:には|に対しては|なら)"
+    r"|かどうか|次第|構いません|構わない|自由に"
     # a habit, not a rule: "a good letter usually stays under 400 words", 通常は3文程度
     r"|\b(?:usually|typically|normally|generally|often|sometimes|tends? to)\b"
     r"|通常|普段|ふだん|たいてい|基本的に",
@@ -83,6 +90,7 @@ _ANSWER_IS = re.compile(
     r"\b(?:your|all|every|each|the)\s+(?:answers?|repl(?:y|ies)|responses?|output|messages?)\s+(?:is|are)\b",
     re.IGNORECASE,
 )
+_ASIDE = re.compile(r"「[^」]*」|『[^』]*』|“[^”]*”|\"[^\"]*\"|（[^（）]*）|\([^()]*\)")
 # a tool's description in an agent prompt ("- get_policy(): returns a bulleted list"): what the tool does
 _TOOL_LINE = re.compile(r"^(?:[-*•・]\s*)?`?[A-Za-z_][\w.]*`?\s*\([^)]*\)\s*[:：\-–]")
 _NOT = re.compile(
@@ -106,7 +114,9 @@ _ENDING = (
     ),
 )
 _SENTENCES = (
-    re.compile(rf"{_N}\s*文(?:以内|まで|以下|だけ|のみ|で(?:答|回答|返|説明|まとめ|述べ|書))"),
+    re.compile(
+        rf"{_N}\s*文(?:以内|まで|以下|だけ|のみ|で(?:答|回答|返|説明|まとめ|述べ|書)|を(?:超え|こえ))"
+    ),
     re.compile(
         rf"\b(?:at most|no more than|not more than|up to|maximum of|max(?:imum)?|within|in|using|with|"
         rf"only|exactly|just)\s+{_N}\s+(?:short\s+|full\s+|complete\s+)?sentences?\b",
@@ -128,7 +138,10 @@ _WORDS = (
         rf"less than|in|using)\s+{_N}\s+words\b",
         re.IGNORECASE,
     ),
-    re.compile(rf"\b{_N}\s+words (?:or (?:fewer|less)|max(?:imum)?|at most)\b", re.IGNORECASE),
+    re.compile(
+        rf"\b{_N}\s+words (?:or (?:fewer|less)|max(?:imum)?|at most|per (?:reply|answer|response|message))\b",
+        re.IGNORECASE,
+    ),
 )
 _CHARS = (
     re.compile(r"(\d+)\s*(?:文字|字)(?:以内|まで|以下|程度で|で(?:答|回答|返|まとめ|書))"),
@@ -151,8 +164,10 @@ _NUMBERED = re.compile(
     r"番号付き|番号(?:を|で)?(?:つけ|付け|振|ふ)|連番|numbered (?:list|items|points|steps)", re.IGNORECASE
 )
 _MARKER = re.compile(
-    rf"(?:[{_OPEN}]\s?([・\-*•●])\s?[{_CLOSE}]\s*(?:で始|から始|を(?:行頭|先頭|つけ|付け))"
-    rf"|(?:start|begin)s? with\s+[{_OPEN}]([\-*•・])\s?[{_CLOSE}]"
+    # any one symbol in quotes: 「・」「■」'-' '•'
+    rf"(?:[{_OPEN}]\s?([^\w\s{_CLOSE}])\s?[{_CLOSE}]\s*(?:で始|から始|を(?:行頭|先頭|つけ|付け))"
+    rf"|(?:行頭|先頭)に\s*[{_OPEN}]\s?([^\w\s{_CLOSE}])\s?[{_CLOSE}]"
+    rf"|(?:start|begin)s? with\s+(?:the\s+)?[{_OPEN}]([^\w\s{_CLOSE}])\s?[{_CLOSE}]"
     r"|(?:start|begin)(?:s|ing|ning)? with (?:an? |the )?(asterisk|dash|hyphen|bullet)\b)",
     re.IGNORECASE,
 )
@@ -177,6 +192,12 @@ def _case(words: str) -> str:
     )
 
 
+_UNIT = r"(?:items?|bullets?|bullet points|points|steps|lines)"
+_CAP = re.compile(
+    rf"\b(?:at most|max(?:imum)?(?: of)?|up to|no more than)\s+{_N}\s+{_UNIT}\b"
+    rf"|\b{_N}\s+{_UNIT}\s+(?:max(?:imum)?|at most|or fewer)\b",
+    re.IGNORECASE,
+)
 _UPPER = re.compile(
     _case(r"(?:upper ?case|capital letters|capitals|all caps)\b")
     + r"|\bonly (?:upper ?case|capital) letters\b|\b(?:capital letters|all caps) only\b|大文字(?:だけ|のみ)",
@@ -213,25 +234,36 @@ _ENGLISH = _language("english", "英語")
 _JAPANESE = _language("japanese", "日本語")
 _OTHER_LANGUAGE = re.compile(
     r"(?:english|japanese),? (?:or|and) (?:in )?(?:english|japanese)"
-    r"|(?:英語|日本語)(?:か|または|や|と)(?:英語|日本語)",
+    r"|(?:英語|日本語)(?:か|または|や|と)(?:英語|日本語)"
+    # the language follows the user's: 日本語の質問には日本語で, "in the same language as the question"
+    r"|(?:英語|日本語)の(?:質問|問い合わせ|メッセージ|入力)|same language|同じ言語",
     re.I,
 )
 
 _ANSWER = r"(?:every|each|all|your|all of your)\s+(?:answers?|replies|reply|responses?|messages?)"
 _PREFIX = (
     re.compile(
-        rf"\b(?:start|begin)\s+{_ANSWER}\b[^\n]{{0,30}}?\bwith\s+(?:the (?:exact )?(?:words?|phrase|line))?"
+        rf"\b(?:start|begin|open)\s+{_ANSWER}\b[^\n]{{0,30}}?\bwith\s+"
+        rf"(?:the (?:exact )?(?:words?|phrase|line))?"
         rf"\s*:?\s*{_Q}",
         re.IGNORECASE,
     ),
+    re.compile(  # "Every reply you write must open with the exact words ..."
+        rf"\b{_ANSWER}\b[^.\n]{{0,30}}?\b{_MUST}\s+(?:always\s+)?(?:start|begin|open)\s+with\s+"
+        rf"(?:the (?:exact )?(?:words?|phrase|line|greeting))?\s*:?\s*{_Q}",
+        re.IGNORECASE,
+    ),
     re.compile(
-        rf"\bfirst (?:line|words?|sentence) of {_ANSWER}\b[^\n]{{0,20}}?\b{_MUST} be\s*:?\s*{_Q}",
+        rf"\bfirst (?:line|words?|sentence) of {_ANSWER}\b"
+        rf"(?:[^\n]{{0,20}}?\b{_MUST} be\s*:?|[^\n]{{0,80}}?:)\s*{_Q}",
         re.IGNORECASE,
     ),
     re.compile(
         rf"(?:最初|冒頭|書き出し|はじめ|初め|(?:1|一)行目|最初の(?:行|一文|一行))(?:は|に|には)[、,]?(?:必ず|常に)?{_Q}"
     ),
-    re.compile(rf"{_Q}\s*(?:から|で)(?:書き)?(?:始め|はじめ)"),
+    re.compile(
+        rf"{_Q}\s*(?:という(?:一文|文|言葉|フレーズ|挨拶|一言|一行))?(?:から|で)(?:書き)?(?:始め|はじめ)"
+    ),
 )
 _LINE = r"the (?:exact )?(?:words?|phrase|line|sentence|sign-off)"
 _CLOSING = (
@@ -242,7 +274,9 @@ _CLOSING = (
         re.IGNORECASE,
     ),
     re.compile(
-        rf"\blast (?:line|sentence) of {_ANSWER}\b[^\n]{{0,20}}?\b{_MUST} be\s*:?\s*{_Q}",
+        rf"\b(?:last|final) (?:line|sentence) of {_ANSWER}\b"
+        rf"(?:[^\n]{{0,20}}?\b{_MUST} be\s*:?|[^\n]{{0,80}}?:)"
+        rf"\s*{_Q}",
         re.IGNORECASE,
     ),
     re.compile(
@@ -264,6 +298,11 @@ _AVOID = (
         rf"saying|using|mentioning|writing)\s+(?:the\s+)?(?:(?:word|term|phrase|name)s?\s+)?{_Q}",
         re.IGNORECASE,
     ),
+    re.compile(  # "our guidelines forbid the word 'cheap'"
+        r"\b(?:forbids?|bans?|prohibits?)\s+(?:the\s+)?(?:use of\s+)?(?:the\s+)?"
+        rf"(?:(?:word|term|phrase|name)s?\s+)?{_Q}",
+        re.IGNORECASE,
+    ),
     re.compile(
         rf"{_Q}\s*(?:という(?:言葉|単語|表現|語|フレーズ))?\s*(?:は|を)?[^。\n「」]{{0,12}}?(?:絶対に|一切|決して)?\s*"
         r"(?:(?:使わ|言わ|書か|用い)(?:ない|ず|な[いくけ]?)|使用しな|禁止|避け|NG)"
@@ -277,6 +316,8 @@ _QUESTION = re.compile(
     r"|(?:質問|問いかけ|疑問文)で(?:終わ|終え|締め|結|しめ)",
     re.IGNORECASE,
 )
+EXCLAMATION = ((0x21, 0x21), (0xFF01, 0xFF01))
+EMOJI = ((0x2600, 0x27BF), (0xFE0F, 0xFE0F), (0x1F000, 0x1FAFF))
 _NO_USE = r"\b(?:no|never use|never write|never include|do not use|don't use|without|avoid)\b"
 _MARKS = (  # marks the answer may not hold: (pattern, characters)
     (
@@ -286,7 +327,7 @@ _MARKS = (  # marks the answer may not hold: (pattern, characters)
             r"[^。\n]{0,8}?(?:使わ|使用しな|使うな|禁止|なし|NG|避け)",
             re.IGNORECASE,
         ),
-        ((0x21, 0x21), (0xFF01, 0xFF01)),
+        EXCLAMATION,
     ),
     (
         re.compile(
@@ -294,13 +335,14 @@ _MARKS = (  # marks the answer may not hold: (pattern, characters)
             r"|(?:絵文字|顔文字)[^。\n]{0,8}?(?:使わ|使用しな|使うな|禁止|なし|NG|避け)",
             re.IGNORECASE,
         ),
-        ((0x2600, 0x27BF), (0xFE0F, 0xFE0F), (0x1F000, 0x1FAFF)),
+        EMOJI,
     ),
 )
 _JSON = re.compile(
     r"\b(?:reply|respond|answer|output|return|write)\b[^.\n]{0,24}\bonly\b[^.\n]{0,16}\bjson\b|"
     r"\bonly (?:output |return |reply with |respond with )?(?:a |one )?(?:valid )?json\b|"
-    r"\bjson only\b|JSON(?:形式)?(?:だけ|のみ)で|JSON(?:形式)?(?:だけ|のみ)を(?:出力|返)|"
+    r"\bjson only\b|JSON(?:形式|オブジェクト)?(?:だけ|のみ)(?:で|を(?:出力|返))|"
+    r"\b(?:output|return|reply with|respond with|send)\s+(?:the |a |one )?(?:valid )?json(?: object)? only\b|"
     # an imperative: "Respond with a single JSON object", JSON形式で出力すること (not "the tool returns JSON")
     r"(?:^|[:\-•*]\s*|\b(?:always|must|should|please|you|and|so|then)\s+)(?:reply|respond|answer|output|return)\s+"
     r"(?:with|in|as)?\s*(?:a |one |a single |only |valid |only a |strictly )*json\b|"
@@ -379,14 +421,17 @@ def _stated(clause: str, m: re.Match[str], negation: bool) -> bool:
     """The rule matched in ``clause`` is required: not made optional or conditional (may, if, 必要に応じて,
     場合は) and, with ``negation``, not negated around the match (do not use bullet points). Rules whose
     wording is a negation (no digits, 敬語は使わない, never more than three sentences) skip that part."""
-    bare = re.sub(r"[（(][^（）()]*[）)]\s*([。.]?)\s*$", r"\1", clause)  # a closing (例: ...) aside
-    if _OPTIONAL.search(clause) or _TOOL_LINE.match(clause):
+    own = _ASIDE.sub("", clause)  # quotes and parentheses are examples and asides, not the rule's wording
+    if _OPTIONAL.search(own) or _TOOL_LINE.match(clause):
         return False
-    if _DESCRIBES.search(bare) and not _ANSWER_IS.search(clause):
+    if _DESCRIBES.search(own) and not _ANSWER_IS.search(own):
         return False
     if not negation:
         return True
-    around = clause[max(0, m.start() - 24) : m.end() + 16]
+    after = re.split(r"[,:;、：。]", clause[m.end() : m.end() + 16])[
+        0
+    ]  # this phrase only: "JSON only: no prose"
+    around = _ASIDE.sub("", clause[max(0, m.start() - 24) : m.end()] + after)
     return not _NOT.search(around)
 
 
@@ -402,6 +447,27 @@ def _find(
     return None
 
 
+def stated_clauses(text: str, evidence: re.Pattern[str], negation: bool) -> list[str]:
+    """The clauses of ``text`` that hold ``evidence`` and state it as a rule (as ``_stated`` decides):
+    what the model-based reader (runtime/rulereader.py) grounds a proposed rule in."""
+    out = []
+    for clause in _clauses(text.translate(_WIDE)):
+        m = evidence.search(clause)
+        if m and _stated(clause, m, negation):
+            out.append(clause)
+    return out
+
+
+def _after_colon(clauses: list[str]) -> list[str]:
+    """A clause that ends in a colon, with the short next line quoted after it: "The last line must be
+    exactly this:" + "Happy growing" reads as one clause, so a line given on its own line is read too."""
+    return [
+        f'{c} "{nxt}"'
+        for c, nxt in zip(clauses, clauses[1:], strict=False)
+        if c.endswith((":", "：")) and len(nxt) <= 60 and '"' not in nxt
+    ]
+
+
 def _first(
     patterns: tuple[re.Pattern[str], ...], clauses: list[str], negation: bool = True
 ) -> re.Match[str] | None:
@@ -415,6 +481,9 @@ def derive(system: str | None) -> Rules:
         return Rules()
     text = system.translate(_WIDE)
     clauses = _clauses(text)
+    aside = r"(?<![A-Za-z0-9_`])\s*[（(][^（）()]{1,60}[）)]"  # not a call's arguments: get_order(id)
+    clauses += [bare for c in clauses if (bare := re.sub(aside, "", c)) != c]
+    clauses += _after_colon(clauses)
     japanese = bool(re.search(r"[\u3041-\u3096\u30a1-\u30fa]", text))
     if _first((_JSON,), clauses):
         return Rules(json=True, japanese=japanese)
@@ -434,13 +503,23 @@ def derive(system: str | None) -> Rules:
     listed = numbered or _find((_BULLETS,), clauses) or _find((_MARKER,), clauses, negation=False)
     if listed:
         items = _count(listed[0])
+        if items == DEFAULT_ITEMS:  # "Answers = numbered steps. Six steps max.": a cap stated on its own
+            cap = _first((_CAP,), clauses, negation=False)
+            items = (
+                (
+                    min(DEFAULT_ITEMS[0], _num(cap.group(1) or cap.group(2))),
+                    _num(cap.group(1) or cap.group(2)),
+                )
+                if cap
+                else items
+            )
         mark = _first((_MARKER,), clauses, negation=False)
         if numbered:
             marker = "1."
         else:
             sign = next(g for g in mark.groups() if g) if mark else ("・" if japanese else "-")
             sign = {"asterisk": "*", "dash": "-", "hyphen": "-", "bullet": "•"}.get(sign.lower(), sign)
-            marker = sign if sign in "・•●" else f"{sign} "
+            marker = f"{sign} " if sign.isascii() else sign  # "- ", "* "; 「・」「■」 as written
     sentences = None
     m = _first(_SENTENCES, clauses, negation=False)
     if m:
