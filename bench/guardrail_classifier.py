@@ -4,8 +4,9 @@
     python bench/guardrail_classifier.py --cv      # the cross-validation grid (nothing written)
     python bench/guardrail_classifier.py           # write the shipped weights from the chosen setting
 
-Training rows: ``train_ja.jsonl``, ``train_en.jsonl`` (when present), ``dev.jsonl`` and ``heldout.jsonl``
-(v1, seen) of ``bench/guardrail_sets/`` — never a later held-out split. A row is positive for a category
+Training rows: ``train_ja.jsonl``, ``train_en.jsonl`` (when present), ``dev.jsonl`` and the held-out
+splits v1–v3 (``heldout.jsonl``, ``heldout2.jsonl``, ``heldout3.jsonl``, seen) of ``bench/guardrail_sets/``
+— never the newest held-out split (v4). A row is positive for a category
 when it is labelled 1 with that category (policy ``content`` or ``prompt_attack``); every other row is a
 negative (benign look-alikes, topic and PII rows), except that with ``others=ignore`` a content category
 does not learn from the other content categories' positives.
@@ -62,7 +63,11 @@ __all__ = [
 ]
 
 SETS = Path(__file__).resolve().parent / "guardrail_sets"
-TRAIN_FILES = ("train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl")
+# every split but the newest held-out one (heldout4.jsonl, never trained or tuned on); v2 and v3 joined
+# on 2026-12-07, once v4 was written
+TRAIN_FILES = (
+    "train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl",
+)  # fmt: skip
 CATS = classifier.CATEGORIES
 CONTENT = CATS[:-1]
 PRECISION = (0.9, 0.97)
@@ -81,7 +86,7 @@ def load_rows(files: tuple[str, ...] = TRAIN_FILES) -> tuple[list[dict[str, Any]
     rows, used = [], []
     for name in files:
         path = SETS / name
-        if not path.exists() or name.startswith("heldout") and name != "heldout.jsonl":
+        if not path.exists():
             continue
         used.append(name)
         for line in path.read_text("utf-8").splitlines():

@@ -6,9 +6,10 @@
 
 The guardrail is ``bench/guardrail_sets/config.json`` (all content filters and PROMPT_ATTACK at HIGH,
 two denied topics, PHONE/ADDRESS/EMAIL/NAME and My Number). For each split (``dev.jsonl``: tuned on;
-every ``heldout*.jsonl``: ``heldout`` is held-out v1, whose mistakes have been seen and tuned on since,
-``heldoutN`` is held-out vN) and language it prints, per policy, precision, recall and false-positive
-rate (and the mistakes on dev and v1; on later held-out splits only their count, so they stay unseen):
+every ``heldout*.jsonl``: ``heldout`` is held-out v1, ``heldoutN`` is held-out vN; v1–v3 have been seen
+and trained on since (bench/guardrail_classifier.py, bench/guardrail_topic_cuts.py), v4 never) and
+language it prints, per policy, precision, recall and false-positive rate (and the mistakes on dev and
+v1; on later held-out splits only their count unless ``--show-mistakes``):
 
 - positives of a policy are its rows labelled 1 (``pii`` counts the row's own type only);
 - negatives are every row labelled 0 (benign look-alikes of any policy) in that language; a policy's

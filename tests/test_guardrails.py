@@ -326,3 +326,22 @@ def test_directions_and_detect_only(bedrock: Any, runtime: Any) -> None:
     pii = quiet["assessments"][0]["sensitiveInformationPolicy"]["piiEntities"]
     assert pii == [{"match": "090-1234-5678", "type": "PHONE", "action": "NONE", "detected": True}]
     assert _apply(runtime, gid, text, source="OUTPUT")["outputs"] == [{"text": "out"}]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("My landlord, a man named Robert Okafor, never called back.", ["Robert Okafor"]),
+        ("Our manager Jane Doe signed it.", ["Jane Doe"]),
+        ("Dear Emily Carter, thanks for writing.", ["Emily Carter"]),
+        ("I met a student named Ken at the station.", ["Ken"]),
+        ("A product called Apple Watch is on sale.", []),  # a thing, not a person
+        ("The boat named Sea Breeze left at noon.", []),
+        ("My boss said no.", []),
+        ("Johnson & Johnson makes it.", []),
+    ],
+)
+def test_english_names_need_a_person_context(text: str, found: list[str]) -> None:
+    from haniwa.guardrails.names import names
+
+    assert [text[s:e] for s, e in names(text)] == found

@@ -4,8 +4,10 @@
   followed by a given name (人名・名), or by an honorific (さん, 様, 氏, 君, 先生); a surname alone
   ("佐藤という名字") is not a person.
 - English: two or three capitalised words after a title (Mr, Ms, Mrs, Dr, Miss) or after "my name is",
-  "I am", "I'm", "this is" — a pattern on the original text (capitals matter), so a company name
-  ("Johnson & Johnson") or a surname in a sentence passes."""
+  "I am", "I'm", "this is", "Dear"; after a person "named" / "called" (a man named Robert Okafor, not
+  a boat named Sea Breeze); one to three after a person's role ("my landlord, Robert", "our manager
+  Jane Doe") — a pattern on the original text (capitals matter), so a company name ("Johnson &
+  Johnson") or a surname in a sentence passes."""
 
 from __future__ import annotations
 
@@ -19,9 +21,19 @@ __all__ = ["names"]
 Span = tuple[int, int]
 
 _HONORIFIC = ("さん", "様", "さま", "氏", "君", "くん", "ちゃん", "先生")
+_WORD = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
+_ROLE = (
+    r"landlord|landlady|boss|manager|supervisor|coworker|co-worker|colleague|neighbou?r|roommate|tenant|"
+    r"friend|doctor|dentist|lawyer|teacher|tutor|coach|client|customer|patient|wife|husband|partner|"
+    r"girlfriend|boyfriend|son|daughter|mother|father|mom|dad|sister|brother|aunt|uncle|cousin|ex"
+)
 _EN = re.compile(
-    r"(?:\b(?:Mr|Ms|Mrs|Dr|Miss|Prof)\.?\s+|\b(?:[Mm]y name is|I am|I'm|[Tt]his is|[Ss]igned,?)\s+)"
-    r"((?:[A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?:\s+[A-Z][a-z]+(?:-[A-Z][a-z]+)?){0,2})"
+    rf"(?:\b(?:Mr|Ms|Mrs|Dr|Miss|Prof)\.?\s+|\b(?:[Mm]y name is|I am|I'm|[Tt]his is|[Ss]igned,?|Dear)\s+)"
+    rf"({_WORD}(?:\s+{_WORD}){{0,2}})"
+    rf"|\b(?:man|woman|guy|girl|boy|person|someone|somebody|lady|gentleman|kid|child|student|employee|worker"
+    rf"|officer|nurse|{_ROLE})\s+(?:named|called)\s+({_WORD}(?:\s+{_WORD}){{0,2}})"
+    rf"|\b(?:[Mm]y|[Oo]ur|[Hh]is|[Hh]er|[Tt]heir)\s+(?:new\s+|old\s+|former\s+)?(?:{_ROLE})(?:,\s*(?:a\s+\w+\s+named\s+)?|\s+)"
+    rf"({_WORD}(?:\s+{_WORD}){{0,2}})"
 )
 
 
@@ -62,4 +74,4 @@ def names(original: str) -> Iterator[Span]:
     yield from _japanese(original)
     for m in _EN.finditer(original):
         # "I am Sarah" is a name; "I am Happy" is rare enough in requests to accept the risk
-        yield m.span(1)
+        yield m.span(next(i for i in (1, 2, 3) if m.group(i)))

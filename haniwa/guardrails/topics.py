@@ -3,8 +3,9 @@ the bundled multilingual-e5-small; a text window's score is the mean of its 2 hi
 to them (so one anchor that happens to share a word with the text counts for less) minus the mean of its
 3 highest similarities to the closer of the BENIGN and BENIGN_TOPIC seeds (``data/content_seeds.json``;
 BENIGN_TOPIC: general-knowledge questions and news about commonly denied subjects); the topic is detected
-when the best window's score reaches the text's language's ``CUT`` (calibrated on
-``bench/guardrail_sets/dev.jsonl`` and held-out v1: the fewest errors with recall at least 0.9).
+when the best window's score reaches the text's language's ``CUT`` (calibrated by
+``bench/guardrail_topic_cuts.py --splits dev,heldout`` on ``bench/guardrail_sets/``: the fewest errors
+with recall at least 0.9).
 Bedrock topics have no strength, so there is one cut. Write examples in every language users will
 use: an English example also catches Japanese text, but less surely.
 
@@ -25,6 +26,9 @@ from haniwa.guardrails.normalize import Normalized, normalize
 
 __all__ = ["TopicDetector", "CUT", "BAND"]
 
+# bench/guardrail_topic_cuts.py on dev and v1 alone; on dev and v1–v3 (244 rows per language) the same rule
+# picks ja 0.007 / en 0.0188 (recall 0.92 / 0.94, FPR 0.07 / 0.03), but 0.007 blocks plain sentences
+# against a topic given as one short phrase (「個人番号は…です」 against 「投資の助言」), so these stay
 CUT = {"ja": 0.013, "en": 0.020}
 # a window's likeness to a topic is the mean of its _TOP highest similarities to the topic's anchors
 # (definition sentences and examples): one anchor alone that happens to share a word counts for less
