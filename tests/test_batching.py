@@ -16,21 +16,20 @@ from typing import Any
 
 import pytest
 
-from haniwa.config import Settings
 from haniwa.errors import ModelNotReadyError
 from haniwa.runtime.base import (
     ChatRequest,
     InferenceParams,
     Message,
-    ModelInfo,
     StreamEnd,
     TextBlock,
     TextDelta,
     ToolSpec,
     collect,
 )
-from haniwa.runtime.llamacpp import LlamaChat, LlamaCppBackend, LlamaOptions
+from haniwa.runtime.llamacpp import LlamaChat
 from haniwa.runtime.scheduler import available_memory, model_kv_bytes
+from tests.bundled import load_chat
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
 FAST = "qwen2.5-coder-0.5b"
@@ -39,13 +38,7 @@ STORY = "Write a long story about a clay figure that wakes up in a museum."
 
 
 def load(home: Path, **settings: Any) -> LlamaChat:
-    home.mkdir(parents=True, exist_ok=True)
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    (home / "models").symlink_to(MODELS_DIR)
-    info = ModelInfo(id=f"llamacpp:{FAST}", backend="llamacpp", kind="chat", options={"bundled": FAST})
-    chat = LlamaCppBackend().load_chat(info, LlamaOptions(bundled=FAST), Settings(home=home, **settings))
-    assert isinstance(chat, LlamaChat)
-    return chat
+    return load_chat(home, FAST, **settings)
 
 
 @pytest.fixture(scope="module")

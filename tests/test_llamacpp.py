@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from haniwa.config import Settings
 from haniwa.errors import ModelNotReadyError
 from haniwa.runtime import bundled
 from haniwa.runtime.base import (
@@ -25,7 +24,6 @@ from haniwa.runtime.base import (
     ChatRequest,
     InferenceParams,
     Message,
-    ModelInfo,
     StreamEnd,
     TextBlock,
     TextDelta,
@@ -33,7 +31,8 @@ from haniwa.runtime.base import (
     ToolSpec,
     ToolUseBlock,
 )
-from haniwa.runtime.llamacpp import LlamaChat, LlamaCppBackend, LlamaOptions, use_extra_buffers
+from haniwa.runtime.llamacpp import LlamaChat, LlamaOptions, use_extra_buffers
+from tests.bundled import load_chat
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
 
@@ -60,14 +59,7 @@ def greedy(max_tokens: int = 64, **kw: Any) -> InferenceParams:
 
 
 def load(bundle: str, home: Path) -> LlamaChat:
-    home.mkdir(parents=True, exist_ok=True)
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    if not (home / "models").exists():
-        (home / "models").symlink_to(MODELS_DIR)
-    info = ModelInfo(id=f"llamacpp:{bundle}", backend="llamacpp", kind="chat", options={"bundled": bundle})
-    chat = LlamaCppBackend().load_chat(info, LlamaOptions(bundled=bundle), Settings(home=home))
-    assert isinstance(chat, LlamaChat)
-    return chat
+    return load_chat(home, bundle)
 
 
 @pytest.fixture(scope="module")

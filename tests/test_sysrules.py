@@ -20,13 +20,13 @@ import llama_cpp
 import numpy as np
 import pytest
 
-from haniwa.config import Settings
 from haniwa.runtime import bundled
-from haniwa.runtime.base import ChatRequest, InferenceParams, Message, ModelInfo, TextBlock, ToolSpec
-from haniwa.runtime.llamacpp import LlamaChat, LlamaCppBackend, LlamaOptions
+from haniwa.runtime.base import ChatRequest, InferenceParams, Message, TextBlock, ToolSpec
+from haniwa.runtime.llamacpp import LlamaChat, LlamaOptions
 from haniwa.runtime.phrases import POLITE_JA, PhraseBan, chain
 from haniwa.runtime.scheduler import Out
 from haniwa.runtime.sysrules import Rules, derive, grammar
+from tests.bundled import load_chat
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
 
@@ -330,12 +330,7 @@ def test_option_default_is_on() -> None:
 # -- the bundled model keeps the form --------------------------------------------------------------------
 @pytest.mark.model
 def test_bundled_model_keeps_the_forms(tmp_path: Path) -> None:
-    bundle = "qwen2.5-coder-0.5b"
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "models").symlink_to(MODELS_DIR)
-    info = ModelInfo(id=f"llamacpp:{bundle}", backend="llamacpp", kind="chat", options={"bundled": bundle})
-    model = LlamaCppBackend().load_chat(info, LlamaOptions(bundled=bundle), Settings(home=tmp_path))
-    assert isinstance(model, LlamaChat)
+    model = load_chat(tmp_path)
     params = InferenceParams(max_tokens=120, temperature=0.0, seed=7)
 
     def ask(system: str, question: str) -> str:

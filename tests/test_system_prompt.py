@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 
-from haniwa.config import Settings
-from haniwa.runtime.base import ChatRequest, InferenceParams, Message, ModelInfo, TextBlock, ToolSpec
+from haniwa.runtime.base import ChatRequest, InferenceParams, Message, TextBlock, ToolSpec
 from haniwa.runtime.llamacpp import (
     REMINDER_MAX_CHARS,
     LlamaChat,
-    LlamaCppBackend,
     LlamaOptions,
 )
 from haniwa.runtime.scheduler import Out
+from tests.bundled import load_chat
 
 MODELS_DIR = Path(os.environ.get("HANIWA_TEST_MODELS_DIR", Path.home() / ".cache" / "haniwa-test-models"))
 NANODA = "自信満々に答える。語尾は「なのだ」にすること。敬語は絶対に使わない。"
@@ -148,13 +147,8 @@ def test_nanoda_persona_keeps_its_ending(tmp_path: Path) -> None:
     # 「週末は、お手伝いできることが好きです。」; with it (the default) 「…好きなのだ。」. The issue's own
     # question 「はにわについて教えて」 still fails under every general means measured in
     # bench/system_prompt.py: this coder model does not know what a haniwa is and echoes the question.
-    bundle = "qwen2.5-coder-1.5b"
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "models").symlink_to(MODELS_DIR)
-    info = ModelInfo(id=f"llamacpp:{bundle}", backend="llamacpp", kind="chat", options={"bundled": bundle})
-    options = LlamaOptions(bundled=bundle, threads=1)  # the thread count the greedy answer was checked with
-    model = LlamaCppBackend().load_chat(info, options, Settings(home=tmp_path))
-    assert isinstance(model, LlamaChat)
+    # one thread: the thread count the greedy answer was checked with
+    model = load_chat(tmp_path, "qwen2.5-coder-1.5b", threads=1)
     try:
         params = InferenceParams(max_tokens=80, temperature=0.0, seed=7)
         res = asyncio.run(model.converse(ChatRequest((user("週末は何をするのが好き？"),), NANODA, params)))
