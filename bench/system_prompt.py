@@ -3,9 +3,9 @@
     python bench/system_prompt.py                       # both models, both splits, every config
     python bench/system_prompt.py --models 0.5b --splits dev --configs base,B --show
 
-32 cases (116 with ``heldout2``, ``heldout3`` and ``heldout4``, below), Japanese and English, each a
-system prompt with one rule (sometimes two) and one or two user prompts (``--prompts`` runs the first N; the
-default, 1, keeps a full run of both models on the dev and heldout splits under 40 minutes on one CPU
+32 cases (146 with ``heldout2``, ``heldout3``, ``heldout4`` and ``heldout5``, below), Japanese and English,
+each a system prompt with one rule (sometimes two) and one or two user prompts (``--prompts`` runs the first
+N; the default, 1, keeps a full run of both models on the dev and heldout splits under 40 minutes on one CPU
 thread). Every rule is checked by code (``check``); a case passes when every check passes on the answer
 (greedy decoding, temperature 0, ``--max-tokens`` 150).
 
@@ -34,6 +34,10 @@ no grammar either (schemas for its two JSON cases). Never tune on ``heldout3``.
 ``heldout4`` (bench/system_prompt_heldout4.py, ``--splits heldout4``): 30 more cases (15 Japanese, 15
 English, two user prompts each), written from scratch on 2026-12-07 the same way, blind to the feature, with
 no grammar either (schemas for its two JSON cases). Never tune on ``heldout4``.
+
+``heldout5`` (bench/system_prompt_heldout5.py, ``--splits heldout5``): 30 more cases (15 Japanese, 15
+English, two user prompts each), written from scratch on 2026-12-07 the same way, blind to the feature, with
+no grammar either (schemas for its two JSON cases). Never tune on ``heldout5``.
 
 Configurations, each means alone and then together:
 
@@ -248,7 +252,7 @@ def g_items(marker: str, least: int, most: int) -> str:
 @dataclass(frozen=True)
 class Case:
     id: str
-    split: str  # "dev", "heldout", "heldout2", "heldout3" or "heldout4"
+    split: str  # "dev", "heldout", "heldout2", "heldout3", "heldout4" or "heldout5"
     system: str
     prompts: tuple[str, ...]
     checks: tuple[Check, ...]
@@ -556,7 +560,13 @@ def _heldout4() -> list[Case]:
     return cases()
 
 
-CASES = _cases() + _heldout2() + _heldout3() + _heldout4()
+def _heldout5() -> list[Case]:
+    from bench.system_prompt_heldout5 import cases  # as _heldout2
+
+    return cases()
+
+
+CASES = _cases() + _heldout2() + _heldout3() + _heldout4() + _heldout5()
 
 
 def judge(case: Case, text: str) -> list[str]:
@@ -692,7 +702,9 @@ def table(rows: Sequence[Row], models: Sequence[str], splits: Sequence[str], con
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="1.5b,0.5b", help="comma-separated: " + ", ".join(MODELS))
-    ap.add_argument("--splits", default="dev,heldout", help="dev, heldout, heldout2, heldout3, heldout4")
+    ap.add_argument(
+        "--splits", default="dev,heldout", help="dev, heldout, heldout2, heldout3, heldout4, heldout5"
+    )
     ap.add_argument("--configs", default=",".join(CONFIGS), help="base, A, A2, B, C and combinations (BC)")
     ap.add_argument("--cases", default="", help="comma-separated case id prefixes (default: all)")
     ap.add_argument("--prompts", type=int, default=1, help="user prompts per case (1 or 2)")
