@@ -120,6 +120,38 @@ def fields(rules: Rules) -> dict[str, Any]:
         ("行頭に「◆」を付けた箇条書きで3行。", {"items": (3, 3), "marker": "◆"}),
         ("Reply with bullet points that start with the '>' character.", {"items": (2, 8), "marker": "> "}),
         ("Answers = numbered steps, one per line. Five steps max.", {"items": (2, 5), "marker": "1."}),
+        # the assistant's own speaking is no condition; a condition in another part of the sentence is not
+        # the rule's
+        ("話すときは文末をすべて「ござんす」で結ぶこと。", {"ending": "ござんす"}),
+        (
+            "Users ask in English when confused, but your output must be in Japanese only.",
+            {"japanese_only": True},
+        ),
+        (
+            "Under no circumstances reply in a language other than English, even if the note is written in "
+            "French.",
+            {"english": True},
+        ),
+        ("丁寧語は似合わないので、「です」「ます」といった言い方はしない。", {"banned": POLITE_JA}),
+        (
+            "どんな回答でも、最後は「ご利用ありがとうございました。」の一文で終えること。",
+            {"closing": "ご利用ありがとうございました。"},
+        ),
+        ('Make sure every single sentence you say ends with the word "honk".', {"ending": "honk"}),
+        ("Each reply is one text message, so it must be 140 characters or fewer.", {"max_chars": 140}),
+        (
+            "Output format: a list of three to five lines, each starting with '~ '.",
+            {"items": (3, 5), "marker": "~ "},
+        ),
+        ("House style is all lowercase, no exceptions.", {"case": "lower"}),
+        (
+            "Begin every reply with this exact sentence: Welcome to Pine Bank.",
+            {"prefix": "Welcome to Pine Bank."},
+        ),
+        (
+            "Your reply must always finish with this line, exactly as written: Stay safe out there.",
+            {"closing": "Stay safe out there."},
+        ),
     ],
 )
 def test_rules_read_from_the_system_prompt(system: str, expected: dict[str, Any]) -> None:

@@ -77,6 +77,17 @@ _OPTIONAL = re.compile(
     r"|通常|普段|ふだん|たいてい|基本的に",
     re.IGNORECASE,
 )
+# the assistant's own speaking or answering is no condition: 話すときは, 答えるときは, "when you reply"
+_ALWAYS = re.compile(
+    r"(?:話す|答える|回答する|返答する|返事をする|しゃべる|喋る|書く)(?:とき|時)(?:は|には)"
+    r"|\bwhen(?:ever)? you (?:answer|reply|respond|speak|talk|write)\b",
+    re.IGNORECASE,
+)
+# a contrast between two parts of one sentence
+_BUT = re.compile(
+    r",?\s+but\s+|,?\s+however,?\s+|;\s*|,\s+even (?:if|when|though)\s+"
+    r"|(?:です|ます)?が、|けれど(?:も)?、|けど、|しかし、"
+)
 # a clause that describes (documents, data, users), not one that instructs: 番号付きの条項で構成されています,
 # "runbooks, which are organized as numbered steps"; the answer as subject still instructs
 _DESCRIBES = re.compile(
@@ -108,7 +119,8 @@ _ENDING = (
         re.IGNORECASE,
     ),
     re.compile(
-        rf"\b(?:every|each|all) (?:sentence|sentences)\b[^.\n]{{0,30}}?\bend(?:s|ing)? (?:with|in)\s+"
+        rf"\b(?:every|each|all) (?:single )?(?:sentence|sentences)\b[^.\n]{{0,30}}?\bend(?:s|ing)? "
+        rf"(?:with|in)\s+"
         rf"(?:the (?:[\w-]+ ){{0,2}}?(?:word|phrase) )?{_Q}",
         re.IGNORECASE,
     ),
@@ -150,6 +162,11 @@ _CHARS = (
         r"no more than|max(?:imum)?(?: of)?)\s+(\d+)\s+characters\b",
         re.IGNORECASE,
     ),
+    re.compile(
+        r"\b(?:reply|replies|response|responses|answer|answers|message)\b[^.\n]{0,40}?\b(\d+)\s+"
+        r"characters or (?:fewer|less)\b",
+        re.IGNORECASE,
+    ),
 )
 # a Japanese limit whose topic is something else (「概要」欄は全角100文字まで), read just before the number
 _OTHER_TOPIC = re.compile(
@@ -157,7 +174,7 @@ _OTHER_TOPIC = re.compile(
 )
 _BULLETS = re.compile(
     rf"箇条書き|bullet(?:ed)?(?: list| points?)?|\bbullets\b"
-    rf"|\blist of (?:{_N}(?: to | or |-){_N} |{_N} )?items\b",
+    rf"|\blist of (?:{_N}(?: to | or |-){_N} |{_N} )?(?:items|lines|points)\b",
     re.IGNORECASE,
 )
 _NUMBERED = re.compile(
@@ -167,7 +184,7 @@ _MARKER = re.compile(
     # any one symbol in quotes: 「・」「■」'-' '•'
     rf"(?:[{_OPEN}]\s?([^\w\s{_CLOSE}])\s?[{_CLOSE}]\s*(?:で始|から始|を(?:行頭|先頭|つけ|付け))"
     rf"|(?:行頭|先頭)に\s*[{_OPEN}]\s?([^\w\s{_CLOSE}])\s?[{_CLOSE}]"
-    rf"|(?:start|begin)s? with\s+(?:the\s+)?[{_OPEN}]([^\w\s{_CLOSE}])\s?[{_CLOSE}]"
+    rf"|(?:start|begin)(?:s|ing)? with\s+(?:the\s+)?[{_OPEN}]([^\w\s{_CLOSE}])\s?[{_CLOSE}]"
     r"|(?:start|begin)(?:s|ing|ning)? with (?:an? |the )?(asterisk|dash|hyphen|bullet)\b)",
     re.IGNORECASE,
 )
@@ -206,7 +223,10 @@ _UPPER = re.compile(
 _LOWER = re.compile(
     _case(r"(?:lower ?case|small letters)\b")
     + r"|\bonly lower ?case\b|\blower ?case (?:letters )?only\b|\bnever (?:use )?(?:capital|upper ?case) "
-    r"letters\b|\bno (?:capital|upper ?case) letters\b|小文字(?:だけ|のみ)",
+    r"letters\b|\bno (?:capital|upper ?case) letters\b|小文字(?:だけ|のみ)"
+    r"|\b(?:house style|style|everything you write|all (?:text|output|replies)) "
+    r"(?:is|are|must be|should be|stays?) "
+    r"(?:all |entirely |always )?(?:in )?lower ?case\b",
     re.IGNORECASE,
 )
 _NO_DIGITS = re.compile(
@@ -230,6 +250,15 @@ def _language(en: str, ja: str) -> re.Pattern[str]:
     )
 
 
+def _only(en: str) -> re.Pattern[str]:
+    """The answer language stated as a ban on every other one (checked without the negation test)."""
+    return re.compile(
+        rf"\b(?:never|under no circumstances|do not|don't|must not)\s+(?:ever\s+)?"
+        rf"(?:reply|respond|answer|write|speak)\b[^.\n]{{0,20}}?\bin (?:a|any) language other than {en}\b",
+        re.IGNORECASE,
+    )
+
+
 _ENGLISH = _language("english", "英語")
 _JAPANESE = _language("japanese", "日本語")
 _OTHER_LANGUAGE = re.compile(
@@ -241,6 +270,7 @@ _OTHER_LANGUAGE = re.compile(
 )
 
 _ANSWER = r"(?:every|each|all|your|all of your)\s+(?:answers?|replies|reply|responses?|messages?)"
+_UNQUOTED = r"\s*:\s*([^\n\"'“‘:]{2,80})$"  # a line given after a colon, to the end of the clause
 _PREFIX = (
     re.compile(
         rf"\b(?:start|begin|open)\s+{_ANSWER}\b[^\n]{{0,30}}?\bwith\s+"
@@ -264,6 +294,11 @@ _PREFIX = (
     re.compile(
         rf"{_Q}\s*(?:という(?:一文|文|言葉|フレーズ|挨拶|一言|一行))?(?:から|で)(?:書き)?(?:始め|はじめ)"
     ),
+    re.compile(  # "Begin every reply with this exact sentence: Thank you for ..."
+        rf"\b(?:start|begin|open)\w*\s+(?:{_ANSWER}\s+)?with\s+(?:this|the following)\s+(?:exact\s+)?"
+        rf"(?:line|sentence|words?|phrase|greeting)[^:\n]{{0,50}}{_UNQUOTED}",
+        re.IGNORECASE,
+    ),
 )
 _LINE = r"the (?:exact )?(?:words?|phrase|line|sentence|sign-off)"
 _CLOSING = (
@@ -271,6 +306,11 @@ _CLOSING = (
         rf"\b(?:end|finish|close|conclude|sign off)\s+(?:{_ANSWER}\b[^\n]{{0,30}}?)?\bwith\s+"
         rf"(?:(?:{_LINE})?\s*:?\s*{_Q}|"
         rf"{_LINE}\s*:?\s*([^\n\"'“‘]{{2,40}})$)",  # unquoted only as "the exact line: ..."
+        re.IGNORECASE,
+    ),
+    re.compile(  # "Your reply must always finish with this line, exactly as written: This is ..."
+        rf"\b(?:end|finish|close|conclude)\w*\s+(?:{_ANSWER}\s+)?with\s+(?:this|the following)\s+"
+        rf"(?:exact\s+)?(?:line|sentence|words?|phrase|sign-off)[^:\n]{{0,50}}{_UNQUOTED}",
         re.IGNORECASE,
     ),
     re.compile(
@@ -281,11 +321,13 @@ _CLOSING = (
     ),
     re.compile(
         rf"(?<!文の)(?<!文)(?:最後|末尾|締め|結び|最後の(?:行|一文|一行)|最終行)(?:は|に|には)[、,]?(?:必ず|常に)?{_Q}"
-        r"\s*(?:と|を|で)"
+        r"\s*(?:(?:の|という)(?:一文|文|一言|一行))?\s*(?:と|を|で)"
     ),
 )
 _POLITE = re.compile(
     r"(?:敬語|丁寧語|丁寧な言葉|です・?ます調?|ですます調?)[^。\n]{0,12}?(?:使わ|使用しな|使うな|使っては|禁止|なし|無し|NG|やめ|不要|避け)"
+    # the polite forms listed in quotes: 「です」「ます」といった言い方はしない
+    r"|「(?:です|ます)」[^。\n]{0,24}?(?:使わ|使用しな|使うな|言わ|しない|禁止|NG|避け)"
     # タメ口 as the manner asked for, not in a condition (タメ口で話しかけられても、… / タメ口なら)
     r"|(?:タメ口|ため口)(?:で|を使|に(?:して|する)|口調)(?![^、。]{0,10}(?:ても|でも|たら|なら|れば|場合))"
     r"|\b(?:no|never use|don't use|do not use|avoid|without)\b[^.\n]{0,20}?"
@@ -421,8 +463,10 @@ def _stated(clause: str, m: re.Match[str], negation: bool) -> bool:
     """The rule matched in ``clause`` is required: not made optional or conditional (may, if, 必要に応じて,
     場合は) and, with ``negation``, not negated around the match (do not use bullet points). Rules whose
     wording is a negation (no digits, 敬語は使わない, never more than three sentences) skip that part."""
-    own = _ASIDE.sub("", clause)  # quotes and parentheses are examples and asides, not the rule's wording
-    if _OPTIONAL.search(own) or _TOOL_LINE.match(clause):
+    if _TOOL_LINE.match(clause):
+        return False
+    own = _ASIDE.sub("", _part(clause, m))  # quotes and parentheses are examples and asides
+    if _OPTIONAL.search(_ALWAYS.sub("", own)):
         return False
     if _DESCRIBES.search(own) and not _ANSWER_IS.search(own):
         return False
@@ -456,6 +500,15 @@ def stated_clauses(text: str, evidence: re.Pattern[str], negation: bool) -> list
         if m and _stated(clause, m, negation):
             out.append(clause)
     return out
+
+
+def _part(clause: str, m: re.Match[str]) -> str:
+    """The part of ``clause`` that holds ``m``, between contrasting conjunctions: in "they write in English
+    when stuck, but your output must be in Japanese", the condition belongs to the other part."""
+    cuts = [0, *(b.end() for b in _BUT.finditer(clause) if b.end() <= m.start()), len(clause)]
+    start = max(c for c in cuts if c <= m.start())
+    after = [b.start() for b in _BUT.finditer(clause) if b.start() >= m.end()]
+    return clause[start : min(after) if after else len(clause)]
 
 
 def _after_colon(clauses: list[str]) -> list[str]:
@@ -548,7 +601,8 @@ def derive(system: str | None) -> Rules:
         banned += dict.fromkeys((word, word.lower(), word.capitalize(), word.upper()))
     english, japanese_only = (
         bool((found := _find((p,), clauses)) and not _OTHER_LANGUAGE.search(found[0]))
-        for p in (_ENGLISH, _JAPANESE)
+        or bool(_first((_only(name),), clauses, negation=False))
+        for p, name in ((_ENGLISH, "english"), (_JAPANESE, "japanese"))
     )
     case = "upper" if _first((_UPPER,), clauses, negation=False) else None
     if _first((_LOWER,), clauses, negation=False):
