@@ -10,7 +10,9 @@ What each is:
 - **Exact rules kept where cross-validation said they help** (``content_classifier.json`` records the
   choice): regular expressions for instruction overrides, system-prompt extraction and restriction
   removal in English and Japanese ("ignore previous instructions", 「以前の指示を無視して」, an order to
-  enter 開発者モード / developer mode, DAN, …) give PROMPT_ATTACK HIGH confidence; a short cue list per
+  enter 開発者モード / developer mode, DAN, …) give PROMPT_ATTACK HIGH confidence (the two weak Japanese
+  ones, a rule word next to 無視 / 解除 / なし, only when the classifier's probability is at least
+  ``_WEAK_FLOOR`` too: they also describe people and device settings); a short cue list per
   content category (``_CUES``: drug names, explicit words, Japanese slurs; a cue inside quotation marks
   is a word talked about and counts for nothing) adds ``cue_logit_bonus`` to the category's logit, never
   a finding on its own.
@@ -93,9 +95,10 @@ _ATTACK_PATTERNS = [
     r"\bdan\b(?:として|になって|モード)",
     r"(?:悪の|邪悪な|制限のない|何でもできる)ai",
 ]
-# weak patterns: a rule word next to 無視 / 解除 / なし also describes people and settings (ルールを無視して
-# 走り回る子, 先生の「前の指示は無視して」, 制限モードを解除したい), so on their own they need the classifier to
-# lean towards an attack too (its probability at least _WEAK_FLOOR, below its LOW cut)
+# weak patterns: a rule word next to 無視 / 解除 / なし also describes people and settings
+# (ルールを無視して走り回る子, 先生の「前の指示は無視して」, 制限モードを解除したい), so on their own they
+# need the classifier to lean towards an attack too (its probability at least _WEAK_FLOOR, below its LOW
+# cuts; bench/guardrail_classifier.py still counts them as patterns when it chooses the cuts)
 _WEAK_ATTACK_PATTERNS = [
     r"(?:指示|命令|ルール|設定|ガイドライン)(?:は|を)?(?:すべて|全部|全て)?(?:無視|忘れ)",
     r"(?:制限|制約|フィルター|ガードレール|安全設定|安全フィルター|コンテンツポリシー|倫理的な制限|ルール|"
