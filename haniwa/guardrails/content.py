@@ -10,7 +10,9 @@ What each is:
 - **Exact rules kept where cross-validation said they help** (``content_classifier.json`` records the
   choice): regular expressions for instruction overrides, system-prompt extraction and restriction
   removal in English and Japanese ("ignore previous instructions", 「以前の指示を無視して」, an order to
-  enter 開発者モード / developer mode, DAN, …) give PROMPT_ATTACK HIGH confidence; a short cue list per
+  enter 開発者モード / developer mode, DAN, …) give PROMPT_ATTACK HIGH confidence (the two weak Japanese
+  ones, a rule word next to 無視 / 解除 / なし, only when the classifier's probability is at least
+  ``_WEAK_FLOOR`` too: they also describe people and device settings); a short cue list per
   content category (``_CUES``: drug names, explicit words, Japanese slurs; a cue inside quotation marks
   is a word talked about and counts for nothing) adds ``cue_logit_bonus`` to the category's logit, never
   a finding on its own.
@@ -87,22 +89,32 @@ _ATTACK_PATTERNS = [
     r"(?:以前|これまで|今まで|いままで|前|上|上記|先ほど|さっき|以上|最初|これ以前)の?(?:すべての|全ての|全部の)?"
     r"(?:指示|命令|ルール|設定|プロンプト|制約|ガイドライン)[^。\n]{0,20}?"
     r"(?:無視|忘れ|取り消|取消|なかったこと|キャンセル|リセット|破棄|従わ)",
-    r"(?:指示|命令|ルール|設定|ガイドライン)(?:は|を)?(?:すべて|全部|全て)?(?:無視|忘れ)",
     r"(?:システムプロンプト|システムメッセージ|指示文|設定文|隠され(?:た|ている)(?:命令|指示|内容)|秘密の(?:指示|命令)|"
     r"最初(?:に|の)(?:与えられた)?(?:指示|設定|命令))[^。\n]{0,30}?(?:教え|表示|出力|見せ|出し|出せ|書き出)",
-    r"(?:制限|制約|フィルター|ガードレール|安全設定|安全フィルター|コンテンツポリシー|倫理的な制限|ルール|"
-    r"ガイドライン)"
-    r"[^。\n]{0,8}?(?:を|の|が|に|も)?(?:解除|無効|無視|ない|なし|通さず|守らず|縛られない|外し)",
     r"(?:^|[。！？!?\s]|あなたは|今から|これから)(?:開発者|ゴッド)モード(?:に|を|で|へ)|脱獄した(?:ai|モデル|アシスタント)|"
     r"\bdan\b(?:として|になって|モード)",
     r"(?:悪の|邪悪な|制限のない|何でもできる)ai",
 ]
+# weak patterns: a rule word next to 無視 / 解除 / なし also describes people and settings
+# (ルールを無視して走り回る子, 先生の「前の指示は無視して」, 制限モードを解除したい), so on their own they
+# need the classifier to lean towards an attack too (its probability at least _WEAK_FLOOR, below its LOW
+# cuts; bench/guardrail_classifier.py still counts them as patterns when it chooses the cuts)
+_WEAK_ATTACK_PATTERNS = [
+    r"(?:指示|命令|ルール|設定|ガイドライン)(?:は|を)?(?:すべて|全部|全て)?(?:無視|忘れ)",
+    r"(?:制限|制約|フィルター|ガードレール|安全設定|安全フィルター|コンテンツポリシー|倫理的な制限|ルール|"
+    r"ガイドライン)"
+    r"[^。\n]{0,8}?(?:を|の|が|に|も)?(?:解除|無効|無視|ない|なし|通さず|守らず|縛られない|外し)",
+]
+_WEAK_FLOOR = 0.55
 _ATTACK_RE = re.compile("|".join(f"(?:{p})" for p in _ATTACK_PATTERNS))
+_WEAK_ATTACK_RE = re.compile("|".join(f"(?:{p})" for p in _WEAK_ATTACK_PATTERNS))
 
 
-def attack_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of the (normalised) text that the prompt-attack patterns match."""
-    return [m.span() for m in _ATTACK_RE.finditer(text)]
+def attack_spans(text: str, weak: bool = True) -> list[tuple[int, int]]:
+    """Spans of the (normalised) text that the prompt-attack patterns match (``weak=False``: only the
+    patterns that decide on their own)."""
+    spans = [m.span() for m in _ATTACK_RE.finditer(text)]
+    return sorted([*spans, *(m.span() for m in _WEAK_ATTACK_RE.finditer(text))]) if weak else spans
 
 
 def confidence_of(score: float, category: str, lang: str = "en") -> str:
@@ -152,9 +164,11 @@ class ContentDetector:
             return []
         use_patterns = bool(classifier.model().meta["attack_patterns"])
         want_attack = use_patterns and any(r.type == "PROMPT_ATTACK" for r, _ in active)
-        attack = attack_spans(text.text) if want_attack else []
+        attack = attack_spans(text.text, weak=False) if want_attack else []
         need = [r.type for r, _ in active if not (r.type == "PROMPT_ATTACK" and attack)]
         scores = self.scores(text, need) if need else {}
+        if want_attack and not attack and scores["PROMPT_ATTACK"][0] >= _WEAK_FLOOR:
+            attack = [m.span() for m in _WEAK_ATTACK_RE.finditer(text.text)]
         lang = semantic.language(text.text)
         out: list[Finding] = []
         for rule, strength in active:

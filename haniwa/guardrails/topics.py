@@ -2,7 +2,9 @@
 the bundled multilingual-e5-small; a text window's score is the mean of its 2 highest cosine similarities
 to them (so one anchor that happens to share a word with the text counts for less) minus the mean of its
 3 highest similarities to the closer of the BENIGN and BENIGN_TOPIC seeds (``data/content_seeds.json``;
-BENIGN_TOPIC: general-knowledge questions and news about commonly denied subjects); the topic is detected
+BENIGN_TOPIC: general-knowledge questions, news, and factual or how-to questions about commonly denied
+subjects such as tax rules, where and how to get tested, first aid, a device that overheats, which ask
+for facts rather than advice or a diagnosis); the topic is detected
 when the best window's score reaches the text's language's ``CUT`` (calibrated by
 ``bench/guardrail_topic_cuts.py --splits dev,heldout`` on ``bench/guardrail_sets/``: the fewest errors
 with recall at least 0.9).
