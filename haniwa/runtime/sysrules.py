@@ -13,14 +13,19 @@ write, in Japanese and English, and turns them into one GBNF grammar:
 * at most N characters (100文字以内, keep your reply under 200 characters);
 * a list: bullets (箇条書き, 「・」で始まる, bulleted list, bullet points, lines starting with "- ") or
   numbered (番号付き, numbered list), with an item count when one is given (3項目, 3 to 5 items);
-* letter case (only capital letters / all lowercase), no digits (数字を使わない, no digits);
-* English only (answer in English: printable ASCII), JSON only (reply only with a JSON object).
+* letter case (only capital letters / all lowercase), no digits (数字を使わない, no digits), no
+  exclamation marks or emoji;
+* English only (answer in English: printable ASCII), Japanese only (the answer starts in Japanese), JSON
+  only (reply only with a JSON object);
+* a fixed first or last line (quoted, or given after a colon), a question at the end;
 * phrases the answer may not hold: polite forms (敬語は使わない, タメ口で) and a word to avoid (never
   mention the word 'Python', 「絶対」という言葉は使わない), banned token by token (runtime/phrases.py).
 
 A rule counts only when it is stated as one: a clause that makes it optional (may, can, if helpful,
-てもよい, 場合は) or negates it (do not use bullet points, 箇条書きにしない) is skipped, and a system
-prompt longer than ``MAX_CHARS`` (a document, an agent's instructions) is not read at all. Rules that are
+てもよい, 場合は, usually), negates it (do not use bullet points, 箇条書きにしない) or describes something
+else (documents, data, users, a tool's output: 番号付きの条項で構成されています) is skipped, judged on the
+part of the sentence that holds the rule, with quoted examples and asides left out; and a system prompt
+longer than ``MAX_CHARS`` (a document, an agent's instructions) is not read at all. Rules that are
 no form (a tone, a topic to stay on) are left to the prompt and the system reminder.
 
 Written by hand: no library reads instructions into grammars; the patterns are small and tested one by one
