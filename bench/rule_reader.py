@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: bench.system_prompt
 from bench.system_prompt import CASES, MODELS, load  # noqa: E402
 from haniwa.runtime import rulereader  # noqa: E402
-from haniwa.runtime.sysrules import MAX_CHARS, derive  # noqa: E402
+from haniwa.runtime.sysrules import MAX_CHARS, Rules, derive  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
@@ -41,10 +41,11 @@ def main() -> None:
 
     def read(system: str) -> tuple[str, str]:
         start = time.perf_counter()
-        model = chat._read_rules(system, cancel) if len(system) <= MAX_CHARS else derive(None)
+        model = chat._read_rules(system, cancel) if len(system) <= MAX_CHARS else Rules()
         if rulereader.worth_asking(system) and len(system) <= MAX_CHARS:
             seconds.append(time.perf_counter() - start)
-        return derive(system).describe(), rulereader.merge(derive(system), model).describe()
+        patterns = derive(system)
+        return patterns.describe(), rulereader.merge(patterns, model).describe()
 
     try:
         for case in (c for c in CASES if c.split in splits):

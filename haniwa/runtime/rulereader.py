@@ -23,7 +23,7 @@ import unicodedata
 from typing import Any
 
 from haniwa.runtime.phrases import POLITE_JA
-from haniwa.runtime.sysrules import DEFAULT_ITEMS, EMOJI, EXCLAMATION, Rules, stated_clauses
+from haniwa.runtime.sysrules import DEFAULT_ITEMS, EMOJI, EXCLAMATION, Rules, stated_clauses, variants
 
 __all__ = ["SCHEMA", "ground", "merge", "parse", "turns", "worth_asking"]
 
@@ -92,6 +92,8 @@ _N = (
     r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty"
     r"|[一二三四五六七八九十百])"
 )
+_NOT_A_WORD = r"(?!\s+(?:word|letter|version|form|name)\b)"  # one word's case: "the lowercase word 'over'"
+_RANGE = re.compile(r"\s*[-–〜~]\s*|\s+to\s+")  # 3-5, 3〜5, three to five
 # the evidence each kind needs in a stated clause; ``True``: the rule is itself a negation (no digits), so a
 # negation near it does not cancel it
 _EVIDENCE: dict[str, tuple[str, bool]] = {
@@ -102,15 +104,8 @@ _EVIDENCE: dict[str, tuple[str, bool]] = {
     "bullet_list": (r"箇条書き|リスト|行頭|bullet|list|\blines?\b[^.\n]{0,40}?\b(?:start|begin|open)", False),
     "numbered_list": (r"番号|手順|numbered|steps?|1\.|１．", False),
     "item_count": (rf"{_N}\s*(?:つ|個|項目|点|行|items?|bullets?|points?|lines?|steps?)", False),
-    # letter case of the whole answer, not of one word ("end with the lowercase word 'over'")
-    "uppercase": (
-        r"大文字|\b(?:upper ?case|capital|caps)\b(?!\s+(?:word|letter|version|form|name)\b)",
-        False,
-    ),
-    "lowercase": (
-        r"小文字|\b(?:lower ?case|capital|small letters)\b(?!\s+(?:word|letter|version|form|name))",
-        True,
-    ),
+    "uppercase": (rf"大文字|\b(?:upper ?case|capital|caps)\b{_NOT_A_WORD}", False),
+    "lowercase": (rf"小文字|\b(?:lower ?case|capital|small letters)\b{_NOT_A_WORD}", True),
     "no_digits": (r"数字|digit|numeral", True),
     "no_exclamation": (r"感嘆符|ビックリ|びっくり|exclamation|[!！]", True),
     "no_emoji": (r"絵文字|顔文字|emoji|emoticon", True),
@@ -184,7 +179,7 @@ def ground(data: Any, system: str) -> Rules:
         if not clauses:
             continue
         if kind in _LIMITS or kind == "item_count":
-            grounded = all(_in(p, clauses) for p in re.split(r"\s*[-–〜~]\s*|\s+to\s+", value) if p)
+            grounded = all(_in(p, clauses) for p in _RANGE.split(value) if p)
         elif kind in ("sentence_ending", "first_line", "last_line", "banned_word"):
             grounded = bool(re.sub(r"[\W_]", "", value)) and len(value) <= 60 and _in(value, clauses)
         else:
@@ -200,18 +195,15 @@ def _rules(found: dict[str, str], text: str) -> Rules:
     limits = {k: n for k, n in limits.items() if n is not None and _LIMITS[k][0] <= n <= _LIMITS[k][1]}
     items, marker = None, None
     if "numbered_list" in found or "bullet_list" in found:
-        bounds = [_number(p) for p in re.split(r"\s*[-–〜~]\s*|\s+to\s+", found.get("item_count", "")) if p]
+        bounds = [_number(p) for p in _RANGE.split(found.get("item_count", "")) if p]
         counts = [n for n in bounds if n is not None and 2 <= n <= 20]  # one item is no list count (1行に1つ)
         items = (min(counts), max(counts)) if counts else DEFAULT_ITEMS
         sign = found.get("bullet_list", "").strip()[:1]
-        marker = "1." if "numbered_list" in found else (sign or ("・" if japanese else "-"))
-        marker = (
-            marker if marker in ("1.", "・", "•", "●", "■", "◆") or not marker.isascii() else f"{marker} "
-        )
+        sign = sign or ("・" if japanese else "-")
+        marker = "1." if "numbered_list" in found else f"{sign} " if sign.isascii() else sign
     banned: list[str] = list(POLITE_JA) if "no_polite_japanese" in found else []
     if "banned_word" in found:
-        word = found["banned_word"]
-        banned += dict.fromkeys((word, word.lower(), word.capitalize(), word.upper()))
+        banned += variants(found["banned_word"])
     english, japanese_only = "answer_in_english" in found, "answer_in_japanese" in found
     return Rules(
         ending=found.get("sentence_ending", "").rstrip("。.!！") or None,

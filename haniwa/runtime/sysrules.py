@@ -37,10 +37,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from haniwa.runtime.phrases import POLITE_JA
 
-__all__ = ["EMOJI", "EXCLAMATION", "MAX_CHARS", "Rules", "derive", "grammar", "stated_clauses"]
+__all__ = ["EMOJI", "EXCLAMATION", "MAX_CHARS", "Rules", "derive", "grammar", "stated_clauses", "variants"]
 
 MAX_CHARS = 1000  # as the system reminder: longer system prompts are documents or agent instructions
 SENTENCE_CHARS = 80  # a sentence under an ending rule is bounded, or the model dodges the ending with
@@ -533,6 +534,12 @@ def _first(
     return found[1] if found else None
 
 
+def variants(word: str) -> list[str]:
+    """A word to avoid in the case forms a model writes it in (Python, python, PYTHON)."""
+    return list(dict.fromkeys((word, word.lower(), word.capitalize(), word.upper())))
+
+
+@lru_cache(maxsize=256)  # every turn of a conversation sends the same system prompt
 def derive(system: str | None) -> Rules:
     """The format rules ``system`` states (see the module doc); ``Rules()`` when none, or when too long."""
     if not system or len(system) > MAX_CHARS:
@@ -563,14 +570,9 @@ def derive(system: str | None) -> Rules:
         items = _count(listed[0])
         if items == DEFAULT_ITEMS:  # "Answers = numbered steps. Six steps max.": a cap stated on its own
             cap = _first((_CAP,), clauses, negation=False)
-            items = (
-                (
-                    min(DEFAULT_ITEMS[0], _num(cap.group(1) or cap.group(2))),
-                    _num(cap.group(1) or cap.group(2)),
-                )
-                if cap
-                else items
-            )
+            if cap:
+                most = _num(cap.group(1) or cap.group(2))
+                items = (min(DEFAULT_ITEMS[0], most), most)
         mark = _first((_MARKER,), clauses, negation=False)
         if numbered:
             marker = "1."
@@ -602,8 +604,7 @@ def derive(system: str | None) -> Rules:
     banned: list[str] = list(POLITE_JA) if _first((_POLITE,), clauses, negation=False) else []
     m = _first(_AVOID, clauses, negation=False)
     if m:
-        word = m.group(1).strip()
-        banned += dict.fromkeys((word, word.lower(), word.capitalize(), word.upper()))
+        banned += variants(m.group(1).strip())
     english, japanese_only = (
         bool((found := _find((p,), clauses)) and not _OTHER_LANGUAGE.search(found[0]))
         or bool(_first((_only(name),), clauses, negation=False))
