@@ -63,10 +63,11 @@ __all__ = [
 ]
 
 SETS = Path(__file__).resolve().parent / "guardrail_sets"
-# every split but the newest held-out one (heldout4.jsonl, never trained or tuned on); v2 and v3 joined
-# on 2026-12-07, once v4 was written
+# every split but the newest held-out one (heldout6.jsonl, never trained or tuned on); v2 and v3 joined
+# on 2026-12-07, once v4 was written; v4 and v5 on 2026-12-07, once v6 was written
 TRAIN_FILES = (
     "train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl",
+    "heldout4.jsonl", "heldout5.jsonl",
 )  # fmt: skip
 CATS = classifier.CATEGORIES
 CONTENT = CATS[:-1]

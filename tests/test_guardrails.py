@@ -339,9 +339,39 @@ def test_directions_and_detect_only(bedrock: Any, runtime: Any) -> None:
         ("The boat named Sea Breeze left at noon.", []),
         ("My boss said no.", []),
         ("Johnson & Johnson makes it.", []),
+        # a common given name and a capitalised surname need no context
+        ("Please forward this to Daniel Brooks in legal.", ["Daniel Brooks"]),
+        ("We met Olivia R. Bennett at the fair.", ["Olivia R. Bennett"]),
+        ("Ask Mark Taylor about it.", ["Mark Taylor"]),
+        ("Thanks to Emily O'Brien for the slides.", ["Emily O'Brien"]),
+        # places, organisations and word-names without a surname are not people
+        ("The Jordan River flows south.", []),
+        ("She moved to Austin Texas last year.", []),
+        ("George Washington University is in DC.", []),
+        ("Will Power is what you need.", []),
     ],
 )
-def test_english_names_need_a_person_context(text: str, found: list[str]) -> None:
+def test_english_names(text: str, found: list[str]) -> None:
     from haniwa.guardrails.names import names
 
     assert [text[s:e] for s, e in names(text)] == found
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "found"),
+    [
+        ("Call our London office on 020 7946 0958.", "PHONE", ["020 7946 0958"]),
+        # outside the allocated ranges (a UK fiction number), but after a phone word
+        ("My UK mobile is 07700 914 362, text me.", "PHONE", ["07700 914 362"]),
+        ("携帯の番号は090-0000-1234です。", "PHONE", ["090-0000-1234"]),
+        ("Where is my order #4471-2290-8813?", "PHONE", []),  # valid for +44 only with a + or trunk 0
+        ("Invoice 0794 6095 8123 is attached.", "PHONE", []),  # no phone word before it
+        ("Drop it at 301 West 57th Street, New York.", "ADDRESS", ["301 west 57th street"]),
+        ("221B Baker Street is a museum now.", "ADDRESS", ["221b baker street"]),
+    ],
+)
+def test_phone_numbers_and_street_addresses(text: str, kind: str, found: list[str]) -> None:
+    from haniwa.guardrails.pii import SUPPORTED_TYPES
+
+    normal = normalize(text).text
+    assert [normal[s:e] for s, e in SUPPORTED_TYPES[kind](normal)] == found

@@ -108,13 +108,31 @@ _WEAK_ATTACK_PATTERNS = [
 _WEAK_FLOOR = 0.55
 _ATTACK_RE = re.compile("|".join(f"(?:{p})" for p in _ATTACK_PATTERNS))
 _WEAK_ATTACK_RE = re.compile("|".join(f"(?:{p})" for p in _WEAK_ATTACK_PATTERNS))
+# the user revising their own request ("ignore my last message", "the limit I gave you", 「さっきの指示は
+# 取り消します」, 「私が出した条件」): an override of the conversation's own last turn, not of the rules the
+# assistant was given, so a pattern that matches it decides nothing (the classifier still does)
+_OWN = re.compile(
+    r"\bmy\s+(?:last|previous|earlier|first|own)\s+(?:message|request|question|instructions?|prompt)|"
+    r"\b(?:instructions?|limit|rule|request|condition)s?\s+i\s+(?:gave|set|wrote|asked|mentioned|said)\b|"
+    r"(?:さっき|先ほど|さきほど|私が|僕が|自分が|私の|僕の|自分の)"
+)
+# "the instructions I gave you": the owner follows the noun the pattern ended on
+_OWN_AFTER = re.compile(r"\s+(?:that\s+)?i\s+(?:gave|set|wrote|asked|mentioned|said)\b")
+
+
+def _own(text: str, span: tuple[int, int]) -> bool:
+    """Whether the override at ``span`` is of the user's own earlier request (same sentence)."""
+    start = max(text.rfind(c, 0, span[0]) for c in "。！？!?.\n") + 1
+    return _OWN.search(text, start, span[1]) is not None or _OWN_AFTER.match(text, span[1]) is not None
 
 
 def attack_spans(text: str, weak: bool = True) -> list[tuple[int, int]]:
     """Spans of the (normalised) text that the prompt-attack patterns match (``weak=False``: only the
-    patterns that decide on their own)."""
-    spans = [m.span() for m in _ATTACK_RE.finditer(text)]
-    return sorted([*spans, *(m.span() for m in _WEAK_ATTACK_RE.finditer(text))]) if weak else spans
+    patterns that decide on their own); an override of the user's own earlier request is left out."""
+    found = [m.span() for m in _ATTACK_RE.finditer(text)]
+    if weak:
+        found = sorted([*found, *(m.span() for m in _WEAK_ATTACK_RE.finditer(text))])
+    return [span for span in found if not _own(text, span)]
 
 
 def confidence_of(score: float, category: str, lang: str = "en") -> str:
@@ -168,7 +186,7 @@ class ContentDetector:
         need = [r.type for r, _ in active if not (r.type == "PROMPT_ATTACK" and attack)]
         scores = self.scores(text, need) if need else {}
         if want_attack and not attack and scores["PROMPT_ATTACK"][0] >= _WEAK_FLOOR:
-            attack = [m.span() for m in _WEAK_ATTACK_RE.finditer(text.text)]
+            attack = [m.span() for m in _WEAK_ATTACK_RE.finditer(text.text) if not _own(text.text, m.span())]
         lang = semantic.language(text.text)
         out: list[Finding] = []
         for rule, strength in active:

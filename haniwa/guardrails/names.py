@@ -7,7 +7,12 @@
   "I am", "I'm", "this is", "Dear"; after a person "named" / "called" (a man named Robert Okafor, not
   a boat named Sea Breeze); one to three after a person's role ("my landlord, Robert", "our manager
   Jane Doe") — a pattern on the original text (capitals matter), so a company name ("Johnson &
-  Johnson") or a surname in a sentence passes."""
+  Johnson") or a surname in a sentence passes; and a common given name followed by one or two
+  capitalised words ("Michael Thompson", "Sarah J. Jennings"), with the given names and surnames of
+  ``faker``'s en_US / en_GB person lists. A given name that is also a common English word (Will, May,
+  Bill, Hope: ``faker``'s word list) needs a listed surname after it; a common word, a US state or a
+  country (``faker``'s address lists) or a place or organisation word (Street, University, Hospital,
+  River …) as the last word makes it not a person."""
 
 from __future__ import annotations
 
@@ -15,6 +20,78 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
+
+_PLACE = frozenset(
+    [
+        "street",
+        "st",
+        "avenue",
+        "ave",
+        "road",
+        "rd",
+        "boulevard",
+        "blvd",
+        "lane",
+        "drive",
+        "way",
+        "court",
+        "place",
+        "square",
+        "station",
+        "river",
+        "lake",
+        "beach",
+        "park",
+        "bay",
+        "island",
+        "valley",
+        "mountain",
+        "mountains",
+        "falls",
+        "springs",
+        "heights",
+        "county",
+        "city",
+        "town",
+        "village",
+        "airport",
+        "bridge",
+        "tower",
+        "hall",
+        "center",
+        "centre",
+        "museum",
+        "library",
+        "church",
+        "cathedral",
+        "hotel",
+        "hospital",
+        "clinic",
+        "university",
+        "college",
+        "school",
+        "academy",
+        "institute",
+        "bank",
+        "inc",
+        "corp",
+        "co",
+        "ltd",
+        "llc",
+        "company",
+        "group",
+        "foundation",
+        "post",
+        "times",
+        "tech",
+        "day",
+        "press",
+        "studios",
+        "records",
+        "airlines",
+        "motors",
+    ]
+)
 
 __all__ = ["names"]
 
@@ -35,6 +112,41 @@ _EN = re.compile(
     rf"|\b(?:[Mm]y|[Oo]ur|[Hh]is|[Hh]er|[Tt]heir)\s+(?:new\s+|old\s+|former\s+)?(?:{_ROLE})(?:,\s*(?:a\s+\w+\s+named\s+)?|\s+)"
     rf"({_WORD}(?:\s+{_WORD}){{0,2}})"
 )
+
+
+# a lookahead, so every capitalised word is tried as a given name ("Ask Mark Taylor")
+_CAPITAL = re.compile(
+    r"\b(?=([A-Z][a-z]+)((?:\s+[A-Z]\.)?(?:\s+(?:Mc|Mac|O')?[A-Z][a-z]+(?:-[A-Z][a-z]+)?){1,2})\b)"
+)
+
+
+@cache
+def _people() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Given names, surnames and common English words (``faker``'s en_US / en_GB person and lorem lists)."""
+    from faker.providers.address.en_US import Provider as Places
+    from faker.providers.lorem.en_US import Provider as Words
+    from faker.providers.person.en_GB import Provider as GB
+    from faker.providers.person.en_US import Provider as US
+
+    given = frozenset([*US.first_names, *GB.first_names])
+    family = frozenset([*US.last_names, *GB.last_names])
+    places = [w for name in (*Places.states, *Places.countries) for w in name.split()]
+    return given, family, frozenset([*Words.word_list, *(w.lower() for w in places)])
+
+
+def _full_names(text: str) -> Iterator[Span]:
+    given, family, words = _people()
+    end = 0
+    for m in _CAPITAL.finditer(text):
+        first, rest = m.group(1), m.group(2).split()
+        if m.start() < end or first not in given:
+            continue
+        if rest[-1].lower() in _PLACE or rest[-1].lower() in words:
+            continue
+        if first.lower() in words and not any(w in family for w in rest):
+            continue
+        end = m.start() + len(m.group(1)) + len(m.group(2))
+        yield m.start(), end
 
 
 @cache
@@ -72,6 +184,11 @@ def _japanese(text: str) -> Iterator[Span]:
 def names(original: str) -> Iterator[Span]:
     """Spans of the original text that are a person's name."""
     yield from _japanese(original)
+    seen: list[Span] = []
     for m in _EN.finditer(original):
         # "I am Sarah" is a name; "I am Happy" is rare enough in requests to accept the risk
-        yield m.span(next(i for i in (1, 2, 3) if m.group(i)))
+        seen.append(m.span(next(i for i in (1, 2, 3) if m.group(i))))
+        yield seen[-1]
+    for s, e in _full_names(original):
+        if not any(a <= s and e <= b for a, b in seen):
+            yield s, e

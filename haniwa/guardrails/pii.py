@@ -3,16 +3,18 @@
 Which detector is what (each runs on normalised text, so full-width digits and letters count):
 
 - ``EMAIL``: a regular expression for addr-spec-like addresses (local@domain.tld).
-- ``PHONE``: the ``phonenumbers`` library's matcher with regions JP and US at leniency VALID, so only
-  numbers a real numbering plan allows (090-1234-5678, 03-1234-5678, +81 90 …, (415) 555-2671).
+- ``PHONE``: the ``phonenumbers`` library's matcher with regions JP, US and GB (not GB in Japanese
+  text) at leniency VALID, so only numbers a real numbering plan allows (090-1234-5678, 03-1234-5678,
+  +81 90 …, (415) 555-2671, 020 7946 0958); after a phone word (phone, mobile, call, 電話, 携帯,
+  連絡 …) any number of a possible length for those regions.
 - ``CREDIT_DEBIT_CARD_NUMBER``: 13–19 digits (spaces or hyphens between groups) passing Luhn
   (``stdnum.luhn``).
 - ``IP_ADDRESS``: IPv4/IPv6 candidates checked by the standard library's ``ipaddress``.
 - ``URL``: http(s)/ftp URLs and ``www.`` hosts, trailing punctuation left out.
 - ``ADDRESS``: Japanese addresses: a prefecture (都道府県), one or more municipalities (市区町村郡)
   and a block number (番地: 1-2-3, 1丁目2番3号, …); English street addresses: a house number, one to
-  three words and a street suffix (221 Baker Street, 350 Fifth Avenue) — regular expressions, exact
-  but not exhaustive.
+  three words or ordinals and a street suffix (221B Baker Street, 301 West 57th Street) — regular
+  expressions, exact but not exhaustive.
 - ``NAME``: ``names.py`` (MeCab proper-noun tags for Japanese full names or surname + honorific; a
   title or "my name is" before capitalised words in English).
 - haniwa's ``JP_MY_NUMBER`` (a regex entry whose pattern is ``MY_NUMBER_PATTERN``): 12 digits (optionally
@@ -42,6 +44,7 @@ from haniwa.guardrails.base import (
 )
 from haniwa.guardrails.names import names
 from haniwa.guardrails.normalize import Normalized
+from haniwa.guardrails.semantic import language
 
 __all__ = ["PiiDetector", "RegexDetector", "SUPPORTED_TYPES", "compile_regex"]
 
@@ -77,10 +80,33 @@ def _email(text: str) -> Iterator[Span]:
         yield m.span()
 
 
+# words that say a number is a phone number (normalised, lower-cased text), within _NEAR characters
+# before it: with one, a number of a plausible length counts even outside the allocated ranges
+# (UK fiction numbers 07700 900xxx, a new JP mobile range), as Presidio's context words do
+_PHONE_WORDS = re.compile(
+    r"phone|mobile|cell|\bcall|\btext\b|\breach\b|\btel\b|\bfax\b|whatsapp|\bsms\b|"
+    r"電話|携帯|連絡|ファックス|ファクス"
+)
+_NEAR = 40
+_REGIONS = ("JP", "US", "GB")
+
+
 def _phone(text: str) -> Iterator[Span]:
-    for region in ("JP", "US"):
+    found: set[Span] = set()
+    worded = _PHONE_WORDS.search(text) is not None
+    # Japanese text writes a foreign number with its country code: read as a UK number, 012-3456-7890
+    # (a part number) would be a valid one
+    regions = _REGIONS[:2] if language(text) == "ja" else _REGIONS
+    for region in regions:
         for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-            yield m.start, m.end
+            # a UK number is written with its trunk 0 or +44: "4471-2290-8813" is an order number
+            if region != "GB" or m.raw_string.lstrip("(").startswith(("0", "+")):
+                found.add((m.start, m.end))
+        if worded:
+            for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+                if _PHONE_WORDS.search(text, max(0, m.start - _NEAR), m.start):
+                    found.add((m.start, m.end))
+    yield from sorted(found)
 
 
 def _card(text: str) -> Iterator[Span]:
@@ -107,9 +133,10 @@ def _url(text: str) -> Iterator[Span]:
         yield m.start(), end
 
 
+# a house number (221b), one to three words or ordinals (west 57th), and a street suffix
 _STREET = re.compile(
-    r"(?<![\w-])\d{1,5}\s+(?:[a-z][a-z'.-]*\s+){1,3}(?:street|st|avenue|ave|road|rd|boulevard|blvd|"
-    r"lane|ln|drive|dr|terrace|way|court|ct|place|pl|parkway)\b\.?"
+    r"(?<![\w-])\d{1,5}[a-z]?\s+(?:(?:[a-z][a-z'.-]*|\d{1,3}(?:st|nd|rd|th))\s+){1,3}"
+    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|terrace|way|court|ct|place|pl|parkway)\b\.?"
 )
 
 
