@@ -5,8 +5,8 @@
     python bench/guardrail_classifier.py           # write the shipped weights from the chosen setting
 
 Training rows: ``train_ja.jsonl``, ``train_en.jsonl`` (when present), ``dev.jsonl`` and the held-out
-splits v1–v3 (``heldout.jsonl``, ``heldout2.jsonl``, ``heldout3.jsonl``, seen) of ``bench/guardrail_sets/``
-— never the newest held-out split (v4). A row is positive for a category
+splits v1–v6 (``heldout.jsonl`` … ``heldout6.jsonl``, seen) of ``bench/guardrail_sets/`` — never the
+newest held-out split (v7). A row is positive for a category
 when it is labelled 1 with that category (policy ``content`` or ``prompt_attack``); every other row is a
 negative (benign look-alikes, topic and PII rows), except that with ``others=ignore`` a content category
 does not learn from the other content categories' positives.
@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from haniwa.guardrails import classifier, semantic  # noqa: E402
-from haniwa.guardrails.content import attack_spans, cued  # noqa: E402
+from haniwa.guardrails.content import attack_spans, cued, weak_attack_spans  # noqa: E402
 from haniwa.guardrails.normalize import normalize  # noqa: E402
 
 __all__ = [
@@ -63,11 +63,11 @@ __all__ = [
 ]
 
 SETS = Path(__file__).resolve().parent / "guardrail_sets"
-# every split but the newest held-out one (heldout6.jsonl, never trained or tuned on); v2 and v3 joined
-# on 2026-12-07, once v4 was written; v4 and v5 on 2026-12-07, once v6 was written
+# every split but the newest held-out one (heldout7.jsonl, never trained or tuned on); v2 and v3 joined
+# on 2026-12-07, once v4 was written; v4, v5 and v6 on 2026-12-07, once v6 and v7 were written
 TRAIN_FILES = (
     "train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl",
-    "heldout4.jsonl", "heldout5.jsonl",
+    "heldout4.jsonl", "heldout5.jsonl", "heldout6.jsonl",
 )  # fmt: skip
 CATS = classifier.CATEGORIES
 CONTENT = CATS[:-1]
@@ -244,9 +244,10 @@ def _logit(p: Array) -> Array:
     return out
 
 
-def adjust(rows: list[dict[str, Any]], probs: Array, cue: float, regex: bool) -> Array:
+def adjust(rows: list[dict[str, Any]], probs: Array, cue: float, regex: bool, floor: float = 0.55) -> Array:
     """The exact rules on top of the probabilities: a cue word used (not quoted) in the text adds
-    ``cue`` to its category's logit; an attack pattern sets PROMPT_ATTACK to 1."""
+    ``cue`` to its category's logit; an attack pattern sets PROMPT_ATTACK to 1 (a weak one only where the
+    probability is at least ``floor``, as served with the shipped ``weak_floor``)."""
     out = probs.copy()
     for i, r in enumerate(rows):
         norm = normalize(r["text"]).text
@@ -254,7 +255,8 @@ def adjust(rows: list[dict[str, Any]], probs: Array, cue: float, regex: bool) ->
             for j, c in enumerate(CONTENT):
                 if cued(c, norm):
                     out[i, j] = 1 / (1 + np.exp(-(_logit(out[i : i + 1, j])[0] + cue)))
-        if regex and attack_spans(norm):
+        strong = attack_spans(norm, weak=False)
+        if regex and (strong or (probs[i, -1] >= floor and weak_attack_spans(norm))):
             out[i, -1] = 1.0
     return out
 
@@ -349,7 +351,12 @@ def nested(rows: list[dict[str, Any]], probs: Array, k: int, seed: int, fp_weigh
 
 
 GRID = {"lam": (0.3, 1.0, 3.0, 10.0, 30.0, 100.0), "others": ("negative", "ignore"), "mil": (True,)}
-RULES = {"cue": (0.0, 1.0, 2.0), "regex": (True, False), "fp_weight": (3.0, 6.0, 12.0)}
+RULES = {
+    "cue": (0.0, 1.0, 2.0),
+    "regex": (True, False),
+    "weak_floor": (0.35, 0.55),
+    "fp_weight": (3.0, 6.0, 12.0),
+}
 
 
 def main() -> None:
@@ -370,24 +377,33 @@ def main() -> None:
     for lam, others, mil in itertools.product(*GRID.values()):
         params = Params(lam, others, mil)
         probs = oof(rows, vecs, params, args.folds, args.seed)
-        for cue, regex in itertools.product(RULES["cue"], RULES["regex"]):
-            adj = adjust(rows, probs, cue, regex)
+        for cue, regex, floor in itertools.product(RULES["cue"], RULES["regex"], RULES["weak_floor"]):
+            if not regex and floor != RULES["weak_floor"][0]:
+                continue  # without the patterns the floor changes nothing
+            adj = adjust(rows, probs, cue, regex, floor)
             for fpw in RULES["fp_weight"]:
                 fig = nested(rows, adj, args.folds, args.seed, fpw)
-                results.append((fig["loss"], params, (cue, regex, fpw), fig))
+                results.append((fig["loss"], params, (cue, regex, floor, fpw), fig))
                 print(
-                    f"lam={lam:<5} others={others:8} mil={mil!s:5} cue={cue} regex={regex!s:5} fpw={fpw:<4} "
-                    + " ".join(f"{k}={v:.3f}" for k, v in fig.items()),
+                    f"lam={lam:<5} others={others:8} mil={mil!s:5} cue={cue} regex={regex!s:5} floor={floor} "
+                    f"fpw={fpw:<4} " + " ".join(f"{k}={v:.3f}" for k, v in fig.items()),
                     flush=True,
                 )
-    loss, params, (cue, regex, fpw), fig = min(results, key=lambda x: x[0])
+    loss, params, (cue, regex, floor, fpw), fig = min(results, key=lambda x: x[0])
     print(
-        f"chosen: {params} cue={cue} regex={regex} fp_weight={fpw}: "
+        f"chosen: {params} cue={cue} regex={regex} weak_floor={floor} fp_weight={fpw}: "
         + " ".join(f"{k}={v:.3f}" for k, v in fig.items())
     )
     if args.cv:
         return
-    settings = {"cue": cue, "regex": regex, "fp_weight": fpw, "folds": args.folds, "seed": args.seed}
+    settings = {
+        "cue": cue,
+        "regex": regex,
+        "weak_floor": floor,
+        "fp_weight": fpw,
+        "folds": args.folds,
+        "seed": args.seed,
+    }
     arrays, meta = build(rows, vecs, params, settings)
     meta["provenance"].update(
         {
@@ -413,7 +429,11 @@ def build(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The arrays and the metadata to ship: cuts from out-of-fold probabilities, weights from all rows."""
     probs = adjust(
-        rows, oof(rows, vecs, params, settings["folds"], settings["seed"]), settings["cue"], settings["regex"]
+        rows,
+        oof(rows, vecs, params, settings["folds"], settings["seed"]),
+        settings["cue"],
+        settings["regex"],
+        settings["weak_floor"],
     )
     cuts = choose_cuts(rows, probs, settings["fp_weight"])
     m = train(rows, vecs, params)
@@ -428,6 +448,7 @@ def build(
         "cuts": cuts,
         "cue_logit_bonus": settings["cue"],
         "attack_patterns": settings["regex"],
+        "weak_floor": settings["weak_floor"],
         "provenance": {
             "written_by": "bench/guardrail_classifier.py (reproduces this file and the .npz)",
             "params": asdict(params),
@@ -450,6 +471,7 @@ def reproduce(
     settings = {
         "cue": shipped.meta["cue_logit_bonus"],
         "regex": shipped.meta["attack_patterns"],
+        "weak_floor": shipped.meta.get("weak_floor", 0.55),
         "fp_weight": prov["fp_weight"],
         "folds": prov["folds"],
         "seed": prov["seed"],

@@ -344,6 +344,9 @@ def test_directions_and_detect_only(bedrock: Any, runtime: Any) -> None:
         ("We met Olivia R. Bennett at the fair.", ["Olivia R. Bennett"]),
         ("Ask Mark Taylor about it.", ["Mark Taylor"]),
         ("Thanks to Emily O'Brien for the slides.", ["Emily O'Brien"]),
+        ("Please cc Kenji Watanabe on the thread.", ["Kenji Watanabe"]),  # romanised Japanese
+        ("Send the invoice to Ananya Iyer today.", ["Ananya Iyer"]),
+        ("Why did the Roman Empire fall?", []),
         # places, organisations and word-names without a surname are not people
         ("The Jordan River flows south.", []),
         ("She moved to Austin Texas last year.", []),
@@ -368,10 +371,34 @@ def test_english_names(text: str, found: list[str]) -> None:
         ("Invoice 0794 6095 8123 is attached.", "PHONE", []),  # no phone word before it
         ("Drop it at 301 West 57th Street, New York.", "ADDRESS", ["301 west 57th street"]),
         ("221B Baker Street is a museum now.", "ADDRESS", ["221b baker street"]),
+        # Japanese addresses without the prefecture, and romanised ones
+        ("実家は名古屋市昭和区御器所3丁目です。", "ADDRESS", ["名古屋市昭和区御器所3丁目"]),
+        ("福岡市博多区博多駅前2-19-24まで届けて", "ADDRESS", ["福岡市博多区博多駅前2-19-24"]),
+        ("東京都千代田区丸の内1-2-3", "ADDRESS", ["東京都千代田区丸の内1-2-3"]),  # one span, not two
+        ("The office is at 2-4-1 Shibakoen, Minato-ku, Tokyo.", "ADDRESS", ["2-4-1 shibakoen, minato-ku"]),
+        ("品川区の人口は1-2割増えた。", "ADDRESS", []),
+        ("第3学区の1-2組が優勝した。", "ADDRESS", []),
+        ("Kita-ku has 3-4 parks.", "ADDRESS", []),
     ],
 )
-def test_phone_numbers_and_street_addresses(text: str, kind: str, found: list[str]) -> None:
+def test_phone_numbers_and_addresses(text: str, kind: str, found: list[str]) -> None:
     from haniwa.guardrails.pii import SUPPORTED_TYPES
 
     normal = normalize(text).text
     assert [normal[s:e] for s, e in SUPPORTED_TYPES[kind](normal)] == found
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("個人番号は6214 9832 0257です", ["6214 9832 0257"]),  # a valid check digit
+        ("マイナンバーは1234 5678 9012で合ってる？", ["1234 5678 9012"]),  # named as one, check digit wrong
+        ("my number is 123456789012, right?", ["123456789012"]),
+        ("注文番号は621498320258です", []),  # wrong check digit, not named
+    ],
+)
+def test_my_numbers(text: str, found: list[str]) -> None:
+    from haniwa.guardrails.pii import my_numbers
+
+    normal = normalize(text).text
+    assert [normal[s:e] for s, e in my_numbers(normal)] == found

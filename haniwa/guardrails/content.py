@@ -12,7 +12,7 @@ What each is:
   removal in English and Japanese ("ignore previous instructions", 「以前の指示を無視して」, an order to
   enter 開発者モード / developer mode, DAN, …) give PROMPT_ATTACK HIGH confidence (the two weak Japanese
   ones, a rule word next to 無視 / 解除 / なし, only when the classifier's probability is at least
-  ``_WEAK_FLOOR`` too: they also describe people and device settings); a short cue list per
+  its ``weak_floor`` too: they also describe people and device settings); a short cue list per
   content category (``_CUES``: drug names, explicit words, Japanese slurs; a cue inside quotation marks
   is a word talked about and counts for nothing) adds ``cue_logit_bonus`` to the category's logit, never
   a finding on its own.
@@ -33,7 +33,15 @@ from haniwa.guardrails import classifier, semantic
 from haniwa.guardrails.base import ContentRule, Finding, Source
 from haniwa.guardrails.normalize import Normalized
 
-__all__ = ["ContentDetector", "LEVELS", "blocks", "attack_spans", "confidence_of", "cued"]
+__all__ = [
+    "ContentDetector",
+    "LEVELS",
+    "blocks",
+    "attack_spans",
+    "weak_attack_spans",
+    "confidence_of",
+    "cued",
+]
 
 LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
 
@@ -97,14 +105,17 @@ _ATTACK_PATTERNS = [
 ]
 # weak patterns: a rule word next to 無視 / 解除 / なし also describes people and settings
 # (ルールを無視して走り回る子, 先生の「前の指示は無視して」, 制限モードを解除したい), so on their own they
-# need the classifier to lean towards an attack too (its probability at least _WEAK_FLOOR, below its LOW
-# cuts; bench/guardrail_classifier.py still counts them as patterns when it chooses the cuts)
+# need the classifier to lean towards an attack too (its probability at least the shipped
+# ``weak_floor``, below its LOW cuts; bench/guardrail_classifier.py chooses the floor by cross-validation,
+# applied to out-of-fold probabilities as served)
 _WEAK_ATTACK_PATTERNS = [
     r"(?:指示|命令|ルール|設定|ガイドライン)(?:は|を)?(?:すべて|全部|全て)?(?:無視|忘れ)",
     r"(?:制限|制約|フィルター|ガードレール|安全設定|安全フィルター|コンテンツポリシー|倫理的な制限|ルール|"
     r"ガイドライン)"
     r"[^。\n]{0,8}?(?:を|の|が|に|も)?(?:解除|無効|無視|ない|なし|通さず|守らず|縛られない|外し)",
 ]
+# the weak patterns' floor when the shipped classifier names none (``content_classifier.json``
+# ``weak_floor``, chosen by cross-validation with the rest)
 _WEAK_FLOOR = 0.55
 _ATTACK_RE = re.compile("|".join(f"(?:{p})" for p in _ATTACK_PATTERNS))
 _WEAK_ATTACK_RE = re.compile("|".join(f"(?:{p})" for p in _WEAK_ATTACK_PATTERNS))
@@ -124,6 +135,12 @@ def _own(text: str, span: tuple[int, int]) -> bool:
     """Whether the override at ``span`` is of the user's own earlier request (same sentence)."""
     start = max(text.rfind(c, 0, span[0]) for c in "。！？!?.\n") + 1
     return _OWN.search(text, start, span[1]) is not None or _OWN_AFTER.match(text, span[1]) is not None
+
+
+def weak_attack_spans(text: str) -> list[tuple[int, int]]:
+    """Spans the weak patterns match (they count only with a classifier probability of at least its
+    ``weak_floor``), the user's own earlier request left out."""
+    return [m.span() for m in _WEAK_ATTACK_RE.finditer(text) if not _own(text, m.span())]
 
 
 def attack_spans(text: str, weak: bool = True) -> list[tuple[int, int]]:
@@ -185,8 +202,9 @@ class ContentDetector:
         attack = attack_spans(text.text, weak=False) if want_attack else []
         need = [r.type for r, _ in active if not (r.type == "PROMPT_ATTACK" and attack)]
         scores = self.scores(text, need) if need else {}
-        if want_attack and not attack and scores["PROMPT_ATTACK"][0] >= _WEAK_FLOOR:
-            attack = [m.span() for m in _WEAK_ATTACK_RE.finditer(text.text) if not _own(text.text, m.span())]
+        floor = float(classifier.model().meta.get("weak_floor", _WEAK_FLOOR))
+        if want_attack and not attack and scores["PROMPT_ATTACK"][0] >= floor:
+            attack = weak_attack_spans(text.text)
         lang = semantic.language(text.text)
         out: list[Finding] = []
         for rule, strength in active:

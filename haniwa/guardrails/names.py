@@ -8,11 +8,13 @@
   a boat named Sea Breeze); one to three after a person's role ("my landlord, Robert", "our manager
   Jane Doe") — a pattern on the original text (capitals matter), so a company name ("Johnson &
   Johnson") or a surname in a sentence passes; and a common given name followed by one or two
-  capitalised words ("Michael Thompson", "Sarah J. Jennings"), with the given names and surnames of
-  ``faker``'s en_US / en_GB person lists. A given name that is also a common English word (Will, May,
-  Bill, Hope: ``faker``'s word list) needs a listed surname after it; a common word, a US state or a
-  country (``faker``'s address lists) or a place or organisation word (Street, University, Hospital,
-  River …) as the last word makes it not a person."""
+  capitalised words ("Michael Thompson", "Sarah J. Jennings", "Hiroshi Nakamura", "Priya Raman"), with
+  the given names and surnames of ``faker``'s person lists (English-speaking, European and Indian
+  locales, romanised Japanese), or any capitalised word before a romanised Japanese or Indian surname
+  ("Kenji Watanabe"). A given name that is also a common English word (Will, May, Bill, Hope:
+  ``faker``'s word list) needs a listed surname after it; a common word, a US state or a country
+  (``faker``'s address lists) or a place or organisation word (Street, University, Hospital, River …)
+  as the last word makes it not a person."""
 
 from __future__ import annotations
 
@@ -21,77 +23,16 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-_PLACE = frozenset(
-    [
-        "street",
-        "st",
-        "avenue",
-        "ave",
-        "road",
-        "rd",
-        "boulevard",
-        "blvd",
-        "lane",
-        "drive",
-        "way",
-        "court",
-        "place",
-        "square",
-        "station",
-        "river",
-        "lake",
-        "beach",
-        "park",
-        "bay",
-        "island",
-        "valley",
-        "mountain",
-        "mountains",
-        "falls",
-        "springs",
-        "heights",
-        "county",
-        "city",
-        "town",
-        "village",
-        "airport",
-        "bridge",
-        "tower",
-        "hall",
-        "center",
-        "centre",
-        "museum",
-        "library",
-        "church",
-        "cathedral",
-        "hotel",
-        "hospital",
-        "clinic",
-        "university",
-        "college",
-        "school",
-        "academy",
-        "institute",
-        "bank",
-        "inc",
-        "corp",
-        "co",
-        "ltd",
-        "llc",
-        "company",
-        "group",
-        "foundation",
-        "post",
-        "times",
-        "tech",
-        "day",
-        "press",
-        "studios",
-        "records",
-        "airlines",
-        "motors",
-    ]
+# the head noun of a place, an organisation, an event or a period: "Jordan River", "Roman Empire"
+_PLACE_WORDS = (
+    "street st avenue ave road rd boulevard blvd lane drive way court place square station river lake beach "
+    "park bay island valley mountain mountains falls springs heights county city town village airport bridge "
+    "tower hall center centre museum library church cathedral hotel hospital clinic university college "
+    "school academy institute bank inc corp co ltd llc company group foundation post times tech day press "
+    "studios records airlines motors empire kingdom republic dynasty war era revolution cup prize award "
+    "festival series league club team project act law theorem effect syndrome"
 )
+_PLACE = frozenset(_PLACE_WORDS.split())
 
 __all__ = ["names"]
 
@@ -120,29 +61,49 @@ _CAPITAL = re.compile(
 )
 
 
+# Latin-script given names and surnames: English-speaking locales, romanised Japanese, and the European
+# and Indian names English text often carries
+_LOCALES = ("en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "es_ES", "fr_FR", "de_DE", "it_IT", "pt_BR")
+
+
 @cache
-def _people() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """Given names, surnames and common English words (``faker``'s en_US / en_GB person and lorem lists)."""
+def _people() -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """Given names, surnames, surnames no English word or given name looks like (romanised Japanese and
+    Indian: Watanabe, Iyer), and common English words (``faker``'s person lists of ``_LOCALES`` and
+    ja_JP's romanised names; its en_US word list, US states and countries)."""
+    from importlib import import_module
+
     from faker.providers.address.en_US import Provider as Places
     from faker.providers.lorem.en_US import Provider as Words
-    from faker.providers.person.en_GB import Provider as GB
-    from faker.providers.person.en_US import Provider as US
+    from faker.providers.person.en_IN import Provider as Indian
+    from faker.providers.person.ja_JP import Provider as Japanese
 
-    given = frozenset([*US.first_names, *GB.first_names])
-    family = frozenset([*US.last_names, *GB.last_names])
+    given: set[str] = set(Japanese.first_romanized_names)
+    family: set[str] = set(Japanese.last_romanized_names)
+    for locale in _LOCALES:
+        people = import_module(f"faker.providers.person.{locale}").Provider
+        given.update(n for n in people.first_names if n.isalpha() and n.istitle())
+        family.update(n for n in people.last_names if n.isalpha() and n.istitle())
     places = [w for name in (*Places.states, *Places.countries) for w in name.split()]
-    return given, family, frozenset([*Words.word_list, *(w.lower() for w in places)])
+    words = frozenset([*Words.word_list, *(w.lower() for w in places)])
+    distinct = {*Japanese.last_romanized_names, *Indian.last_names} - given
+    return (
+        frozenset(given),
+        frozenset(family),
+        frozenset(n for n in distinct if n.lower() not in words),
+        words,
+    )
 
 
 def _full_names(text: str) -> Iterator[Span]:
-    given, family, words = _people()
+    given, family, distinct, words = _people()
     end = 0
     for m in _CAPITAL.finditer(text):
         first, rest = m.group(1), m.group(2).split()
-        if m.start() < end or first not in given:
+        if m.start() < end or rest[-1].lower() in _PLACE or rest[-1].lower() in words:
             continue
-        if rest[-1].lower() in _PLACE or rest[-1].lower() in words:
-            continue
+        if first not in given and (first.lower() in words or rest[-1] not in distinct):
+            continue  # an unlisted given name counts before a surname that is only a surname: Kenji Watanabe
         if first.lower() in words and not any(w in family for w in rest):
             continue
         end = m.start() + len(m.group(1)) + len(m.group(2))

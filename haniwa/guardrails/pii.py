@@ -73,6 +73,19 @@ _ADDRESS = re.compile(
     r"[^\s\d、。,，.]{1,24}?"  # municipalities and town name: 横浜市中区本町, 千代田区丸の内
     r"\d{1,5}(?:丁目|番地|番|号|-|の)?(?:\d{1,5}(?:番地|番|号|-|の)?){0,3}"
 )
+# without the prefecture: a city, ward or district (札幌市, 港北区) and a block number that only
+# addresses have (3丁目, 南3条西7丁目, 5番地, 32-4)
+_ADDRESS_LOCAL = re.compile(
+    r"[一-龥ァ-ヶ]{1,5}(?<![学地])[市区郡]"  # not 学区 / 地区 (school and census districts)
+    r"[一-龥ァ-ヶの]{0,12}?"  # wards and town names, no particle but の (丸の内): not 品川区の人口は1-2割
+    r"(?:\d{1,4}(?:丁目|条|番地)(?:[^\s\d、。,，.]{0,3}\d{1,4}(?:丁目|番地|番|号|-)?){0,3}|\d{1,4}-\d{1,4}(?:-\d{1,4})?)"
+)
+# romanised: 3-12-5 Nakameguro, Meguro-ku / Osaka-shi, Kita-ku, Umeda 1-8-17
+_ROMAJI = r"[a-z]+-(?:ku|shi|cho|machi|gun|mura)\b"
+_ADDRESS_ROMAJI = re.compile(
+    rf"(?<![\w-])\d{{1,4}}-\d{{1,4}}-\d{{1,4}}\b[^.\n]{{0,40}}?{_ROMAJI}"
+    rf"|{_ROMAJI}[^.\n]{{0,40}}?(?<![\w-])\d{{1,4}}-\d{{1,4}}-\d{{1,4}}(?![\w-])"
+)
 
 
 def _email(text: str) -> Iterator[Span]:
@@ -84,7 +97,7 @@ def _email(text: str) -> Iterator[Span]:
 # before it: with one, a number of a plausible length counts even outside the allocated ranges
 # (UK fiction numbers 07700 900xxx, a new JP mobile range), as Presidio's context words do
 _PHONE_WORDS = re.compile(
-    r"phone|mobile|cell|\bcall|\btext\b|\breach\b|\btel\b|\bfax\b|whatsapp|\bsms\b|"
+    r"phone|mobile|cell|contact|\bcall|\btext\b|\breach\b|\btel\b|\bfax\b|whatsapp|\bsms\b|"
     r"電話|携帯|連絡|ファックス|ファクス"
 )
 _NEAR = 40
@@ -141,15 +154,28 @@ _STREET = re.compile(
 
 
 def _address(text: str) -> Iterator[Span]:
-    for pattern in (_ADDRESS, _STREET):
-        for m in pattern.finditer(text):
-            yield m.span()
+    found = sorted(
+        (m.span() for p in (_ADDRESS, _ADDRESS_LOCAL, _ADDRESS_ROMAJI, _STREET) for m in p.finditer(text)),
+        key=lambda span: (span[0], -span[1]),
+    )
+    end = -1
+    for start, stop in found:  # the longest of overlapping matches (東京都千代田区… over 京都千代田区…)
+        if start >= end:
+            end = stop
+            yield start, stop
+
+
+# a number given as one (マイナンバーは…, "my individual number is …") is one even with a typo in it
+_MY_NUMBER_WORDS = re.compile(r"マイナンバー|個人番号|my\s?number|individual\s+number")
 
 
 def my_numbers(text: str) -> Iterator[Span]:
-    """12-digit Individual Numbers with a valid check digit."""
+    """12-digit Individual Numbers with a valid check digit, or any 12 digits after "マイナンバー",
+    "個人番号" or "my number" (within ``_NEAR`` characters)."""
     for m in _MY_NUMBER.finditer(text):
-        if my_number.is_valid(m.group()):
+        if my_number.is_valid(m.group()) or _MY_NUMBER_WORDS.search(
+            text, max(0, m.start() - _NEAR), m.start()
+        ):
             yield m.span()
 
 
