@@ -1,7 +1,7 @@
 """Calibrate the denied-topic cuts (``haniwa/guardrails/topics.py`` ``CUT``) per language on the seen
 splits of ``bench/guardrail_sets/``: the cut with the fewest errors among those that keep recall ≥ 0.9.
 
-    python bench/guardrail_topic_cuts.py                       # dev, v1, v2, v3 (never the newest, v4)
+    python bench/guardrail_topic_cuts.py                       # dev, v1–v6 (never the newest, v7)
     python bench/guardrail_topic_cuts.py --splits dev,heldout  # the calibration of 2026-12-06
 
 Positives are rows labelled 1 for a topic (scored on that topic); negatives are every row labelled 0
@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--splits", default="dev,heldout,heldout2,heldout3")
+    parser.add_argument("--splits", default="dev,heldout,heldout2,heldout3,heldout4,heldout5,heldout6")
     parser.add_argument("--recall", type=float, default=0.9)
     args = parser.parse_args()
     config = json.loads((SETS / "config.json").read_text("utf-8"))

@@ -6,8 +6,8 @@
 
 The guardrail is ``bench/guardrail_sets/config.json`` (all content filters and PROMPT_ATTACK at HIGH,
 two denied topics, PHONE/ADDRESS/EMAIL/NAME and My Number). For each split (``dev.jsonl``: tuned on;
-every ``heldout*.jsonl``: ``heldout`` is held-out v1, ``heldoutN`` is held-out vN; v1–v3 have been seen
-and trained on since (bench/guardrail_classifier.py, bench/guardrail_topic_cuts.py), v4 never) and
+every ``heldout*.jsonl``: ``heldout`` is held-out v1, ``heldoutN`` is held-out vN; v1–v6 have been seen
+and trained on since (bench/guardrail_classifier.py, bench/guardrail_topic_cuts.py), v7 never) and
 language it prints, per policy, precision, recall and false-positive rate (and the mistakes on dev and
 v1; on later held-out splits only their count unless ``--show-mistakes``):
 
