@@ -6,6 +6,9 @@ through a ``models.toml`` in a temporary HANIWA_HOME, exactly as a user would co
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import os
 import shutil
 import tempfile
@@ -41,6 +44,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         how = bundled_weights_missing()
         if how:
             need("the bundled model weights", how)
+
+
+def _malloc_trim() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to hand back this way
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_memory() -> Iterator[None]:
+    """After each test module, collect its garbage and hand the freed heap back to the OS (glibc's
+    ``malloc_trim``): the suite loads real models module after module (llama.cpp, torch, ONNX Runtime),
+    and their freed buffers otherwise stay in the process's heap. On six model-heavy test files the peak
+    RSS fell from 11.2 to 10.1 GB (``HANIWA_TEST_NO_TRIM=1`` turns it off to compare)."""
+    yield
+    if os.environ.get("HANIWA_TEST_NO_TRIM"):
+        return
+    gc.collect()
+    _malloc_trim()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -250,3 +250,45 @@ def test_a_repeated_prompt_is_read_again_only_after_forget(four: LlamaChat) -> N
     before = four.scheduler.prompt_evaluated
     asyncio.run(four.converse(req))
     assert four.scheduler.prompt_evaluated - before == first.usage.input_tokens
+
+
+@pytest.mark.model
+def test_a_stopped_server_frees_its_models(tmp_path: Path) -> None:
+    """The server's shutdown closes the models it loaded: their scheduler threads end (they held the
+    weights and KV cache alive for the rest of the process)."""
+    import threading
+
+    import boto3
+    from botocore.config import Config
+
+    from haniwa.api.app import create_app
+    from haniwa.config import Settings
+    from haniwa.testing.server import serve_in_thread
+
+    home = tmp_path / "home"
+    home.mkdir()
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(MODELS_DIR)
+    model = f"llamacpp:{FAST}"
+
+    def schedulers() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name == f"llama-sched:{model}"]
+
+    before = schedulers()
+    with serve_in_thread(create_app(Settings(home=home, llama_slots=1))) as url:
+        rt = boto3.client(
+            "bedrock-runtime",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        out = rt.converse(
+            modelId=model,
+            messages=[{"role": "user", "content": [{"text": "Say OK."}]}],
+            inferenceConfig={"maxTokens": 4},
+        )
+        assert out["output"]["message"]["content"][0]["text"]
+        assert len(schedulers()) == len(before) + 1  # loaded, decoding on its own thread
+    assert schedulers() == before

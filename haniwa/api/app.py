@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -289,6 +290,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await jobs.close()
         await knowledge.close()
         db.close()
+        await asyncio.to_thread(registry.close)  # joins the models' scheduler threads
 
     app = FastAPI(
         title="haniwa", docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from haniwa.config import Settings
 
 __all__ = [
+    "Closable",
     "TextBlock",
     "ImageBlock",
     "ToolUseBlock",
@@ -189,6 +190,15 @@ class TokenCounter(Protocol):
 
     async def count_tokens(self, req: ChatRequest) -> int:
         """The number of input tokens ``req`` costs on this model."""
+        ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Optional ability: free what a loaded model holds (threads, native memory) when the server stops."""
+
+    def close(self) -> None:
+        """Stop the model's threads and free its memory; requests still running may fail."""
         ...
 
 
