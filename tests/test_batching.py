@@ -259,11 +259,11 @@ def test_a_stopped_server_frees_its_models(tmp_path: Path) -> None:
     import threading
 
     import boto3
-    from botocore.config import Config
 
     from haniwa.api.app import create_app
     from haniwa.config import Settings
     from haniwa.testing.server import serve_in_thread
+    from tests.conftest import client_kwargs
 
     home = tmp_path / "home"
     home.mkdir()
@@ -276,14 +276,7 @@ def test_a_stopped_server_frees_its_models(tmp_path: Path) -> None:
 
     before = schedulers()
     with serve_in_thread(create_app(Settings(home=home, llama_slots=1))) as url:
-        rt = boto3.client(
-            "bedrock-runtime",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}),
-        )
+        rt = boto3.client("bedrock-runtime", **client_kwargs(url))
         out = rt.converse(
             modelId=model,
             messages=[{"role": "user", "content": [{"text": "Say OK."}]}],
