@@ -2,7 +2,7 @@
 the bundled multilingual-e5-small, and a text window is scored against them by the trained pair matcher
 (``topic_model.py``: one logistic regression over the window's similarities to the anchors, how benign
 it looks against the BENIGN and BENIGN_TOPIC seeds of ``data/content_seeds.json``, and the directions in
-which the window agrees with the anchors' centroid). It was fitted on 40 topics written for training,
+which the window agrees with the anchors' centroid). It was fitted on 80 topics written for training,
 none of them the evaluation guardrail's, so it is the same for every topic a user defines. The topic is
 detected when the best window's probability reaches the text's language's ``CUT`` (chosen by
 ``bench/guardrail_topic_model.py`` on training topics held out of the fit: at most 10% of their benign
