@@ -173,10 +173,14 @@ def report(probs: Array, rows: list[dict[str, Any]], cuts: dict[str, float]) -> 
     return "; ".join(out)
 
 
+# the newest held-out split, never compared on (v8 was until held-out v9 was written)
+UNSEEN = ("heldout9",)
+
+
 def eval_rows() -> dict[str, list[dict[str, Any]]]:
     out = {}
     for p in sorted(SETS.glob("*.jsonl")):
-        if p.name.startswith(("dev", "heldout")) and p.stem != "heldout8":
+        if p.name.startswith(("dev", "heldout")) and p.stem not in UNSEEN:
             out[p.stem] = [json.loads(x) for x in p.read_text("utf-8").splitlines()[1:] if x.strip()]
     return out
 
