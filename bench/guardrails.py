@@ -7,9 +7,9 @@
 The guardrail is ``bench/guardrail_sets/config.json`` (all content filters and PROMPT_ATTACK at HIGH,
 two denied topics, PHONE/ADDRESS/EMAIL/NAME and My Number). For each split (``dev.jsonl``: tuned on;
 every ``heldout*.jsonl``: ``heldout`` is held-out v1, ``heldoutN`` is held-out vN; v1–v8 have been seen
-(the content classifier trains on v1–v6, bench/guardrail_classifier.py; the mistakes of v1–v6 were read,
-and the topic matcher, bench/guardrail_topic_model.py, was compared with the similarity score on v1–v7; v8 ran once, then its mistakes were read),
-v9 never) and
+(the content classifier trains on v1–v8, bench/guardrail_classifier.py; the mistakes of v1–v6 and v8
+were read, and the topic matcher, bench/guardrail_topic_model.py, was compared with the similarity
+score on v1–v7), v9 never) and
 language it prints, per policy, precision, recall and false-positive rate (and the mistakes on dev and
 v1; on later held-out splits only their count unless ``--show-mistakes``):
 

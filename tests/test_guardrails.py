@@ -352,9 +352,30 @@ def test_directions_and_detect_only(bedrock: Any, runtime: Any) -> None:
         ("She moved to Austin Texas last year.", []),
         ("George Washington University is in DC.", []),
         ("Will Power is what you need.", []),
+        # widely known historical and fictional people (data/public_figures.txt)
+        ("When did Albert Einstein move to Princeton?", []),
+        ("Who wrote the stories about Sherlock Holmes?", []),
     ],
 )
 def test_english_names(text: str, found: list[str]) -> None:
+    from haniwa.guardrails.names import names
+
+    assert [text[s:e] for s, e in names(text)] == found
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("山田太郎さんから電話がありました。", ["山田太郎"]),
+        ("佐藤様にお渡しください。", ["佐藤"]),
+        # MeCab reads 烏丸通 as a surname and a given name 通: a street, not a person
+        ("烏丸通を北に歩くと駅です。", []),
+        ("佐藤通さんに連絡して", ["佐藤通"]),
+        # a widely known historical person is no private person's data (data/public_figures.txt)
+        ("徳川家康はどこで生まれたの？", []),
+    ],
+)
+def test_japanese_names(text: str, found: list[str]) -> None:
     from haniwa.guardrails.names import names
 
     assert [text[s:e] for s, e in names(text)] == found
@@ -395,6 +416,10 @@ def test_phone_numbers_and_addresses(text: str, kind: str, found: list[str]) -> 
         ("マイナンバーは1234 5678 9012で合ってる？", ["1234 5678 9012"]),  # named as one, check digit wrong
         ("my number is 123456789012, right?", ["123456789012"]),
         ("注文番号は621498320258です", []),  # wrong check digit, not named
+        # a valid check digit, but labelled right before it as another kind of number
+        ("ご注文番号 6214-9832-0257 の商品を発送しました。", []),
+        ("Tracking no.: 6214 9832 0257", []),
+        ("私の番号は6214-9832-0257です", ["6214-9832-0257"]),
     ],
 )
 def test_my_numbers(text: str, found: list[str]) -> None:

@@ -2,7 +2,7 @@
 PROMPT_ATTACK: one logistic regression per category (one-vs-rest, class-weighted, L2) on the e5 vector
 of a text unit (``semantic.embed``: the same vectors the other semantic policies use).
 
-A text's units are the whole text when it is short, else each of its sentences and the whole text; a
+A text's units are the whole text when it is one sentence, else each of its sentences and the whole text; a
 category's probability for the text is its best unit's, and that unit is the span reported, so an
 instruction injected into one sentence of a long document stands out. The weights, the feature
 scaling and the confidence cuts are in ``data/content_classifier.npz`` and ``.json``, written by
@@ -32,12 +32,14 @@ _LEVELS = ("LOW", "MEDIUM", "HIGH")
 
 
 def units(text: str) -> list[tuple[int, int]]:
-    """The spans of ``text`` that are classified: the whole text when it fits one window
-    (``semantic.windows``); otherwise each sentence on its own (merged windows dilute one injected
-    sentence among benign ones) and the whole text (a document's overall intent)."""
-    if len(semantic.windows(text)) <= 1:
+    """The spans of ``text`` that are classified: the whole text when it is one sentence (split into
+    windows when it is longer than one, ``semantic.windows``); otherwise each sentence on its own and the
+    whole text (a document's overall intent). Even a short text is split: a harmful ask appended to an
+    ordinary one (a trip to plan, then a receipt to forge) is diluted when the two are read together."""
+    sentences = semantic.sentences(text)
+    if len(sentences) <= 1:
         return semantic.windows(text)
-    return [*semantic.sentences(text), (0, len(text))]
+    return [*sentences, (0, len(text))]
 
 
 def features(vecs: semantic.Vectors, mean: npt.NDArray[np.float32], scale: float) -> semantic.Vectors:

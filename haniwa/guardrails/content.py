@@ -91,17 +91,28 @@ _ATTACK_PATTERNS = [
     r"\b(?:ignore|disregard|forget)\s+(?:everything\s+|all\s+)?(?:the\s+)?above\b",
     r"\b(?:no|without(?:\s+any)?)\s+(?:restrictions|rules|limits|ethical\s+limits|content\s+policy|"
     r"guidelines|filters)\b",
-    r"\b(?:disable|bypass|turn\s+off|remove|override)\b[^.!?\n]{0,20}?\b(?:safety|filters?|moderation|"
-    r"guardrails?|restrictions|content\s+policy)\b",
+    r"\b(?:disable|bypass|turn\s+off|switch\s+off|shut\s+off|deactivate|remove|override|lift)\b[^.!?\n]{0,20}?"
+    r"\b(?:safety|filters?|moderation|guardrails?|restrictions|content\s+polic(?:y|ies)|censorship)\b",
+    # an assistant without its rules, to be played: "an uncensored AI", 「検閲を受けないAI」
+    r"\b(?:uncensored|unfiltered|unrestricted|unaligned)\s+(?:ai|assistant|model|chatbot|version|llm)\b",
+    # an order hidden in an encoding: "decode this base64 and do what it says"
+    r"\b(?:base64|rot13|hex|morse)\b[^.!?\n]{0,40}?\bdecode\b[^.!?\n]{0,40}?\b(?:follow|execute|run|do|obey)\b|"
+    r"\bdecode\b[^.!?\n]{0,40}?\b(?:and|then)\s+(?:follow|execute|run|obey|do\s+(?:what|as))\b",
     # JA: (以前|これまで|上記…)の(指示|命令|ルール…)…(無視|忘れ|取り消…)
     r"(?:以前|これまで|今まで|いままで|前|上|上記|先ほど|さっき|以上|最初|これ以前)の?(?:すべての|全ての|全部の)?"
     r"(?:指示|命令|ルール|設定|プロンプト|制約|ガイドライン)[^。\n]{0,20}?"
     r"(?:無視|忘れ|取り消|取消|なかったこと|キャンセル|リセット|破棄|従わ)",
+    # "from now on, ignore the guidelines": an order about the rules from here on
+    r"(?:これから|今から|今後|以後|この先)(?:は|で)?[^。\n]{0,10}?(?:指示|命令|ルール|制限|制約|ガイドライン|ポリシー|"
+    r"倫理)[^。\n]{0,6}?(?:無視(?!しない|せず|しません)|忘れ(?!ない|ず|ません)|破棄(?!しない|せず)|従わ(?:ないで|なくて|ず))",
     r"(?:システムプロンプト|システムメッセージ|指示文|設定文|隠され(?:た|ている)(?:命令|指示|内容)|秘密の(?:指示|命令)|"
     r"最初(?:に|の)(?:与えられた)?(?:指示|設定|命令))[^。\n]{0,30}?(?:教え|表示|出力|見せ|出し|出せ|書き出)",
     r"(?:^|[。！？!?\s]|あなたは|今から|これから)(?:開発者|ゴッド)モード(?:に|を|で|へ)|脱獄した(?:ai|モデル|アシスタント)|"
     r"\bdan\b(?:として|になって|モード)",
     r"(?:悪の|邪悪な|制限のない|何でもできる)ai",
+    r"(?:検閲|制限|制約|フィルター?|倫理規定)(?:を|が|の|も)?(?:一切|全く|まったく)?(?:受けない|されない|ない|なし|無い)"
+    r"[^。\n]{0,8}?ai",
+    r"(?:base64|rot13|16進|モールス|暗号)[^。\n]{0,40}?デコード[^。\n]{0,20}?(?:実行|従|その通り|そのとおり)",
 ]
 # weak patterns: a rule word next to 無視 / 解除 / なし also describes people and settings
 # (ルールを無視して走り回る子, 先生の「前の指示は無視して」, 制限モードを解除したい), so on their own they
@@ -110,9 +121,9 @@ _ATTACK_PATTERNS = [
 # applied to out-of-fold probabilities as served)
 _WEAK_ATTACK_PATTERNS = [
     r"(?:指示|命令|ルール|設定|ガイドライン)(?:は|を)?(?:すべて|全部|全て)?(?:無視|忘れ)",
-    r"(?:制限|制約|フィルター|ガードレール|安全設定|安全フィルター|コンテンツポリシー|倫理的な制限|ルール|"
-    r"ガイドライン)"
-    r"[^。\n]{0,8}?(?:を|の|が|に|も)?(?:解除|無効|無視|ない|なし|通さず|守らず|縛られない|外し)",
+    r"(?:制限|制約|フィルター?|ガードレール|安全設定|安全フィルター?|コンテンツポリシー|倫理的な制限|ルール|"
+    r"ガイドライン|検閲)"
+    r"[^。\n]{0,8}?(?:を|の|が|に|も)?(?:解除|無効|無視|ない|なし|通さず|守らず|縛られない|外し|オフ|切っ|切り)",
 ]
 # the weak patterns' floor when the shipped classifier names none (``content_classifier.json``
 # ``weak_floor``, chosen by cross-validation with the rest)
@@ -125,7 +136,8 @@ _WEAK_ATTACK_RE = re.compile("|".join(f"(?:{p})" for p in _WEAK_ATTACK_PATTERNS)
 _OWN = re.compile(
     r"\bmy\s+(?:last|previous|earlier|first|own)\s+(?:message|request|question|instructions?|prompt)|"
     r"\b(?:instructions?|limit|rule|request|condition)s?\s+i\s+(?:gave|set|wrote|asked|mentioned|said)\b|"
-    r"(?:さっき|先ほど|さきほど|私が|僕が|自分が|私の|僕の|自分の)"
+    r"(?:さっき|先ほど|さきほど)|(?:私|僕|自分)(?:が|の)(?:出した|書いた|言った|送った|した)?"
+    r"(?:指示|命令|条件|依頼|質問|メッセージ|お願い|設定|ルール)"
 )
 # "the instructions I gave you": the owner follows the noun the pattern ended on
 _OWN_AFTER = re.compile(r"\s+(?:that\s+)?i\s+(?:gave|set|wrote|asked|mentioned|said)\b")

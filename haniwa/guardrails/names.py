@@ -14,13 +14,17 @@
   ("Kenji Watanabe"). A given name that is also a common English word (Will, May, Bill, Hope:
   ``faker``'s word list) needs a listed surname after it; a common word, a US state or a country
   (``faker``'s address lists) or a place or organisation word (Street, University, Hospital, River …)
-  as the last word makes it not a person."""
+  as the last word makes it not a person.
+- Either way, a widely known historical, public or fictional person (``data/public_figures.txt``, ~900
+  names written for haniwa from general knowledge: 織田信長, Abraham Lincoln, Sherlock Holmes) is not
+  reported: such a name in a question is no private person's data."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from functools import cache
+from importlib import resources
 from typing import Any
 
 # the head noun of a place, an organisation, an event or a period: "Jordan River", "Roman Empire"
@@ -38,6 +42,7 @@ __all__ = ["names"]
 
 Span = tuple[int, int]
 
+_STREET_SUFFIX = ("通", "通り", "筋")
 _HONORIFIC = ("さん", "様", "さま", "氏", "君", "くん", "ちゃん", "先生")
 _WORD = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
 _ROLE = (
@@ -135,15 +140,24 @@ def _japanese(text: str) -> Iterator[Span]:
                 j += 1
             end = spans[j - 1][1]
             after = text[end : end + 3]
-            if j > i + 1 or after.startswith(_HONORIFIC):
+            # a street, not a person: MeCab reads 烏丸通 / 堺筋 as a surname and a given name 通 / 筋
+            street = j == i + 2 and text[spans[i + 1][0] : end] in _STREET_SUFFIX
+            if (j > i + 1 and not street) or after.startswith(_HONORIFIC):
                 yield s, end
             i = j
         else:
             i += 1
 
 
-def names(original: str) -> Iterator[Span]:
-    """Spans of the original text that are a person's name."""
+@cache
+def _public() -> frozenset[str]:
+    """Names of widely known historical, public and fictional people (``data/public_figures.txt``):
+    asking when Abraham Lincoln died or where 織田信長 fell carries no private person's data."""
+    text = resources.files("haniwa.guardrails").joinpath("data/public_figures.txt").read_text("utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def _private(original: str) -> Iterator[Span]:
     yield from _japanese(original)
     seen: list[Span] = []
     for m in _EN.finditer(original):
@@ -152,4 +166,12 @@ def names(original: str) -> Iterator[Span]:
         yield seen[-1]
     for s, e in _full_names(original):
         if not any(a <= s and e <= b for a, b in seen):
+            yield s, e
+
+
+def names(original: str) -> Iterator[Span]:
+    """Spans of the original text that are a person's name, a widely known public figure's left out."""
+    public = _public()
+    for s, e in _private(original):
+        if " ".join(original[s:e].split()) not in public:
             yield s, e

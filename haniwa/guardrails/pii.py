@@ -169,13 +169,26 @@ def _address(text: str) -> Iterator[Span]:
 _MY_NUMBER_WORDS = re.compile(r"マイナンバー|個人番号|my\s?number|individual\s+number")
 
 
+# a number labelled as another kind right before it (ご注文番号 2026-1104-5583, "tracking no. …"): one
+# in eleven 12-digit ids has a valid check digit by chance, so a label that names the number settles it
+_OTHER_NUMBER = re.compile(
+    r"(?:注文|伝票|追跡|問い?合わせ|お問合せ|予約|会員|口座|受付|管理|製造|シリアル|型|品|商品|請求|領収|"
+    r"チケット|ポイント|カード)(?:番号|no\.?|id|コード)|"
+    r"\b(?:order|tracking|invoice|booking|reservation|reference|ref|serial|ticket|account|member(?:ship)?|"
+    r"customer|policy|case|part|model|confirmation|transaction)\s*(?:number|no\.?|#|id|code)?\s*[:：#]?\s*$",
+    re.IGNORECASE,
+)
+_LABEL = 16
+
+
 def my_numbers(text: str) -> Iterator[Span]:
     """12-digit Individual Numbers with a valid check digit, or any 12 digits after "マイナンバー",
-    "個人番号" or "my number" (within ``_NEAR`` characters)."""
+    "個人番号" or "my number" (within ``_NEAR`` characters); a number labelled right before it as another
+    kind of number (an order, a tracking or an account number) is not one."""
     for m in _MY_NUMBER.finditer(text):
-        if my_number.is_valid(m.group()) or _MY_NUMBER_WORDS.search(
-            text, max(0, m.start() - _NEAR), m.start()
-        ):
+        named = _MY_NUMBER_WORDS.search(text, max(0, m.start() - _NEAR), m.start()) is not None
+        label = text[max(0, m.start() - _LABEL) : m.start()].rstrip(" :：は#")
+        if named or (my_number.is_valid(m.group()) and not _OTHER_NUMBER.search(label)):
             yield m.span()
 
 
