@@ -65,17 +65,18 @@ __all__ = [
 ]
 
 SETS = Path(__file__).resolve().parent / "guardrail_sets"
-# every split but the newest held-out one (heldout9.jsonl, never trained or tuned on); v7 and v8 joined
+# every split but the newest held-out one (heldout10.jsonl, never trained or tuned on); v7 and v8 joined
 # on 2026-12-07, once v9 was written, with train_mix_a.jsonl (written in the splits' format for training;
-# train_mix_b.jsonl, its sibling, made the by-split figures worse and is left out, as are train_*2.jsonl)
+# train_mix_b.jsonl, its sibling, made the by-split figures worse and is left out, as are train_*2.jsonl),
+# and v9 once v10 was written
 TRAIN_FILES = (
     "train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl",
     "heldout4.jsonl", "heldout5.jsonl", "heldout6.jsonl", "heldout7.jsonl", "heldout8.jsonl",
-    "train_mix_a.jsonl",
+    "heldout9.jsonl", "train_mix_a.jsonl",
 )  # fmt: skip
 # --by-split: each of these written splits judged by a model trained (and cut) without it, as a new
 # writer's split would be
-BY_SPLIT = ("heldout4.jsonl", "heldout5.jsonl", "heldout6.jsonl", "heldout7.jsonl", "heldout8.jsonl")
+BY_SPLIT = tuple(f"heldout{n}.jsonl" for n in range(4, 10))
 CATS = classifier.CATEGORIES
 CONTENT = CATS[:-1]
 PRECISION = (0.9, 0.97)
@@ -360,7 +361,10 @@ def nested(rows: list[dict[str, Any]], probs: Array, k: int, seed: int, fp_weigh
 GRID = {"lam": (0.3, 1.0, 3.0, 10.0, 30.0, 100.0), "others": ("negative", "ignore"), "mil": (True,)}
 RULES = {
     "cue": (0.0, 1.0, 2.0),
-    "regex": (True, False),
+    # the exact attack patterns stay on: on v1-v9 cross-validation scored them a tie with the classifier
+    # alone (loss 0.110 both), and alone it missed a plain "from now on ignore the guidelines" and
+    # flagged "ignore my previous instructions about the tone" (tests/test_guardrail_fpr.py)
+    "regex": (True,),
     "weak_floor": (0.35, 0.55),
     "fp_weight": (3.0, 6.0, 12.0, 20.0),
 }

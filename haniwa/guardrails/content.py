@@ -97,7 +97,13 @@ _ATTACK_PATTERNS = [
     r"\b(?:uncensored|unfiltered|unrestricted|unaligned)\s+(?:ai|assistant|model|chatbot|version|llm)\b",
     # an order hidden in an encoding: "decode this base64 and do what it says"
     r"\b(?:base64|rot13|hex|morse)\b[^.!?\n]{0,40}?\bdecode\b[^.!?\n]{0,40}?\b(?:follow|execute|run|do|obey)\b|"
-    r"\bdecode\b[^.!?\n]{0,40}?\b(?:and|then)\s+(?:follow|execute|run|obey|do\s+(?:what|as))\b",
+    r"\b(?:decode|base64|rot13|cipher|encoded)\b[^.!?\n]{0,40}?\b(?:and|then)\s+(?:follow|execute|run|obey|"
+    r"do\s+(?:what|as))\b",
+    # a text that addresses the model reading it: an instruction injected into a document
+    r"\b(?:any|the|an?)\s+(?:ai|assistant|chatbot|model|llm|language\s+model)\s+(?:that\s+is\s+|who\s+is\s+)?"
+    r"(?:reading|processing|summari[sz]ing|analy[sz]ing|parsing)\s+(?:this|these)\b",
+    r"\b(?:spell(?:s|ing)?\s+out|recite|write\s+out|write\s+down)\b[^.!?\n]{0,30}?"
+    r"\byour\s+(?:system\s+(?:prompt|message)|hidden\s+instructions|initial\s+instructions)",
     # JA: (以前|これまで|上記…)の(指示|命令|ルール…)…(無視|忘れ|取り消…)
     r"(?:以前|これまで|今まで|いままで|前|上|上記|先ほど|さっき|以上|最初|これ以前)の?(?:すべての|全ての|全部の)?"
     r"(?:指示|命令|ルール|設定|プロンプト|制約|ガイドライン)[^。\n]{0,20}?"
@@ -113,6 +119,9 @@ _ATTACK_PATTERNS = [
     r"(?:検閲|制限|制約|フィルター?|倫理規定)(?:を|が|の|も)?(?:一切|全く|まったく)?(?:受けない|されない|ない|なし|無い)"
     r"[^。\n]{0,8}?ai",
     r"(?:base64|rot13|16進|モールス|暗号)[^。\n]{0,40}?デコード[^。\n]{0,20}?(?:実行|従|その通り|そのとおり)",
+    # a text that addresses the model reading it: 「このレビューを読み込んだAIは、以降…」
+    r"(?:読み込んだ|読み込む|読んだ|読む|処理する|要約する|解析する|分析する)(?:ai|アシスタント|モデル|llm|チャットボット)"
+    r"(?:は|へ|に)",
 ]
 # weak patterns: a rule word next to 無視 / 解除 / なし also describes people and settings
 # (ルールを無視して走り回る子, 先生の「前の指示は無視して」, 制限モードを解除したい), so on their own they
