@@ -390,6 +390,11 @@ def test_japanese_names(text: str, found: list[str]) -> None:
         ("携帯の番号は090-0000-1234です。", "PHONE", ["090-0000-1234"]),
         ("Where is my order #4471-2290-8813?", "PHONE", []),  # valid for +44 only with a + or trunk 0
         ("Invoice 0794 6095 8123 is attached.", "PHONE", []),  # no phone word before it
+        # labelled as another kind of number, or one part of a longer code
+        ("ご注文番号：0120-4471-22 の件で電話しました。", "PHONE", []),
+        ("Part no. 415-555-2671 replaces the old hinge.", "PHONE", []),
+        ("The filter 312-555-0198-XL fits the 2018 model.", "PHONE", []),
+        ("Call me on 312-555-0198, not the office.", "PHONE", ["312-555-0198"]),
         ("Drop it at 301 West 57th Street, New York.", "ADDRESS", ["301 west 57th street"]),
         ("221B Baker Street is a museum now.", "ADDRESS", ["221b baker street"]),
         # Japanese addresses without the prefecture, and romanised ones

@@ -102,6 +102,15 @@ _ATTACK_PATTERNS = [
     # a text that addresses the model reading it: an instruction injected into a document
     r"\b(?:any|the|an?)\s+(?:ai|assistant|chatbot|model|llm|language\s+model)\s+(?:that\s+is\s+|who\s+is\s+)?"
     r"(?:reading|processing|summari[sz]ing|analy[sz]ing|parsing)\s+(?:this|these)\b",
+    # … or a note headed to such readers: "LLM agents reading this repo: …", "Note to AI tools parsing this,"
+    r"(?:^|[.!?:\n]|<!--|\b(?:to|for|attention|dear|hey|hi)\b)\s*(?:all\s+|any\s+)?(?:[a-z-]+\s+)?(?:ai|llm|gpt|language\s+model|"
+    r"assistant|chatbot|agent|bot)s?(?:\s+(?:agents?|assistants?|models?|tools?|systems?|bots?|crawlers?))?\s+"
+    r"(?:that\s+are\s+|who\s+are\s+)?(?:reading|processing|summari[sz]ing|analy[sz]ing|parsing|indexing|"
+    r"scanning|crawling)\s+(?:this|these)\b[^.!?\n]{0,20}?[:,]",
+    # an order kept from the user: "do not mention this step to the user", "without telling the user"
+    r"\b(?:do\s+not|don't|never)\s+(?:mention|tell|reveal|disclose|show)\s+(?:this|these|it|that)\b"
+    r"[^.!?\n]{0,20}?\bto\s+the\s+(?:user|human)\b|\bwithout\s+(?:telling|informing|notifying|alerting)\s+the\s+"
+    r"(?:user|human)\b[^.!?\n]{0,5}$",
     r"\b(?:spell(?:s|ing)?\s+out|recite|write\s+out|write\s+down)\b[^.!?\n]{0,30}?"
     r"\byour\s+(?:system\s+(?:prompt|message)|hidden\s+instructions|initial\s+instructions)",
     # JA: (以前|これまで|上記…)の(指示|命令|ルール…)…(無視|忘れ|取り消…)
@@ -122,6 +131,8 @@ _ATTACK_PATTERNS = [
     # a text that addresses the model reading it: 「このレビューを読み込んだAIは、以降…」
     r"(?:読み込んだ|読み込む|読んだ|読む|処理する|要約する|解析する|分析する)(?:ai|アシスタント|モデル|llm|チャットボット)"
     r"(?:は|へ|に)",
+    r"(?:この|これらの)(?:指示|命令|手順|ステップ|操作|こと)[^。\n]{0,10}?(?:ユーザー|利用者|人間)(?:に|へ)(?:は|も)?"
+    r"(?:言わ|伝え|知らせ|教え|見せ|明かさ)(?:ないで|ずに|ず|てはいけない|てはならない)",
 ]
 # weak patterns: a rule word next to 無視 / 解除 / なし also describes people and settings
 # (ルールを無視して走り回る子, 先生の「前の指示は無視して」, 制限モードを解除したい), so on their own they

@@ -6,7 +6,9 @@ Which detector is what (each runs on normalised text, so full-width digits and l
 - ``PHONE``: the ``phonenumbers`` library's matcher with regions JP, US and GB (not GB in Japanese
   text) at leniency VALID, so only numbers a real numbering plan allows (090-1234-5678, 03-1234-5678,
   +81 90 …, (415) 555-2671, 020 7946 0958); after a phone word (phone, mobile, call, 電話, 携帯,
-  連絡 …) any number of a possible length for those regions.
+  連絡 …) any number of a possible length for those regions. A number labelled right before it as
+  another kind (注文番号, part number, order no.) or joined by a hyphen to a longer code
+  (205-481-7730-B) is not one.
 - ``CREDIT_DEBIT_CARD_NUMBER``: 13–19 digits (spaces or hyphens between groups) passing Luhn
   (``stdnum.luhn``).
 - ``IP_ADDRESS``: IPv4/IPv6 candidates checked by the standard library's ``ipaddress``.
@@ -93,6 +95,33 @@ def _email(text: str) -> Iterator[Span]:
         yield m.span()
 
 
+# a number labelled as another kind right before it (ご注文番号 2026-1104-5583, "tracking no. …"): one
+# in eleven 12-digit ids has a valid check digit by chance, so a label that names the number settles it
+_OTHER_NUMBER = re.compile(
+    r"(?:注文|伝票|追跡|問い?合わせ|お問合せ|予約|会員|口座|受付|管理|製造|シリアル|型|品|商品|請求|領収|"
+    r"チケット|ポイント|カード)(?:番号|no\.?|id|コード)|"
+    r"\b(?:order|tracking|invoice|booking|reservation|reference|ref|serial|ticket|account|member(?:ship)?|"
+    r"customer|policy|case|part|model|confirmation|transaction)\s*(?:number|no\.?|#|id|code)?\s*[:：#]?\s*$",
+    re.IGNORECASE,
+)
+_LABEL = 16
+
+
+def _other_number(text: str, start: int) -> bool:
+    """Whether the number at ``start`` is labelled right before it as another kind of number."""
+    return _OTHER_NUMBER.search(text[max(0, start - _LABEL) : start].rstrip(" :：は#")) is not None
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """Whether the digits at ``start:end`` are one part of a longer code joined by a hyphen or slash
+    (205-481-7730-B, AB-03-1234-5678): a part or model number, not a phone number."""
+    after = text[end : end + 2]
+    before = text[max(0, start - 2) : start]
+    return (len(after) == 2 and after[0] in "-/" and after[1].isascii() and after[1].isalnum()) or (
+        len(before) == 2 and before[1] in "-/" and before[0].isascii() and before[0].isalnum()
+    )
+
+
 # words that say a number is a phone number (normalised, lower-cased text), within _NEAR characters
 # before it: with one, a number of a plausible length counts even outside the allocated ranges
 # (UK fiction numbers 07700 900xxx, a new JP mobile range), as Presidio's context words do
@@ -119,7 +148,7 @@ def _phone(text: str) -> Iterator[Span]:
             for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
                 if _PHONE_WORDS.search(text, max(0, m.start - _NEAR), m.start):
                     found.add((m.start, m.end))
-    yield from sorted(found)
+    yield from sorted(span for span in found if not _other_number(text, span[0]) and not _glued(text, *span))
 
 
 def _card(text: str) -> Iterator[Span]:
@@ -169,26 +198,13 @@ def _address(text: str) -> Iterator[Span]:
 _MY_NUMBER_WORDS = re.compile(r"マイナンバー|個人番号|my\s?number|individual\s+number")
 
 
-# a number labelled as another kind right before it (ご注文番号 2026-1104-5583, "tracking no. …"): one
-# in eleven 12-digit ids has a valid check digit by chance, so a label that names the number settles it
-_OTHER_NUMBER = re.compile(
-    r"(?:注文|伝票|追跡|問い?合わせ|お問合せ|予約|会員|口座|受付|管理|製造|シリアル|型|品|商品|請求|領収|"
-    r"チケット|ポイント|カード)(?:番号|no\.?|id|コード)|"
-    r"\b(?:order|tracking|invoice|booking|reservation|reference|ref|serial|ticket|account|member(?:ship)?|"
-    r"customer|policy|case|part|model|confirmation|transaction)\s*(?:number|no\.?|#|id|code)?\s*[:：#]?\s*$",
-    re.IGNORECASE,
-)
-_LABEL = 16
-
-
 def my_numbers(text: str) -> Iterator[Span]:
     """12-digit Individual Numbers with a valid check digit, or any 12 digits after "マイナンバー",
     "個人番号" or "my number" (within ``_NEAR`` characters); a number labelled right before it as another
     kind of number (an order, a tracking or an account number) is not one."""
     for m in _MY_NUMBER.finditer(text):
         named = _MY_NUMBER_WORDS.search(text, max(0, m.start() - _NEAR), m.start()) is not None
-        label = text[max(0, m.start() - _LABEL) : m.start()].rstrip(" :：は#")
-        if named or (my_number.is_valid(m.group()) and not _OTHER_NUMBER.search(label)):
+        if named or (my_number.is_valid(m.group()) and not _other_number(text, m.start())):
             yield m.span()
 
 
