@@ -113,7 +113,8 @@ def test_strength_acts_on_the_reported_confidence() -> None:
 def test_shipped_weights_name_their_training_files() -> None:
     m = classifier.model()
     prov = m.meta["provenance"]
-    assert m.w.shape == (len(classifier.CATEGORIES), 384) and m.b.shape == (len(classifier.CATEGORIES),)
+    dim = 768 if m.context else 384  # each unit beside its text's mean unit (classifier.in_context)
+    assert m.w.shape == (len(classifier.CATEGORIES), dim) and m.b.shape == (len(classifier.CATEGORIES),)
     held = [int(p.stem[len("heldout") :] or 1) for p in train.SETS.glob("heldout*.jsonl")]
     newest = f"heldout{max(held)}.jsonl"
     for name, sha in prov["files"].items():
@@ -151,3 +152,11 @@ def test_training_script_reproduces_the_shipped_model() -> None:
 
 def _close_cuts(a: dict[str, dict[str, list[float]]], b: dict[str, dict[str, list[float]]]) -> bool:
     return all(np.allclose(a[lang][c], b[lang][c], atol=1e-3) for lang in b for c in b[lang])
+
+
+def test_a_unit_is_read_beside_its_texts_mean_unit() -> None:
+    units = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    ctx = classifier.in_context(units)
+    assert ctx.shape == (3, 4)
+    assert np.array_equal(ctx[:, :2], units)
+    assert np.allclose(ctx[:, 2:], [[2 / 3, 2 / 3]] * 3)

@@ -397,6 +397,9 @@ def test_japanese_names(text: str, found: list[str]) -> None:
         ("Call me on 312-555-0198, not the office.", "PHONE", ["312-555-0198"]),
         ("Drop it at 301 West 57th Street, New York.", "ADDRESS", ["301 west 57th street"]),
         ("221B Baker Street is a museum now.", "ADDRESS", ["221b baker street"]),
+        # any street suffix, known by a unit and a "City, ST 12345" tail
+        ("Send to 18 Harbor Knoll, Suite 210, Tampa, FL 33602.", "ADDRESS", ["18 harbor knoll, suite 210"]),
+        ("We had 3 guests from Boston, MA 02110 last week.", "ADDRESS", []),
         # Japanese addresses without the prefecture, and romanised ones
         ("実家は名古屋市昭和区御器所3丁目です。", "ADDRESS", ["名古屋市昭和区御器所3丁目"]),
         ("福岡市博多区博多駅前2-19-24まで届けて", "ADDRESS", ["福岡市博多区博多駅前2-19-24"]),

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from haniwa.guardrails import semantic
 
-__all__ = ["CATEGORIES", "Model", "model", "units", "features", "confidence"]
+__all__ = ["CATEGORIES", "Model", "model", "units", "in_context", "features", "confidence"]
 
 CATEGORIES = ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT", "PROMPT_ATTACK")
 _LEVELS = ("LOW", "MEDIUM", "HIGH")
@@ -42,6 +42,14 @@ def units(text: str) -> list[tuple[int, int]]:
     return [*sentences, (0, len(text))]
 
 
+def in_context(vecs: semantic.Vectors) -> semantic.Vectors:
+    """Each unit's vector beside the mean of the text's units (its context): a sentence is read with the
+    text it sits in, so "I hate cilantro." in a recipe question or "Summarize this memo:" over an ordinary
+    memo is not scored as if it stood alone, while an injected order still stands out from its page."""
+    out: semantic.Vectors = np.hstack([vecs, np.repeat(vecs.mean(axis=0, keepdims=True), len(vecs), axis=0)])
+    return out
+
+
 def features(vecs: semantic.Vectors, mean: npt.NDArray[np.float32], scale: float) -> semantic.Vectors:
     """The classifier's input: e5 vectors centred on the training mean and scaled to unit variance
     overall (e5 vectors sit in a narrow cone; centring lets the L2 penalty treat dimensions alike)."""
@@ -50,7 +58,8 @@ def features(vecs: semantic.Vectors, mean: npt.NDArray[np.float32], scale: float
 
 
 class Model:
-    """Weights ``w`` (categories × 384), biases ``b``, feature ``mean``/``scale`` and per-language cuts."""
+    """Weights ``w`` (categories × 384, or × 768 when ``context``: each unit read ``in_context``), biases
+    ``b``, feature ``mean``/``scale`` and per-language cuts."""
 
     def __init__(self, arrays: dict[str, Any], meta: dict[str, Any]) -> None:
         self.w = np.asarray(arrays["w"], dtype=np.float32)
@@ -59,10 +68,13 @@ class Model:
         self.scale = float(arrays["scale"])
         self.categories: tuple[str, ...] = tuple(meta["categories"])
         self.cuts: dict[str, dict[str, list[float]]] = meta["cuts"]
+        self.context = bool(meta.get("context", False))
         self.meta = meta
 
     def probabilities(self, vecs: semantic.Vectors) -> npt.NDArray[np.float32]:
-        """Rows of ``vecs`` × categories: each category's probability."""
+        """Rows of ``vecs`` (the e5 vectors of one text's units) × categories: each category's probability."""
+        if self.context:
+            vecs = in_context(vecs)
         z = features(vecs, self.mean, self.scale) @ self.w.T + self.b
         out: npt.NDArray[np.float32] = (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
         return out

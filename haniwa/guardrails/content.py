@@ -70,6 +70,15 @@ def cued(category: str, text: str) -> bool:
     )
 
 
+# a question about how to write or design one (システムプロンプトの書き方, "tips for a good system prompt"):
+# the words an extraction uses, not one
+_HOW_TO_EN = (
+    r"how\s+to|how\s+(?:do|should|can)\s+i|tips?\b|best\s+practices?|examples?\s+of|write|writing|good\s+|"
+    r"difference|what\s+(?:is|are)\b"
+)
+_HOW_TO_JA = (
+    r"書き方|作り方|コツ|例文|書く|作る|方法|について|とは|違い|役割|仕組み|ベストプラクティス|テンプレート"
+)
 # prompt attacks: override / extraction / restriction removal, in both languages (normalised text)
 _ATTACK_PATTERNS = [
     # EN: ignore|disregard|forget … previous|prior|above … instructions
@@ -77,7 +86,7 @@ _ATTACK_PATTERNS = [
     r"initial|original|all|your|the|any)\b[^.!?\n]{0,30}?\b(?:instructions?|directions?|rules|guidelines|"
     r"prompts?|polic(?:y|ies)|guardrails|restrictions|programming)\b",
     r"\b(?:previous|prior|original)\s+instructions\s+(?:are|were)\s+(?:cancel+ed|void|revoked|no longer)",
-    r"\b(?:reveal|print|show|output|repeat|tell me|display|leak)\b[^.!?\n]{0,40}?"
+    r"\b(?:reveal|print|show|output|repeat|tell me|display|leak)\b(?:(?!" + _HOW_TO_EN + r")[^.!?\n]){0,40}?"
     r"\b(?:system\s+(?:prompt|message)|"
     r"initial\s+(?:prompt|instructions)|hidden\s+(?:instructions|context|prompt)|your\s+instructions|"
     r"confidential\s+(?:instructions|configuration)|the\s+(?:text|words)\s+above)",
@@ -93,6 +102,9 @@ _ATTACK_PATTERNS = [
     r"guidelines|filters)\b",
     r"\b(?:disable|bypass|turn\s+off|switch\s+off|shut\s+off|deactivate|remove|override|lift)\b[^.!?\n]{0,20}?"
     r"\b(?:safety|filters?|moderation|guardrails?|restrictions|content\s+polic(?:y|ies)|censorship)\b",
+    # an order to drop the user's task, written into what the user asked about
+    r"\b(?:ignore|disregard|forget|abandon|drop)\s+(?:the|your)\s+(?:user'?s?'?|original|current)\s+"
+    r"(?:request|task|question|instructions?|prompt)\b",
     # an assistant without its rules, to be played: "an uncensored AI", 「検閲を受けないAI」
     r"\b(?:uncensored|unfiltered|unrestricted|unaligned)\s+(?:ai|assistant|model|chatbot|version|llm)\b",
     # an order hidden in an encoding: "decode this base64 and do what it says"
@@ -121,7 +133,9 @@ _ATTACK_PATTERNS = [
     r"(?:これから|今から|今後|以後|この先)(?:は|で)?[^。\n]{0,10}?(?:指示|命令|ルール|制限|制約|ガイドライン|ポリシー|"
     r"倫理)[^。\n]{0,6}?(?:無視(?!しない|せず|しません)|忘れ(?!ない|ず|ません)|破棄(?!しない|せず)|従わ(?:ないで|なくて|ず))",
     r"(?:システムプロンプト|システムメッセージ|指示文|設定文|隠され(?:た|ている)(?:命令|指示|内容)|秘密の(?:指示|命令)|"
-    r"最初(?:に|の)(?:与えられた)?(?:指示|設定|命令))[^。\n]{0,30}?(?:教え|表示|出力|見せ|出し|出せ|書き出)",
+    r"裏設定|(?:運営|開発者|開発元|管理者)から(?:渡され|与えられ|指示され)(?:た|てる|ている)|"
+    r"最初(?:に|の)(?:与えられた|渡された)?(?:指示|設定|命令|メッセージ|プロンプト))"
+    r"(?:(?!" + _HOW_TO_JA + r")[^。\n]){0,30}?(?:教え|表示|出力|見せ|出し|出せ|書き出)",
     r"(?:^|[。！？!?\s]|あなたは|今から|これから)(?:開発者|ゴッド)モード(?:に|を|で|へ)|脱獄した(?:ai|モデル|アシスタント)|"
     r"\bdan\b(?:として|になって|モード)",
     r"(?:悪の|邪悪な|制限のない|何でもできる)ai",
@@ -131,6 +145,7 @@ _ATTACK_PATTERNS = [
     # a text that addresses the model reading it: 「このレビューを読み込んだAIは、以降…」
     r"(?:読み込んだ|読み込む|読んだ|読む|処理する|要約する|解析する|分析する)(?:ai|アシスタント|モデル|llm|チャットボット)"
     r"(?:は|へ|に)",
+    r"(?:ユーザー|利用者)の(?:依頼|指示|質問|リクエスト|要求)(?:は|を)(?:すべて|全部)?(?:無視|忘れ|破棄)|"
     r"(?:この|これらの)(?:指示|命令|手順|ステップ|操作|こと)[^。\n]{0,10}?(?:ユーザー|利用者|人間)(?:に|へ)(?:は|も)?"
     r"(?:言わ|伝え|知らせ|教え|見せ|明かさ)(?:ないで|ずに|ず|てはいけない|てはならない)",
 ]
@@ -159,14 +174,32 @@ _OWN = re.compile(
     r"(?:さっき|先ほど|さきほど)|(?:私|僕|自分)(?:が|の)(?:出した|書いた|言った|送った|した)?"
     r"(?:指示|命令|条件|依頼|質問|メッセージ|お願い|設定|ルール)"
 )
+# a word naming an earlier turn of this conversation (or a change of mind), which marks the user's own
+# request in the next sentence too (「前の指示は忘れてください。さっきお願いした…」); "my question"
+# there does not
+_EARLIER = re.compile(
+    r"さっき|先ほど|さきほど|やっぱり|\bon\s+second\s+thought\b|\bmy\s+(?:last|previous|earlier)\s+(?:message|request|instructions?|prompt)"
+)
+_END = re.compile(r"[。！？!?\n]|\.(?=\s|$)")
 # "the instructions I gave you": the owner follows the noun the pattern ended on
 _OWN_AFTER = re.compile(r"\s+(?:that\s+)?i\s+(?:gave|set|wrote|asked|mentioned|said)\b")
 
 
+def _sentence_end(text: str, pos: int) -> int:
+    m = _END.search(text, pos)
+    return m.end() if m else len(text)
+
+
 def _own(text: str, span: tuple[int, int]) -> bool:
-    """Whether the override at ``span`` is of the user's own earlier request (same sentence)."""
+    """Whether the override at ``span`` is of the user's own earlier request: a marker of it in the same
+    sentence, or one naming an earlier turn in the next (「前の指示は忘れて。さっきお願いした…」)."""
     start = max(text.rfind(c, 0, span[0]) for c in "。！？!?.\n") + 1
-    return _OWN.search(text, start, span[1]) is not None or _OWN_AFTER.match(text, span[1]) is not None
+    end = _sentence_end(text, span[1])
+    return (
+        _OWN.search(text, start, end) is not None
+        or _OWN_AFTER.match(text, span[1]) is not None
+        or _EARLIER.search(text, end, _sentence_end(text, end)) is not None
+    )
 
 
 def weak_attack_spans(text: str) -> list[tuple[int, int]]:

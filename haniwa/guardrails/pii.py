@@ -178,13 +178,29 @@ def _url(text: str) -> Iterator[Span]:
 # a house number (221b), one to three words or ordinals (west 57th), and a street suffix
 _STREET = re.compile(
     r"(?<![\w-])\d{1,5}[a-z]?\s+(?:(?:[a-z][a-z'.-]*|\d{1,3}(?:st|nd|rd|th))\s+){1,3}"
-    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|terrace|way|court|ct|place|pl|parkway)\b\.?"
+    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|terrace|way|court|ct|place|pl|parkway|"
+    r"crossing|circle|cir|crescent|plaza|pike)\b\.?"
 )
+# a US street line of any suffix, known by its tail: a unit, then "City, ST 80202" (41 Beacon Knoll,
+# Suite 900, Denver, CO 80202)
+_US_STATES = (
+    "al|ak|az|ar|ca|co|ct|de|dc|fl|ga|hi|id|il|in|ia|ks|ky|la|me|md|ma|mi|mn|ms|mo|mt|ne|nv|nh|nj|nm|ny|nc|nd|"
+    "oh|ok|or|pa|ri|sc|sd|tn|tx|ut|vt|va|wa|wv|wi|wy"
+)
+_US_LINE = re.compile(
+    r"(?<![\w-])\d{1,5}[a-z]?\s+(?:[a-z][a-z'.-]*\s+){1,3}?[a-z][a-z'.-]*,?\s+"
+    r"(?:suite|ste\.?|apt\.?|apartment|unit|#)\s*\w+(?=,?\s+[a-z]+(?:\s+[a-z]+){0,2},\s+(?:"
+    + _US_STATES
+    + r")\s+\d{5}\b)"
+)
+
+
+_ADDRESS_PATTERNS = (_ADDRESS, _ADDRESS_LOCAL, _ADDRESS_ROMAJI, _STREET, _US_LINE)
 
 
 def _address(text: str) -> Iterator[Span]:
     found = sorted(
-        (m.span() for p in (_ADDRESS, _ADDRESS_LOCAL, _ADDRESS_ROMAJI, _STREET) for m in p.finditer(text)),
+        (m.span() for p in _ADDRESS_PATTERNS for m in p.finditer(text)),
         key=lambda span: (span[0], -span[1]),
     )
     end = -1
