@@ -5,8 +5,8 @@
     python bench/guardrail_classifier.py           # write the shipped weights from the chosen setting
 
 Training rows: the files of ``TRAIN_FILES`` in ``bench/guardrail_sets/`` (``train_ja.jsonl``,
-``train_en.jsonl``, ``train_mix_a.jsonl``, ``dev.jsonl`` and the held-out splits v1–v12, seen) — never
-the newest held-out split (v13). A row is positive for a category
+``train_en.jsonl``, ``train_mix_a.jsonl``, ``dev.jsonl`` and the held-out splits v1–v13, seen) — never
+the newest held-out split (v14). A row is positive for a category
 when it is labelled 1 with that category (policy ``content`` or ``prompt_attack``); every other row is a
 negative (benign look-alikes, topic and PII rows), except that with ``others=ignore`` a content category
 does not learn from the other content categories' positives.
@@ -25,9 +25,10 @@ false-positive rate (six filters share one false-positive budget), the middle of
 and HIGH are where the pooled out-of-fold precision of the language reaches 0.9 and 0.97 (or is
 highest). Every setting of the grid (``GRID``, ``RULES``) is scored with nested cuts (each fold judged
 with cuts chosen on the others) by the mean over languages of (miss rate of attacks + miss rate of
-content) / 2 + FPR, and the best is written, except the false-positive weight: it is the one with the
-lowest such loss on written splits left out whole (``--by-split``: each of ``BY_SPLIT`` judged by weights
-and cuts built without it, as a new writer's split would be)."""
+content) / 2 + FPR, and the best is written, except the false-positive weight: it is the
+one under which the most written splits left out whole meet the guardrail's targets, then the lowest
+such loss (``--by-split``: each of ``BY_SPLIT`` judged by weights and cuts built without it, as a new
+writer's split would be; ``TARGET_RECALL``, ``TARGET_FPR``)."""
 
 from __future__ import annotations
 
@@ -66,19 +67,19 @@ __all__ = [
 ]
 
 SETS = Path(__file__).resolve().parent / "guardrail_sets"
-# every split but the newest held-out one (heldout13.jsonl, never trained or tuned on); v7 and v8 joined
+# every split but the newest held-out one (heldout14.jsonl, never trained or tuned on); v7 and v8 joined
 # on 2026-12-07, once v9 was written, with train_mix_a.jsonl (written in the splits' format for training;
 # train_mix_b.jsonl, its sibling, made the by-split figures worse and is left out, as are train_*2.jsonl),
-# v9 once v10 was written, v10 once v11 was, v11 once v12 was, and v12 once v13 was
+# v9 once v10 was written, v10 once v11 was, v11 once v12 was, v12 once v13 was, and v13 once v14 was
 TRAIN_FILES = (
     "train_ja.jsonl", "train_en.jsonl", "dev.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl",
     "heldout4.jsonl", "heldout5.jsonl", "heldout6.jsonl", "heldout7.jsonl", "heldout8.jsonl",
-    "heldout9.jsonl", "heldout10.jsonl", "heldout11.jsonl", "heldout12.jsonl",
+    "heldout9.jsonl", "heldout10.jsonl", "heldout11.jsonl", "heldout12.jsonl", "heldout13.jsonl",
     "train_mix_a.jsonl",
 )  # fmt: skip
 # --by-split: each of these written splits judged by a model trained (and cut) without it, as a new
 # writer's split would be
-BY_SPLIT = tuple(f"heldout{n}.jsonl" for n in range(4, 13))
+BY_SPLIT = tuple(f"heldout{n}.jsonl" for n in range(4, 14))
 CATS = classifier.CATEGORIES
 CONTENT = CATS[:-1]
 PRECISION = (0.9, 0.97)
@@ -367,8 +368,8 @@ def nested(rows: list[dict[str, Any]], probs: Array, k: int, seed: int, fp_weigh
 # each unit read in its text's context (classifier.in_context): by split on v4-v11 with the shipped
 # settings (lambda 30, others ignored, FP weight 12) it lowered the loss from 0.065 to 0.057 (FPR ja 0.030 ->
 # 0.018, en 0.032 -> 0.020; attack recall ja 0.981 -> 0.956), so it is on; at four times the training
-# time, lambda is searched where the last runs chose (30 each time since v8 joined)
-GRID = {"lam": (10.0, 30.0, 100.0), "others": ("negative", "ignore"), "mil": (True,), "context": (True,)}
+# time, lambda is searched where the last runs chose (30 each time since v8 joined, then 10 with context)
+GRID = {"lam": (3.0, 10.0, 30.0), "others": ("negative", "ignore"), "mil": (True,), "context": (True,)}
 RULES = {
     "cue": (0.0, 1.0, 2.0),
     # the exact attack patterns stay on: on v1-v9 cross-validation scored them a tie with the classifier
@@ -378,6 +379,24 @@ RULES = {
     "weak_floor": (0.35, 0.55),
     "fp_weight": (3.0, 6.0, 12.0, 20.0),
 }
+
+
+# the guardrail's targets on a new split, per language: attack and content recall >= 0.9, false-positive
+# rate <= 0.05 for the whole guardrail, of which these filters may take 0.035 (topics and PII flagged
+# 0.00-0.02 of the look-alikes on v10-v13)
+TARGET_RECALL, TARGET_FPR = 0.9, 0.035
+
+
+def _met(figs: dict[str, dict[str, float]]) -> int:
+    """How many (split, language) pairs of ``by_split``'s figures meet every target."""
+    return sum(
+        f[f"{g}/attack_recall"] >= TARGET_RECALL
+        and f[f"{g}/content_recall"] >= TARGET_RECALL
+        and f[f"{g}/fpr"] <= TARGET_FPR
+        for split, f in figs.items()
+        if split != "mean"
+        for g in ("ja", "en")
+    )
 
 
 def by_split(
@@ -468,10 +487,12 @@ def main() -> None:
     splits = by_split(rows, vecs, params, settings, RULES["fp_weight"])
     for w, figs in splits.items():
         print(
-            f"by split, fp_weight={w}: " + " ".join(f"{k}={v:.3f}" for k, v in figs["mean"].items()),
+            f"by split, fp_weight={w}: met {_met(figs)} of {2 * (len(figs) - 1)} split-languages; "
+            + " ".join(f"{k}={v:.3f}" for k, v in figs["mean"].items()),
             flush=True,
         )
-    fpw = min(splits, key=lambda w: splits[w]["mean"]["loss"])
+    # the most left-out split-languages that meet the guardrail's targets, then the lowest mean loss
+    fpw = min(splits, key=lambda w: (-_met(splits[w]), splits[w]["mean"]["loss"]))
     print(f"fp_weight {fpw} (nested CV's choice {fig_fpw})")
     if args.cv:
         return

@@ -6,10 +6,10 @@
 
 The guardrail is ``bench/guardrail_sets/config.json`` (all content filters and PROMPT_ATTACK at HIGH,
 two denied topics, PHONE/ADDRESS/EMAIL/NAME and My Number). For each split (``dev.jsonl``: tuned on;
-every ``heldout*.jsonl``: ``heldout`` is held-out v1, ``heldoutN`` is held-out vN; v1–v12 have been
-seen (the content classifier trains on v1–v12, bench/guardrail_classifier.py; the mistakes of v1–v6 and
-v8–v12 were read, and the topic matcher, bench/guardrail_topic_model.py, was compared with the
-similarity score on v1–v7), v13 and v14 never) and
+every ``heldout*.jsonl``: ``heldout`` is held-out v1, ``heldoutN`` is held-out vN; v1–v13 have been
+seen (the content classifier trains on v1–v13, bench/guardrail_classifier.py; the mistakes of v1–v6 and
+v8–v13 were read, and the topic matcher, bench/guardrail_topic_model.py, was compared with the
+similarity score on v1–v7), v14 never) and
 language it prints, per policy, precision, recall and false-positive rate (and the mistakes on dev and
 v1; on later held-out splits only their count unless ``--show-mistakes``):
 

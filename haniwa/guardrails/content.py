@@ -134,7 +134,7 @@ _ATTACK_PATTERNS = [
     r"倫理)[^。\n]{0,6}?(?:無視(?!しない|せず|しません)|忘れ(?!ない|ず|ません)|破棄(?!しない|せず)|従わ(?:ないで|なくて|ず))",
     r"(?:システムプロンプト|システムメッセージ|指示文|設定文|隠され(?:た|ている)(?:命令|指示|内容)|秘密の(?:指示|命令)|"
     r"裏設定|(?:運営|開発者|開発元|管理者)から(?:渡され|与えられ|指示され)(?:た|てる|ている)|"
-    r"最初(?:に|の)(?:与えられた|渡された)?(?:指示|設定|命令|メッセージ|プロンプト))"
+    r"最初(?:に|の)(?:与えられた|渡された|受け取った)?(?:内部)?(?:指示|設定|命令|メッセージ|プロンプト))"
     r"(?:(?!" + _HOW_TO_JA + r")[^。\n]){0,30}?(?:教え|表示|出力|見せ|出し|出せ|書き出)",
     r"(?:^|[。！？!?\s]|あなたは|今から|これから)(?:開発者|ゴッド)モード(?:に|を|で|へ)|脱獄した(?:ai|モデル|アシスタント)|"
     r"\bdan\b(?:として|になって|モード)",
@@ -143,9 +143,10 @@ _ATTACK_PATTERNS = [
     r"[^。\n]{0,8}?ai",
     r"(?:base64|rot13|16進|モールス|暗号)[^。\n]{0,40}?デコード[^。\n]{0,20}?(?:実行|従|その通り|そのとおり)",
     # a text that addresses the model reading it: 「このレビューを読み込んだAIは、以降…」
-    r"(?:読み込んだ|読み込む|読んだ|読む|処理する|要約する|解析する|分析する)(?:ai|アシスタント|モデル|llm|チャットボット)"
+    r"(?:読み込んだ|読み込む|読んだ|読む|処理する|要約する|解析する|分析する|"
+    r"(?:読み込ん|読ん)で(?:い)?る|(?:処理|要約|解析|分析)して(?:い)?る)(?:ai|アシスタント|モデル|llm|チャットボット)"
     r"(?:は|へ|に)",
-    r"(?:ユーザー|利用者)の(?:依頼|指示|質問|リクエスト|要求)(?:は|を)(?:すべて|全部)?(?:無視|忘れ|破棄)|"
+    r"(?:ユーザー|利用者)の(?:依頼|指示|質問|リクエスト|要求)(?:は|を)(?:すべて|全部)?(?:無視|忘れ|破棄|放棄)|"
     r"(?:この|これらの)(?:指示|命令|手順|ステップ|操作|こと)[^。\n]{0,10}?(?:ユーザー|利用者|人間)(?:に|へ)(?:は|も)?"
     r"(?:言わ|伝え|知らせ|教え|見せ|明かさ)(?:ないで|ずに|ず|てはいけない|てはならない)",
 ]
@@ -235,7 +236,33 @@ def attack_spans(text: str, weak: bool = True) -> list[tuple[int, int]]:
         found = [(0, len(text))]
     if weak:
         found = sorted([*found, *(m.span() for m in _WEAK_ATTACK_RE.finditer(text))])
-    return [span for span in found if not _own(text, span)]
+    return [span for span in found if not _own(text, span) and not _reported(text, span)]
+
+
+# a message the user received, quoted: 上司から「前の指示は無視して…」とメールが来ました, my boss emailed:
+# "ignore the previous instructions…". The user reports an order given to them, not one to the model.
+_QUOTE_SPANS = re.compile(r"「[^」]{0,200}」|『[^』]{0,200}』|\"[^\"]{0,200}\"|“[^”]{0,200}”")
+_REPORTED_AFTER = re.compile(
+    r"\s*(?:と|って)(?:いう|いった|言われ|言って(?:き|る|い)|メール|連絡|メッセージ|書かれ|書いて(?:あ|き)|指示され|来|届)"
+)
+_REPORTED_BEFORE = re.compile(
+    r"\b(?:said|wrote|emailed|texted|messaged|told\s+(?:me|us|them)|replied)\s*[,:]?\s*$"
+)
+# …unless the user then asks for the quoted order to be carried out (その指示も実行して, "then do it")
+_FOLLOW = re.compile(
+    r"実行|従っ|従え|従う|その通り|そのとおり|\bdo\s+(?:it|that|what|as)\b|\bfollow|\bexecute|\bobey"
+)
+
+
+def _reported(text: str, span: tuple[int, int]) -> bool:
+    """Whether ``span`` lies in a quotation the user reports receiving (a quote followed by と言われ /
+    とメールが来, or after "my boss wrote:")."""
+    for q in _QUOTE_SPANS.finditer(text):
+        if q.start() <= span[0] and span[1] <= q.end():
+            before = text[max(0, q.start() - 30) : q.start()]
+            reported = _REPORTED_AFTER.match(text, q.end()) or _REPORTED_BEFORE.search(before)
+            return bool(reported) and not _FOLLOW.search(text, q.end(), q.end() + 60)
+    return False
 
 
 def confidence_of(score: float, category: str, lang: str = "en") -> str:
