@@ -59,7 +59,15 @@ _CUES = {
 }
 _CUE_RE = {k: re.compile(v) for k, v in _CUES.items()}
 # a cue inside quotation marks is a word talked about (「クズ」という言葉, the word "moron"), not used
-_QUOTED = re.compile(r"「[^」]{0,40}」|『[^』]{0,40}』|\"[^\"]{0,40}\"|“[^”]{0,40}”|'[^']{0,40}'")
+_QUOTES = ("「」", "『』", '""', "“”")
+
+
+def _quotations(limit: int, pairs: tuple[str, ...] = _QUOTES) -> re.Pattern[str]:
+    """Quotations of at most ``limit`` characters between each pair's opening and closing mark."""
+    return re.compile("|".join(f"{p[0]}[^{p[1]}]{{0,{limit}}}{p[1]}" for p in pairs))
+
+
+_QUOTED = _quotations(40, (*_QUOTES, "''"))
 
 
 def cued(category: str, text: str) -> bool:
@@ -241,7 +249,7 @@ def attack_spans(text: str, weak: bool = True) -> list[tuple[int, int]]:
 
 # a message the user received, quoted: 上司から「前の指示は無視して…」とメールが来ました, my boss emailed:
 # "ignore the previous instructions…". The user reports an order given to them, not one to the model.
-_QUOTE_SPANS = re.compile(r"「[^」]{0,200}」|『[^』]{0,200}』|\"[^\"]{0,200}\"|“[^”]{0,200}”")
+_QUOTE_SPANS = _quotations(200)
 _REPORTED_AFTER = re.compile(
     r"\s*(?:と|って)(?:いう|いった|言われ|言って(?:き|る|い)|メール|連絡|メッセージ|書かれ|書いて(?:あ|き)|指示され|来|届)"
 )
